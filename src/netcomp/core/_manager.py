@@ -1,0 +1,794 @@
+"""The Manager: a tree of components with one event queue and one loop at its root.
+
+Rules (DESIGN.md "Core contract"):
+* Events are FIFO and breadth-first: one *batch* is what was queued when the batch began;
+  events fired while it is dispatched go to the next batch.
+* Every handler an event meets runs in (priority, registration) order; ``event.stop()``
+  ends dispatch after the running handler. A raising handler never stops the loop: its error
+  lands on the Value and fires ``exception`` on the root's channel (logged when unhandled).
+* An event is *done* when its handlers, including coroutine and generator handlers, have
+  all finished; then its Value completes, waiters wake, and ``success``/``failure`` feedback
+  fires. It is *complete* when it and every event its handlers fired (transitively) are done;
+  only events that asked for ``complete`` (or descend from one) pay for that tracking.
+* ``fire()`` is safe from any thread: a deque append, plus a wake-up write only when the
+  loop sleeps (``_sleeping`` is set *before* the loop re-checks its queues, so no wake-up is
+  lost). The loop sleeps in one ``selectors`` call until the next timer deadline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import logging
+import os
+import selectors
+import signal as _signal
+import threading
+from collections import deque
+from collections.abc import Callable, Hashable, Iterator
+from time import monotonic
+from types import CoroutineType, GeneratorType
+from typing import Any
+
+from ._errors import EventCancelled, HandlerSignatureError, RegistrationError
+from ._events import (
+    Event,
+    exception,
+    prepare_unregister,
+    registered,
+    signal,
+    started,
+    stopped,
+    unregistered,
+)
+from ._registry import HandlerEntry, Registry
+from ._tasks import Call, Future, Task, Wait, _set_current_manager
+from ._values import Value
+from ._wakeup import Wakeup
+
+__all__ = ["Manager", "TimerHandle"]
+
+log = logging.getLogger("netcomp")
+
+_ASYNC_RESULT = (CoroutineType, GeneratorType, Value, Future)
+
+
+def _reset(event: Event) -> None:
+    """Forget the dispatch state of an event that is fired again."""
+    for name in ("stopped", "cancelled", "_pending", "_effects", "_cause", "_tracked"):
+        event.__dict__.pop(name, None)
+
+
+class TimerHandle:
+    """A callback scheduled on a manager's clock; ``cancel()`` it to drop it."""
+
+    __slots__ = ("args", "callback", "cancelled", "when")
+
+    def __init__(self, when: float, callback: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self.when = when
+        self.callback = callback
+        self.args = args
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        """Do not run the callback."""
+        self.cancelled = True
+
+    def __lt__(self, other: TimerHandle) -> bool:  # heap tie-break only
+        return id(self) < id(other)
+
+
+class Manager:
+    """A node of a component tree; the root one owns the queue, the clock and the loop.
+
+    ``channel`` (default ``"*"``) is where ``fire()`` sends events when given no channels.
+    """
+
+    channel: Any = "*"
+    #: Seconds ``stop()`` waits for ``stopped`` handlers (and what they fire) to finish.
+    stop_timeout: float = 5.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if "channel" in kwargs:
+            self.channel = kwargs.pop("channel")
+        if args or kwargs:
+            raise TypeError(f"{type(self).__name__}() got unexpected arguments {args} {kwargs}")
+        self.parent: Manager | None = None
+        self.root: Manager = self
+        self.components: list[Manager] = []
+        self._entries: list[HandlerEntry] = []
+        # Root state (meaningful on the root only; moved when a tree joins another).
+        self._registry = Registry()
+        self._queue: deque[Event] = deque()
+        self._ready: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
+        self._timers: list[tuple[float, int, TimerHandle]] = []
+        self._timer_seq = itertools.count()
+        self._waiters: dict[str, list[Any]] = {}
+        self._current: Event | None = None
+        self._in_dispatch: Event | None = None
+        self._running = False
+        self._stopping = False
+        self._sleeping = False
+        self._thread_id: int | None = None
+        self._exit_code: Any = None
+        self._wakeup: Wakeup | None = None
+        self._selector: selectors.BaseSelector | None = None
+        self._io_count = 0
+        self._thread: threading.Thread | None = None
+        self._process: Any = None
+
+    # ------------------------------------------------------------------ tree
+    def walk(self) -> Iterator[Manager]:
+        """This component and every descendant, parents before children."""
+        yield self
+        for child in list(self.components):
+            yield from child.walk()
+
+    def register(self, parent: Manager) -> Manager:
+        """Join ``parent``'s tree; fires ``registered(self, parent)``. Returns ``self``."""
+        if not isinstance(parent, Manager):
+            raise TypeError(f"register() needs a Manager or component, not {parent!r}")
+        if self.parent is parent:
+            return self
+        if self.parent is not None:
+            raise RegistrationError(
+                f"{self!r} is already registered to {self.parent!r}; unregister it first"
+            )
+        if parent is self or any(c is parent for c in self.walk()):
+            raise RegistrationError(f"cannot register {self!r} into its own subtree {parent!r}")
+        if self._running:
+            raise RegistrationError(f"{self!r} is running its own loop; stop it first")
+        root = parent.root
+        if root._running and not root._on_loop_thread():
+            root.call_soon_threadsafe(self.register, parent)
+            return self
+        self._attach(parent)
+        root._enqueue(registered(self, parent), ("*",), False)
+        return self
+
+    def unregister(self) -> Manager:
+        """Leave the tree: ``prepare_unregister(self)`` first, then ``unregistered``.
+
+        While the loop runs, the component stays in the tree (and hears what is fired) until
+        ``prepare_unregister`` and everything its handlers fire are complete. With no loop
+        running it leaves at once and both events are queued on the old root.
+        """
+        parent = self.parent
+        if parent is None:
+            return self
+        root = self.root
+        if root._running:
+            if not root._on_loop_thread():
+                root.call_soon_threadsafe(self.unregister)
+                return self
+            event = prepare_unregister(self)
+            event._on_complete = [lambda: self._finish_unregister(parent)]
+            root._enqueue(event, ("*",), False)
+        else:
+            root._enqueue(prepare_unregister(self), ("*",), False)
+            self._finish_unregister(parent)
+        return self
+
+    def _finish_unregister(self, parent: Manager) -> None:
+        if self.parent is not parent:
+            return
+        old_root = self.root
+        self._detach()
+        old_root._enqueue(unregistered(self, parent), ("*",), False)
+
+    def __add__(self, other: Manager) -> Manager:
+        other.register(self)
+        return self
+
+    __iadd__ = __add__
+
+    def __sub__(self, other: Manager) -> Manager:
+        if other.parent is not self:
+            raise RegistrationError(f"{other!r} is not a child of {self!r}")
+        other.unregister()
+        return self
+
+    __isub__ = __sub__
+
+    def _attach(self, parent: Manager) -> None:
+        new_root = parent.root
+        old_root = self  # a component that is not registered is its own root
+        self.parent = parent
+        parent.components.append(self)
+        members = list(self.walk())
+        for member in members:
+            member.root = new_root
+        for entry in old_root._registry.entries():
+            new_root._registry.add(entry)
+        old_root._registry = Registry()
+        new_root._queue.extend(old_root._queue)
+        old_root._queue.clear()
+        new_root._ready.extend(old_root._ready)
+        old_root._ready.clear()
+        for item in old_root._timers:
+            heapq.heappush(new_root._timers, item)
+        old_root._timers.clear()
+        for name, waiters in old_root._waiters.items():
+            new_root._waiters.setdefault(name, []).extend(waiters)
+        old_root._waiters.clear()
+        if new_root._sleeping:
+            new_root._wake()
+        for member in members:
+            member._root_changed()
+
+    def _detach(self) -> None:
+        parent = self.parent
+        assert parent is not None
+        old_root = self.root
+        parent.components.remove(self)
+        self.parent = None
+        members = list(self.walk())
+        for member in members:
+            member.root = self
+            for entry in member._entries:
+                old_root._registry.remove(entry)
+        self._registry = Registry()
+        for member in members:
+            for entry in member._entries:
+                self._registry.add(entry)
+        for member in members:
+            member._root_changed()
+
+    def _root_changed(self) -> None:
+        """Hook: this component's root changed (timers and sockets re-arm here)."""
+
+    # -------------------------------------------------------------- handlers
+    def _add_entry(self, entry: HandlerEntry) -> None:
+        self._entries.append(entry)
+        self.root._registry.add(entry)
+
+    def _remove_entry(self, entry: HandlerEntry) -> None:
+        if entry in self._entries:
+            self._entries.remove(entry)
+        self.root._registry.remove(entry)
+
+    def handlers(self, name: str, *channels: Hashable) -> list[Callable[..., Any]]:
+        """The callables an event ``name`` fired on ``channels`` would run, in order."""
+        channels = channels or (self.channel,)
+        return [e.fn for e in self.root._registry.lookup(name, tuple(channels))]
+
+    # ------------------------------------------------------------------ fire
+    def fire(self, event: Event, *channels: Hashable) -> Value:
+        """Queue ``event`` on ``channels`` (default: the event's, else this component's).
+
+        Returns the event's :class:`Value`. Safe to call from any thread.
+        """
+        if not isinstance(event, Event):
+            raise TypeError(
+                f"fire() takes an Event, not {type(event).__name__} {event!r}; "
+                "use Event.create(name, ...) to fire by name"
+            )
+        if not channels:
+            channels = event.channels or (self.channel,)
+        root = self.root
+        event.channels = channels
+        if event.value is not None:
+            _reset(event)
+        value = event.value = Value(event, root)
+        current = root._current
+        if current is not None and current._tracked and threading.get_ident() == root._thread_id:
+            event._cause = current
+            current._effects += 1
+            event._tracked = True
+            event._effects = 1
+        elif event.complete or event._on_complete is not None:
+            event._tracked = True
+            event._effects = 1
+        root._queue.append(event)
+        if root._sleeping:
+            root._wake()
+        return value
+
+    def _enqueue(self, event: Event, channels: tuple[Any, ...], link: bool = False) -> Value:
+        """Queue an internal event (lifecycle, feedback, errors): never counted as an effect."""
+        event.channels = channels
+        if event.value is not None:
+            _reset(event)
+        value = event.value = Value(event, self)
+        if event.complete or event._on_complete is not None:
+            event._tracked = True
+            event._effects = 1
+        self._queue.append(event)
+        if self._sleeping:
+            self._wake()
+        return value
+
+    def call(
+        self, event: Event, *channels: Hashable, timeout: float | None = None
+    ) -> Call:
+        """Awaitable: fire ``event`` and return its result (re-raising a handler's error)."""
+        if not isinstance(event, Event):
+            raise TypeError(f"call() takes an Event, not {type(event).__name__} {event!r}")
+        return Call(self, event, channels, timeout)
+
+    def wait(
+        self, event: str | Event, *channels: Hashable, timeout: float | None = None
+    ) -> Wait:
+        """Awaitable: until an event of that name (or that Event) is done; returns it."""
+        return Wait(self, event, channels, timeout)
+
+    # ---------------------------------------------------------------- clock
+    def _call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> TimerHandle:
+        return self.root._call_at(monotonic() + delay, callback, *args)
+
+    def _call_at(self, when: float, callback: Callable[..., Any], *args: Any) -> TimerHandle:
+        handle = TimerHandle(when, callback, args)
+        heapq.heappush(self._timers, (when, next(self._timer_seq), handle))
+        if self._sleeping and self._timers[0][2] is handle:
+            self._wake()
+        return handle
+
+    def call_soon(self, callback: Callable[..., Any], *args: Any) -> None:
+        """Run ``callback(*args)`` on the loop thread after the current batch."""
+        self.root._ready.append((callback, args))
+
+    def call_soon_threadsafe(self, callback: Callable[..., Any], *args: Any) -> None:
+        """Like :meth:`call_soon`, from any thread; wakes the loop."""
+        root = self.root
+        root._ready.append((callback, args))
+        if root._sleeping:
+            root._wake()
+
+    def _wake(self) -> None:
+        wakeup = self._wakeup
+        if wakeup is not None:
+            wakeup.wake()
+
+    # ------------------------------------------------------------- dispatch
+    def _dispatch_batch(self) -> None:
+        """Dispatch the events queued now (one batch); what they fire waits for the next."""
+        queue = self._queue
+        popleft = queue.popleft
+        lookup = self._registry.lookup
+        cache = self._registry.cache
+        for _ in range(len(queue)):
+            event = popleft()
+            if event.cancelled:
+                assert event.value is not None
+                event.value.set_error(EventCancelled(f"{event!r} was cancelled"))
+                self._finish(event, feedback=False)
+                continue
+            try:
+                handlers = cache[(event.name, event.channels)]
+            except KeyError:
+                handlers = lookup(event.name, event.channels)
+                cache = self._registry.cache
+            value = event.value
+            assert value is not None
+            if handlers:
+                self._current = self._in_dispatch = event
+                args = event.args
+                kwargs = event.kwargs
+                for entry in handlers:
+                    try:
+                        if entry.pass_event:
+                            result = entry.fn(event, *args, **kwargs)
+                        else:
+                            result = entry.fn(*args, **kwargs)
+                    except Exception as error:  # noqa: BLE001 - a handler never kills the loop
+                        self._handler_error(event, entry, error)
+                    except SystemExit as exit_:
+                        self.stop(exit_.code)
+                    else:
+                        if result is not None:
+                            if isinstance(result, _ASYNC_RESULT):
+                                self._handle_async(event, entry, result)
+                            elif value._count == 0 and not value.notify:
+                                value._value = result
+                                value._count = 1
+                            else:
+                                value.add(result)
+                    if event.stopped:
+                        break
+                self._current = self._in_dispatch = None
+                if event._pending:
+                    continue
+            elif event.name == "exception":
+                self._log_unhandled(event)
+            # _finish(), inlined for the common case: no waiters, feedback or tracking.
+            if (
+                value._callbacks is None
+                and not self._waiters
+                and not event._tracked
+                and not event.success
+                and not event.failure
+            ):
+                value.result = True
+            else:
+                self._finish(event)
+
+    def _handle_async(self, event: Event, entry: HandlerEntry, result: Any) -> None:
+        if isinstance(result, CoroutineType):
+            event._pending += 1
+            Task(self, event, result, entry, False).step()
+        elif isinstance(result, GeneratorType):
+            event._pending += 1
+            Task(self, event, result, entry, True).step()
+        elif isinstance(result, Value):
+            if result is event.value:
+                return
+            event._pending += 1
+            result.add_done_callback(lambda inner: self._chained(event, entry, inner))
+        else:  # Future
+            event._pending += 1
+            result.add_done_callback(lambda f: self._future_done(event, entry, f))
+
+    def _chained(self, event: Event, entry: HandlerEntry, inner: Value) -> None:
+        if inner.exception is not None:
+            assert event.value is not None
+            event.value.set_error(inner.exception)
+        else:
+            assert event.value is not None
+            event.value.add(inner.value)
+        self._one_pending_done(event)
+
+    def _future_done(self, event: Event, entry: HandlerEntry, future: Future) -> None:
+        error = future.exception()
+        if error is not None:
+            self._handler_error(event, entry, error)
+        else:
+            assert event.value is not None
+            event.value.add(future.result())
+        self._one_pending_done(event)
+
+    def _task_finished(self, task: Task, result: Any) -> None:
+        event = task.event
+        if result is not None:
+            assert event.value is not None
+            event.value.add(result)
+        self._one_pending_done(event)
+
+    def _task_failed(self, task: Task, error: BaseException) -> None:
+        if isinstance(error, SystemExit):
+            self.stop(error.code)
+        elif isinstance(error, Exception):
+            self._handler_error(task.event, task.handler, error)
+        else:
+            raise error
+        self._one_pending_done(task.event)
+
+    def _one_pending_done(self, event: Event) -> None:
+        event._pending -= 1
+        if event._pending == 0 and event is not self._in_dispatch:
+            self._finish(event)
+
+    def _handler_error(self, event: Event, entry: Any, error: BaseException) -> None:
+        tb = error.__traceback__
+        if (
+            isinstance(error, TypeError)
+            and not isinstance(error, HandlerSignatureError)
+            and tb is not None
+            and tb.tb_next is None
+            and tb.tb_frame.f_code is Manager._dispatch_batch.__code__
+        ):
+            fn = getattr(entry, "fn", entry)
+            name = getattr(getattr(fn, "__func__", fn), "__qualname__", repr(fn))
+            wrapped = HandlerSignatureError(f"handler {name}() cannot take {event!r}: {error}")
+            wrapped.__cause__ = error
+            wrapped.__traceback__ = tb
+            error = wrapped
+        assert event.value is not None
+        event.value.set_error(error)
+        fn = getattr(entry, "fn", entry)
+        if event.name == "exception":
+            log.error("an exception handler %r raised", fn, exc_info=error)
+            return
+        self._enqueue(
+            exception(type(error), error, error.__traceback__, handler=fn, fevent=event),
+            (self.channel,),
+            False,
+        )
+
+    def _log_unhandled(self, event: Event) -> None:
+        etype, error, tb = event.args[:3]
+        log.error(
+            "unhandled error in %r while handling %r",
+            event.kwargs.get("handler"),
+            event.kwargs.get("fevent"),
+            exc_info=(etype, error, tb),
+        )
+
+    def _finish(self, event: Event, feedback: bool = True) -> None:
+        value = event.value
+        assert value is not None
+        value._complete()
+        if self._waiters:
+            self._wake_waiters(event)
+        if feedback and (event.success or event.failure):
+            if value.errors:
+                if event.failure:
+                    self._enqueue(
+                        Event.create(f"{event.name}_failure", event, value.exception),
+                        event.failure_channels or event.channels,
+                        False,
+                    )
+            elif event.success:
+                self._enqueue(
+                    Event.create(f"{event.name}_success", event, value.value),
+                    event.success_channels or event.channels,
+                    False,
+                )
+        if event._tracked:
+            self._effect_done(event)
+
+    def _effect_done(self, event: Event) -> None:
+        while event is not None:
+            event._effects -= 1
+            if event._effects > 0:
+                return
+            if event.complete:
+                assert event.value is not None
+                self._enqueue(
+                    Event.create(f"{event.name}_complete", event, event.value.value),
+                    event.complete_channels or event.channels,
+                    False,
+                )
+            hooks = event._on_complete
+            if hooks:
+                event._on_complete = None
+                for hook in hooks:
+                    hook()
+            cause = event._cause
+            event._cause = None
+            event = cause  # type: ignore[assignment]
+
+    def _wake_waiters(self, event: Event) -> None:
+        waiters = self._waiters.get(event.name)
+        if not waiters:
+            return
+        for target, channels, future in list(waiters):
+            if isinstance(target, Event) and target is not event:
+                continue
+            if channels and not any(
+                c == "*" or ec == "*" or c == ec for c in channels for ec in event.channels
+            ):
+                continue
+            future.set_result(event)
+
+    def _remove_waiter(self, name: str, waiter: Any) -> None:
+        waiters = self._waiters.get(name)
+        if waiters is not None:
+            with contextlib.suppress(ValueError):
+                waiters.remove(waiter)
+            if not waiters:
+                del self._waiters[name]
+
+    def _value_changed(self, value: Value) -> None:
+        event = value.event
+        assert event is not None
+        channels = (value.notify,) if isinstance(value.notify, str) else event.channels
+        self._enqueue(Event.create(f"{event.name}_value_changed", value), channels, False)
+
+    # ------------------------------------------------------------------ loop
+    @property
+    def running(self) -> bool:
+        """Whether this tree's loop is running (in this process, thread or child process)."""
+        root = self.root
+        if root._process is not None:
+            return bool(root._process.is_alive())
+        return root._running
+
+    def _on_loop_thread(self) -> bool:
+        return threading.get_ident() == self._thread_id
+
+    def _ensure_loop(self) -> None:
+        if self._selector is None:
+            self._wakeup = Wakeup()
+            self._selector = selectors.DefaultSelector()
+            self._selector.register(self._wakeup.fileno(), selectors.EVENT_READ, None)
+
+    def _run_once(self, timeout: float | None) -> None:
+        """One loop pass: wait (at most ``timeout`` when idle), timers, callbacks, a batch."""
+        queue = self._queue
+        ready = self._ready
+        timers = self._timers
+        if queue or ready:
+            if self._io_count:
+                self._select(0)
+        else:
+            self._sleeping = True
+            if queue or ready:
+                timeout = 0
+            elif timers:
+                delay = timers[0][0] - monotonic()
+                delay = delay if delay > 0 else 0
+                timeout = delay if timeout is None else min(delay, timeout)
+            if timeout != 0 or self._io_count:
+                self._select(timeout)
+            self._sleeping = False
+        if timers and timers[0][0] <= monotonic():
+            now = monotonic()
+            while timers and timers[0][0] <= now:
+                handle = heapq.heappop(timers)[2]
+                if not handle.cancelled:
+                    self._run_callback(handle.callback, handle.args)
+        if ready:
+            for _ in range(len(ready)):
+                callback, args = ready.popleft()
+                self._run_callback(callback, args)
+        if queue:
+            self._dispatch_batch()
+
+    def _select(self, timeout: float | None) -> None:
+        assert self._selector is not None
+        for key, mask in self._selector.select(timeout):
+            callback = key.data
+            if callback is None:
+                assert self._wakeup is not None
+                self._wakeup.drain()
+            else:
+                callback(mask)
+
+    def _run_callback(self, callback: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        try:
+            callback(*args)
+        except SystemExit as exit_:
+            self.stop(exit_.code)
+        except Exception:  # noqa: BLE001 - internal callbacks never kill the loop
+            log.exception("error in loop callback %r", callback)
+
+    def tick(self, timeout: float | None = 0) -> None:
+        """Run one loop pass; when idle, wait for timers or a wake-up up to ``timeout`` s."""
+        root = self.root
+        if root._running and not root._on_loop_thread():
+            raise RuntimeError("tick() called from outside the running loop's thread")
+        root._ensure_loop()
+        previous_thread = root._thread_id
+        root._thread_id = threading.get_ident()
+        previous = _set_current_manager(root)
+        try:
+            root._run_once(timeout)
+        finally:
+            _set_current_manager(previous)
+            if not root._running:
+                root._thread_id = previous_thread
+
+    def flush(self, limit: int = 100_000) -> None:
+        """Dispatch queued events and callbacks, and what they fire, until none are left.
+
+        Does not wait for timers. ``limit`` bounds the number of passes (events that fire
+        each other forever would otherwise never let it return).
+        """
+        root = self.root
+        for _ in range(limit):
+            if not (root._queue or root._ready):
+                return
+            self.tick(0)
+
+    def run(self) -> Any:
+        """Run the loop in this thread until ``stop()``; returns the exit code given to it.
+
+        Fires ``started(manager)`` first. In the main thread, SIGINT and SIGTERM fire
+        ``signal`` and stop the manager gracefully unless a handler stops that event.
+        """
+        if self.parent is not None:
+            raise RuntimeError(f"run() the root of the tree ({self.root!r}), not {self!r}")
+        if self._running and self._thread_id is not None:
+            raise RuntimeError(f"{self!r} is already running")
+        self._running = True
+        self._stopping = False
+        self._exit_code = None
+        self._thread_id = threading.get_ident()
+        self._ensure_loop()
+        previous = _set_current_manager(self)
+        saved = self._install_signals()
+        try:
+            self._enqueue(started(self), ("*",), False)
+            run_once = self._run_once
+            dispatch_batch = self._dispatch_batch
+            queue = self._queue
+            while self._running:
+                # Fast path: only events to dispatch (no callbacks, timers or sockets).
+                if queue and not (self._ready or self._timers or self._io_count):
+                    dispatch_batch()
+                else:
+                    run_once(None)
+        finally:
+            self._restore_signals(saved)
+            _set_current_manager(previous)
+            self._running = False
+            self._thread_id = None
+        return self._exit_code
+
+    def _install_signals(self) -> dict[int, Any]:
+        saved: dict[int, Any] = {}
+        if threading.current_thread() is not threading.main_thread():
+            return saved
+        for signo in (_signal.SIGINT, _signal.SIGTERM):
+            try:
+                saved[signo] = _signal.signal(signo, self._on_signal)
+            except (ValueError, OSError):  # pragma: no cover - embedded interpreters
+                pass
+        return saved
+
+    def _restore_signals(self, saved: dict[int, Any]) -> None:
+        for signo, previous in saved.items():
+            with contextlib.suppress(ValueError, OSError):
+                _signal.signal(signo, previous)
+
+    def _on_signal(self, signo: int, frame: Any) -> None:
+        event = signal(signo, frame)
+        value = self._enqueue(event, ("*",), False)
+        value.add_done_callback(lambda _v: None if event.stopped else self.stop())
+
+    def stop(self, code: Any = None) -> None:
+        """Stop the loop gracefully: ``stopped`` is fired and handled, then ``run()`` returns.
+
+        Safe from any thread. ``code`` becomes ``run()``'s return value (and a child
+        process's exit status).
+        """
+        root = self.root
+        if root is not self:
+            root.stop(code)
+            return
+        if self._process is not None:
+            if self._process.is_alive():
+                os.kill(self._process.pid, _signal.SIGTERM)
+            return
+        if not self._running:
+            return
+        if not self._on_loop_thread():
+            self.call_soon_threadsafe(self.stop, code)
+            return
+        if self._stopping:
+            if code is not None:
+                self._exit_code = code
+            return
+        self._stopping = True
+        self._exit_code = code
+        event = stopped(self)
+        deadline = self._call_later(self.stop_timeout, self._end_loop)
+        event._on_complete = [self._end_loop, deadline.cancel]
+        self._enqueue(event, ("*",), False)
+
+    def _end_loop(self) -> None:
+        self._running = False
+        self._wake()
+
+    def start(self, process: bool = False) -> None:
+        """Run the loop in a new thread (or, with ``process=True``, a child process)."""
+        if self.parent is not None:
+            raise RuntimeError(f"start() the root of the tree ({self.root!r}), not {self!r}")
+        if self.running or (self._thread is not None and self._thread.is_alive()):
+            raise RuntimeError(f"{self!r} is already running")
+        if process:
+            import multiprocessing
+
+            ctx = multiprocessing.get_context("fork")
+            self._process = ctx.Process(
+                target=self._child_main, name=f"netcomp-{type(self).__name__}", daemon=True
+            )
+            self._process.start()
+            return
+        self._process = None
+        self._thread = threading.Thread(
+            target=self.run, name=f"netcomp-{type(self).__name__}", daemon=True
+        )
+        self._thread.start()
+
+    def _child_main(self) -> None:  # pragma: no cover - runs in the child process
+        self._process = None
+        code = self.run()
+        os._exit(code if isinstance(code, int) else 0)
+
+    def join(self, timeout: float | None = None) -> Any:
+        """Wait for a loop started with :meth:`start` to end; returns its exit code."""
+        if self._process is not None:
+            self._process.join(timeout)
+            return self._process.exitcode
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self._exit_code
+
+    # ----------------------------------------------------------------- repr
+    def __repr__(self) -> str:
+        channel = self.channel
+        state = "R" if self.running else "S"
+        queued = len(self.root._queue)
+        return f"<{type(self).__name__}/{channel} {os.getpid()} (queued={queued}) [{state}]>"

@@ -1,0 +1,116 @@
+"""Handler registry of a tree's root: which handlers an event meets, in which order.
+
+Rules (DESIGN.md "Core contract"):
+* A handler matches an event fired on channel ``c`` when ``c`` is ``"*"``, when the
+  handler's channel (its own, else its component's) is ``"*"`` or equals ``c``, or when ``c``
+  is the handler's component itself (firing at an instance targets it).
+* A handler runs once per event, however many of the event's channels it matches.
+* Order: descending priority, ties in registration order (a counter per root).
+The list for a ``(name, channels)`` pair is computed once and cached until a handler is
+added or removed anywhere in the tree.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Hashable
+from typing import Any
+
+__all__ = ["HandlerEntry", "Registry"]
+
+
+class HandlerEntry:
+    """One bound handler as the registry sees it."""
+
+    __slots__ = ("channel", "component", "fn", "names", "order", "pass_event", "priority")
+
+    def __init__(
+        self,
+        names: tuple[str, ...],
+        fn: Callable[..., Any],
+        component: Any,
+        channel: Any,
+        priority: float,
+        pass_event: bool,
+    ) -> None:
+        self.names = names
+        self.fn = fn
+        self.component = component
+        self.channel = channel
+        self.priority = priority
+        self.pass_event = pass_event
+        self.order = 0
+
+    def effective_channel(self) -> Any:
+        """The handler's own channel, else its component's."""
+        if self.channel is not None:
+            return self.channel
+        return getattr(self.component, "channel", "*")
+
+    def __repr__(self) -> str:
+        fn = self.fn
+        qualname = getattr(getattr(fn, "__func__", fn), "__qualname__", repr(fn))
+        return f"<handler {qualname} names={self.names} channel={self.effective_channel()!r}>"
+
+
+class Registry:
+    """Entries by event name, with a cache of the ordered handler tuple per (name, channels)."""
+
+    __slots__ = ("_by_name", "_order", "cache")
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, list[HandlerEntry]] = {}
+        self._order = itertools.count(1)
+        self.cache: dict[tuple[str, tuple[Hashable, ...]], tuple[HandlerEntry, ...]] = {}
+
+    def add(self, entry: HandlerEntry) -> None:
+        """Add ``entry``; it sorts after every entry already here at its priority."""
+        entry.order = next(self._order)
+        for name in entry.names:
+            self._by_name.setdefault(name, []).append(entry)
+        self.cache.clear()
+
+    def remove(self, entry: HandlerEntry) -> None:
+        """Remove ``entry`` if present."""
+        for name in entry.names:
+            entries = self._by_name.get(name)
+            if entries and entry in entries:
+                entries.remove(entry)
+                if not entries:
+                    del self._by_name[name]
+        self.cache.clear()
+
+    def entries(self) -> list[HandlerEntry]:
+        """Every entry, each once, in registration order."""
+        seen: dict[int, HandlerEntry] = {}
+        for entries in self._by_name.values():
+            for entry in entries:
+                seen[id(entry)] = entry
+        return sorted(seen.values(), key=lambda e: e.order)
+
+    def has(self, name: str) -> bool:
+        """Whether any handler listens for ``name`` specifically (not via ``"*"``)."""
+        return name in self._by_name
+
+    def lookup(self, name: str, channels: tuple[Hashable, ...]) -> tuple[HandlerEntry, ...]:
+        """The handlers an event ``name`` fired on ``channels`` meets, in dispatch order."""
+        key = (name, channels)
+        try:
+            return self.cache[key]
+        except KeyError:
+            pass
+        candidates = list(self._by_name.get(name, ()))
+        if name != "*":
+            candidates += self._by_name.get("*", ())
+        matched = []
+        for entry in candidates:
+            hchannel = entry.effective_channel()
+            component = entry.component
+            for channel in channels:
+                if channel is component or channel == "*" or hchannel == "*" or channel == hchannel:
+                    matched.append(entry)
+                    break
+        matched.sort(key=lambda e: (-e.priority, e.order))
+        result = tuple(matched)
+        self.cache[key] = result
+        return result

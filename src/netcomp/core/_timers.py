@@ -1,0 +1,103 @@
+"""Timers: fire an event after an interval (once, or every interval), on the monotonic clock.
+
+Rules: a Timer arms itself when it joins a tree and disarms when it leaves; deadlines are
+kept in the root's heap, so the loop sleeps exactly until the next one. A persistent timer
+re-arms from its previous deadline (no drift); if the loop fell behind by more than an
+interval it re-arms from now instead of firing a burst.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from time import monotonic
+from typing import Any
+
+from ._components import BaseComponent
+from ._events import Event
+from ._manager import Manager, TimerHandle
+
+__all__ = ["Timer"]
+
+
+class Timer(BaseComponent):
+    """``Timer(interval, event, *channels, persist=False)``: fire ``event`` after ``interval`` s.
+
+    Register it into a tree to arm it; unregister it to cancel. ``reset()`` restarts the
+    countdown. ``channels`` default to the event's own, else ``"*"``.
+    """
+
+    def __init__(
+        self,
+        interval: float,
+        event: Event,
+        *channels: Hashable,
+        persist: bool = False,
+        channel: Any = "*",
+    ) -> None:
+        if interval < 0:
+            raise ValueError(f"Timer interval must be >= 0 seconds, got {interval!r}")
+        if not isinstance(event, Event):
+            raise TypeError(f"Timer needs an Event to fire, not {event!r}")
+        super().__init__(channel=channel)
+        self.interval = float(interval)
+        self.event = event
+        self.channels = channels
+        self.persist = persist
+        self._handle: TimerHandle | None = None
+        self._armed_on: Manager | None = None
+        self.expiry: float | None = None
+
+    def _root_changed(self) -> None:
+        if self.parent is None:
+            self._disarm()
+        elif self.expiry is None:
+            self._arm(monotonic() + self.interval)
+        else:
+            self._arm(self.expiry)
+
+    def _arm(self, when: float) -> None:
+        self._disarm()
+        self.expiry = when
+        root = self.root
+        self._handle = root._call_at(when, self._expired)
+        self._armed_on = root
+
+    def _disarm(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self._armed_on = None
+        if self.parent is None:
+            self.expiry = None
+
+    def _expired(self) -> None:
+        self._handle = None
+        self.fire(self.event, *self.channels)
+        if self.persist and self.parent is not None:
+            assert self.expiry is not None
+            nxt = self.expiry + self.interval
+            now = monotonic()
+            if nxt <= now:
+                nxt = now + self.interval
+            self._arm(nxt)
+        else:
+            self.expiry = None
+
+    def reset(self, interval: float | None = None) -> None:
+        """Restart the countdown from now (with a new ``interval`` if given)."""
+        if interval is not None:
+            if interval < 0:
+                raise ValueError(f"Timer interval must be >= 0 seconds, got {interval!r}")
+            self.interval = float(interval)
+        if self.parent is not None:
+            self._arm(monotonic() + self.interval)
+
+    def fire(self, event: Event, *channels: Hashable) -> Any:
+        """Fire on ``channels``; with none, on the event's own channels or ``"*"``."""
+        if not channels:
+            channels = event.channels or ("*",)
+        return super().fire(event, *channels)
+
+    def __repr__(self) -> str:
+        state = "armed" if self._handle is not None else "idle"
+        return f"<Timer {self.interval}s {self.event.name} {state}{' persist' if self.persist else ''}>"
