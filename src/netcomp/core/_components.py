@@ -64,6 +64,14 @@ def _collect_specs(cls: type) -> tuple[tuple[str, HandlerSpec, bool], ...]:
                 if attr not in _RESERVED:
                     found[attr] = (klass, HandlerSpec((attr,)), obj)
                     continue
+                if attr != "init" and klass is cls:
+                    # A Component method named like the framework's API (tick, stop, fire,
+                    # ...) would silently replace it: the loop breaks and no handler binds.
+                    raise TypeError(
+                        f"{cls.__qualname__}.{attr}() would replace the framework's "
+                        f"{attr}() method; give the handler another name and bind it with "
+                        f"@handler({attr!r}), or mark a deliberate override @handler(False)"
+                    )
             found.pop(attr, None)
     for attr, (klass, spec, _obj) in list(found.items()):
         if not spec.override:

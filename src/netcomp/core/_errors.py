@@ -23,7 +23,7 @@ class NetcompError(Exception):
     """Base class of every error netcomp raises on purpose."""
 
 
-class TimeoutError(NetcompError, builtins.TimeoutError):  # noqa: A001 - deliberate shadow
+class TimeoutError(NetcompError, builtins.TimeoutError):
     """A wait (``call``, ``wait``, a connect, ...) ran past its timeout in seconds."""
 
 

@@ -14,7 +14,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-__all__ = ["handler", "HandlerSpec", "takes_event"]
+__all__ = ["HandlerSpec", "handler", "takes_event"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -78,7 +78,12 @@ def takes_event(func: Callable[..., Any], bound: bool) -> bool:
         return False
     if not bound and params and params[0].name == "self":
         params = params[1:]
-    return bool(params) and params[0].name == "event" and params[0].kind in (
-        inspect.Parameter.POSITIONAL_ONLY,
-        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    return (
+        bool(params)
+        and params[0].name == "event"
+        and params[0].kind
+        in (
+            inspect.Parameter.POSITIONAL_ONLY,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        )
     )

@@ -299,17 +299,13 @@ class Manager:
             self._wake()
         return value
 
-    def call(
-        self, event: Event, *channels: Hashable, timeout: float | None = None
-    ) -> Call:
+    def call(self, event: Event, *channels: Hashable, timeout: float | None = None) -> Call:
         """Awaitable: fire ``event`` and return its result (re-raising a handler's error)."""
         if not isinstance(event, Event):
             raise TypeError(f"call() takes an Event, not {type(event).__name__} {event!r}")
         return Call(self, event, channels, timeout)
 
-    def wait(
-        self, event: str | Event, *channels: Hashable, timeout: float | None = None
-    ) -> Wait:
+    def wait(self, event: str | Event, *channels: Hashable, timeout: float | None = None) -> Wait:
         """Awaitable: until an event of that name (or that Event) is done; returns it."""
         return Wait(self, event, channels, timeout)
 
@@ -371,7 +367,7 @@ class Manager:
                             result = entry.fn(event, *args, **kwargs)
                         else:
                             result = entry.fn(*args, **kwargs)
-                    except Exception as error:  # noqa: BLE001 - a handler never kills the loop
+                    except Exception as error:
                         self._handler_error(event, entry, error)
                     except SystemExit as exit_:
                         self.stop(exit_.code)
@@ -630,7 +626,7 @@ class Manager:
             callback(*args)
         except SystemExit as exit_:
             self.stop(exit_.code)
-        except Exception:  # noqa: BLE001 - internal callbacks never kill the loop
+        except Exception:
             log.exception("error in loop callback %r", callback)
 
     def tick(self, timeout: float | None = 0) -> None:
@@ -701,10 +697,8 @@ class Manager:
         if threading.current_thread() is not threading.main_thread():
             return saved
         for signo in (_signal.SIGINT, _signal.SIGTERM):
-            try:
+            with contextlib.suppress(ValueError, OSError):  # embedded interpreters
                 saved[signo] = _signal.signal(signo, self._on_signal)
-            except (ValueError, OSError):  # pragma: no cover - embedded interpreters
-                pass
         return saved
 
     def _restore_signals(self, saved: dict[int, Any]) -> None:

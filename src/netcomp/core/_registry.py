@@ -107,7 +107,12 @@ class Registry:
             hchannel = entry.effective_channel()
             component = entry.component
             for channel in channels:
-                if channel is component or channel == "*" or hchannel == "*" or channel == hchannel:
+                if (
+                    channel is component
+                    or channel == "*"
+                    or hchannel == "*"
+                    or channel == hchannel
+                ):
                     matched.append(entry)
                     break
         matched.sort(key=lambda e: (-e.priority, e.order))

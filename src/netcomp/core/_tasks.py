@@ -274,7 +274,7 @@ class Task:
                 except StopIteration as stop:
                     manager._task_finished(self, None if self.is_generator else stop.value)
                     return
-                except BaseException as error:  # noqa: BLE001 - becomes the event's error
+                except BaseException as error:
                     manager._task_failed(self, error)
                     return
                 send = None
@@ -297,7 +297,7 @@ class Task:
                 if isinstance(yielded, _Op):
                     try:
                         future = yielded._begin()
-                    except BaseException as error:  # noqa: BLE001
+                    except BaseException as error:
                         throw = error
                         continue
                     op = yielded
@@ -305,7 +305,7 @@ class Task:
                     def resume_gen(f: Future, op: _Op = op) -> None:
                         try:
                             result = op._for_generator(f)
-                        except BaseException as error:  # noqa: BLE001
+                        except BaseException as error:
                             self.step(None, error)
                         else:
                             self.step(result)

@@ -100,4 +100,5 @@ class Timer(BaseComponent):
 
     def __repr__(self) -> str:
         state = "armed" if self._handle is not None else "idle"
-        return f"<Timer {self.interval}s {self.event.name} {state}{' persist' if self.persist else ''}>"
+        persist = " persist" if self.persist else ""
+        return f"<Timer {self.interval}s {self.event.name} {state}{persist}>"

@@ -15,7 +15,7 @@ __all__ = ["Wakeup"]
 class Wakeup:
     """Wake-up descriptor: ``wake()`` from any thread, ``drain()`` on the loop thread."""
 
-    __slots__ = ("_rfd", "_wfd", "_rsock", "_wsock")
+    __slots__ = ("_rfd", "_rsock", "_wfd", "_wsock")
 
     def __init__(self) -> None:
         self._rsock: socket.socket | None = None

@@ -35,7 +35,9 @@ class Worker(BaseComponent):
 
     channel = "worker"
 
-    def init(self, process: bool = False, workers: int | None = None, channel: Any = "worker") -> None:
+    def init(
+        self, process: bool = False, workers: int | None = None, channel: Any = "worker"
+    ) -> None:
         """``process``: use processes; ``workers``: pool size (``concurrent.futures`` default)."""
         self.process = process
         self.workers = workers
@@ -49,7 +51,9 @@ class Worker(BaseComponent):
             if self.process:
                 self._pool = cf.ProcessPoolExecutor(self.workers)
             else:
-                self._pool = cf.ThreadPoolExecutor(self.workers, thread_name_prefix="netcomp-worker")
+                self._pool = cf.ThreadPoolExecutor(
+                    self.workers, thread_name_prefix="netcomp-worker"
+                )
         return self._pool
 
     @handler("task")
@@ -61,7 +65,7 @@ class Worker(BaseComponent):
             # Runs on a pool thread: hand the outcome to the loop thread.
             try:
                 result = cf_future.result()
-            except BaseException as error:  # noqa: BLE001 - delivered to the caller
+            except BaseException as error:
                 root.call_soon_threadsafe(future.set_exception, error)
             else:
                 root.call_soon_threadsafe(future.set_result, result)
