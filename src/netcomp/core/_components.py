@@ -167,10 +167,11 @@ class BaseComponent(Manager):
                 self._remove_entry(entry)
 
 
+# Before Component exists: the reserved names must include BaseComponent's API (init, ...).
+_FRAMEWORK.append(BaseComponent)
+
+
 class Component(BaseComponent):
     """A component whose every public method handles the event of its name."""
 
     _implicit_handlers = True
-
-
-_FRAMEWORK.append(BaseComponent)

@@ -39,9 +39,9 @@ class Event:
 
     name: str = "Event"
     channels: tuple[Any, ...] = ()
-    success: ClassVar[bool] = False
-    failure: ClassVar[bool] = False
-    complete: ClassVar[bool] = False
+    success: bool = False
+    failure: bool = False
+    complete: bool = False
     success_channels: ClassVar[tuple[Any, ...]] = ()
     failure_channels: ClassVar[tuple[Any, ...]] = ()
     complete_channels: ClassVar[tuple[Any, ...]] = ()

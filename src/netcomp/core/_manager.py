@@ -356,7 +356,6 @@ class Manager:
                 handlers = lookup(event.name, event.channels)
                 cache = self._registry.cache
             value = event.value
-            assert value is not None
             if handlers:
                 self._current = self._in_dispatch = event
                 args = event.args
@@ -365,8 +364,10 @@ class Manager:
                     try:
                         if entry.pass_event:
                             result = entry.fn(event, *args, **kwargs)
-                        else:
+                        elif kwargs:
                             result = entry.fn(*args, **kwargs)
+                        else:
+                            result = entry.fn(*args)
                     except Exception as error:
                         self._handler_error(event, entry, error)
                     except SystemExit as exit_:
@@ -387,7 +388,7 @@ class Manager:
                     continue
             elif event.name == "exception":
                 self._log_unhandled(event)
-            # _finish(), inlined for the common case: no waiters, feedback or tracking.
+            # _finish(), inlined for the common case: no callbacks, waiters, feedback, tracking.
             if (
                 value._callbacks is None
                 and not self._waiters
@@ -679,9 +680,11 @@ class Manager:
             run_once = self._run_once
             dispatch_batch = self._dispatch_batch
             queue = self._queue
+            ready = self._ready
+            timers = self._timers
             while self._running:
                 # Fast path: only events to dispatch (no callbacks, timers or sockets).
-                if queue and not (self._ready or self._timers or self._io_count):
+                if queue and not ready and not timers and not self._io_count:
                     dispatch_batch()
                 else:
                     run_once(None)
