@@ -355,7 +355,7 @@ class Manager:
             except KeyError:
                 handlers = lookup(event.name, event.channels)
                 cache = self._registry.cache
-            value = event.value
+            value: Value = event.value  # type: ignore[assignment]  # set by fire()
             if handlers:
                 self._current = self._in_dispatch = event
                 args = event.args
