@@ -45,16 +45,21 @@ class Debugger(BaseComponent):
         if self.ignore_channels and any(c in self.ignore_channels for c in event.channels):
             return
         if event.name == "exception":
-            if self.errors:
-                etype, error, tb = args[:3]
-                lines = "".join(traceback.format_exception(etype, error, tb))
-                self.logger.error(
-                    "ERROR %r in %r for %r\n%s",
-                    error,
-                    kwargs.get("handler"),
-                    kwargs.get("fevent"),
-                    lines.rstrip(),
-                )
-            return
+            return  # logged by _on_exception
         if self.events:
             self.logger.debug("%r", event)
+
+    @handler("exception", priority=100, channel="*")
+    def _on_exception(self, event: Event, *args: Any, **kwargs: Any) -> None:
+        if self.ignore_channels and any(c in self.ignore_channels for c in event.channels):
+            return
+        if "exception" not in self.ignore_events and self.errors:
+            etype, error, tb = args[:3]
+            lines = "".join(traceback.format_exception(etype, error, tb))
+            self.logger.error(
+                "ERROR %r in %r for %r\n%s",
+                error,
+                kwargs.get("handler"),
+                kwargs.get("fevent"),
+                lines.rstrip(),
+            )

@@ -88,6 +88,8 @@ class Manager:
     channel: Any = "*"
     #: Seconds ``stop()`` waits for ``stopped`` handlers (and what they fire) to finish.
     stop_timeout: float = 5.0
+    #: The root a register() from another thread was handed to (it runs on that loop).
+    _registering: Manager | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         if "channel" in kwargs:
@@ -141,9 +143,11 @@ class Manager:
             raise RegistrationError(f"{self!r} is running its own loop; stop it first")
         root = parent.root
         if root._running and not root._on_loop_thread():
+            self._registering = root  # so an unregister() from this side queues behind it
             root.call_soon_threadsafe(self.register, parent)
             return self
         self._attach(parent)
+        self._registering = None
         root._enqueue(registered(self, parent), ("*",), False)
         return self
 
@@ -154,8 +158,11 @@ class Manager:
         ``prepare_unregister`` and everything its handlers fire are complete. With no loop
         running it leaves at once and both events are queued on the old root.
         """
+        pending = self._registering  # read before parent: register() sets parent first
         parent = self.parent
         if parent is None:
+            if pending is not None and pending._running and not pending._on_loop_thread():
+                pending.call_soon_threadsafe(self.unregister)  # after the deferred register
             return self
         root = self.root
         if root._running:
@@ -386,8 +393,6 @@ class Manager:
                 self._current = self._in_dispatch = None
                 if event._pending:
                     continue
-            elif event.name == "exception":
-                self._log_unhandled(event)
             # _finish(), inlined for the common case: no callbacks, waiters, feedback, tracking.
             if (
                 value._callbacks is None
@@ -476,11 +481,12 @@ class Manager:
         if event.name == "exception":
             log.error("an exception handler %r raised", fn, exc_info=error)
             return
-        self._enqueue(
-            exception(type(error), error, error.__traceback__, handler=fn, fevent=event),
-            (self.channel,),
-            False,
-        )
+        report = exception(type(error), error, error.__traceback__, handler=fn, fevent=event)
+        if not self._registry.has("exception"):
+            # Nobody handles errors by name (catch-all handlers such as a Recorder do not
+            # count): log it, so no error passes silently.
+            self._log_unhandled(report)
+        self._enqueue(report, (self.channel,), False)
 
     def _log_unhandled(self, event: Event) -> None:
         etype, error, tb = event.args[:3]
@@ -580,6 +586,37 @@ class Manager:
             self._selector = selectors.DefaultSelector()
             self._selector.register(self._wakeup.fileno(), selectors.EVENT_READ, None)
 
+    # I/O readiness: the net layer's Poller uses these on the root. ``callback(mask)`` runs
+    # on the loop thread when the descriptor is ready; register, modify, remove are O(1).
+    def _io_add(self, fileobj: Any, events: int, callback: Callable[[int], Any]) -> None:
+        self._ensure_loop()
+        assert self._selector is not None
+        self._selector.register(fileobj, events, callback)
+        self._io_count += 1
+
+    def _io_modify(self, fileobj: Any, events: int, callback: Callable[[int], Any]) -> None:
+        assert self._selector is not None
+        self._selector.modify(fileobj, events, callback)
+
+    def _io_remove(self, fileobj: Any) -> None:
+        if self._selector is None:
+            return
+        try:
+            self._selector.unregister(fileobj)
+        except (KeyError, ValueError):
+            return
+        self._io_count -= 1
+
+    def _use_selector(self, selector: selectors.BaseSelector) -> None:
+        """Move every registration to ``selector`` (the Poller's choice of backend)."""
+        self._ensure_loop()
+        old = self._selector
+        assert old is not None
+        for key in list(old.get_map().values()):
+            selector.register(key.fileobj, key.events, key.data)
+        old.close()
+        self._selector = selector
+
     def _run_once(self, timeout: float | None) -> None:
         """One loop pass: wait (at most ``timeout`` when idle), timers, callbacks, a batch."""
         queue = self._queue
@@ -590,6 +627,8 @@ class Manager:
                 self._select(0)
         else:
             self._sleeping = True
+            while timers and timers[0][2].cancelled:
+                heapq.heappop(timers)  # a cancelled head must not wake the loop
             if queue or ready:
                 timeout = 0
             elif timers:
@@ -619,8 +658,11 @@ class Manager:
             if callback is None:
                 assert self._wakeup is not None
                 self._wakeup.drain()
-            else:
+                continue
+            try:
                 callback(mask)
+            except Exception:  # one descriptor's bug never kills the loop
+                log.exception("error in I/O callback %r", callback)
 
     def _run_callback(self, callback: Callable[..., Any], args: tuple[Any, ...]) -> None:
         try:

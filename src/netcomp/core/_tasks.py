@@ -323,7 +323,9 @@ class Task:
                     value.add_done_callback(lambda v: self.step(v))
                     return
                 if yielded is None:
-                    manager.call_soon(self.step)
+                    # One loop turn, as in circuits: what is queued now (including what this
+                    # handler just fired) is dispatched before the generator resumes.
+                    manager.call_soon(manager.call_soon, self.step)
                     return
                 if isinstance(yielded, (GeneratorType, CoroutineType)):
                     throw = RuntimeError(

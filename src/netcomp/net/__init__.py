@@ -1,0 +1,52 @@
+"""netcomp.net: one shared poller servicing TCP and UNIX stream servers and clients,
+plain or TLS, with buffered output and backpressure."""
+
+from ._client import Client, TCP6Client, TCPClient, UNIXClient
+from ._connection import Limits
+from ._events import (
+    broadcast,
+    close,
+    closed,
+    connect,
+    connected,
+    disconnect,
+    disconnected,
+    drained,
+    error,
+    read,
+    ready,
+    starttls,
+    unreachable,
+    write,
+)
+from ._poller import Poller, ensure_poller
+from ._server import NotConnected, Server, TCP6Server, TCPServer, UNIXServer
+
+__all__ = [
+    "Client",
+    "Limits",
+    "NotConnected",
+    "Poller",
+    "Server",
+    "TCP6Client",
+    "TCP6Server",
+    "TCPClient",
+    "TCPServer",
+    "UNIXClient",
+    "UNIXServer",
+    "broadcast",
+    "close",
+    "closed",
+    "connect",
+    "connected",
+    "disconnect",
+    "disconnected",
+    "drained",
+    "ensure_poller",
+    "error",
+    "read",
+    "ready",
+    "starttls",
+    "unreachable",
+    "write",
+]

@@ -1,0 +1,367 @@
+"""One non-blocking stream socket: buffered output with water marks, optional TLS.
+
+Rules (the invariants every server and client relies on):
+* Output goes straight to the kernel when nothing is buffered; the rest is kept in one
+  ``bytearray`` (front deletion is amortised O(1)) and flushed when the socket is writable.
+* Above ``high_water`` buffered bytes the connection stops reading (the peer is not serviced
+  until it takes our output), so a peer that never reads cannot grow our memory without
+  bound; at or below ``low_water`` reading resumes and the owner hears ``drained``.
+* ``close()`` sends what is buffered, then closes. The peer's EOF stops reading but output
+  still drains (half-close); the owner decides when to close.
+* A TLS handshake is driven by readiness only (never blocks), bounded by a timeout that the
+  owner arms. TLS data the SSL object has already buffered is delivered at once (``pending``).
+* Every OSError is mapped once, here: it aborts this connection only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import selectors
+import socket
+import ssl
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from ..core import Manager, TimerHandle
+
+__all__ = ["Connection", "Limits"]
+
+READ = selectors.EVENT_READ
+WRITE = selectors.EVENT_WRITE
+_RECV_SIZE = 256 * 1024
+_TLS_SEND_CHUNK = 256 * 1024
+_WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+
+
+class Owner(Protocol):
+    """What a Connection reports to (a server or a client component)."""
+
+    def _conn_up(self, conn: Connection) -> None: ...
+    def _conn_data(self, conn: Connection, data: bytes) -> None: ...
+    def _conn_eof(self, conn: Connection) -> None: ...
+    def _conn_drained(self, conn: Connection) -> None: ...
+    def _conn_down(self, conn: Connection, error: BaseException | None) -> None: ...
+
+
+class Limits:
+    """Per-connection buffer limits (bytes) and TLS handshake timeout (seconds)."""
+
+    __slots__ = ("handshake_timeout", "high_water", "low_water")
+
+    def __init__(
+        self,
+        high_water: int = 1024 * 1024,
+        low_water: int = 256 * 1024,
+        handshake_timeout: float = 30.0,
+    ) -> None:
+        if not 0 <= low_water <= high_water:
+            raise ValueError(f"need 0 <= low_water <= high_water, got {low_water}, {high_water}")
+        self.high_water = high_water
+        self.low_water = low_water
+        self.handshake_timeout = handshake_timeout
+
+
+class Connection:
+    """A connected (or connecting) stream socket serviced by the root's selector."""
+
+    __slots__ = (
+        "_handshake_timer",
+        "_mask",
+        "closed",
+        "closing",
+        "connecting",
+        "eof",
+        "handle",
+        "handshaking",
+        "limits",
+        "out",
+        "owner",
+        "paused",
+        "peer",
+        "root",
+        "sock",
+        "tls",
+    )
+
+    def __init__(
+        self,
+        owner: Owner,
+        sock: socket.socket,
+        peer: Any,
+        limits: Limits,
+        connecting: bool = False,
+    ) -> None:
+        self.owner = owner
+        self.sock: socket.socket = sock
+        self.handle = sock  # stays the user's handle across a TLS upgrade
+        self.peer = peer
+        self.limits = limits
+        self.out = bytearray()
+        self.root: Manager | None = None
+        self._mask = 0
+        self._handshake_timer: TimerHandle | None = None
+        self.connecting = connecting
+        self.handshaking = False
+        self.paused = False
+        self.closing = False
+        self.closed = False
+        self.eof = False
+        self.tls = False
+
+    # ----------------------------------------------------------- plumbing
+    def attach(self, root: Manager) -> None:
+        """Start being serviced by ``root``'s selector (moving from a previous root)."""
+        if self.closed:
+            return
+        if self.root is not None and self._mask:
+            self.root._io_remove(self.sock)
+            self._mask = 0
+        self.root = root
+        self._update()
+
+    def _update(self) -> None:
+        root = self.root
+        if root is None or self.closed:
+            return
+        if self.connecting:
+            mask = WRITE
+        elif self.handshaking:
+            mask = self._mask or READ
+        else:
+            mask = 0
+            if not (self.paused or self.eof or self.closing):
+                mask |= READ
+            if self.out:
+                mask |= WRITE
+        if mask == self._mask:
+            return
+        if not self._mask:
+            root._io_add(self.sock, mask, self._on_ready)
+        elif not mask:
+            root._io_remove(self.sock)
+        else:
+            root._io_modify(self.sock, mask, self._on_ready)
+        self._mask = mask
+
+    def _set_mask(self, mask: int) -> None:
+        assert self.root is not None
+        if mask == self._mask:
+            return
+        if not self._mask:
+            self.root._io_add(self.sock, mask, self._on_ready)
+        else:
+            self.root._io_modify(self.sock, mask, self._on_ready)
+        self._mask = mask
+
+    def _on_ready(self, mask: int) -> None:
+        if self.connecting:
+            self._finish_connect()
+            return
+        if self.handshaking:
+            self._handshake()
+            return
+        if mask & READ:
+            self._read()
+        if mask & WRITE and not self.closed:
+            self._flush()
+
+    # ------------------------------------------------------------ connect
+    def _finish_connect(self) -> None:
+        code = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if code:
+            self._shutdown(OSError(code, errno.errorcode.get(code, str(code))))
+            return
+        self.connecting = False
+        if self.handshaking:
+            self._set_mask(READ | WRITE)
+            self._handshake()
+        else:
+            self._update()
+            self.owner._conn_up(self)
+
+    # ---------------------------------------------------------------- TLS
+    def start_tls(
+        self, context: ssl.SSLContext, server_side: bool, server_hostname: str | None = None
+    ) -> None:
+        """Wrap the socket and run the handshake (now, or once connected)."""
+        if self.closed or self.tls:
+            return
+        if self.root is not None and self._mask:
+            self.root._io_remove(self.sock)
+            self._mask = 0
+        self.sock = context.wrap_socket(
+            self.sock,
+            server_side=server_side,
+            server_hostname=server_hostname,
+            do_handshake_on_connect=False,
+        )
+        self.tls = True
+        self.handshaking = True
+        root = self.root
+        if root is not None and self.limits.handshake_timeout is not None:
+            self._handshake_timer = root._call_later(
+                self.limits.handshake_timeout, self._handshake_expired
+            )
+        if not self.connecting:
+            if root is not None:
+                self._set_mask(READ)
+            self._handshake()
+        else:
+            self._update()
+
+    def _handshake(self) -> None:
+        sock = self.sock
+        assert isinstance(sock, ssl.SSLSocket)
+        try:
+            sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self._set_mask(READ)
+            return
+        except ssl.SSLWantWriteError:
+            self._set_mask(WRITE)
+            return
+        except (OSError, ValueError) as err:  # ssl.SSLError is an OSError
+            self._shutdown(err)
+            return
+        self.handshaking = False
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
+            self._handshake_timer = None
+        self._update()
+        self.owner._conn_up(self)
+        if sock.pending():
+            self._read()
+
+    def _handshake_expired(self) -> None:
+        if self.handshaking and not self.closed:
+            self._shutdown(TimeoutError("TLS handshake timed out"))
+
+    # --------------------------------------------------------------- read
+    def _read(self) -> None:
+        sock = self.sock
+        try:
+            data = sock.recv(_RECV_SIZE)
+        except _WOULD_BLOCK:
+            return
+        except ssl.SSLEOFError:
+            data = b""  # a TLS peer that closed without close_notify: treat as EOF
+        except (OSError, ValueError) as err:
+            self._shutdown(err)
+            return
+        if not data:
+            self.eof = True
+            self._update()
+            self.owner._conn_eof(self)
+            return
+        self.owner._conn_data(self, data)
+        if self.tls:
+            sock = self.sock
+            assert isinstance(sock, ssl.SSLSocket)
+            while not self.closed and not self.paused and sock.pending():
+                try:
+                    more = sock.recv(_RECV_SIZE)
+                except _WOULD_BLOCK:
+                    return
+                except (OSError, ValueError) as err:
+                    self._shutdown(err)
+                    return
+                if not more:
+                    return
+                self.owner._conn_data(self, more)
+
+    # -------------------------------------------------------------- write
+    def write(self, data: bytes | bytearray | memoryview) -> bool:
+        """Send ``data`` (or buffer what the kernel won't take now). False if closed."""
+        if self.closed or self.closing:
+            return False
+        if not data:
+            return True
+        out = self.out
+        if not out and not self.connecting and not self.handshaking:
+            try:
+                if self.tls:
+                    sent = self.sock.send(data[:_TLS_SEND_CHUNK])
+                else:
+                    sent = self.sock.send(data)
+            except _WOULD_BLOCK:
+                sent = 0
+            except (OSError, ValueError) as err:
+                self._shutdown(err)
+                return False
+            if sent == len(data):
+                return True
+            out += memoryview(data)[sent:]
+        else:
+            out += data
+        if not self.paused and len(out) > self.limits.high_water:
+            self.paused = True
+        self._update()
+        return True
+
+    def _flush(self) -> None:
+        out = self.out
+        sock = self.sock
+        while out:
+            try:
+                if self.tls:
+                    sent = sock.send(out[:_TLS_SEND_CHUNK])
+                else:
+                    sent = sock.send(out)
+            except _WOULD_BLOCK:
+                break
+            except (OSError, ValueError) as err:
+                self._shutdown(err)
+                return
+            if not sent:
+                break
+            del out[:sent]
+            if not self.tls:
+                break  # one send per readiness: fair to other connections
+        if self.paused and len(out) <= self.limits.low_water:
+            self.paused = False
+            self._update()
+            self.owner._conn_drained(self)
+        if not out and self.closing:
+            self._shutdown(None)
+            return
+        self._update()
+
+    @property
+    def buffered(self) -> int:
+        """Bytes waiting to be sent."""
+        return len(self.out)
+
+    # -------------------------------------------------------------- close
+    def close(self) -> None:
+        """Close after sending what is buffered."""
+        if self.closed:
+            return
+        self.closing = True
+        if not self.out or self.connecting:
+            self._shutdown(None)
+        else:
+            self._update()
+
+    def abort(self, error: BaseException | None = None) -> None:
+        """Close now, dropping buffered output."""
+        self.out.clear()
+        self._shutdown(error)
+
+    def _shutdown(self, error: BaseException | None) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
+            self._handshake_timer = None
+        if self.root is not None and self._mask:
+            self.root._io_remove(self.sock)
+        self._mask = 0
+        with contextlib.suppress(OSError):
+            self.sock.close()
+        self.owner._conn_down(self, error)
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "connecting" if self.connecting else "open"
+        return f"<Connection {self.peer!r} {state} buffered={len(self.out)}>"

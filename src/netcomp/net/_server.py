@@ -1,0 +1,331 @@
+"""Stream servers: TCP (IPv4, IPv6) and UNIX, plain or TLS, on the tree's one selector.
+
+Rules:
+* Each readiness of the listening socket accepts at most ``max_accepts`` connections, so a
+  flood of connects never starves established ones.
+* Out of descriptors (EMFILE/ENFILE/ENOBUFS/ENOMEM): stop watching the listening socket for
+  ``accept_backoff`` seconds (no spinning on a readiness we cannot serve), report the
+  error once, keep serving open connections, then accept again.
+* ``connect(sock, host, port)`` fires once a connection is usable (after the TLS handshake);
+  a connection that fails its handshake fires ``error(sock, err)`` only.
+* A ``read`` handler's bytes result is written back to that connection. After the peer's
+  EOF the connection is closed once the last ``read`` is done and the output has drained.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import socket
+import ssl
+import stat
+from typing import Any
+
+from ..core import Component, TimerHandle, Value, handler
+from ._address import parse_bind
+from ._connection import READ, Connection, Limits
+from ._events import closed, connect, disconnect, drained, error, read, ready
+from ._poller import ensure_poller
+from ._tls import server_context
+
+__all__ = ["NotConnected", "Server", "TCP6Server", "TCPServer", "UNIXServer"]
+
+_OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+
+
+class NotConnected(ConnectionError):
+    """A write or close named a connection that is not (or no longer) open."""
+
+
+class Server(Component):
+    """Base of stream servers; use :class:`TCPServer`, :class:`TCP6Server`, :class:`UNIXServer`."""
+
+    channel = "server"
+    family: socket.AddressFamily = socket.AF_INET
+
+    def init(
+        self,
+        bind: Any = None,
+        secure: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
+        certfile: str | None = None,
+        keyfile: str | None = None,
+        backlog: int = 1024,
+        reuse_port: bool = False,
+        nodelay: bool = True,
+        high_water: int = 1024 * 1024,
+        low_water: int = 256 * 1024,
+        handshake_timeout: float = 30.0,
+        max_accepts: int = 64,
+        accept_backoff: float = 0.1,
+        sock: socket.socket | None = None,
+        channel: Any = "server",
+    ) -> None:
+        """Bind (or adopt ``sock``) and listen at once, so errors surface here."""
+        self.channel = channel
+        self.secure = bool(secure or ssl_context is not None)
+        self.ssl_context = server_context(ssl_context, certfile, keyfile) if self.secure else None
+        self.nodelay = nodelay
+        self.limits = Limits(high_water, low_water, handshake_timeout)
+        self.max_accepts = max_accepts
+        self.accept_backoff = accept_backoff
+        self._connections: dict[socket.socket, Connection] = {}
+        self._last_read: dict[Connection, Value] = {}
+        self._accept_timer: TimerHandle | None = None
+        self._watched_on: Any = None
+        self._listening = True
+        if sock is None:
+            sock = self._make_socket(bind, backlog, reuse_port)
+        else:
+            self.family = sock.family
+        sock.setblocking(False)
+        self.socket = sock
+        self.bind = sock.getsockname()
+        self._watch()
+        self.fire(ready(self, self.bind))
+
+    def _make_socket(self, bind: Any, backlog: int, reuse_port: bool) -> socket.socket:
+        address = parse_bind(bind if bind is not None else 0, self.family)
+        sock = socket.socket(self.family, socket.SOCK_STREAM)
+        try:
+            if self.family == socket.AF_UNIX:
+                _remove_stale_unix_socket(address)
+            else:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if reuse_port:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+                if self.family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(backlog)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    # ---------------------------------------------------------- selector
+    def _watch(self) -> None:
+        root = self.root
+        if self._watched_on is not None and self._watched_on is not root:
+            self._watched_on._io_remove(self.socket)
+            self._watched_on = None
+        if self._listening and self._watched_on is None and self._accept_timer is None:
+            root._io_add(self.socket, READ, self._on_acceptable)
+            self._watched_on = root
+
+    def _unwatch(self) -> None:
+        if self._watched_on is not None:
+            self._watched_on._io_remove(self.socket)
+            self._watched_on = None
+
+    def _root_changed(self) -> None:
+        if self.parent is not None:
+            ensure_poller(self)
+        self._watch()
+        for conn in list(self._connections.values()):
+            conn.attach(self.root)
+
+    @handler("started", channel="*")
+    def _on_started(self, manager: Any) -> None:
+        if self.parent is None:
+            ensure_poller(self)
+
+    # ------------------------------------------------------------ accept
+    def _on_acceptable(self, mask: int) -> None:
+        listener = self.socket
+        for _ in range(self.max_accepts):
+            try:
+                sock, address = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as err:
+                if err.errno in _OUT_OF_RESOURCES:
+                    self._pause_accepting(err)
+                    return
+                if err.errno in (errno.ECONNABORTED, errno.EPROTO, errno.EPERM):
+                    continue
+                self.fire(error(None, err))
+                return
+            self._accepted(sock, address)
+
+    def _pause_accepting(self, err: OSError) -> None:
+        self._unwatch()
+        self.fire(error(None, err))
+
+        def resume() -> None:
+            self._accept_timer = None
+            self._watch()
+
+        self._accept_timer = self.root._call_later(self.accept_backoff, resume)
+
+    def _accepted(self, sock: socket.socket, address: Any) -> None:
+        sock.setblocking(False)
+        if self.nodelay and self.family != socket.AF_UNIX:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn = Connection(self, sock, address, self.limits)
+        self._connections[sock] = conn
+        conn.attach(self.root)
+        if self.ssl_context is not None:
+            conn.start_tls(self.ssl_context, server_side=True)
+        else:
+            self._conn_up(conn)
+
+    # ------------------------------------------------------ connection events
+    def _conn_up(self, conn: Connection) -> None:
+        peer = conn.peer
+        if isinstance(peer, tuple):
+            host, port = peer[0], peer[1]
+        else:
+            host, port = peer or "", None
+        self.fire(connect(conn.handle, host, port))
+
+    def _conn_data(self, conn: Connection, data: bytes) -> None:
+        value = self.fire(read(conn.handle, data))
+        value.add_done_callback(lambda v: _write_back(conn, v))
+        self._last_read[conn] = value
+
+    def _conn_eof(self, conn: Connection) -> None:
+        value = self._last_read.pop(conn, None)
+        if value is None or value.result:
+            conn.close()
+        else:
+            value.add_done_callback(lambda _v: conn.close())
+
+    def _conn_drained(self, conn: Connection) -> None:
+        self.fire(drained(conn.handle))
+
+    def _conn_down(self, conn: Connection, err: BaseException | None) -> None:
+        self._last_read.pop(conn, None)
+        was_up = self._connections.pop(conn.handle, None) is not None and not conn.handshaking
+        if err is not None:
+            self.fire(error(conn.handle, err))
+        if was_up:
+            self.fire(disconnect(conn.handle))
+
+    # ------------------------------------------------------------ handlers
+    @handler("write")
+    def _on_write(self, sock: socket.socket, data: bytes) -> None:
+        conn = self._connections.get(sock)
+        if conn is None or not conn.write(data):
+            self.fire(error(sock, NotConnected(f"write to a closed connection {sock!r}")))
+
+    @handler("close")
+    def _on_close(self, sock: socket.socket | None = None) -> None:
+        if sock is not None:
+            conn = self._connections.get(sock)
+            if conn is not None:
+                conn.close()
+            return
+        self.shutdown()
+
+    @handler("starttls")
+    def _on_starttls(self, sock: socket.socket) -> None:
+        conn = self._connections.get(sock)
+        if conn is None:
+            self.fire(error(sock, NotConnected(f"starttls on a closed connection {sock!r}")))
+            return
+        if self.ssl_context is None:
+            raise ValueError("starttls needs the server to have ssl_context= or certfile=")
+        conn.start_tls(self.ssl_context, server_side=True)
+
+    @handler("stopped", channel="*")
+    def _on_stopped(self, manager: Any) -> None:
+        self.shutdown()
+
+    @handler(False)
+    def shutdown(self) -> None:
+        """Stop listening, close every connection (after its output drains), fire ``closed``."""
+        if not self._listening:
+            return
+        self._listening = False
+        if self._accept_timer is not None:
+            self._accept_timer.cancel()
+            self._accept_timer = None
+        self._unwatch()
+        self.socket.close()
+        if self.family == socket.AF_UNIX and isinstance(self.bind, str) and self.bind:
+            with contextlib.suppress(OSError):
+                os.unlink(self.bind)
+        for conn in list(self._connections.values()):
+            conn.close()
+        self.fire(closed())
+
+    @property
+    def connections(self) -> list[socket.socket]:
+        """The handles of the open connections."""
+        return list(self._connections)
+
+    @handler(False)
+    def buffered(self, sock: socket.socket) -> int:
+        """Bytes buffered for ``sock`` and not yet sent."""
+        conn = self._connections.get(sock)
+        return conn.buffered if conn is not None else 0
+
+    @property
+    def host(self) -> str:
+        """The bound host (or UNIX path)."""
+        return self.bind[0] if isinstance(self.bind, tuple) else self.bind  # type: ignore[no-any-return]
+
+    @property
+    def port(self) -> int | None:
+        """The bound port (the real one when bound to port 0)."""
+        return self.bind[1] if isinstance(self.bind, tuple) else None
+
+    def __repr__(self) -> str:
+        tls = " tls" if self.secure else ""
+        return (
+            f"<{type(self).__name__}/{self.channel} {self.bind!r}{tls} "
+            f"connections={len(self._connections)}>"
+        )
+
+
+def _write_back(conn: Connection, value: Value) -> None:
+    result = value.value
+    if result is None or conn.closed:
+        return
+    if isinstance(result, (bytes, bytearray, memoryview)):
+        conn.write(result)
+    elif isinstance(result, list):
+        for item in result:
+            if isinstance(item, (bytes, bytearray, memoryview)):
+                conn.write(item)
+
+
+def _remove_stale_unix_socket(path: Any) -> None:
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise FileExistsError(f"{path!r} exists and is not a socket")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+    except ConnectionRefusedError:
+        os.unlink(path)  # nobody listens: a leftover from a previous run
+    except OSError:
+        pass
+    else:
+        raise OSError(errno.EADDRINUSE, f"another server listens on {path!r}")
+    finally:
+        probe.close()
+
+
+class TCPServer(Server):
+    """A TCP server on IPv4. ``bind``: a port (127.0.0.1), ``(host, port)``, ``"host:port"``."""
+
+    family = socket.AF_INET
+
+
+class TCP6Server(Server):
+    """A TCP server on IPv6. ``bind``: a port (::1), ``(host, port)``, ``"[host]:port"``."""
+
+    family = socket.AF_INET6
+
+
+class UNIXServer(Server):
+    """A stream server on a UNIX socket path (a stale socket file is replaced)."""
+
+    family = socket.AF_UNIX

@@ -1,0 +1,586 @@
+"""Manager lifecycle: run/start/stop/join, tick/flush, thread-safe fire, processes, signals."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from time import monotonic
+from typing import IO, Any
+
+import pytest
+
+from netcomp import BaseComponent, Component, Event, Manager, handler, sleep
+from netcomp.testing import running
+
+# ---------------------------------------------------------------------------- helpers
+
+
+class Flags(Component):
+    """Sets ``ready`` once ``started`` is handled; logs what the lifecycle handlers saw."""
+
+    def init(self) -> None:
+        self.ready = threading.Event()
+        self.log: list[str] = []
+
+    def started(self, manager: Manager) -> None:
+        self.log.append("started")
+        self.ready.set()
+
+    def stopped(self, manager: Manager) -> None:
+        self.log.append("stopped")
+
+
+def _run_in_thread(manager: Manager) -> tuple[threading.Thread, dict[str, Any]]:
+    """Call ``manager.run()`` in a thread; the dict receives its return value."""
+    result: dict[str, Any] = {}
+
+    def target() -> None:
+        result["code"] = manager.run()
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    return thread, result
+
+
+def _stop_and_join(manager: Manager, timeout: float = 5.0) -> None:
+    manager.stop()
+    manager.join(timeout)
+    assert not manager.running
+
+
+# ---------------------------------------------------------------- run / start / stop
+
+
+def test_start_runs_the_loop_in_a_thread_and_fires_started() -> None:
+    manager = Manager()
+    flags = Flags()
+    manager += flags
+    assert not manager.running
+    manager.start()
+    try:
+        assert flags.ready.wait(5)
+        assert manager.running
+        assert manager._thread is not None
+        assert manager._thread is not threading.current_thread()
+        assert manager._thread.is_alive()
+    finally:
+        _stop_and_join(manager)
+    assert not manager._thread.is_alive()
+    assert flags.log == ["started", "stopped"]
+
+
+def test_stopped_handlers_run_before_run_returns() -> None:
+    log: list[str] = []
+    at_return: dict[str, list[str]] = {}
+
+    class Lifecycle(Flags):
+        def stopped(self, manager: Manager) -> None:
+            log.append("sync stopped")
+
+    class SlowStop(BaseComponent):
+        @handler("stopped")
+        async def _on_stopped(self, manager: Manager) -> None:
+            await sleep(0.05)
+            log.append("async stopped")
+
+    manager = Manager()
+    lifecycle = Lifecycle()
+    manager += lifecycle
+    manager += SlowStop()
+
+    def target() -> None:
+        manager.run()
+        at_return["log"] = list(log)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    assert lifecycle.ready.wait(5)
+    assert log == []
+    manager.stop()
+    thread.join(5)
+    assert not thread.is_alive()
+    assert at_return["log"] == ["sync stopped", "async stopped"]
+
+
+def test_stop_code_is_returned_by_run_and_join() -> None:
+    manager = Manager()
+    flags = Flags()
+    manager += flags
+    thread, result = _run_in_thread(manager)
+    assert flags.ready.wait(5)
+    manager.stop(9)
+    thread.join(5)
+    assert not thread.is_alive()
+    assert result["code"] == 9
+
+    started = Manager()
+    flags = Flags()
+    started += flags
+    started.start()
+    assert flags.ready.wait(5)
+    started.stop(11)
+    assert started.join(5) == 11
+    assert not started.running
+
+
+def test_stop_from_a_started_handler_with_run_in_this_thread() -> None:
+    class Quit(Component):
+        def started(self, manager: Manager) -> None:
+            self.stop(7)
+
+    manager = Manager()
+    manager += Quit()
+    assert manager.run() == 7
+    assert not manager.running
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_system_exit_in_a_handler_ends_run_with_its_code(kind: str) -> None:
+    stopped_seen: list[Manager] = []
+
+    class Exits(BaseComponent):
+        @handler("started")
+        def _sync(self, manager: Manager) -> None:
+            if kind == "sync":
+                raise SystemExit(3)
+
+        @handler("started")
+        async def _async(self, manager: Manager) -> None:
+            if kind == "async":
+                await sleep(0)
+                raise SystemExit(3)
+
+        @handler("stopped")
+        def _stopped(self, manager: Manager) -> None:
+            stopped_seen.append(manager)
+
+    manager = Manager()
+    manager += Exits()
+    thread, result = _run_in_thread(manager)
+    thread.join(5)
+    assert not thread.is_alive()
+    assert result["code"] == 3
+    assert stopped_seen == [manager]  # a graceful stop: stopped was handled
+
+
+def test_join_with_timeout_returns_while_still_running() -> None:
+    manager = Manager()
+    flags = Flags()
+    manager += flags
+    manager.start()
+    try:
+        assert flags.ready.wait(5)
+        assert manager.join(0.05) is None
+        assert manager.running
+        assert manager._thread is not None and manager._thread.is_alive()
+    finally:
+        _stop_and_join(manager)
+
+
+def test_start_twice_raises_and_run_while_running_raises() -> None:
+    manager = Manager()
+    flags = Flags()
+    manager += flags
+    manager.start()
+    try:
+        assert flags.ready.wait(5)
+        with pytest.raises(RuntimeError, match="already running"):
+            manager.start()
+        with pytest.raises(RuntimeError, match="already running"):
+            manager.run()
+    finally:
+        _stop_and_join(manager)
+
+
+def test_run_or_start_on_a_registered_child_raises() -> None:
+    root = Manager()
+    child = Component()
+    root += child
+    with pytest.raises(RuntimeError, match="root"):
+        child.run()
+    with pytest.raises(RuntimeError, match="root"):
+        child.start()
+    assert not root.running
+
+
+def test_stop_when_not_running_is_a_no_op() -> None:
+    manager = Manager()
+    manager.stop()
+    manager.stop(5)
+    assert not manager.running
+    assert manager.join(0.1) is None
+
+
+def test_manager_can_be_restarted_after_it_stopped() -> None:
+    manager = Manager()
+    flags = Flags()
+    manager += flags
+    for _ in range(2):
+        flags.ready.clear()
+        manager.start()
+        assert flags.ready.wait(5)
+        _stop_and_join(manager)
+    assert flags.log == ["started", "stopped", "started", "stopped"]
+
+
+# -------------------------------------------------------------------- tick / flush
+
+
+class Chain(Component):
+    """a fires b, b fires c."""
+
+    def init(self) -> None:
+        self.seen: list[str] = []
+
+    def a(self) -> None:
+        self.seen.append("a")
+        self.fire(Event.create("b"))
+
+    def b(self) -> None:
+        self.seen.append("b")
+        self.fire(Event.create("c"))
+
+    def c(self) -> None:
+        self.seen.append("c")
+
+
+def test_tick_dispatches_one_batch_and_flush_runs_cascades_to_the_end() -> None:
+    manager = Manager()
+    chain = Chain()
+    manager += chain
+    manager.flush()  # the registered event
+    assert not manager._queue
+
+    manager.fire(Event.create("a"))
+    assert chain.seen == []  # nothing runs until the loop turns
+    manager.tick()
+    assert chain.seen == ["a"]
+    manager.tick()
+    assert chain.seen == ["a", "b"]
+    manager.fire(Event.create("a"))
+    manager.flush()
+    assert chain.seen == ["a", "b", "c", "a", "b", "c"]
+    assert not manager._queue
+    assert not manager.running
+
+
+def test_tick_with_nothing_to_do_returns() -> None:
+    manager = Manager()
+    manager.tick()
+    manager.tick(0.01)
+    manager.flush()
+    assert not manager._queue
+
+
+def test_flush_limit_bounds_an_endless_ping_pong() -> None:
+    class PingPong(Component):
+        def init(self) -> None:
+            self.count = 0
+
+        def ping(self) -> None:
+            self.count += 1
+            self.fire(Event.create("pong"))
+
+        def pong(self) -> None:
+            self.count += 1
+            self.fire(Event.create("ping"))
+
+    manager = Manager()
+    pingpong = PingPong()
+    manager += pingpong
+    manager.flush()
+    manager.fire(Event.create("ping"))
+    manager.flush(limit=10)
+    assert 0 < pingpong.count <= 10
+    assert manager._queue  # still going: flush returned because of the limit
+    before = pingpong.count
+    manager.flush(limit=5)
+    assert before < pingpong.count <= before + 5
+
+
+def test_tick_from_another_thread_while_running_raises() -> None:
+    manager = Manager()
+    with running(manager), pytest.raises(RuntimeError, match="thread"):
+        manager.tick()
+
+
+# ------------------------------------------------------------- fire from any thread
+
+
+def test_fire_from_another_thread_wakes_an_idle_loop_at_once() -> None:
+    manager = Manager()
+    entered = threading.Event()
+    timeouts: list[float | None] = []
+    real_select = manager._select
+
+    def spy(timeout: float | None) -> None:
+        timeouts.append(timeout)
+        entered.set()
+        real_select(timeout)
+
+    manager._select = spy  # type: ignore[method-assign]
+    with running(manager) as recorder:
+        # The loop goes idle after started: it sleeps in select with no deadline.
+        assert entered.wait(2)
+        assert timeouts[-1] is None
+        assert not manager._timers
+        begin = monotonic()
+        manager.fire(Event.create("poke"))
+        recorder.wait_for("poke", timeout=2)
+        latency = monotonic() - begin
+    assert latency < 1.0
+
+
+def test_many_threads_firing_at_once_lose_nothing() -> None:
+    threads_n, per_thread = 4, 2000
+
+    class Counter(Component):
+        def init(self) -> None:
+            self.got: dict[int, list[int]] = {t: [] for t in range(threads_n)}
+            self.done = threading.Event()
+
+        def hit(self, tid: int, i: int) -> None:
+            self.got[tid].append(i)
+
+        def finish(self) -> None:
+            self.done.set()
+
+    manager = Manager()
+    counter = Counter()
+    manager += counter
+    barrier = threading.Barrier(threads_n)
+
+    def blast(tid: int) -> None:
+        barrier.wait(5)
+        for i in range(per_thread):
+            manager.fire(Event.create("hit", tid, i))
+
+    with running(manager):
+        workers = [threading.Thread(target=blast, args=(t,)) for t in range(threads_n)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(10)
+            assert not worker.is_alive()
+        manager.fire(Event.create("finish"))  # queued after every hit: FIFO
+        assert counter.done.wait(10)
+    for tid in range(threads_n):
+        assert counter.got[tid] == list(range(per_thread))  # all there, in each thread's order
+
+
+def test_register_then_unregister_from_another_thread_keeps_their_order() -> None:
+    # register() from outside the loop thread is deferred to the loop; an unregister()
+    # right after it must not be lost because the component has no parent yet.
+    manager = Manager()
+    with running(manager) as recorder:
+        child = Component()
+        child.register(manager)
+        child.unregister()
+        recorder.wait_for("unregistered", predicate=lambda e: e.args[0] is child, timeout=5)
+        assert child.parent is None
+        assert child not in manager.components
+
+
+# ------------------------------------------------------------------------ processes
+
+
+def test_start_process_runs_the_tree_in_a_child_and_stop_ends_it() -> None:
+    ctx = multiprocessing.get_context("fork")
+    reader, writer = ctx.Pipe(duplex=False)
+
+    class Reporter(Component):
+        def started(self, manager: Manager) -> None:
+            writer.send(("started", os.getpid()))
+
+        def stopped(self, manager: Manager) -> None:
+            writer.send(("stopped", os.getpid()))
+
+    manager = Manager()
+    manager += Reporter()
+    manager.start(process=True)
+    process = manager._process
+    try:
+        assert reader.poll(10), "the child did not report started"
+        kind, pid = reader.recv()
+        assert kind == "started"
+        assert pid != os.getpid()
+        assert pid == process.pid
+        assert manager.running
+        manager.stop()
+        assert manager.join(10) == 0
+        assert reader.poll(5), "the child's stopped handler did not run"
+        assert reader.recv() == ("stopped", pid)
+        assert not manager.running
+    finally:
+        if process.is_alive():
+            process.kill()
+            process.join(5)
+        reader.close()
+        writer.close()
+
+
+def test_child_process_exit_code_is_what_its_loop_stopped_with() -> None:
+    class Quit(Component):
+        def started(self, manager: Manager) -> None:
+            self.stop(4)
+
+    manager = Manager()
+    manager += Quit()
+    manager.start(process=True)
+    process = manager._process
+    try:
+        assert manager.join(10) == 4
+        assert not manager.running
+    finally:
+        if process.is_alive():
+            process.kill()
+            process.join(5)
+
+
+# -------------------------------------------------------------------------- signals
+
+
+class _Lines:
+    """Reads a child's output lines on a thread, so the test can wait with a timeout."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self.seen: list[str] = []
+        self._thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _pump(self, stream: IO[str]) -> None:
+        for line in stream:
+            self._lines.put(line.rstrip("\n"))
+        self._lines.put(None)
+
+    def expect(self, text: str, timeout: float = 10.0) -> None:
+        """Read lines until one equals ``text``; fail on EOF or timeout."""
+        deadline = monotonic() + timeout
+        while True:
+            remaining = deadline - monotonic()
+            try:
+                line = self._lines.get(timeout=max(remaining, 0.001))
+            except queue.Empty:
+                raise AssertionError(f"no {text!r} within {timeout} s; saw {self.seen}") from None
+            if line is None:
+                raise AssertionError(f"output ended before {text!r}; saw {self.seen}")
+            self.seen.append(line)
+            if line == text:
+                return
+
+
+def _spawn(source: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(source)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _kill(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(5)
+    for stream in (proc.stdin, proc.stdout):
+        if stream is not None:
+            stream.close()
+
+
+GRACEFUL = """
+    import sys
+    from netcomp import Component, Manager
+
+    class App(Component):
+        def started(self, manager):
+            print("READY", flush=True)
+
+        def stopped(self, manager):
+            print("STOPPED", flush=True)
+
+    manager = Manager()
+    manager += App()
+    code = manager.run()
+    print("EXIT", code, flush=True)
+    sys.exit(code or 0)
+"""
+
+
+@pytest.mark.parametrize("signo", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_stops_the_manager_gracefully(signo: int) -> None:
+    proc = _spawn(GRACEFUL)
+    try:
+        assert proc.stdout is not None
+        lines = _Lines(proc.stdout)
+        lines.expect("READY")
+        proc.send_signal(signo)
+        lines.expect("STOPPED")
+        lines.expect("EXIT None")
+        assert proc.wait(10) == 0
+    finally:
+        _kill(proc)
+
+
+KEEP_ON_FIRST_SIGNAL = """
+    import sys
+    import threading
+    from netcomp import Component, Event, Manager, handler
+
+    class App(Component):
+        def init(self):
+            self.signals = 0
+
+        def started(self, manager):
+            print("READY", flush=True)
+
+        @handler("signal")
+        def _on_signal(self, event, signo, frame):
+            self.signals += 1
+            if self.signals == 1:
+                event.stop()  # the manager must keep running
+                print("KEPT", flush=True)
+
+        def ping(self, text):
+            print("PONG", text, flush=True)
+
+        def stopped(self, manager):
+            print("STOPPED", flush=True)
+
+    manager = Manager()
+    manager += App()
+
+    def pump():
+        for line in sys.stdin:
+            manager.fire(Event.create("ping", line.strip()))
+
+    threading.Thread(target=pump, daemon=True).start()
+    sys.exit(manager.run() or 0)
+"""
+
+
+def test_a_signal_handler_that_stops_the_event_keeps_the_manager_running() -> None:
+    proc = _spawn(KEEP_ON_FIRST_SIGNAL)
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        lines = _Lines(proc.stdout)
+        lines.expect("READY")
+        proc.send_signal(signal.SIGTERM)
+        lines.expect("KEPT")
+        # Still handling events after the signal was dealt with:
+        proc.stdin.write("after-signal\n")
+        proc.stdin.flush()
+        lines.expect("PONG after-signal")
+        assert "STOPPED" not in lines.seen
+        proc.send_signal(signal.SIGTERM)  # not stopped this time: graceful stop
+        lines.expect("STOPPED")
+        assert proc.wait(10) == 0
+    finally:
+        _kill(proc)
