@@ -23,6 +23,15 @@ class Times(BaseComponent):
         self.at.setdefault(event.name, []).append(monotonic())
 
 
+def _live_handles(manager: Manager, timer: Timer) -> list[object]:
+    """The root's scheduled, not cancelled callbacks that belong to ``timer``."""
+    return [
+        handle
+        for *_, handle in list(manager._timers)
+        if not handle.cancelled and getattr(handle.callback, "__self__", None) is timer
+    ]
+
+
 def test_timer_fires_once_after_its_interval(app: tuple[Manager, Recorder]) -> None:
     manager, recorder = app
     times = Times()
@@ -58,6 +67,7 @@ def test_persistent_timer_repeats_until_unregistered(app: tuple[Manager, Recorde
     recorder.wait_for("marker", timeout=5)
     assert recorder.count("tick") == ticks
     assert timer.expiry is None
+    assert _live_handles(manager, timer) == []
 
 
 def test_reset_postpones_the_deadline(app: tuple[Manager, Recorder]) -> None:
@@ -113,6 +123,7 @@ def test_unregistering_a_timer_cancels_it(app: tuple[Manager, Recorder]) -> None
     recorder.wait_for("unregistered", predicate=lambda e: e.args[0] is timer, timeout=5)
     # The marker's deadline is past the cancelled timer's: it would have fired by then.
     Timer(0.4, Event.create("marker")).register(manager)
+    assert _live_handles(manager, timer) == []
     recorder.wait_for("marker", timeout=5)
     assert recorder.count("tick") == 0
 

@@ -37,6 +37,9 @@ class Debugger(BaseComponent):
         self.ignore_events = frozenset(ignore_events)
         self.ignore_channels = frozenset(ignore_channels)
         self.channel = channel
+        if not errors:
+            # Not listening for errors by name leaves them to netcomp's default logging.
+            self.remove_handler(self._on_exception)
 
     @handler(priority=100, channel="*")
     def _on_event(self, event: Event, *args: Any, **kwargs: Any) -> None:

@@ -759,8 +759,9 @@ class Manager:
     def stop(self, code: Any = None) -> None:
         """Stop the loop gracefully: ``stopped`` is fired and handled, then ``run()`` returns.
 
-        Safe from any thread. ``code`` becomes ``run()``'s return value (and a child
-        process's exit status).
+        Safe from any thread. ``code`` becomes ``run()``'s return value. For a tree started
+        with ``start(process=True)``, the parent's ``stop()`` sends the child SIGTERM (a
+        graceful stop); the child's exit status is the code its own ``stop()`` was given.
         """
         root = self.root
         if root is not self:

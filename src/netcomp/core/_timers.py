@@ -84,7 +84,11 @@ class Timer(BaseComponent):
             self.expiry = None
 
     def reset(self, interval: float | None = None) -> None:
-        """Restart the countdown from now (with a new ``interval`` if given)."""
+        """Restart the countdown from now (with a new ``interval`` if given). Thread-safe."""
+        root = self.root
+        if root._running and not root._on_loop_thread():
+            root.call_soon_threadsafe(self.reset, interval)
+            return
         if interval is not None:
             if interval < 0:
                 raise ValueError(f"Timer interval must be >= 0 seconds, got {interval!r}")

@@ -1,5 +1,5 @@
 """netcomp.net: one shared poller servicing TCP and UNIX stream servers and clients,
-plain or TLS, with buffered output and backpressure."""
+plain or TLS, with buffered output and backpressure, and UDP sockets."""
 
 from ._client import Client, TCP6Client, TCPClient, UNIXClient
 from ._connection import Limits
@@ -21,6 +21,7 @@ from ._events import (
 )
 from ._poller import Poller, ensure_poller
 from ._server import NotConnected, Server, TCP6Server, TCPServer, UNIXServer
+from ._udp import UDP6Server, UDPClient, UDPServer
 
 __all__ = [
     "Client",
@@ -32,6 +33,9 @@ __all__ = [
     "TCP6Server",
     "TCPClient",
     "TCPServer",
+    "UDP6Server",
+    "UDPClient",
+    "UDPServer",
     "UNIXClient",
     "UNIXServer",
     "broadcast",
