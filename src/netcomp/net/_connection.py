@@ -8,6 +8,10 @@ Rules (the invariants every server and client relies on):
   bound; at or below ``low_water`` reading resumes and the owner hears ``drained``.
 * ``close()`` sends what is buffered, then closes. The peer's EOF stops reading but output
   still drains (half-close); the owner decides when to close.
+* A closing connection keeps reading (and drops what it reads): a peer blocked on sending to
+  us could never take our last output, and closing a socket with unread input makes the
+  kernel reset the link and drop what it had not yet sent. Once the output is out it sends
+  FIN and lingers until the peer's EOF (at most ``LINGER`` seconds), then closes.
 * A TLS handshake is driven by readiness only (never blocks), bounded by a timeout that the
   owner arms. TLS data the SSL object has already buffered is delivered at once (``pending``).
 * Every OSError is mapped once, here: it aborts this connection only.
@@ -32,6 +36,8 @@ WRITE = selectors.EVENT_WRITE
 _RECV_SIZE = 256 * 1024
 _TLS_SEND_CHUNK = 256 * 1024
 _WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+#: Seconds a closed connection waits for the peer's EOF after sending its FIN.
+LINGER = 5.0
 
 
 class Owner(Protocol):
@@ -67,6 +73,7 @@ class Connection:
 
     __slots__ = (
         "_handshake_timer",
+        "_linger_timer",
         "_mask",
         "closed",
         "closing",
@@ -101,6 +108,7 @@ class Connection:
         self.root: Manager | None = None
         self._mask = 0
         self._handshake_timer: TimerHandle | None = None
+        self._linger_timer: TimerHandle | None = None
         self.connecting = connecting
         self.handshaking = False
         self.paused = False
@@ -130,7 +138,7 @@ class Connection:
             mask = self._mask or READ
         else:
             mask = 0
-            if not (self.paused or self.eof or self.closing):
+            if not self.eof and (self.closing or not self.paused):
                 mask |= READ
             if self.out:
                 mask |= WRITE
@@ -239,6 +247,9 @@ class Connection:
 
     # --------------------------------------------------------------- read
     def _read(self) -> None:
+        if self._linger_timer is not None:
+            self._linger()
+            return
         sock = self.sock
         try:
             data = sock.recv(_RECV_SIZE)
@@ -252,8 +263,11 @@ class Connection:
         if not data:
             self.eof = True
             self._update()
-            self.owner._conn_eof(self)
+            if not self.closing:
+                self.owner._conn_eof(self)
             return
+        if self.closing:
+            return  # input after close() is dropped
         self.owner._conn_data(self, data)
         if self.tls:
             sock = self.sock
@@ -268,7 +282,8 @@ class Connection:
                     return
                 if not more:
                     return
-                self.owner._conn_data(self, more)
+                if not self.closing:
+                    self.owner._conn_data(self, more)
 
     # -------------------------------------------------------------- write
     def write(self, data: bytes | bytearray | memoryview) -> bool:
@@ -323,7 +338,7 @@ class Connection:
             self._update()
             self.owner._conn_drained(self)
         if not out and self.closing:
-            self._shutdown(None)
+            self._close_write()
             return
         self._update()
 
@@ -338,10 +353,42 @@ class Connection:
         if self.closed:
             return
         self.closing = True
-        if not self.out or self.connecting:
+        if self.connecting:
             self._shutdown(None)
+        elif not self.out:
+            self._close_write()
         else:
             self._update()
+
+    def _close_write(self) -> None:
+        """All output is out: send FIN, then linger until the peer's EOF (bounded)."""
+        root = self.root
+        if self._linger_timer is not None or self.closed:
+            return
+        if self.tls and not self.handshaking:  # close_notify: the peer can tell it from a cut
+            with contextlib.suppress(OSError, ValueError):
+                self.sock.unwrap()  # type: ignore[attr-defined]
+        if self.eof or self.handshaking or root is None or not root._running or root._stopping:
+            self._shutdown(None)
+            return
+        try:  # the plain socket method: SSLSocket.shutdown() would drop the TLS state
+            socket.socket.shutdown(self.sock, socket.SHUT_WR)
+        except OSError:
+            self._shutdown(None)
+            return
+        self._linger_timer = root._call_later(LINGER, self._shutdown, None)
+        self._update()
+
+    def _linger(self) -> None:
+        """After our FIN: drop input (below any TLS layer) until the peer's EOF."""
+        try:
+            data = socket.socket.recv(self.sock, _RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._shutdown(None)
 
     def abort(self, error: BaseException | None = None) -> None:
         """Close now, dropping buffered output."""
@@ -355,6 +402,8 @@ class Connection:
         if self._handshake_timer is not None:
             self._handshake_timer.cancel()
             self._handshake_timer = None
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
         if self.root is not None and self._mask:
             self.root._io_remove(self.sock)
         self._mask = 0

@@ -110,7 +110,12 @@ class Server(Component):
         if self._watched_on is not None and self._watched_on is not root:
             self._watched_on._io_remove(self.socket)
             self._watched_on = None
-        if self._listening and self._watched_on is None and self._accept_timer is None:
+        if (
+            self._listening
+            and self._watched_on is None
+            and self._accept_timer is None
+            and root._selector is not None  # no loop yet: ``started`` watches it
+        ):
             root._io_add(self.socket, READ, self._on_acceptable)
             self._watched_on = root
 
@@ -130,6 +135,7 @@ class Server(Component):
     def _on_started(self, manager: Any) -> None:
         if self.parent is None:
             ensure_poller(self)
+        self._watch()
 
     # ------------------------------------------------------------ accept
     def _on_acceptable(self, mask: int) -> None:

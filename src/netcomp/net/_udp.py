@@ -61,7 +61,7 @@ class UDPServer(Component):
     ) -> None:
         """Bind (or adopt the bound datagram socket ``sock``) at once, so errors surface here.
 
-        ``max_queued_bytes``: output the kernel refused that may wait for writability (1 MiB,
+        ``max_queued_bytes``: output that may wait for writability or a name lookup (1 MiB,
         like the stream servers' high water mark). ``max_reads``: datagrams received per
         readiness before other sockets get their turn.
         """
@@ -121,8 +121,8 @@ class UDPServer(Component):
             watched._io_remove(self.socket)
             self._watched_on = watched = None
             self._mask = 0
-        if not mask:
-            return
+        if not mask or root._selector is None:
+            return  # no loop yet: watched once the tree has one (registered or started)
         if watched is None:
             root._io_add(self.socket, mask, self._on_ready)
             self._watched_on = root
@@ -139,6 +139,7 @@ class UDPServer(Component):
     def _on_started(self, manager: Any) -> None:
         if self.parent is None:
             ensure_poller(self)
+        self._update()
 
     def _on_ready(self, mask: int) -> None:
         if mask & READ:
@@ -195,10 +196,15 @@ class UDPServer(Component):
         except OSError as err:  # EMSGSIZE, ENETUNREACH, EACCES, ENOBUFS (dropped), ...
             self.fire(error(address, err))
 
+    def _room_for(self, address: Any, data: bytes) -> bool:
+        if self._queued_bytes + len(data) <= self.max_queued_bytes:
+            return True
+        reason = f"UDP send queue full ({self._queued_bytes} bytes queued); datagram dropped"
+        self.fire(error(address, OSError(errno.ENOBUFS, reason)))
+        return False
+
     def _queue_datagram(self, address: Any, data: bytes) -> None:
-        if self._queued_bytes + len(data) > self.max_queued_bytes:
-            reason = f"UDP send queue full ({self._queued_bytes} bytes queued); datagram dropped"
-            self.fire(error(address, OSError(errno.ENOBUFS, reason)))
+        if not self._room_for(address, data):
             return
         self._out.append((address, data))
         self._queued_bytes += len(data)
@@ -228,6 +234,9 @@ class UDPServer(Component):
     def _resolve(self, address: tuple[Any, ...], data: bytes) -> None:
         host, port = address[0], address[1]
         key = (host, port)
+        if not self._room_for(key, data):
+            return
+        self._queued_bytes += len(data)  # waiting for its address counts as queued
         waiting = self._resolving.get(key)
         if waiting is not None:
             waiting.append(data)  # one lookup per destination; sent in order after it
@@ -249,6 +258,7 @@ class UDPServer(Component):
     def _resolved(self, key: tuple[str, Any], resolved: Any, failure: OSError | None) -> None:
         waiting = self._resolving.pop(key, [])
         for data in waiting:
+            self._queued_bytes -= len(data)
             if failure is not None:
                 self.fire(error(key, failure))
             else:
@@ -301,9 +311,9 @@ class UDPServer(Component):
 
     def _drop_queue(self) -> None:
         while self._out:
-            address, _data = self._out.popleft()
+            address, data = self._out.popleft()
+            self._queued_bytes -= len(data)
             self.fire(error(address, NotConnected(f"{self!r} closed before sending")))
-        self._queued_bytes = 0
 
     def _finish_close(self) -> None:
         if self._closed:
@@ -316,7 +326,7 @@ class UDPServer(Component):
     # ------------------------------------------------------------ queries
     @property
     def queued(self) -> int:
-        """Bytes waiting for the socket to become writable."""
+        """Bytes waiting to be sent (for the socket to be writable, or for a name lookup)."""
         return self._queued_bytes
 
     @property
