@@ -21,6 +21,32 @@ from ._registry import HandlerEntry
 __all__ = ["BaseComponent", "Component"]
 
 _MISSING: Any = object()
+# Per-component attributes the loop relies on; a subclass that assigns one breaks the loop,
+# so BaseComponent checks init() left them alone.
+_LOOP_STATE = (
+    "parent",
+    "root",
+    "components",
+    "_entries",
+    "_registry",
+    "_queue",
+    "_ready",
+    "_timers",
+    "_timer_seq",
+    "_waiters",
+    "_current",
+    "_in_dispatch",
+    "_running",
+    "_stopping",
+    "_sleeping",
+    "_thread_id",
+    "_exit_code",
+    "_wakeup",
+    "_selector",
+    "_io_count",
+    "_thread",
+    "_process",
+)
 
 
 def _accepts(func: Callable[..., Any], name: str) -> bool:
@@ -126,7 +152,14 @@ class BaseComponent(Manager):
         if init is not BaseComponent.init:
             if channel is not _MISSING and _accepts(init, "channel"):
                 kwargs["channel"] = channel
+            snapshot = {name: id(self.__dict__.get(name)) for name in _LOOP_STATE}
             self.init(*args, **kwargs)
+            clobbered = [n for n in _LOOP_STATE if id(self.__dict__.get(n)) != snapshot[n]]
+            if clobbered:
+                raise TypeError(
+                    f"{type(self).__name__}.init() assigned {', '.join(clobbered)}, which "
+                    "netcomp uses for its own loop state; rename the attribute(s)"
+                )
         elif args or kwargs:
             raise TypeError(
                 f"{type(self).__name__}() takes no arguments besides channel= "
