@@ -76,6 +76,7 @@ class Client(Component):
         self._timer: TimerHandle | None = None
         self._attempt = 0
         self._up = False
+        self._upgrading = False  # up, and redoing a handshake (starttls)
         self._last_read: Value | None = None
         self.fire(ready(self))
 
@@ -193,6 +194,7 @@ class Client(Component):
     def _conn_up(self, conn: Connection) -> None:
         self._cancel_timeout()
         self._up = True
+        self._upgrading = False
         host, port = conn.peer
         self.fire(connected(host, port))
 
@@ -216,7 +218,8 @@ class Client(Component):
             return
         self._conn = None
         self._last_read = None
-        was_up, self._up = self._up, False
+        was_up, self._up = self._up or self._upgrading, False
+        self._upgrading = False
         target, self._target = self._target, None
         if not was_up:
             self._cancel_timeout()
@@ -257,6 +260,7 @@ class Client(Component):
             self.fire(error(NotConnected(f"{self!r}: starttls while not connected")))
             return
         self._up = False  # connected fires again once the handshake is done
+        self._upgrading = True  # a failed handshake is error + disconnected, not unreachable
         self.secure = True
         hostname = self.server_hostname
         if hostname is None and self.family != socket.AF_UNIX:

@@ -353,22 +353,33 @@ class Connection:
         if self.closed:
             return
         self.closing = True
+        root = self.root
         if self.connecting:
             self._shutdown(None)
         elif not self.out:
             self._close_write()
+        elif root is None or not root._running or root._stopping:
+            # The loop is ending (nothing would flush later): one last try, then close.
+            if not self.handshaking:
+                self._flush()
+            self._shutdown(None)
         else:
             self._update()
 
     def _close_write(self) -> None:
         """All output is out: send FIN, then linger until the peer's EOF (bounded)."""
         root = self.root
-        if self._linger_timer is not None or self.closed:
+        if self.closed:
+            return
+        ending = root is None or not root._running or root._stopping  # nothing would linger
+        if self._linger_timer is not None:
+            if ending:
+                self._shutdown(None)
             return
         if self.tls and not self.handshaking:  # close_notify: the peer can tell it from a cut
             with contextlib.suppress(OSError, ValueError):
                 self.sock.unwrap()  # type: ignore[attr-defined]
-        if self.eof or self.handshaking or root is None or not root._running or root._stopping:
+        if self.eof or self.handshaking or ending or root is None:
             self._shutdown(None)
             return
         try:  # the plain socket method: SSLSocket.shutdown() would drop the TLS state

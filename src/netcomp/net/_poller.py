@@ -13,7 +13,7 @@ from __future__ import annotations
 import selectors
 from typing import Any
 
-from ..core import BaseComponent, Manager
+from ..core import BaseComponent, Manager, handler
 
 __all__ = ["Poller", "ensure_poller"]
 
@@ -45,9 +45,10 @@ class Poller(BaseComponent):
                     f"unknown or unavailable poller backend {backend!r}; choose from {available}"
                 )
             self.selector_class = cls
-        self.backend = backend or type(selectors.DefaultSelector()).__name__
+        self.backend = backend or selectors.DefaultSelector.__name__  # no selector made
         self._installed_on: Manager | None = None
-        self._install()
+        # Installed when it joins a tree (or its own loop starts), not here: init() must not
+        # create loop state on a component that is not yet anyone's root.
 
     def _install(self) -> None:
         root = self.root
@@ -59,6 +60,10 @@ class Poller(BaseComponent):
         self._installed_on = root
 
     def _root_changed(self) -> None:
+        self._install()
+
+    @handler("started", channel="*", priority=100)
+    def _on_started(self, manager: Any) -> None:
         self._install()
 
     @property

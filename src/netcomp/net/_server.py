@@ -47,7 +47,7 @@ class Server(Component):
     def init(
         self,
         bind: Any = None,
-        secure: bool = False,
+        secure: bool | None = None,
         ssl_context: ssl.SSLContext | None = None,
         certfile: str | None = None,
         keyfile: str | None = None,
@@ -62,16 +62,25 @@ class Server(Component):
         sock: socket.socket | None = None,
         channel: Any = "server",
     ) -> None:
-        """Bind (or adopt ``sock``) and listen at once, so errors surface here."""
+        """Bind (or adopt ``sock``) and listen at once, so errors surface here.
+
+        ``secure``: TLS from the first byte; by default, whenever ``ssl_context`` or
+        ``certfile`` is given. ``secure=False`` with a context serves plaintext and keeps the
+        context for ``starttls(sock)``.
+        """
         self.channel = channel
-        self.secure = bool(secure or ssl_context is not None)
-        self.ssl_context = server_context(ssl_context, certfile, keyfile) if self.secure else None
+        has_tls = ssl_context is not None or certfile is not None
+        self.secure = has_tls if secure is None else bool(secure)
+        self.ssl_context = (
+            server_context(ssl_context, certfile, keyfile) if self.secure or has_tls else None
+        )
         self.nodelay = nodelay
         self.limits = Limits(high_water, low_water, handshake_timeout)
         self.max_accepts = max_accepts
         self.accept_backoff = accept_backoff
         self._connections: dict[socket.socket, Connection] = {}
         self._last_read: dict[Connection, Value] = {}
+        self._upgrading: set[Connection] = set()  # up, and redoing a handshake (starttls)
         self._accept_timer: TimerHandle | None = None
         self._watched_on: Any = None
         self._listening = True
@@ -79,6 +88,7 @@ class Server(Component):
             sock = self._make_socket(bind, backlog, reuse_port)
         else:
             self.family = sock.family
+            sock.listen(backlog)  # a bound socket may not listen yet (again is harmless)
         sock.setblocking(False)
         self.socket = sock
         self.bind = sock.getsockname()
@@ -173,7 +183,7 @@ class Server(Component):
         conn = Connection(self, sock, address, self.limits)
         self._connections[sock] = conn
         conn.attach(self.root)
-        if self.ssl_context is not None:
+        if self.secure and self.ssl_context is not None:
             conn.start_tls(self.ssl_context, server_side=True)
         else:
             self._conn_up(conn)
@@ -185,6 +195,7 @@ class Server(Component):
             host, port = peer[0], peer[1]
         else:
             host, port = peer or "", None
+        self._upgrading.discard(conn)
         self.fire(connect(conn.handle, host, port))
 
     def _conn_data(self, conn: Connection, data: bytes) -> None:
@@ -204,7 +215,11 @@ class Server(Component):
 
     def _conn_down(self, conn: Connection, err: BaseException | None) -> None:
         self._last_read.pop(conn, None)
-        was_up = self._connections.pop(conn.handle, None) is not None and not conn.handshaking
+        upgrading = conn in self._upgrading
+        self._upgrading.discard(conn)
+        was_up = self._connections.pop(conn.handle, None) is not None and (
+            upgrading or not conn.handshaking
+        )
         if err is not None:
             self.fire(error(conn.handle, err))
         if was_up:
@@ -234,6 +249,8 @@ class Server(Component):
             return
         if self.ssl_context is None:
             raise ValueError("starttls needs the server to have ssl_context= or certfile=")
+        if not conn.tls:
+            self._upgrading.add(conn)  # a failed handshake now still ends in ``disconnect``
         conn.start_tls(self.ssl_context, server_side=True)
 
     @handler("stopped", channel="*")

@@ -1,0 +1,351 @@
+"""TLS specifics: STARTTLS on both sides, certificate verification by default, and a
+handshake timeout that never holds up other connections."""
+
+from __future__ import annotations
+
+import contextlib
+import selectors
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from _net_support import (
+    Inbox,
+    StdServer,
+    cert_files,
+    client_ssl_context,
+    on,
+    pump,
+    server_ssl_context,
+    std_connect,
+)
+from netcomp import Component, Manager
+from netcomp.net import TCPClient, TCPServer, connect, starttls, write
+from netcomp.testing import Recorder, running
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    return cert_files(tmp_path_factory)
+
+
+class Relay:
+    """A one-connection TCP relay that records every byte the client sends."""
+
+    def __init__(self, target: Any) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.address = self.listener.getsockname()
+        self.target = target
+        self.upstream = bytearray()
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.listener.settimeout(10)
+            client, _ = self.listener.accept()
+            server = socket.create_connection(self.target, timeout=10)
+            with client, server, selectors.DefaultSelector() as selector:
+                selector.register(client, selectors.EVENT_READ, server)
+                selector.register(server, selectors.EVENT_READ, client)
+                deadline = time.monotonic() + 20
+                open_ends = 2
+                while open_ends and not self._stop.is_set() and time.monotonic() < deadline:
+                    for key, _mask in selector.select(0.05):
+                        source: socket.socket = key.fileobj  # type: ignore[assignment]
+                        data = source.recv(65536)
+                        if source is client:
+                            self.upstream += data
+                        if data:
+                            key.data.sendall(data)
+                        else:
+                            selector.unregister(source)
+                            with contextlib.suppress(OSError):
+                                key.data.shutdown(socket.SHUT_WR)
+                            open_ends -= 1
+        except OSError as err:
+            self.error = err
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        self.listener.close()
+        assert not self._thread.is_alive()
+
+
+class StartTLSServer(Component):
+    """Plaintext until ``STARTTLS``, then answers ``OK`` and upgrades; echoes after that."""
+
+    def init(self, channel: str) -> None:
+        self.channel = channel
+        self.upgraded: set[Any] = set()
+
+    def read(self, sock: socket.socket, data: bytes) -> bytes | None:
+        if sock in self.upgraded:
+            return data
+        if data == b"STARTTLS\r\n":
+            self.upgraded.add(sock)
+            self.fire(write(sock, b"OK\r\n"))
+            self.fire(starttls(sock))
+            return None
+        return b"plain:" + data
+
+
+class StartTLSClient(Component):
+    """Asks for STARTTLS once connected; upgrades on ``OK``; records what it reads after."""
+
+    def init(self, channel: str) -> None:
+        self.channel = channel
+        self.secure_data = bytearray()
+        self.upgraded = False
+
+    def read(self, data: bytes) -> None:
+        if self.upgraded:
+            self.secure_data += data
+        elif data == b"OK\r\n":
+            self.upgraded = True
+            self.fire(starttls())
+
+
+def plain_server_with_tls(manager: Manager, certs: tuple[str, str], **options: Any) -> TCPServer:
+    server = TCPServer(
+        ("127.0.0.1", 0),
+        secure=False,
+        ssl_context=server_ssl_context(*certs),
+        channel="srv",
+        **options,
+    )
+    server.register(manager)
+    return server
+
+
+def test_starttls_between_netcomp_client_and_server(certs: tuple[str, str]) -> None:
+    manager = Manager()
+    server = plain_server_with_tls(manager, certs)
+    StartTLSServer(channel="srv").register(manager)
+    client = TCPClient(channel="cli", ssl_context=client_ssl_context(certs[0]))
+    client.register(manager)
+    inbox = Inbox("cli")
+    inbox.register(manager)
+    relay = Relay(server.bind)
+    try:
+        with running(manager) as recorder:
+            manager.fire(connect(*relay.address), "cli")
+            recorder.wait_for("connected", predicate=on("cli"))
+            manager.fire(write(b"hello"), "cli")
+            assert inbox.wait_size(len(b"plain:hello")) == b"plain:hello"
+            manager.fire(write(b"STARTTLS\r\n"), "cli")
+            inbox.wait_size(len(b"plain:helloOK\r\n"))
+            manager.fire(starttls(), "cli")
+            # Both ends did their handshake: connected / connect fire again.
+            recorder.wait_for("connected", predicate=on("cli"), count=2)
+            recorder.wait_for("connect", predicate=on("srv"), count=2)
+            sock = recorder.wait_for("connect", predicate=on("srv")).args[0]
+            assert server.connections == [sock]  # the handle survives the upgrade
+            assert isinstance(server._connections[sock].sock, ssl.SSLSocket)
+            manager.fire(write(b"top secret"), "cli")
+            assert inbox.wait_size(len(b"plain:helloOK\r\ntop secret")).endswith(b"top secret")
+    finally:
+        relay.close()
+    assert relay.error is None
+    assert b"STARTTLS" in relay.upstream  # plaintext before the upgrade...
+    assert b"top secret" not in relay.upstream  # ...and encrypted after it
+
+
+def test_starttls_on_the_server_with_a_stdlib_peer(certs: tuple[str, str]) -> None:
+    manager = Manager()
+    server = plain_server_with_tls(manager, certs)
+    StartTLSServer(channel="srv").register(manager)
+    with running(manager) as recorder:
+        with std_connect(socket.AF_INET, server.bind) as raw:
+            assert pump(raw, b"hi", timeout=5)[0] == b"plain:hi"
+            assert pump(raw, b"STARTTLS\r\n", expect=4, timeout=5)[0] == b"OK\r\n"
+            raw.setblocking(True)
+            raw.settimeout(10)
+            context = client_ssl_context(certs[0])
+            with context.wrap_socket(raw, server_hostname="localhost") as secure:
+                assert pump(secure, b"over tls", timeout=5)[0] == b"over tls"
+                assert secure.version() is not None
+        recorder.wait_for("disconnect", predicate=on("srv"))
+        assert recorder.count("connect") == 2
+
+
+def test_starttls_on_the_client_with_a_stdlib_server(certs: tuple[str, str]) -> None:
+    context = server_ssl_context(*certs)
+
+    def upgrade_then_echo(conn: socket.socket) -> None:
+        assert conn.recv(100) == b"STARTTLS\r\n"
+        conn.sendall(b"OK\r\n")
+        with context.wrap_socket(conn, server_side=True) as secure:
+            while data := secure.recv(65536):
+                secure.sendall(b"tls:" + data)
+
+    manager = Manager()
+    TCPClient(channel="cli", ssl_context=client_ssl_context(certs[0])).register(manager)
+    app = StartTLSClient(channel="cli")
+    app.register(manager)
+    with (
+        StdServer(socket.AF_INET, ("127.0.0.1", 0), upgrade_then_echo) as peer,
+        running(manager) as recorder,
+    ):
+        manager.fire(connect("127.0.0.1", peer.address[1]), "cli")
+        recorder.wait_for("connected", predicate=on("cli"))
+        manager.fire(write(b"STARTTLS\r\n"), "cli")
+        recorder.wait_for("connected", predicate=on("cli"), count=2)
+        manager.fire(write(b"ping"), "cli")
+        recorder.wait_for("read", predicate=lambda e: e.args == (b"tls:ping",))
+    assert bytes(app.secure_data) == b"tls:ping"
+    assert peer.errors == []
+
+
+# ------------------------------------------------------------- verification
+
+
+def unreachable_reason(manager: Manager, recorder: Recorder, port: int) -> BaseException:
+    manager.fire(connect("127.0.0.1", port), "cli")
+    event = recorder.wait_for("unreachable", predicate=on("cli"))
+    assert "connected" not in recorder.names_seen()
+    reason: BaseException = event.args[2]
+    return reason
+
+
+def test_client_verifies_the_server_certificate_by_default(certs: tuple[str, str]) -> None:
+    manager = Manager()
+    server = TCPServer(("127.0.0.1", 0), ssl_context=server_ssl_context(*certs), channel="srv")
+    server.register(manager)
+    TCPClient(channel="cli", secure=True).register(manager)  # no cafile: system CAs only
+    with running(manager) as recorder:
+        reason = unreachable_reason(manager, recorder, server.port)  # type: ignore[arg-type]
+    assert isinstance(reason, ssl.SSLCertVerificationError)
+    assert "self-signed" in str(reason) or "self signed" in str(reason)
+
+
+def test_client_checks_the_server_name(certs: tuple[str, str]) -> None:
+    manager = Manager()
+    server = TCPServer(("127.0.0.1", 0), ssl_context=server_ssl_context(*certs), channel="srv")
+    server.register(manager)
+    TCPClient(
+        channel="cli",
+        secure=True,
+        ssl_context=client_ssl_context(certs[0]),
+        server_hostname="not-the-server.example",
+    ).register(manager)
+    with running(manager) as recorder:
+        reason = unreachable_reason(manager, recorder, server.port)  # type: ignore[arg-type]
+    assert isinstance(reason, ssl.SSLCertVerificationError)
+
+
+def test_client_trusting_the_certificate_connects(certs: tuple[str, str]) -> None:
+    manager = Manager()
+    server = TCPServer(("127.0.0.1", 0), certfile=certs[0], keyfile=certs[1], channel="srv")
+    server.register(manager)
+    TCPClient(channel="cli", secure=True, ssl_context=client_ssl_context(certs[0])).register(
+        manager
+    )
+    with running(manager) as recorder:
+        manager.fire(connect("localhost", server.port), "cli")
+        event = recorder.wait_for("connected", predicate=on("cli"))
+    assert event.args == ("localhost", server.port)
+    assert server.secure
+
+
+# --------------------------------------------------------- handshake timeout
+
+
+@pytest.fixture
+def stalled_server(certs: tuple[str, str]) -> Iterator[tuple[Manager, TCPServer]]:
+    manager = Manager()
+    server = TCPServer(
+        ("127.0.0.1", 0),
+        ssl_context=server_ssl_context(*certs),
+        handshake_timeout=0.5,
+        channel="srv",
+    )
+    server.register(manager)
+
+    class Echo(Component):
+        def read(self, sock: socket.socket, data: bytes) -> bytes:
+            return data
+
+    Echo(channel="srv").register(manager)
+    yield manager, server
+
+
+@pytest.mark.parametrize("stall", ["silent", "partial hello"])
+def test_stalled_handshake_times_out_without_delaying_others(
+    stalled_server: tuple[Manager, TCPServer], certs: tuple[str, str], stall: str
+) -> None:
+    manager, server = stalled_server
+    context = client_ssl_context(certs[0])
+    with running(manager) as recorder:
+        started = time.monotonic()
+        with std_connect(socket.AF_INET, server.bind) as stalled:
+            if stall == "partial hello":
+                stalled.sendall(b"\x16\x03\x01\x02\x00\x01")  # a ClientHello that stops
+            # Meanwhile another client is served at once.
+            for _ in range(3):
+                with std_connect(socket.AF_INET, server.bind, context) as good:
+                    assert pump(good, b"not delayed", timeout=5)[0] == b"not delayed"
+            served = time.monotonic() - started
+            assert "error" not in recorder.names_seen(), "the stall ended too early to tell"
+            # The stalled one is closed once the handshake timeout expires.
+            leftover, eof = pump(stalled, b"", until_eof=True, timeout=5)
+            closed_after = time.monotonic() - started
+        assert eof and leftover == b""
+        assert served < 0.5
+        assert 0.45 <= closed_after < 3
+        failure = recorder.wait_for("error", predicate=on("srv"))
+        assert isinstance(failure.args[1], TimeoutError)
+        recorder.wait_for("disconnect", predicate=on("srv"), count=3)
+        assert recorder.count("connect") == 3  # the stalled socket was never "connected"
+        assert server.connections == []
+
+
+def test_failed_starttls_on_the_server_is_error_then_disconnect(certs: tuple[str, str]) -> None:
+    manager = Manager()
+    server = plain_server_with_tls(manager, certs)
+    StartTLSServer(channel="srv").register(manager)
+    with running(manager) as recorder:
+        with std_connect(socket.AF_INET, server.bind) as raw:
+            assert pump(raw, b"STARTTLS\r\n", expect=4, timeout=5)[0] == b"OK\r\n"
+            sock = recorder.wait_for("connect", predicate=on("srv")).args[0]
+            raw.sendall(b"this is no ClientHello\r\n\r\n")
+            failed = recorder.wait_for("error", predicate=on("srv"))
+            gone = recorder.wait_for("disconnect", predicate=on("srv"))
+        assert failed.args[0] is sock and isinstance(failed.args[1], ssl.SSLError)
+        assert gone.args == (sock,)
+        assert recorder.events.index(failed) < recorder.events.index(gone)
+        assert server.connections == []
+
+
+def test_failed_starttls_on_the_client_is_error_then_disconnected(
+    certs: tuple[str, str],
+) -> None:
+    def answer_garbage(conn: socket.socket) -> None:
+        assert conn.recv(100) == b"STARTTLS\r\n"
+        conn.sendall(b"OK\r\n")
+        conn.recv(4096)  # the ClientHello
+        conn.sendall(b"HTTP/1.0 400 no TLS here\r\n\r\n")
+
+    manager = Manager()
+    TCPClient(channel="cli", ssl_context=client_ssl_context(certs[0])).register(manager)
+    StartTLSClient(channel="cli").register(manager)
+    with (
+        StdServer(socket.AF_INET, ("127.0.0.1", 0), answer_garbage) as peer,
+        running(manager) as recorder,
+    ):
+        manager.fire(connect("127.0.0.1", peer.address[1]), "cli")
+        recorder.wait_for("connected", predicate=on("cli"))
+        manager.fire(write(b"STARTTLS\r\n"), "cli")
+        failed = recorder.wait_for("error", predicate=on("cli"))
+        gone = recorder.wait_for("disconnected", predicate=on("cli"))
+    assert isinstance(failed.args[0], ssl.SSLError)
+    assert recorder.events.index(failed) < recorder.events.index(gone)
+    assert "unreachable" not in recorder.names_seen()
