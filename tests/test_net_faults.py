@@ -199,12 +199,6 @@ def test_peer_that_never_reads_keeps_the_server_memory_bounded() -> None:
         assert first(recorder, "drained", "srv") < first(recorder, "read", "srv")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DESIGN: a client pauses reading while its own output is above high water, so a "
-    "netcomp client writing more than high water + kernel buffers at once to a netcomp echo "
-    "server deadlocks: both ends stop reading and neither output can drain",
-)
 def test_bulk_write_to_an_echo_server_does_not_deadlock() -> None:
     data = payload(8 * MiB, seed=12)
     manager = Manager()

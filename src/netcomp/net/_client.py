@@ -70,7 +70,7 @@ class Client(Component):
         self.server_hostname = server_hostname
         self.connect_timeout = connect_timeout
         self.nodelay = nodelay
-        self.limits = Limits(high_water, low_water, handshake_timeout)
+        self.limits = Limits(high_water, low_water, handshake_timeout, pause_reading=False)
         self._conn: Connection | None = None
         self._target: tuple[Any, Any] | None = None
         self._timer: TimerHandle | None = None

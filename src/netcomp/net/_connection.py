@@ -51,21 +51,30 @@ class Owner(Protocol):
 
 
 class Limits:
-    """Per-connection buffer limits (bytes) and TLS handshake timeout (seconds)."""
+    """Per-connection buffer limits (bytes) and TLS handshake timeout (seconds).
 
-    __slots__ = ("handshake_timeout", "high_water", "low_water")
+    ``pause_reading``: stop reading while output is above high water. Right for servers
+    (a peer that does not read our answers gets no more service, so it cannot make us
+    buffer without bound). Clients leave it off: their output is what the application
+    chose to send, and pausing their reading could deadlock two ends that both send more
+    than they buffer; they pace themselves on ``drained`` instead.
+    """
+
+    __slots__ = ("handshake_timeout", "high_water", "low_water", "pause_reading")
 
     def __init__(
         self,
         high_water: int = 1024 * 1024,
         low_water: int = 256 * 1024,
         handshake_timeout: float = 30.0,
+        pause_reading: bool = True,
     ) -> None:
         if not 0 <= low_water <= high_water:
             raise ValueError(f"need 0 <= low_water <= high_water, got {low_water}, {high_water}")
         self.high_water = high_water
         self.low_water = low_water
         self.handshake_timeout = handshake_timeout
+        self.pause_reading = pause_reading
 
 
 class Connection:
@@ -77,6 +86,7 @@ class Connection:
         "_mask",
         "closed",
         "closing",
+        "congested",
         "connecting",
         "eof",
         "handle",
@@ -112,6 +122,7 @@ class Connection:
         self.connecting = connecting
         self.handshaking = False
         self.paused = False
+        self.congested = False
         self.closing = False
         self.closed = False
         self.eof = False
@@ -309,8 +320,9 @@ class Connection:
             out += memoryview(data)[sent:]
         else:
             out += data
-        if not self.paused and len(out) > self.limits.high_water:
-            self.paused = True
+        if not self.congested and len(out) > self.limits.high_water:
+            self.congested = True
+            self.paused = self.limits.pause_reading
         self._update()
         return True
 
@@ -333,7 +345,8 @@ class Connection:
             del out[:sent]
             if not self.tls:
                 break  # one send per readiness: fair to other connections
-        if self.paused and len(out) <= self.limits.low_water:
+        if self.congested and len(out) <= self.limits.low_water:
+            self.congested = False
             self.paused = False
             self._update()
             self.owner._conn_drained(self)
