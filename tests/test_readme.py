@@ -24,6 +24,15 @@ def test_readme_example_runs() -> None:
     assert proc.stdout == "Hello, world!\n"
 
 
+def test_every_readme_example_builds() -> None:
+    for block in python_blocks()[1:]:
+        code = block.replace("8000", "0")  # never a fixed port in tests
+        proc = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False
+        )
+        assert proc.returncode == 0, (block, proc.stderr)
+
+
 def test_readme_names_both_commands() -> None:
     text = README.read_text()
     assert "python examples/hello.py 3" in text
