@@ -37,7 +37,7 @@ CORE_DIR = PACKAGE_DIR / "core"
 #: Public names of private core modules that netcomp.core deliberately does not export.
 INTERNAL = {
     "netcomp.core._handlers": {"HandlerSpec", "takes_event"},
-    "netcomp.core._registry": {"HandlerEntry", "Registry"},
+    "netcomp.core._registry": {"HandlerEntry", "Plan", "Registry"},
     "netcomp.core._tasks": {"Task"},
     "netcomp.core._wakeup": {"Wakeup"},
 }

@@ -7,7 +7,8 @@ Rules (DESIGN.md "Core contract"):
 * A handler runs once per event, however many of the event's channels it matches.
 * Order: descending priority, ties in registration order (a counter per root).
 The list for a ``(name, channels)`` pair is computed once and cached until a handler is
-added or removed anywhere in the tree.
+added or removed anywhere in the tree, together with the plain tuple of callables when no
+handler takes the Event itself (the dispatcher's fastest loop).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import itertools
 from collections.abc import Callable, Hashable
 from typing import Any
 
-__all__ = ["HandlerEntry", "Registry"]
+__all__ = ["HandlerEntry", "Plan", "Registry"]
 
 
 class HandlerEntry:
@@ -53,6 +54,10 @@ class HandlerEntry:
         return f"<handler {qualname} names={self.names} channel={self.effective_channel()!r}>"
 
 
+Plan = tuple[tuple[HandlerEntry, ...], "tuple[Callable[..., Any], ...] | None"]
+"""What an event meets: its handler entries, and their callables when all are plain."""
+
+
 class Registry:
     """Entries by event name, with a cache of the ordered handler tuple per (name, channels)."""
 
@@ -61,7 +66,7 @@ class Registry:
     def __init__(self) -> None:
         self._by_name: dict[str, list[HandlerEntry]] = {}
         self._order = itertools.count(1)
-        self.cache: dict[tuple[str, tuple[Hashable, ...]], tuple[HandlerEntry, ...]] = {}
+        self.cache: dict[tuple[str, tuple[Hashable, ...]], Plan] = {}
 
     def add(self, entry: HandlerEntry) -> None:
         """Add ``entry``; it sorts after every entry already here at its priority."""
@@ -92,8 +97,9 @@ class Registry:
         """Whether any handler listens for ``name`` specifically (not via ``"*"``)."""
         return name in self._by_name
 
-    def lookup(self, name: str, channels: tuple[Hashable, ...]) -> tuple[HandlerEntry, ...]:
-        """The handlers an event ``name`` fired on ``channels`` meets, in dispatch order."""
+    def lookup(self, name: str, channels: tuple[Hashable, ...]) -> Plan:
+        """The handlers an event ``name`` fired on ``channels`` meets, in dispatch order,
+        and their callables when none of them takes the Event (else ``None``)."""
         key = (name, channels)
         try:
             return self.cache[key]
@@ -116,6 +122,8 @@ class Registry:
                     matched.append(entry)
                     break
         matched.sort(key=lambda e: (-e.priority, e.order))
-        result = tuple(matched)
-        self.cache[key] = result
-        return result
+        handlers = tuple(matched)
+        fns = None if any(e.pass_event for e in handlers) else tuple(e.fn for e in handlers)
+        plan = (handlers, fns)
+        self.cache[key] = plan
+        return plan

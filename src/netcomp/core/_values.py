@@ -24,7 +24,8 @@ class Value:
     """The answer to a fired event: ``value``, ``errors``/``exception``, ``result`` (done).
 
     Awaitable inside a handler coroutine: ``await value`` waits until every handler is done,
-    then returns :attr:`value` or raises the handler's exception.
+    then returns :attr:`value` or raises the handler's exception. ``event`` is the event
+    this value answers.
     """
 
     # No __slots__: the class-level defaults below make a new Value cost two stores.
