@@ -696,7 +696,10 @@ class Manager:
 
     def _select(self, timeout: float | None) -> None:
         assert self._selector is not None
-        for key, mask in self._selector.select(timeout):
+        ready = self._selector.select(timeout)
+        # Awake from here on: what I/O callbacks fire needs no wake-up write.
+        self._sleeping = False
+        for key, mask in ready:
             callback = key.data
             if callback is None:
                 assert self._wakeup is not None

@@ -19,12 +19,12 @@ import ssl
 import threading
 from typing import Any
 
-from ..core import Component, TimerHandle, Value, handler
+from ..core import Component, TimerHandle, handler
 from ._address import is_ip_literal
 from ._connection import Connection, Limits
 from ._events import connected, disconnected, drained, error, read, ready, unreachable
 from ._poller import ensure_poller
-from ._server import NotConnected, _write_back
+from ._server import NotConnected
 from ._tls import client_context
 
 __all__ = ["Client", "TCP6Client", "TCPClient", "UNIXClient"]
@@ -77,7 +77,6 @@ class Client(Component):
         self._attempt = 0
         self._up = False
         self._upgrading = False  # up, and redoing a handshake (starttls)
-        self._last_read: Value | None = None
         self.fire(ready(self))
 
     @property
@@ -199,16 +198,10 @@ class Client(Component):
         self.fire(connected(host, port))
 
     def _conn_data(self, conn: Connection, data: bytes) -> None:
-        value = self.fire(read(data))
-        value.add_done_callback(lambda v: _write_back(conn, v))
-        self._last_read = value
+        conn.track_read(self.fire(read(data)))
 
     def _conn_eof(self, conn: Connection) -> None:
-        value, self._last_read = self._last_read, None
-        if value is None or value.result:
-            conn.close()
-        else:
-            value.add_done_callback(lambda _v: conn.close())
+        conn.after_reads(conn.close)
 
     def _conn_drained(self, conn: Connection) -> None:
         self.fire(drained())
@@ -217,7 +210,6 @@ class Client(Component):
         if conn is not self._conn:
             return
         self._conn = None
-        self._last_read = None
         was_up, self._up = self._up or self._upgrading, False
         self._upgrading = False
         target, self._target = self._target, None

@@ -24,10 +24,12 @@ import errno
 import selectors
 import socket
 import ssl
+import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from ..core import Manager, TimerHandle
+    from ..core import Manager, TimerHandle, Value
 
 __all__ = ["Connection", "Limits"]
 
@@ -48,6 +50,18 @@ class Owner(Protocol):
     def _conn_eof(self, conn: Connection) -> None: ...
     def _conn_drained(self, conn: Connection) -> None: ...
     def _conn_down(self, conn: Connection, error: BaseException | None) -> None: ...
+
+
+_local = threading.local()
+
+
+def _recv_view() -> memoryview:
+    """This thread's receive buffer (each loop runs on one thread)."""
+    try:
+        return _local.view  # type: ignore[no-any-return]
+    except AttributeError:
+        _local.view = memoryview(bytearray(_RECV_SIZE))
+        return _local.view  # type: ignore[no-any-return]
 
 
 class Limits:
@@ -84,6 +98,7 @@ class Connection:
         "_handshake_timer",
         "_linger_timer",
         "_mask",
+        "_read_done_cb",
         "closed",
         "closing",
         "congested",
@@ -91,6 +106,7 @@ class Connection:
         "eof",
         "handle",
         "handshaking",
+        "last_read",
         "limits",
         "out",
         "owner",
@@ -115,6 +131,8 @@ class Connection:
         self.peer = peer
         self.limits = limits
         self.out = bytearray()
+        self.last_read: Value | None = None
+        self._read_done_cb = self._read_done
         self.root: Manager | None = None
         self._mask = 0
         self._handshake_timer: TimerHandle | None = None
@@ -262,8 +280,12 @@ class Connection:
             self._linger()
             return
         sock = self.sock
+        view = _recv_view()
         try:
-            data = sock.recv(_RECV_SIZE)
+            # recv_into one per-thread buffer: recv(256 KiB) would have malloc map and unmap
+            # a fresh block per read, and a small read would keep a whole page alive.
+            count = sock.recv_into(view)
+            data = bytes(view[:count])
         except _WOULD_BLOCK:
             return
         except ssl.SSLEOFError:
@@ -295,6 +317,35 @@ class Connection:
                     return
                 if not self.closing:
                     self.owner._conn_data(self, more)
+
+    def track_read(self, value: Value) -> None:
+        """Remember the ``read`` event fired for this connection's latest data.
+
+        Bytes its handlers return (or a list of bytes) are written back once it is done.
+        """
+        self.last_read = value
+        value.add_done_callback(self._read_done_cb)
+
+    def _read_done(self, value: Value) -> None:
+        if self.last_read is value:
+            self.last_read = None
+        result = value.value
+        if result is None or self.closed:
+            return
+        if isinstance(result, (bytes, bytearray, memoryview)):
+            self.write(result)
+        elif isinstance(result, list):
+            for item in result:
+                if isinstance(item, (bytes, bytearray, memoryview)):
+                    self.write(item)
+
+    def after_reads(self, action: Callable[[], Any]) -> None:
+        """Run ``action`` once every ``read`` fired so far is done (at once if they are)."""
+        value = self.last_read
+        if value is None or value.result:
+            action()
+        else:
+            value.add_done_callback(lambda _v: action())
 
     # -------------------------------------------------------------- write
     def write(self, data: bytes | bytearray | memoryview) -> bool:

@@ -22,7 +22,7 @@ import ssl
 import stat
 from typing import Any
 
-from ..core import Component, TimerHandle, Value, handler
+from ..core import Component, TimerHandle, handler
 from ._address import parse_bind
 from ._connection import READ, Connection, Limits
 from ._events import closed, connect, disconnect, drained, error, read, ready
@@ -79,7 +79,6 @@ class Server(Component):
         self.max_accepts = max_accepts
         self.accept_backoff = accept_backoff
         self._connections: dict[socket.socket, Connection] = {}
-        self._last_read: dict[Connection, Value] = {}
         self._upgrading: set[Connection] = set()  # up, and redoing a handshake (starttls)
         self._accept_timer: TimerHandle | None = None
         self._watched_on: Any = None
@@ -199,22 +198,15 @@ class Server(Component):
         self.fire(connect(conn.handle, host, port))
 
     def _conn_data(self, conn: Connection, data: bytes) -> None:
-        value = self.fire(read(conn.handle, data))
-        value.add_done_callback(lambda v: _write_back(conn, v))
-        self._last_read[conn] = value
+        conn.track_read(self.fire(read(conn.handle, data)))
 
     def _conn_eof(self, conn: Connection) -> None:
-        value = self._last_read.pop(conn, None)
-        if value is None or value.result:
-            conn.close()
-        else:
-            value.add_done_callback(lambda _v: conn.close())
+        conn.after_reads(conn.close)
 
     def _conn_drained(self, conn: Connection) -> None:
         self.fire(drained(conn.handle))
 
     def _conn_down(self, conn: Connection, err: BaseException | None) -> None:
-        self._last_read.pop(conn, None)
         upgrading = conn in self._upgrading
         self._upgrading.discard(conn)
         was_up = self._connections.pop(conn.handle, None) is not None and (
@@ -302,18 +294,6 @@ class Server(Component):
             f"<{type(self).__name__}/{self.channel} {self.bind!r}{tls} "
             f"connections={len(self._connections)}>"
         )
-
-
-def _write_back(conn: Connection, value: Value) -> None:
-    result = value.value
-    if result is None or conn.closed:
-        return
-    if isinstance(result, (bytes, bytearray, memoryview)):
-        conn.write(result)
-    elif isinstance(result, list):
-        for item in result:
-            if isinstance(item, (bytes, bytearray, memoryview)):
-                conn.write(item)
 
 
 def _remove_stale_unix_socket(path: Any) -> None:
