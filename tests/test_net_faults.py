@@ -476,7 +476,7 @@ def test_out_of_descriptors_keeps_serving_does_not_spin_and_recovers(starved: Ch
         measured = starved.ask("measure")
         assert measured["passes"] < 500, measured
         assert measured["cpu"] < 0.25, measured
-        assert measured["emfile"] >= 1
+        assert measured["emfile"] == 1  # reported once per shortage, not per retry
         accepted = measured["accepted"]
         assert measured["open"] == accepted
         assert 5 < accepted < 40

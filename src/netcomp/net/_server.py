@@ -81,6 +81,7 @@ class Server(Component):
         self._connections: dict[socket.socket, Connection] = {}
         self._upgrading: set[Connection] = set()  # up, and redoing a handshake (starttls)
         self._accept_timer: TimerHandle | None = None
+        self._starved = False  # out of descriptors, error already reported
         self._watched_on: Any = None
         self._listening = True
         if sock is None:
@@ -166,7 +167,9 @@ class Server(Component):
 
     def _pause_accepting(self, err: OSError) -> None:
         self._unwatch()
-        self.fire(error(None, err))
+        if not self._starved:  # once per shortage, not once per retry
+            self._starved = True
+            self.fire(error(None, err))
 
         def resume() -> None:
             self._accept_timer = None
@@ -175,6 +178,7 @@ class Server(Component):
         self._accept_timer = self.root._call_later(self.accept_backoff, resume)
 
     def _accepted(self, sock: socket.socket, address: Any) -> None:
+        self._starved = False
         sock.setblocking(False)
         if self.nodelay and self.family != socket.AF_UNIX:
             with contextlib.suppress(OSError):
