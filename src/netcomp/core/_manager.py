@@ -254,6 +254,9 @@ class Manager:
     def _root_changed(self) -> None:
         """Hook: this component's root changed (timers and sockets re-arm here)."""
 
+    def _loop_ended(self) -> None:
+        """Hook: the tree's loop has ended (sockets still open are closed here)."""
+
     # -------------------------------------------------------------- handlers
     def _add_entry(self, entry: HandlerEntry) -> None:
         self._entries.append(entry)
@@ -782,6 +785,11 @@ class Manager:
                 else:
                     run_once(None)
         finally:
+            for member in list(self.walk()):
+                try:
+                    member._loop_ended()
+                except Exception:  # one component's cleanup never blocks the others'
+                    log.exception("error while %r cleaned up after its loop", member)
             self._restore_signals(saved)
             _set_current_manager(previous)
             self._running = False

@@ -19,7 +19,7 @@ import ssl
 import threading
 from typing import Any
 
-from ..core import Component, TimerHandle, handler
+from ..core import Component, Future, TimerHandle, handler
 from ._address import is_ip_literal
 from ._connection import Connection, Limits
 from ._events import connected, disconnected, drained, error, read, ready, unreachable
@@ -76,6 +76,7 @@ class Client(Component):
         self._timer: TimerHandle | None = None
         self._attempt = 0
         self._up = False
+        self._closed_waiters: list[Future] = []
         self._upgrading = False  # up, and redoing a handshake (starttls)
         self.fire(ready(self))
 
@@ -210,6 +211,9 @@ class Client(Component):
         if conn is not self._conn:
             return
         self._conn = None
+        waiters, self._closed_waiters = self._closed_waiters, []
+        for future in waiters:
+            future.set_result(None)
         was_up, self._up = self._up or self._upgrading, False
         self._upgrading = False
         target, self._target = self._target, None
@@ -260,9 +264,20 @@ class Client(Component):
         conn.start_tls(client_context(self.ssl_context), False, hostname)
 
     @handler("stopped", channel="*")
-    def _on_stopped(self, manager: Any) -> None:
+    def _on_stopped(self, manager: Any) -> Future | None:
+        if self._conn is None:
+            return None
+        self._on_close()
+        if self._conn is None:
+            return None
+        # The loop waits (up to Manager.stop_timeout) for the connection to close cleanly.
+        future = Future()
+        self._closed_waiters.append(future)
+        return future
+
+    def _loop_ended(self) -> None:
         if self._conn is not None:
-            self._on_close()
+            self._conn.abort()
 
     def __repr__(self) -> str:
         state = "connected" if self._up else "connecting" if self._conn else "idle"

@@ -40,6 +40,7 @@ _TLS_SEND_CHUNK = 256 * 1024
 _WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 #: Seconds a closed connection waits for the peer's EOF after sending its FIN.
 LINGER = 5.0
+STOP_LINGER = 1.0
 
 
 class Owner(Protocol):
@@ -422,8 +423,8 @@ class Connection:
             self._shutdown(None)
         elif not self.out:
             self._close_write()
-        elif root is None or not root._running or root._stopping:
-            # The loop is ending (nothing would flush later): one last try, then close.
+        elif root is None or not root._running:
+            # No loop to flush later: one last try, then close.
             if not self.handshaking:
                 self._flush()
             self._shutdown(None)
@@ -435,7 +436,7 @@ class Connection:
         root = self.root
         if self.closed:
             return
-        ending = root is None or not root._running or root._stopping  # nothing would linger
+        ending = root is None or not root._running  # no loop: nothing would linger
         if self._linger_timer is not None:
             if ending:
                 self._shutdown(None)
@@ -451,7 +452,9 @@ class Connection:
         except OSError:
             self._shutdown(None)
             return
-        self._linger_timer = root._call_later(LINGER, self._shutdown, None)
+        # While the tree stops, linger briefly: stop() waits for this close.
+        delay = STOP_LINGER if root._stopping else LINGER
+        self._linger_timer = root._call_later(delay, self._shutdown, None)
         self._update()
 
     def _linger(self) -> None:

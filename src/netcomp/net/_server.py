@@ -22,7 +22,7 @@ import ssl
 import stat
 from typing import Any
 
-from ..core import Component, TimerHandle, handler
+from ..core import Component, Future, TimerHandle, handler
 from ._address import parse_bind
 from ._connection import READ, Connection, Limits
 from ._events import closed, connect, disconnect, drained, error, read, ready
@@ -82,6 +82,7 @@ class Server(Component):
         self._upgrading: set[Connection] = set()  # up, and redoing a handshake (starttls)
         self._accept_timer: TimerHandle | None = None
         self._starved = False  # out of descriptors, error already reported
+        self._all_closed: list[Future] = []
         self._watched_on: Any = None
         self._listening = True
         if sock is None:
@@ -220,6 +221,10 @@ class Server(Component):
             self.fire(error(conn.handle, err))
         if was_up:
             self.fire(disconnect(conn.handle))
+        if not self._connections and self._all_closed:
+            waiters, self._all_closed = self._all_closed, []
+            for future in waiters:
+                future.set_result(None)
 
     # ------------------------------------------------------------ handlers
     @handler("write")
@@ -250,8 +255,18 @@ class Server(Component):
         conn.start_tls(self.ssl_context, server_side=True)
 
     @handler("stopped", channel="*")
-    def _on_stopped(self, manager: Any) -> None:
+    def _on_stopped(self, manager: Any) -> Future | None:
         self.shutdown()
+        # The loop waits (up to Manager.stop_timeout) for the connections to close cleanly.
+        if not self._connections:
+            return None
+        future = Future()
+        self._all_closed.append(future)
+        return future
+
+    def _loop_ended(self) -> None:
+        for conn in list(self._connections.values()):
+            conn.abort()
 
     @handler(False)
     def shutdown(self) -> None:
