@@ -84,9 +84,6 @@ class TimerHandle:
         """Do not run the callback."""
         self.cancelled = True
 
-    def __lt__(self, other: TimerHandle) -> bool:  # heap tie-break only
-        return id(self) < id(other)
-
 
 class Manager:
     """A node of a component tree; the root one owns the queue, the clock and the loop.
@@ -157,7 +154,7 @@ class Manager:
             return self
         self._attach(parent)
         self._registering = None
-        root._enqueue(registered(self, parent), ("*",), False)
+        root._enqueue(registered(self, parent), ("*",))
         return self
 
     def unregister(self) -> Manager:
@@ -180,9 +177,9 @@ class Manager:
                 return self
             event = prepare_unregister(self)
             event._on_complete = [lambda: self._finish_unregister(parent)]
-            root._enqueue(event, ("*",), False)
+            root._enqueue(event, ("*",))
         else:
-            root._enqueue(prepare_unregister(self), ("*",), False)
+            root._enqueue(prepare_unregister(self), ("*",))
             self._finish_unregister(parent)
         return self
 
@@ -191,7 +188,7 @@ class Manager:
             return
         old_root = self.root
         self._detach()
-        old_root._enqueue(unregistered(self, parent), ("*",), False)
+        old_root._enqueue(unregistered(self, parent), ("*",))
 
     def __add__(self, other: Manager) -> Manager:
         other.register(self)
@@ -304,7 +301,7 @@ class Manager:
             root._wake()
         return value
 
-    def _enqueue(self, event: Event, channels: tuple[Any, ...], link: bool = False) -> Value:
+    def _enqueue(self, event: Event, channels: tuple[Any, ...]) -> Value:
         """Queue an internal event (lifecycle, feedback, errors): never counted as an effect."""
         event.channels = channels
         if event.value is not None:
@@ -356,12 +353,12 @@ class Manager:
             wakeup.wake()
 
     # ------------------------------------------------------------- dispatch
-    def _dispatch_batch(self, drain: bool = False) -> None:
+    def _dispatch_batch(self) -> None:
         """Dispatch the events queued now (one batch); what they fire waits for the next.
 
-        With ``drain``, go on with the next batch while nothing else (callbacks, a due
-        timer, sockets, a stop) needs the loop: the order is the same, the loop's per-pass
-        overhead is saved.
+        While ``run()`` runs and nothing else (callbacks, a due timer, sockets, a stop)
+        needs the loop, go on with the next batch: the order is the same, the loop's
+        per-pass overhead is saved. Under ``tick()``/``flush()`` it is one batch.
         """
         queue = self._queue
         popleft = queue.popleft
@@ -437,8 +434,7 @@ class Manager:
                 else:
                     self._finish(event)
             if (
-                not drain
-                or not queue
+                not queue
                 or self._ready
                 or self._io_count
                 or not self._running
@@ -452,27 +448,24 @@ class Manager:
         self._finish(event, feedback=False)
 
     def _handle_async(self, event: Event, entry: HandlerEntry, result: Any) -> None:
-        if isinstance(result, CoroutineType):
+        if isinstance(result, (CoroutineType, GeneratorType)):
             event._pending += 1
-            Task(self, event, result, entry, False).step()
-        elif isinstance(result, GeneratorType):
-            event._pending += 1
-            Task(self, event, result, entry, True).step()
+            Task(self, event, result, entry, isinstance(result, GeneratorType)).step()
         elif isinstance(result, Value):
             if result is event.value:
                 return
             event._pending += 1
-            result.add_done_callback(lambda inner: self._chained(event, entry, inner))
+            result.add_done_callback(lambda inner: self._chained(event, inner))
         else:  # Future
             event._pending += 1
             result.add_done_callback(lambda f: self._future_done(event, entry, f))
 
-    def _chained(self, event: Event, entry: HandlerEntry, inner: Value) -> None:
+    def _chained(self, event: Event, inner: Value) -> None:
+        # The inner handler's error already fired its own ``exception``: record it only.
+        assert event.value is not None
         if inner.exception is not None:
-            assert event.value is not None
             event.value.set_error(inner.exception)
         else:
-            assert event.value is not None
             event.value.add(inner.value)
         self._one_pending_done(event)
 
@@ -507,6 +500,7 @@ class Manager:
             self._finish(event)
 
     def _handler_error(self, event: Event, entry: Any, error: BaseException) -> None:
+        fn = getattr(entry, "fn", entry)
         tb = error.__traceback__
         if (
             isinstance(error, TypeError)
@@ -515,7 +509,6 @@ class Manager:
             and tb.tb_next is None
             and tb.tb_frame.f_code is Manager._dispatch_batch.__code__
         ):
-            fn = getattr(entry, "fn", entry)
             name = getattr(getattr(fn, "__func__", fn), "__qualname__", repr(fn))
             wrapped = HandlerSignatureError(f"handler {name}() cannot take {event!r}: {error}")
             wrapped.__cause__ = error
@@ -523,7 +516,6 @@ class Manager:
             error = wrapped
         assert event.value is not None
         event.value.set_error(error)
-        fn = getattr(entry, "fn", entry)
         if event.name == "exception":
             log.error("an exception handler %r raised", fn, exc_info=error)
             return
@@ -532,7 +524,7 @@ class Manager:
             # Nobody handles errors by name (catch-all handlers such as a Recorder do not
             # count): log it, so no error passes silently.
             self._log_unhandled(report)
-        self._enqueue(report, (self.channel,), False)
+        self._enqueue(report, (self.channel,))
 
     def _log_unhandled(self, event: Event) -> None:
         etype, error, tb = event.args[:3]
@@ -555,13 +547,11 @@ class Manager:
                     self._enqueue(
                         Event.create(f"{event.name}_failure", event, value.exception),
                         event.failure_channels or event.channels,
-                        False,
                     )
             elif event.success:
                 self._enqueue(
                     Event.create(f"{event.name}_success", event, value.value),
                     event.success_channels or event.channels,
-                    False,
                 )
         if event._tracked:
             self._effect_done(event)
@@ -576,7 +566,6 @@ class Manager:
                 self._enqueue(
                     Event.create(f"{event.name}_complete", event, event.value.value),
                     event.complete_channels or event.channels,
-                    False,
                 )
             hooks = event._on_complete
             if hooks:
@@ -612,7 +601,7 @@ class Manager:
         event = value.event
         assert event is not None
         channels = (value.notify,) if isinstance(value.notify, str) else event.channels
-        self._enqueue(Event.create(f"{event.name}_value_changed", value), channels, False)
+        self._enqueue(Event.create(f"{event.name}_value_changed", value), channels)
 
     # ------------------------------------------------------------------ loop
     @property
@@ -684,7 +673,7 @@ class Manager:
             if timeout != 0 or self._io_count:
                 self._select(timeout)
             self._sleeping = False
-        if timers and timers[0][0] <= monotonic():
+        if timers:
             now = monotonic()
             while timers and timers[0][0] <= now:
                 handle = heapq.heappop(timers)[2]
@@ -767,23 +756,10 @@ class Manager:
         previous = _set_current_manager(self)
         saved = self._install_signals()
         try:
-            self._enqueue(started(self), ("*",), False)
+            self._enqueue(started(self), ("*",))
             run_once = self._run_once
-            dispatch_batch = self._dispatch_batch
-            queue = self._queue
-            ready = self._ready
-            timers = self._timers
             while self._running:
-                # Fast path: only events to dispatch (no callbacks, due timers or sockets).
-                if (
-                    queue
-                    and not ready
-                    and not self._io_count
-                    and (not timers or timers[0][0] > monotonic())
-                ):
-                    dispatch_batch(True)
-                else:
-                    run_once(None)
+                run_once(None)
         finally:
             for member in list(self.walk()):
                 try:
@@ -812,7 +788,7 @@ class Manager:
 
     def _on_signal(self, signo: int, frame: Any) -> None:
         event = signal(signo, frame)
-        value = self._enqueue(event, ("*",), False)
+        value = self._enqueue(event, ("*",))
         value.add_done_callback(lambda _v: None if event.stopped else self.stop())
 
     def stop(self, code: Any = None) -> None:
@@ -844,7 +820,7 @@ class Manager:
         event = stopped(self)
         deadline = self._call_later(self.stop_timeout, self._end_loop)
         event._on_complete = [self._end_loop, deadline.cancel]
-        self._enqueue(event, ("*",), False)
+        self._enqueue(event, ("*",))
 
     def _end_loop(self) -> None:
         self._running = False

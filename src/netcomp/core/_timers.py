@@ -14,9 +14,15 @@ from typing import Any
 
 from ._components import BaseComponent
 from ._events import Event
-from ._manager import Manager, TimerHandle
+from ._manager import TimerHandle
 
 __all__ = ["Timer"]
+
+
+def _seconds(interval: float) -> float:
+    if interval < 0:
+        raise ValueError(f"Timer interval must be >= 0 seconds, got {interval!r}")
+    return float(interval)
 
 
 class Timer(BaseComponent):
@@ -34,17 +40,14 @@ class Timer(BaseComponent):
         persist: bool = False,
         channel: Any = "*",
     ) -> None:
-        if interval < 0:
-            raise ValueError(f"Timer interval must be >= 0 seconds, got {interval!r}")
         if not isinstance(event, Event):
             raise TypeError(f"Timer needs an Event to fire, not {event!r}")
         super().__init__(channel=channel)
-        self.interval = float(interval)
+        self.interval = _seconds(interval)
         self.event = event
         self.channels = channels
         self.persist = persist
         self._handle: TimerHandle | None = None
-        self._armed_on: Manager | None = None
         self.expiry: float | None = None
 
     def _root_changed(self) -> None:
@@ -60,13 +63,11 @@ class Timer(BaseComponent):
         self.expiry = when
         root = self.root
         self._handle = root._call_at(when, self._expired)
-        self._armed_on = root
 
     def _disarm(self) -> None:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
-        self._armed_on = None
         if self.parent is None:
             self.expiry = None
 
@@ -90,9 +91,7 @@ class Timer(BaseComponent):
             root.call_soon_threadsafe(self.reset, interval)
             return
         if interval is not None:
-            if interval < 0:
-                raise ValueError(f"Timer interval must be >= 0 seconds, got {interval!r}")
-            self.interval = float(interval)
+            self.interval = _seconds(interval)
         if self.parent is not None:
             self._arm(monotonic() + self.interval)
 
