@@ -6,11 +6,14 @@ Accepted bind forms: ``8000`` (port on 127.0.0.1 for TCP, ::1 for TCP6), ``("hos
 
 from __future__ import annotations
 
+import errno
 import ipaddress
+import os
 import socket
+import stat
 from typing import Any
 
-__all__ = ["is_ip_literal", "parse_bind"]
+__all__ = ["bound_socket", "is_ip_literal", "parse_bind"]
 
 
 def parse_bind(bind: Any, family: socket.AddressFamily) -> Any:
@@ -58,3 +61,51 @@ def is_ip_literal(host: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def bound_socket(
+    bind: Any, family: socket.AddressFamily, kind: socket.SocketKind, reuse_port: bool = False
+) -> socket.socket:
+    """A new socket of ``family`` and ``kind`` bound to a user's bind form (closed on error).
+
+    IP stream sockets get SO_REUSEADDR (a restart need not wait out TIME_WAIT); datagram
+    sockets do not (on Linux it would let another socket share the port). IPv6 sockets are
+    v6-only. A UNIX path left over by a dead server is replaced; a live one is refused.
+    """
+    address = parse_bind(bind if bind is not None else 0, family)
+    sock = socket.socket(family, kind)
+    try:
+        if family == socket.AF_UNIX:
+            _remove_stale_unix_socket(address)
+        else:
+            if kind == socket.SOCK_STREAM:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(address)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _remove_stale_unix_socket(path: Any) -> None:
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise FileExistsError(f"{path!r} exists and is not a socket")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+    except ConnectionRefusedError:
+        os.unlink(path)  # nobody listens: a leftover from a previous run
+    except OSError:
+        pass
+    else:
+        raise OSError(errno.EADDRINUSE, f"another server listens on {path!r}")
+    finally:
+        probe.close()

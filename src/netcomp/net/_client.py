@@ -19,11 +19,11 @@ import ssl
 import threading
 from typing import Any
 
-from ..core import Component, Future, TimerHandle, handler
+from ..core import Future, TimerHandle, handler
 from ._address import is_ip_literal
 from ._connection import Connection, Limits
 from ._events import connected, disconnected, drained, error, read, ready, unreachable
-from ._poller import ensure_poller
+from ._poller import SocketComponent
 from ._server import NotConnected
 from ._tls import client_context
 
@@ -41,7 +41,7 @@ def _resolve_pool() -> cf.ThreadPoolExecutor:
         return _resolver
 
 
-class Client(Component):
+class Client(SocketComponent):
     """Base of stream clients; use :class:`TCPClient`, :class:`TCP6Client`, :class:`UNIXClient`."""
 
     channel = "client"
@@ -85,9 +85,7 @@ class Client(Component):
         """Whether the link is up (TCP connected and, with TLS, handshake done)."""
         return self._up
 
-    def _root_changed(self) -> None:
-        if self.parent is not None:
-            ensure_poller(self)
+    def _rearm(self) -> None:
         if self._conn is not None:
             self._conn.attach(self.root)
 

@@ -28,6 +28,8 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ._poller import Watch
+
 if TYPE_CHECKING:
     from ..core import Manager, TimerHandle, Value
 
@@ -98,8 +100,8 @@ class Connection:
     __slots__ = (
         "_handshake_timer",
         "_linger_timer",
-        "_mask",
         "_read_done_cb",
+        "_watch",
         "closed",
         "closing",
         "congested",
@@ -135,7 +137,7 @@ class Connection:
         self.last_read: Value | None = None
         self._read_done_cb = self._read_done
         self.root: Manager | None = None
-        self._mask = 0
+        self._watch = Watch(sock, self._on_ready)
         self._handshake_timer: TimerHandle | None = None
         self._linger_timer: TimerHandle | None = None
         self.connecting = connecting
@@ -152,9 +154,6 @@ class Connection:
         """Start being serviced by ``root``'s selector (moving from a previous root)."""
         if self.closed:
             return
-        if self.root is not None and self._mask:
-            self.root._io_remove(self.sock)
-            self._mask = 0
         self.root = root
         self._update()
 
@@ -162,35 +161,22 @@ class Connection:
         root = self.root
         if root is None or self.closed:
             return
+        watch = self._watch
         if self.connecting:
             mask = WRITE
         elif self.handshaking:
-            mask = self._mask or READ
+            mask = watch.mask or READ
         else:
             mask = 0
             if not self.eof and (self.closing or not self.paused):
                 mask |= READ
             if self.out:
                 mask |= WRITE
-        if mask == self._mask:
-            return
-        if not self._mask:
-            root._io_add(self.sock, mask, self._on_ready)
-        elif not mask:
-            root._io_remove(self.sock)
-        else:
-            root._io_modify(self.sock, mask, self._on_ready)
-        self._mask = mask
+        if mask != watch.mask or watch.root is not root:
+            watch.set(root, mask)
 
     def _set_mask(self, mask: int) -> None:
-        assert self.root is not None
-        if mask == self._mask:
-            return
-        if not self._mask:
-            self.root._io_add(self.sock, mask, self._on_ready)
-        else:
-            self.root._io_modify(self.sock, mask, self._on_ready)
-        self._mask = mask
+        self._watch.set(self.root, mask)
 
     def _on_ready(self, mask: int) -> None:
         if self.connecting:
@@ -225,15 +211,14 @@ class Connection:
         """Wrap the socket and run the handshake (now, or once connected)."""
         if self.closed or self.tls:
             return
-        if self.root is not None and self._mask:
-            self.root._io_remove(self.sock)
-            self._mask = 0
+        self._watch.set(None, 0)  # the wrapped socket is a new file object
         self.sock = context.wrap_socket(
             self.sock,
             server_side=server_side,
             server_hostname=server_hostname,
             do_handshake_on_connect=False,
         )
+        self._watch.fileobj = self.sock
         self.tls = True
         self.handshaking = True
         root = self.root
@@ -482,9 +467,7 @@ class Connection:
             self._handshake_timer = None
         if self._linger_timer is not None:
             self._linger_timer.cancel()
-        if self.root is not None and self._mask:
-            self.root._io_remove(self.sock)
-        self._mask = 0
+        self._watch.set(None, 0)
         with contextlib.suppress(OSError):
             self.sock.close()
         self.owner._conn_down(self, error)

@@ -13,9 +13,9 @@ from __future__ import annotations
 import selectors
 from typing import Any
 
-from ..core import BaseComponent, Manager, handler
+from ..core import BaseComponent, Component, Manager, handler
 
-__all__ = ["Poller", "ensure_poller"]
+__all__ = ["Poller", "SocketComponent", "Watch", "ensure_poller"]
 
 _BACKENDS: dict[str, str] = {
     "epoll": "EpollSelector",
@@ -85,3 +85,59 @@ def ensure_poller(component: Manager) -> Poller:
     if root is not poller:
         poller.register(root)
     return poller
+
+
+class Watch:
+    """One descriptor's interest on its tree's selector, following the tree's root.
+
+    ``set(root, mask)`` registers, changes or removes the interest in O(1), and moves it
+    when the root changed. A root with no loop yet is left alone: the owner calls ``set``
+    again once the loop starts (``SocketComponent`` does), so a socket made before
+    ``run()`` costs no selector of its own.
+    """
+
+    __slots__ = ("callback", "fileobj", "mask", "root")
+
+    def __init__(self, fileobj: Any, callback: Any) -> None:
+        self.fileobj = fileobj
+        self.callback = callback
+        self.root: Manager | None = None
+        self.mask = 0
+
+    def set(self, root: Manager | None, mask: int) -> None:
+        """Watch for ``mask`` (0: not at all) on ``root``'s selector."""
+        current = self.root
+        if current is not None and (current is not root or not mask):
+            current._io_remove(self.fileobj)
+            self.root = current = None
+            self.mask = 0
+        if not mask or root is None or root._selector is None:
+            return
+        if current is None:
+            root._io_add(self.fileobj, mask, self.callback)
+            self.root = root
+        elif mask != self.mask:
+            root._io_modify(self.fileobj, mask, self.callback)
+        self.mask = mask
+
+
+class SocketComponent(Component):
+    """Base of the components that own sockets (servers, clients, UDP).
+
+    They find (or make) the tree's Poller and re-watch their sockets whenever their root
+    changes and when the loop starts; ``_rearm()`` says how.
+    """
+
+    def _rearm(self) -> None:
+        """Watch every socket this component owns on its current root."""
+
+    def _root_changed(self) -> None:
+        if self.parent is not None:
+            ensure_poller(self)
+        self._rearm()
+
+    @handler("started", channel="*")
+    def _on_started(self, manager: Any) -> None:
+        if self.parent is None:
+            ensure_poller(self)
+        self._rearm()

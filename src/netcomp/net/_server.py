@@ -19,14 +19,13 @@ import errno
 import os
 import socket
 import ssl
-import stat
 from typing import Any
 
-from ..core import Component, Future, TimerHandle, handler
-from ._address import parse_bind
+from ..core import Future, TimerHandle, handler
+from ._address import bound_socket
 from ._connection import READ, Connection, Limits
 from ._events import closed, connect, disconnect, drained, error, read, ready
-from ._poller import ensure_poller
+from ._poller import SocketComponent, Watch
 from ._tls import server_context
 
 __all__ = ["NotConnected", "Server", "TCP6Server", "TCPServer", "UNIXServer"]
@@ -38,7 +37,7 @@ class NotConnected(ConnectionError):
     """A write or close named a connection that is not (or no longer) open."""
 
 
-class Server(Component):
+class Server(SocketComponent):
     """Base of stream servers; use :class:`TCPServer`, :class:`TCP6Server`, :class:`UNIXServer`."""
 
     channel = "server"
@@ -83,7 +82,6 @@ class Server(Component):
         self._accept_timer: TimerHandle | None = None
         self._starved = False  # out of descriptors, error already reported
         self._all_closed: list[Future] = []
-        self._watched_on: Any = None
         self._listening = True
         if sock is None:
             sock = self._make_socket(bind, backlog, reuse_port)
@@ -93,22 +91,13 @@ class Server(Component):
         sock.setblocking(False)
         self.socket = sock
         self.bind = sock.getsockname()
+        self._listener = Watch(sock, self._on_acceptable)
         self._watch()
         self.fire(ready(self, self.bind))
 
     def _make_socket(self, bind: Any, backlog: int, reuse_port: bool) -> socket.socket:
-        address = parse_bind(bind if bind is not None else 0, self.family)
-        sock = socket.socket(self.family, socket.SOCK_STREAM)
+        sock = bound_socket(bind, self.family, socket.SOCK_STREAM, reuse_port)
         try:
-            if self.family == socket.AF_UNIX:
-                _remove_stale_unix_socket(address)
-            else:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                if reuse_port:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-                if self.family == socket.AF_INET6:
-                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            sock.bind(address)
             sock.listen(backlog)
         except BaseException:
             sock.close()
@@ -117,36 +106,14 @@ class Server(Component):
 
     # ---------------------------------------------------------- selector
     def _watch(self) -> None:
-        root = self.root
-        if self._watched_on is not None and self._watched_on is not root:
-            self._watched_on._io_remove(self.socket)
-            self._watched_on = None
-        if (
-            self._listening
-            and self._watched_on is None
-            and self._accept_timer is None
-            and root._selector is not None  # no loop yet: ``started`` watches it
-        ):
-            root._io_add(self.socket, READ, self._on_acceptable)
-            self._watched_on = root
+        """Accept while listening, unless paused for want of descriptors."""
+        accepting = self._listening and self._accept_timer is None
+        self._listener.set(self.root, READ if accepting else 0)
 
-    def _unwatch(self) -> None:
-        if self._watched_on is not None:
-            self._watched_on._io_remove(self.socket)
-            self._watched_on = None
-
-    def _root_changed(self) -> None:
-        if self.parent is not None:
-            ensure_poller(self)
+    def _rearm(self) -> None:
         self._watch()
         for conn in list(self._connections.values()):
             conn.attach(self.root)
-
-    @handler("started", channel="*")
-    def _on_started(self, manager: Any) -> None:
-        if self.parent is None:
-            ensure_poller(self)
-        self._watch()
 
     # ------------------------------------------------------------ accept
     def _on_acceptable(self, mask: int) -> None:
@@ -167,7 +134,7 @@ class Server(Component):
             self._accepted(sock, address)
 
     def _pause_accepting(self, err: OSError) -> None:
-        self._unwatch()
+        self._listener.set(self.root, 0)
         if not self._starved:  # once per shortage, not once per retry
             self._starved = True
             self.fire(error(None, err))
@@ -277,7 +244,7 @@ class Server(Component):
         if self._accept_timer is not None:
             self._accept_timer.cancel()
             self._accept_timer = None
-        self._unwatch()
+        self._watch()  # not listening: stops watching
         self.socket.close()
         if self.family == socket.AF_UNIX and isinstance(self.bind, str) and self.bind:
             with contextlib.suppress(OSError):
@@ -313,26 +280,6 @@ class Server(Component):
             f"<{type(self).__name__}/{self.channel} {self.bind!r}{tls} "
             f"connections={len(self._connections)}>"
         )
-
-
-def _remove_stale_unix_socket(path: Any) -> None:
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        return
-    if not stat.S_ISSOCK(mode):
-        raise FileExistsError(f"{path!r} exists and is not a socket")
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        probe.connect(path)
-    except ConnectionRefusedError:
-        os.unlink(path)  # nobody listens: a leftover from a previous run
-    except OSError:
-        pass
-    else:
-        raise OSError(errno.EADDRINUSE, f"another server listens on {path!r}")
-    finally:
-        probe.close()
 
 
 class TCPServer(Server):

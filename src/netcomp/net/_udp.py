@@ -25,11 +25,11 @@ import socket
 from collections import deque
 from typing import Any
 
-from ..core import Component, Value, handler
-from ._address import is_ip_literal, parse_bind
+from ..core import Value, handler
+from ._address import bound_socket, is_ip_literal
 from ._client import _resolve_pool
 from ._events import closed, error, read, ready
-from ._poller import ensure_poller
+from ._poller import SocketComponent, Watch
 from ._server import NotConnected
 
 __all__ = ["UDP6Server", "UDPClient", "UDPServer"]
@@ -40,7 +40,7 @@ _MAX_DATAGRAM = 65536  # larger than any UDP payload (65,507 bytes on IPv4, 65,5
 _BROADCAST = "<broadcast>"  # the stdlib's name for INADDR_BROADCAST: never resolved
 
 
-class UDPServer(Component):
+class UDPServer(SocketComponent):
     """A UDP socket on IPv4 bound to ``bind`` (a port on 127.0.0.1, ``(host, port)``, ...).
 
     Out: ``ready(component, bind)``, ``read(address, data)``, ``error(address, err)``,
@@ -71,7 +71,7 @@ class UDPServer(Component):
         self.max_queued_bytes = max_queued_bytes
         self.max_reads = max_reads
         if sock is None:
-            sock = self._make_socket(bind, reuse_port)
+            sock = bound_socket(bind, self.family, socket.SOCK_DGRAM, reuse_port)
         else:
             if sock.type != socket.SOCK_DGRAM:
                 raise ValueError(f"{type(self).__name__} needs a datagram socket, not {sock!r}")
@@ -87,24 +87,9 @@ class UDPServer(Component):
         self._broadcast_on = False
         self._closing = False
         self._closed = False
-        self._mask = 0
-        self._watched_on: Any = None
+        self._watch = Watch(sock, self._on_ready)
         self._update()
         self.fire(ready(self, self.bind))
-
-    def _make_socket(self, bind: Any, reuse_port: bool) -> socket.socket:
-        address = parse_bind(bind if bind is not None else 0, self.family)
-        sock = socket.socket(self.family, socket.SOCK_DGRAM)
-        try:
-            if reuse_port:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            if self.family == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            sock.bind(address)
-        except BaseException:
-            sock.close()
-            raise
-        return sock
 
     # ---------------------------------------------------------- selector
     def _update(self) -> None:
@@ -116,30 +101,9 @@ class UDPServer(Component):
                 mask |= READ
             if self._out:
                 mask |= WRITE
-        watched = self._watched_on
-        if watched is not None and (watched is not root or not mask):
-            watched._io_remove(self.socket)
-            self._watched_on = watched = None
-            self._mask = 0
-        if not mask or root._selector is None:
-            return  # no loop yet: watched once the tree has one (registered or started)
-        if watched is None:
-            root._io_add(self.socket, mask, self._on_ready)
-            self._watched_on = root
-        elif mask != self._mask:
-            root._io_modify(self.socket, mask, self._on_ready)
-        self._mask = mask
+        self._watch.set(root, mask)
 
-    def _root_changed(self) -> None:
-        if self.parent is not None:
-            ensure_poller(self)
-        self._update()
-
-    @handler("started", channel="*")
-    def _on_started(self, manager: Any) -> None:
-        if self.parent is None:
-            ensure_poller(self)
-        self._update()
+    _rearm = _update
 
     def _on_ready(self, mask: int) -> None:
         if mask & READ:
