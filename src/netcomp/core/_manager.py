@@ -516,6 +516,8 @@ class Manager:
             error = wrapped
         assert event.value is not None
         event.value.set_error(error)
+        if getattr(error, "report", True) is False:
+            return  # an error class that is an answer (web's HTTPError): recorded only
         if event.name == "exception":
             log.error("an exception handler %r raised", fn, exc_info=error)
             return

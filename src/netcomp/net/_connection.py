@@ -109,6 +109,7 @@ class Connection:
         "eof",
         "handle",
         "handshaking",
+        "held",
         "last_read",
         "limits",
         "out",
@@ -143,6 +144,7 @@ class Connection:
         self.connecting = connecting
         self.handshaking = False
         self.paused = False
+        self.held = False
         self.congested = False
         self.closing = False
         self.closed = False
@@ -168,12 +170,22 @@ class Connection:
             mask = watch.mask or READ
         else:
             mask = 0
-            if not self.eof and (self.closing or not self.paused):
+            if not self.eof and (self.closing or not (self.paused or self.held)):
                 mask |= READ
             if self.out:
                 mask |= WRITE
         if mask != watch.mask or watch.root is not root:
             watch.set(root, mask)
+
+    def hold(self, held: bool) -> None:
+        """Stop (``True``) or resume reading, for an owner that cannot take more input now
+        (an HTTP server whose pipeline is full); independent of output congestion."""
+        if held != self.held:
+            self.held = held
+            self._update()
+            sock = self.sock
+            if not held and self.tls and self.root is not None and sock.pending():  # type: ignore[attr-defined]
+                self.root.call_soon(self._read)  # decrypted bytes wait in the TLS object
 
     def _set_mask(self, mask: int) -> None:
         self._watch.set(self.root, mask)
@@ -291,7 +303,7 @@ class Connection:
         if self.tls:
             sock = self.sock
             assert isinstance(sock, ssl.SSLSocket)
-            while not self.closed and not self.paused and sock.pending():
+            while not self.closed and not (self.paused or self.held) and sock.pending():
                 try:
                     more = sock.recv(_RECV_SIZE)
                 except _WOULD_BLOCK:

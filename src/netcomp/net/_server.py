@@ -250,8 +250,12 @@ class Server(SocketComponent):
             with contextlib.suppress(OSError):
                 os.unlink(self.bind)
         for conn in list(self._connections.values()):
-            conn.close()
+            self._close_on_shutdown(conn)
         self.fire(closed())
+
+    def _close_on_shutdown(self, conn: Connection) -> None:
+        """How :meth:`shutdown` ends one connection (a subclass may finish work first)."""
+        conn.close()
 
     @property
     def connections(self) -> list[socket.socket]:

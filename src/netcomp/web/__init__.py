@@ -1,0 +1,51 @@
+"""netcomp.web: an HTTP/1.1 server, URL dispatch to controllers, static files and WSGI.
+
+A sans-IO protocol layer over httptools (llhttp) with netcomp's own limits and RFC 9112
+rules, glued to the net layer's TCP/TLS server.
+"""
+
+from ._controllers import Controller, JSONController, expose
+from ._dispatcher import Dispatcher
+from ._errors import (
+    BadRequest,
+    Forbidden,
+    HTTPError,
+    MethodNotAllowed,
+    NotFound,
+    ProtocolError,
+    Redirect,
+)
+from ._headers import Headers
+from ._limits import Limits
+from ._protocol import Body, EndOfMessage, RequestHead, ServerProtocol
+from ._request import BodyStream, Request, UploadedFile
+from ._response import Response
+from ._server import BaseServer, request
+from ._webserver import Server
+
+__all__ = [
+    "BadRequest",
+    "BaseServer",
+    "Body",
+    "BodyStream",
+    "Controller",
+    "Dispatcher",
+    "EndOfMessage",
+    "Forbidden",
+    "HTTPError",
+    "Headers",
+    "JSONController",
+    "Limits",
+    "MethodNotAllowed",
+    "NotFound",
+    "ProtocolError",
+    "Redirect",
+    "Request",
+    "RequestHead",
+    "Response",
+    "Server",
+    "ServerProtocol",
+    "UploadedFile",
+    "expose",
+    "request",
+]

@@ -1,0 +1,176 @@
+"""Controllers: components whose methods answer the URLs under their channel."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
+
+from ..core import BaseComponent, Event
+from ._errors import Forbidden, HTTPError, NotFound, Redirect
+from ._request import Request
+from ._response import Response
+
+__all__ = ["HTTP_METHODS", "Controller", "JSONController", "expose"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Method names that, defined on a controller, answer by HTTP method instead of by path.
+HTTP_METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"))
+
+
+def expose(*names: str) -> Callable[[F], F]:
+    """Answer the given path segments (which need not be identifiers) with this method.
+
+    ``@expose("robots.txt")`` makes ``/robots.txt`` under the controller call it.
+    """
+
+    def decorate(func: F) -> F:
+        func._netcomp_expose = names  # type: ignore[attr-defined]
+        return func
+
+    return decorate
+
+
+class _Signature:
+    """What a controller method accepts, to tell a wrong URL (404) from a bug."""
+
+    __slots__ = ("max_args", "min_args", "names", "signature", "var_kw")
+
+    def __init__(self, func: Callable[..., Any]) -> None:
+        self.signature = inspect.signature(func)
+        params = list(self.signature.parameters.values())
+        positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        self.min_args = sum(1 for p in positional if p.default is p.empty)
+        has_var = any(p.kind is p.VAR_POSITIONAL for p in params)
+        self.max_args = 1 << 30 if has_var else len(positional)
+        self.var_kw = any(p.kind is p.VAR_KEYWORD for p in params)
+        self.names = frozenset(p.name for p in params if p.kind is not p.VAR_POSITIONAL)
+
+    def accepts(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        if not kwargs:
+            return self.min_args <= len(args) <= self.max_args
+        try:
+            self.signature.bind(*args, **kwargs)
+        except TypeError:
+            return False
+        return True
+
+
+class Controller(BaseComponent):
+    """Answers URLs under its ``channel`` (a path prefix such as ``"/"`` or ``"/api"``).
+
+    Every public method defined on a subclass is an action: ``/prefix/name/a/b?x=1`` calls
+    ``name("a", "b", x="1")``; ``/prefix`` calls ``index``. Methods named ``GET``,
+    ``POST``... answer by HTTP method. While an action runs, ``self.request`` and
+    ``self.response`` are its request and response (in an ``async def`` action, read them
+    before the first ``await``: another request may run meanwhile).
+    """
+
+    channel: Any = "/"
+    _actions: ClassVar[dict[str, str]] = {}  # path segment -> method name
+
+    request: Request
+    response: Response
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        actions: dict[str, str] = {}
+        for klass in reversed(cls.__mro__):
+            if klass.__module__ == __name__ or not issubclass(klass, Controller):
+                continue
+            for attr, obj in vars(klass).items():
+                if not inspect.isfunction(obj):
+                    continue
+                exposed = getattr(obj, "_netcomp_expose", None)
+                if exposed is not None:
+                    for name in exposed:
+                        actions[name] = attr
+                elif not attr.startswith("_") and attr not in _RESERVED:
+                    actions[attr] = attr
+        cls._actions = actions
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not (isinstance(self.channel, str) and self.channel.startswith("/")):
+            raise ValueError(f"a Controller's channel is a path prefix, got {self.channel!r}")
+        self._signatures: dict[str, _Signature] = {}
+        for name, attr in self._actions.items():
+            method = getattr(self, attr)
+            self._signatures[name] = _Signature(method)
+            self.add_handler(self._action(method), name, channel=self.channel)
+
+    def _action(self, method: Callable[..., Any]) -> Callable[..., Any]:
+        wrap = self._wrap_result
+
+        def action(event: Event, *args: Any, **kwargs: Any) -> Any:
+            self.request = event.request  # type: ignore[attr-defined]
+            self.response = event.response  # type: ignore[attr-defined]
+            return wrap(method(*args, **kwargs))
+
+        action.__qualname__ = getattr(method, "__qualname__", "action")
+        return action
+
+    def _wrap_result(self, result: Any) -> Any:
+        return result
+
+    def accepts(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        """Whether action ``name`` exists and takes these arguments."""
+        signature = self._signatures.get(name)
+        return signature is not None and signature.accepts(args, kwargs)
+
+    @property
+    def methods(self) -> frozenset[str]:
+        """HTTP methods this controller answers by method name (``GET``...)."""
+        return frozenset(name for name in self._actions if name in HTTP_METHODS)
+
+    # ------------------------------------------------------------ helpers
+    def redirect(self, location: str, status: int = 303) -> Response:
+        """Raise a redirect to ``location`` (``return self.redirect(...)`` reads well)."""
+        raise Redirect(location, status)
+
+    def notfound(self, description: str | None = None) -> Response:
+        """Raise 404."""
+        raise NotFound(description=description)
+
+    def forbidden(self, description: str | None = None) -> Response:
+        """Raise 403."""
+        raise Forbidden(description=description)
+
+    def error(self, status: int, description: str | None = None) -> Response:
+        """Raise ``status`` (an :class:`HTTPError`)."""
+        raise HTTPError(status, description)
+
+    def json(self, data: Any, status: int = 200) -> Response:
+        """A JSON response (``return self.json({...})``)."""
+        return Response(
+            json.dumps(data, separators=(",", ":")).encode(),
+            status,
+            content_type="application/json",
+        )
+
+
+class JSONController(Controller):
+    """A controller whose actions' results are always sent as JSON (``str`` included)."""
+
+    def _wrap_result(self, result: Any) -> Any:
+        if (
+            result is None
+            or isinstance(result, (Response, bytes))
+            or inspect.isawaitable(result)
+            or inspect.isgenerator(result)
+        ):
+            if inspect.iscoroutine(result):
+                return self._json_later(result)
+            return result
+        return self.json(result)
+
+    async def _json_later(self, coroutine: Any) -> Any:
+        result = await coroutine
+        if result is None or isinstance(result, (Response, bytes)):
+            return result
+        return self.json(result)
+
+
+_RESERVED = frozenset(name for name in dir(Controller) if not name.startswith("_"))

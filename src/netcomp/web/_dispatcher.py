@@ -1,0 +1,100 @@
+"""URL dispatch: the longest matching controller prefix, then the action by name.
+
+Rules:
+* ``/a/b/c`` is tried against controller channels ``/a/b/c``, ``/a/b``, ``/a``, ``/``;
+  the first that exists wins. The next segment names the action when the controller has
+  it; otherwise a method-named action (``GET``...) or ``index`` gets every remaining
+  segment as positional arguments. Query and form fields are keyword arguments.
+* No controller, or an action that does not take those arguments: 404. A controller with
+  method-named actions but not this method: 405 with ``Allow``.
+* An earlier ``request`` handler that already answered (``Static``, your own) wins: the
+  dispatcher runs last (priority -1) and only when nothing answered.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..core import BaseComponent, Event, Value, handler
+from ._controllers import Controller
+from ._errors import MethodNotAllowed, NotFound
+from ._request import Request
+from ._response import Response
+
+__all__ = ["Dispatcher"]
+
+
+class Dispatcher(BaseComponent):
+    """Routes ``request`` events on its channel to :class:`Controller` actions."""
+
+    channel: Any = "web"
+
+    def init(self, channel: Any = "web") -> None:
+        """``channel``: the web server's channel."""
+        self.channel = channel
+        self.controllers: dict[str, Controller] = {}
+
+    @handler("registered", channel="*")
+    def _on_registered(self, component: Any, manager: Any) -> None:
+        if component is self:
+            self._scan(self.root)
+        elif isinstance(component, Controller) and component.root is self.root:
+            self._scan(component)
+
+    @handler("unregistered", channel="*")
+    def _on_unregistered(self, component: Any, manager: Any) -> None:
+        for prefix, controller in list(self.controllers.items()):
+            if controller.root is not self.root:
+                del self.controllers[prefix]
+
+    def _scan(self, top: Any) -> None:
+        stack = [top]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, Controller):
+                self.controllers[node.channel.rstrip("/") or "/"] = node
+            stack.extend(node.components)
+
+    @handler("request", priority=-1)
+    def _on_request(self, event: Event, request: Request, response: Response) -> Value | None:
+        if event.value is not None and event.value._count:
+            return None  # answered already
+        segments, controller = self._find(request.path)
+        if controller is None:
+            raise NotFound()
+        args: tuple[Any, ...] = tuple(segments)
+        name = "index"
+        if (
+            segments
+            and segments[0] in controller._actions
+            and segments[0] not in (controller.methods)
+        ):
+            name, args = segments[0], tuple(segments[1:])
+        elif controller.methods:
+            name = request.method
+            if name == "HEAD" and "HEAD" not in controller.methods:
+                name = "GET"
+            if name not in controller.methods:
+                raise MethodNotAllowed(controller.methods)
+        kwargs = dict(request.query) if request.query_string else {}
+        if request.body and request.content_type in _FORMS:
+            kwargs.update(request.form)
+        if not controller.accepts(name, args, kwargs):
+            raise NotFound()
+        action = Event.create(name, *args, **kwargs)
+        action.request = request  # type: ignore[attr-defined]
+        action.response = response  # type: ignore[attr-defined]
+        return self.fire(action, controller.channel)
+
+    def _find(self, path: str) -> tuple[list[str], Controller | None]:
+        controllers = self.controllers
+        parts = [p for p in path.split("/") if p]
+        for cut in range(len(parts), -1, -1):
+            prefix = "/" + "/".join(parts[:cut])
+            controller = controllers.get(prefix)
+            if controller is not None:
+                return parts[cut:], controller
+        return parts, None
+
+
+_FORMS = frozenset(("application/x-www-form-urlencoded", "multipart/form-data"))

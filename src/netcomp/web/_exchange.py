@@ -1,0 +1,348 @@
+"""One request and its response on a connection: framing and ordered, paced output.
+
+Rules (RFC 9112 section 6 and 9.3):
+* Responses leave in request order: only the front exchange of a connection writes to
+  the socket; later ones keep their bytes until they reach the front.
+* Framing: a known length gets Content-Length; otherwise HTTP/1.1 gets chunked and
+  HTTP/1.0 a close-delimited body. HEAD gets GET's fields and no body; 1xx, 204 and 304
+  get neither a body nor body framing.
+* Streamed bodies (iterables, files) are pulled one chunk at a time, only while the
+  connection's output is below its high water mark.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from email.utils import formatdate
+from typing import TYPE_CHECKING, Any
+
+from ..core import Future
+from ._errors import HTTPError, reason_phrase
+from ._headers import check_field
+from ._protocol import LAST_CHUNK, encode_chunk
+from ._response import Response
+
+if TYPE_CHECKING:
+    from ._request import Request
+    from ._server import Link
+
+__all__ = ["Exchange", "http_date"]
+
+_CHUNK = 64 * 1024
+_date_second = 0
+_date_text = ""
+
+
+def http_date() -> str:
+    """The current time as an IMF-fixdate (cached for the second)."""
+    global _date_second, _date_text
+    now = int(time.time())
+    if now != _date_second:
+        _date_second = now
+        _date_text = formatdate(now, usegmt=True)
+    return _date_text
+
+
+def _no_body_status(status: int) -> bool:
+    return status < 200 or status == 204 or status == 304
+
+
+class Exchange:
+    """A request, its response, and the state of sending it."""
+
+    __slots__ = (
+        "answered",
+        "body_stream",
+        "chunked",
+        "continue_due",
+        "deadline",
+        "finished",
+        "head_only",
+        "head_sent",
+        "keep_alive",
+        "link",
+        "out",
+        "request",
+        "response",
+        "sent",
+        "source",
+        "version",
+        "waiting_room",
+    )
+
+    def __init__(self, link: Link, request: Request | None, version: str, keep_alive: bool):
+        self.link = link
+        self.request = request
+        self.version = version if version in ("1.0", "1.1") else "1.1"
+        self.keep_alive = keep_alive
+        self.response = Response()
+        self.response._exchange = self
+        self.head_only = request is not None and request.method == "HEAD"
+        self.answered = False  # the handler is done (or we answered for it)
+        self.head_sent = False
+        self.finished = False
+        self.chunked = False
+        self.out: list[bytes] | None = None  # bytes held until this exchange is in front
+        self.source: Iterator[Any] | None = None  # a streamed body being pulled
+        self.sent = 0  # body bytes, for the access log
+        self.deadline = 0.0  # when the handler's time to answer runs out
+        self.waiting_room: list[Future] | None = None
+        self.body_stream: Any = None
+        self.continue_due = False  # owes "100 Continue" once in front
+
+    # ---------------------------------------------------------------- out
+    @property
+    def in_front(self) -> bool:
+        """This exchange may write to the socket now."""
+        exchanges = self.link.exchanges
+        return bool(exchanges) and exchanges[0] is self
+
+    def _send(self, data: bytes) -> None:
+        if not data:
+            return
+        if self.out is None and self.in_front:
+            self.link.conn.write(data)
+        elif self.out is None:
+            self.out = [data]
+        else:
+            self.out.append(data)
+
+    def reached_front(self) -> None:
+        """Earlier responses are out: send what was held, resume pulling."""
+        out, self.out = self.out, None
+        if self.continue_due:
+            self.continue_due = False
+            self.link.conn.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if out:
+            self.link.conn.write(b"".join(out))
+        if self.source is not None:
+            self.pump()
+        elif self.finished:
+            self.link.exchange_done(self)
+        else:
+            self.wake_room()
+
+    # --------------------------------------------------------------- head
+    def _head(self, length: int | None) -> bytes:
+        response = self.response
+        status = response.status
+        fields = response.headers.items()
+        names = {name.lower() for name, _ in fields}
+        if "date" not in names:
+            fields.append(("Date", http_date()))
+        if "server" not in names and self.link.server.server_name:
+            fields.append(("Server", self.link.server.server_name))
+        for morsel in response.cookies.values():
+            text = morsel.OutputString()
+            check_field("Set-Cookie", text)
+            fields.append(("Set-Cookie", text))
+        if response.close or self.link.server.stopping:
+            self.keep_alive = False
+        if _no_body_status(status):
+            fields = [(n, v) for n, v in fields if n.lower() not in _FRAMING]
+        elif "content-length" in names or "transfer-encoding" in names:
+            fields = [(n, v) for n, v in fields if n.lower() != "transfer-encoding"]
+            if "content-length" not in names:
+                self.keep_alive = False  # framing we cannot vouch for: delimit by close
+        elif length is not None:
+            fields.append(("Content-Length", str(length)))
+        elif self.version == "1.1":
+            if not self.head_only:
+                self.chunked = True
+            fields.append(("Transfer-Encoding", "chunked"))
+        else:
+            self.keep_alive = False
+        if not self.keep_alive:
+            fields.append(("Connection", "close"))
+        elif self.version == "1.0":
+            fields.append(("Connection", "keep-alive"))
+        self.head_sent = True
+        lines = [f"HTTP/1.1 {status} {response.reason}"]
+        lines.extend([f"{name}: {value}" for name, value in fields])
+        lines.append("\r\n")
+        return "\r\n".join(lines).encode("latin-1")
+
+    # ------------------------------------------------------------ answers
+    def respond(self, result: Any) -> None:
+        """Send the handler's answer (see :class:`Response` for what it may be)."""
+        if self.finished or (self.head_sent and self.response.streaming):
+            return
+        response = self.response
+        if isinstance(result, Response) and result is not response:
+            result._exchange = self
+            self.response = response = result
+        elif result is not None and not isinstance(result, Response):
+            if self.head_sent:
+                raise RuntimeError("a streamed response cannot also return a body")
+            response.body = result
+        if self.head_sent:
+            if not response.streaming:
+                self.finish()
+            return
+        if not response.touched:
+            self.fail(HTTPError(404))
+            return
+        self._send_body(response.body)
+
+    def _send_body(self, body: Any) -> None:
+        response = self.response
+        headers = response.headers
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+            if "content-type" not in headers:
+                headers.add("Content-Type", "text/html; charset=utf-8")
+        elif isinstance(body, (dict, list)):
+            body = json.dumps(body, separators=(",", ":")).encode()
+            if "content-type" not in headers:
+                headers.add("Content-Type", "application/json")
+        elif isinstance(body, (bytearray, memoryview)):
+            body = bytes(body)
+        if body is None:
+            body = b""
+        if isinstance(body, bytes):
+            no_body = _no_body_status(response.status)
+            head = self._head(None if no_body else len(body))
+            self._send(head if self.head_only or no_body else head + body)
+            self.sent = 0 if self.head_only or no_body else len(body)
+            self._finished()
+            return
+        if hasattr(body, "read"):
+            source: Iterator[Any] = _file_chunks(body)
+        else:
+            try:
+                source = iter(body)
+            except TypeError:
+                raise TypeError(
+                    f"cannot send a {type(body).__name__} as a response body"
+                ) from None
+        self._send(self._head(None))
+        if self.head_only or _no_body_status(response.status):
+            _close_source(source)
+            self._end_body()
+            return
+        self.source = source
+        if self.in_front:
+            self.pump()
+
+    def pump(self) -> None:
+        """Pull and send chunks while the connection has room (then wait for drained)."""
+        source = self.source
+        conn = self.link.conn
+        while source is not None and self.in_front:
+            if conn.congested or conn.closed:
+                return  # Link.drained calls back
+            try:
+                chunk = next(source)
+            except StopIteration:
+                self.source = None
+                self._end_body()
+                return
+            except Exception as err:
+                self.source = None
+                _close_source(source)
+                self.link.stream_failed(self, err)
+                return
+            if isinstance(chunk, str):
+                chunk = chunk.encode("utf-8")
+            self.write_body(chunk)
+
+    def write_body(self, data: bytes) -> None:
+        """Send body bytes (the head first: chunked, unless a length was set)."""
+        if self.finished:
+            raise RuntimeError("the response is finished")
+        if not self.head_sent:
+            self._send(self._head(None))
+        if self.head_only or not data or _no_body_status(self.response.status):
+            return
+        self.sent += len(data)
+        self._send(encode_chunk(data) if self.chunked else bytes(data))
+
+    def finish(self) -> None:
+        """End the response (sending the head first if need be)."""
+        if self.finished:
+            return
+        if not self.head_sent:
+            if not self.response.touched:
+                self.response.touched = True
+            self._send_body(self.response.body)
+            return
+        self._end_body()
+
+    def _end_body(self) -> None:
+        if self.chunked:
+            self._send(LAST_CHUNK)
+        self._finished()
+
+    def _finished(self) -> None:
+        self.finished = True
+        self.answered = True
+        self.wake_room()
+        if self.out is None and self.in_front:
+            self.link.exchange_done(self)
+
+    def fail(self, error: BaseException, expose: bool = False) -> None:
+        """Answer with an error status (500 for anything but an :class:`HTTPError`)."""
+        if self.head_sent:
+            # Too late for a status: cut the connection so the client sees a truncated
+            # body rather than a complete-looking one.
+            self.finished = True
+            self.link.abort(error)
+            return
+        if isinstance(error, HTTPError):
+            status, headers, text = error.status, error.headers, error.description
+        else:
+            status, headers, text = 500, [], reason_phrase(500)
+            if expose:
+                import traceback
+
+                text = "".join(traceback.format_exception(error))
+        response = Response(f"{status} {reason_phrase(status)}\n\n{text}\n", status, headers)
+        response.headers["Content-Type"] = "text/plain; charset=utf-8"
+        response._exchange = self
+        self.response = response
+        self._send_body(response.body)
+
+    # ------------------------------------------------------- backpressure
+    def room(self) -> Future:
+        """A future done when this response may write without growing the buffer."""
+        future = Future()
+        if (
+            self.finished
+            or self.link.conn.closed
+            or (self.in_front and not self.link.conn.congested)
+        ):
+            future.set_result(None)
+        elif self.waiting_room is None:
+            self.waiting_room = [future]
+        else:
+            self.waiting_room.append(future)
+        return future
+
+    def wake_room(self) -> None:
+        """The connection drained (or this exchange reached the front)."""
+        waiters, self.waiting_room = self.waiting_room, None
+        for future in waiters or ():
+            if not future.done():
+                future.set_result(None)
+
+
+_FRAMING = frozenset(("content-length", "transfer-encoding"))
+
+
+def _file_chunks(file: Any) -> Iterator[bytes]:
+    try:
+        while True:
+            chunk = file.read(_CHUNK)
+            if not chunk:
+                return
+            yield chunk
+    finally:
+        file.close()
+
+
+def _close_source(source: Any) -> None:
+    close = getattr(source, "close", None)
+    if close is not None:
+        close()

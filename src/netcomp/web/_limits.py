@@ -1,0 +1,75 @@
+"""HTTP limits and timeouts: one frozen dataclass, every default with its reason.
+
+For comparison (2024 defaults): nginx allows an 8 KiB request line and 8 KiB per header
+line (``large_client_header_buffers 4 8k``), 1 MiB bodies, 60 s header/body timeouts and 75 s
+keep-alive; Apache allows 8,190-byte fields, 100 fields and 60 s; uvicorn closes idle
+keep-alive connections after 5 s; tomcat caps the head at 8 KiB.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Limits"]
+
+KiB = 1024
+MiB = 1024 * KiB
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one HTTP server accepts, and how long it waits (sizes in bytes, times in s).
+
+    A breach answers with the status in brackets and closes that connection only.
+    ``None`` for a timeout means "never".
+    """
+
+    #: Method, target and version [414]. 8 KiB: what nginx, Apache and most proxies allow.
+    max_request_line: int = 8 * KiB
+    #: One header field, name and value [431]. Apache's 8,190; nginx's 8 KiB buffer.
+    max_field_size: int = 8 * KiB
+    #: The whole head, request line and fields [431]. Room for large cookies.
+    max_head_size: int = 64 * KiB
+    #: Header fields per request [431]. Apache's ``LimitRequestFields``.
+    max_fields: int = 100
+    #: Request body [413, answered from the head, before reading the body]. 16 MiB.
+    max_body_size: int = 16 * MiB
+    #: Bodies up to this size are read whole into ``request.body`` before the handler
+    #: runs; larger ones (and chunked ones that grow past it) are streamed to it.
+    max_buffered_body: int = 1 * MiB
+    #: Chunk-extension bytes per chunk [400]: they carry nothing netcomp uses.
+    max_chunk_extension: int = 16 * KiB
+    #: Pipelined requests parsed ahead of their responses, per connection. Past it the
+    #: connection is not read until responses go out (backpressure, not an error).
+    max_pipelined: int = 16
+    #: Open connections per server [503, then close]. Descriptors are the scarce resource.
+    max_connections: int = 10_000
+    #: Requests being handled at once per server [503]. ``None``: no limit.
+    max_requests: int | None = None
+    #: From a request's first byte to its complete head [408, close]: slow-loris defence.
+    head_timeout: float | None = 30.0
+    #: Idle keep-alive connection with no request in progress [close].
+    keepalive_timeout: float | None = 15.0
+    #: Silence while a request body is being received [408, close].
+    body_timeout: float | None = 60.0
+    #: A handler's time to start answering [503]. ``None``: wait forever.
+    response_timeout: float | None = 60.0
+
+    def __post_init__(self) -> None:
+        for name in (
+            "max_request_line",
+            "max_field_size",
+            "max_head_size",
+            "max_fields",
+            "max_chunk_extension",
+            "max_pipelined",
+            "max_connections",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"Limits.{name} must be at least 1, got {getattr(self, name)}")
+        if self.max_body_size < 0 or self.max_buffered_body < 0:
+            raise ValueError("Limits.max_body_size and max_buffered_body must be >= 0")
+        for name in ("head_timeout", "keepalive_timeout", "body_timeout", "response_timeout"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"Limits.{name} must be positive or None, got {value}")

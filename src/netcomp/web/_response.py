@@ -1,0 +1,125 @@
+"""The response a handler fills in, returns, or streams with ``write``/``flush``/``finish``."""
+
+from __future__ import annotations
+
+import json as _json
+from collections.abc import Iterable
+from http.cookies import SimpleCookie
+from typing import TYPE_CHECKING, Any
+
+from ..core import Future
+from ._errors import reason_phrase
+from ._headers import Headers
+
+if TYPE_CHECKING:
+    from ._exchange import Exchange
+
+__all__ = ["Response"]
+
+
+class Response:
+    """Status, header fields, cookies and body of one answer.
+
+    ``body`` may be ``str`` (UTF-8, ``text/html`` unless a type is set), ``bytes``, a
+    ``dict`` or ``list`` (JSON), an iterable of ``bytes``/``str`` or a binary file (both
+    streamed, each chunk pulled only when the connection has room), or ``None``.
+
+    Streaming by hand: ``write(data)`` sends the head at once (chunked unless a
+    Content-Length was set) and then data; ``await flush()`` waits until the connection
+    has room; ``finish()`` ends the body. The server finishes the response when the
+    handler is done, unless ``streaming`` is set (then ``finish()`` is up to you).
+    """
+
+    def __init__(
+        self,
+        body: Any = None,
+        status: int = 200,
+        headers: Iterable[tuple[str, str]] | dict[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> None:
+        self.status = status
+        self._reason: str | None = None
+        self.headers = Headers(headers or ())
+        if content_type is not None:
+            self.headers["Content-Type"] = content_type
+        self.cookies: SimpleCookie = SimpleCookie()
+        self._body: Any = body
+        self.touched = body is not None
+        #: Keep the response open after the handler returns (see the class docs).
+        self.streaming = False
+        self._exchange: Exchange | None = None
+        self.close = False  # close the connection after this response
+
+    @property
+    def reason(self) -> str:
+        """The reason phrase (the standard one unless set)."""
+        return self._reason if self._reason is not None else reason_phrase(self.status)
+
+    @reason.setter
+    def reason(self, text: str) -> None:
+        if "\r" in text or "\n" in text:
+            raise ValueError(f"reason phrase with CR or LF: {text!r}")
+        self._reason = text
+
+    @property
+    def body(self) -> Any:
+        """What will be sent (see the class docs for the types)."""
+        return self._body
+
+    @body.setter
+    def body(self, body: Any) -> None:
+        if self.started:
+            raise RuntimeError("the response is already being sent")
+        self._body = body
+        self.touched = True
+
+    @property
+    def started(self) -> bool:
+        """The head has been sent (or queued behind earlier pipelined responses)."""
+        return self._exchange is not None and self._exchange.head_sent
+
+    @property
+    def finished(self) -> bool:
+        """The whole response has been handed to the connection."""
+        return self._exchange is not None and self._exchange.finished
+
+    def set_cookie(self, name: str, value: str, **attributes: Any) -> None:
+        """Add a ``Set-Cookie`` (attributes: ``path``, ``max_age``, ``httponly``...)."""
+        self.cookies[name] = value
+        morsel = self.cookies[name]
+        for key, attribute in attributes.items():
+            morsel[key.replace("_", "-")] = attribute
+        self.touched = True
+
+    def json(self, data: Any, status: int | None = None) -> Response:
+        """Set a JSON body (and type); returns the response, to ``return`` it."""
+        self.headers["Content-Type"] = "application/json"
+        self.body = _json.dumps(data, separators=(",", ":")).encode()
+        if status is not None:
+            self.status = status
+        return self
+
+    # ---------------------------------------------------------- streaming
+    def _bound(self) -> Exchange:
+        if self._exchange is None:
+            raise RuntimeError("this response is not attached to a request")
+        return self._exchange
+
+    def write(self, data: bytes | str) -> None:
+        """Send ``data`` now (the head first, if not yet sent)."""
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        self.touched = True
+        self._bound().write_body(data)
+
+    def flush(self) -> Future:
+        """A future done once the connection's output is below its high water mark."""
+        return self._bound().room()
+
+    def finish(self) -> None:
+        """End the body (the head first, if not yet sent). Idempotent."""
+        self.touched = True
+        self._bound().finish()
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {self.reason}>"
