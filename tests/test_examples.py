@@ -23,7 +23,15 @@ def run_example(*argv: str, timeout: float = 30) -> subprocess.CompletedProcess[
 
 
 def test_every_example_has_a_test_and_an_opening_comment() -> None:
-    tested = {"hello.py", "workers.py", "echo_server.py", "chat_server.py", "udp_echo.py"}
+    tested = {
+        "hello.py",
+        "workers.py",
+        "echo_server.py",
+        "chat_server.py",
+        "udp_echo.py",
+        "reconnecting_client.py",
+        "web_app.py",  # tests/test_web_main.py
+    }
     found = {p.name for p in EXAMPLES.glob("*.py")}
     missing = found - tested
     assert not missing, f"examples without a test: {sorted(missing)}"

@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO
 
 import pytest
@@ -29,9 +29,9 @@ LISTENING = re.compile(r"^listening on 127\.0\.0\.1:(\d+)$")
 class Example:
     """A running example: its process, its stdout lines (via a reader thread), its port."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *argv: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, str(EXAMPLES / name), "0"],
+            [sys.executable, str(EXAMPLES / name), *(argv or ("0",))],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -187,3 +187,46 @@ def test_udp_echo_answers_datagrams() -> None:
             assert data == payload
             assert source == ("127.0.0.1", ex.port)
         assert_clean_stop(ex)
+
+
+# ------------------------------------------------------------ reconnecting client
+def test_reconnecting_client_delivers_what_it_queued_while_the_server_was_down() -> None:
+    from _fault_proxy import RestartableServer
+
+    with RestartableServer(echo=True) as server:
+        ex = Example("reconnecting_client.py", str(server.port), "--interval", "0.05")
+        try:
+            connected = f"connected to 127.0.0.1:{server.port}"
+            assert ex.next_line() == connected
+            echoes: list[int] = []
+
+            def until(predicate: Callable[[str], bool]) -> str:
+                for _ in range(1000):  # bounded; each line waits at most TIMEOUT
+                    line = ex.next_line()
+                    if line.startswith("echo: tick "):
+                        echoes.append(int(line.split()[-1]))
+                    if predicate(line):
+                        return line
+                raise AssertionError("the expected line never came")
+
+            until(lambda line: line.startswith("echo: "))
+            server.stop()
+            until(lambda line: line == "disconnected")
+            until(lambda line: line.startswith("unreachable 127.0.0.1"))  # retrying
+            server.start()
+            line = until(lambda line: line.startswith(connected))
+            match = re.fullmatch(
+                re.escape(connected) + r" \(delivering (\d+) queued line\(s\)\)", line
+            )
+            assert match, line
+            queued = int(match.group(1))
+            assert queued >= 1
+            last_before = echoes[-1]
+            until(lambda line: len([n for n in echoes if n > last_before]) > queued)
+            assert echoes == sorted(set(echoes)), "a tick came back twice or out of order"
+            code, rest, err = ex.stop(signal.SIGTERM)
+            assert code == 0, err
+            assert rest[-1:] == ["stopped"], (rest, err)
+            assert "Traceback" not in err, err
+        finally:
+            ex.kill()

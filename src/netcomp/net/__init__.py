@@ -1,8 +1,10 @@
 """netcomp.net: one shared poller servicing TCP and UNIX stream servers and clients,
-plain or TLS, with buffered output and backpressure, and UDP sockets."""
+plain or TLS, with buffered output and backpressure, UDP sockets, the reconnecting
+``Connex`` and the thread-serviced ``ThreadedTCPClient``."""
 
 from ._client import Client, TCP6Client, TCPClient, UNIXClient
 from ._connection import Limits
+from ._connex import Backoff, Connex, QueueFull, RetriesExhausted, disable, enable
 from ._events import (
     broadcast,
     close,
@@ -21,18 +23,24 @@ from ._events import (
 )
 from ._poller import Poller, ensure_poller
 from ._server import NotConnected, Server, TCP6Server, TCPServer, UNIXServer
+from ._threaded import ThreadedTCPClient
 from ._udp import UDP6Server, UDPClient, UDPServer
 
 __all__ = [
+    "Backoff",
     "Client",
+    "Connex",
     "Limits",
     "NotConnected",
     "Poller",
+    "QueueFull",
+    "RetriesExhausted",
     "Server",
     "TCP6Client",
     "TCP6Server",
     "TCPClient",
     "TCPServer",
+    "ThreadedTCPClient",
     "UDP6Server",
     "UDPClient",
     "UDPServer",
@@ -43,9 +51,11 @@ __all__ = [
     "closed",
     "connect",
     "connected",
+    "disable",
     "disconnect",
     "disconnected",
     "drained",
+    "enable",
     "ensure_poller",
     "error",
     "read",

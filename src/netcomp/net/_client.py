@@ -7,6 +7,8 @@ Rules:
   the kernel says so; ``connect_timeout`` (seconds) bounds the TCP connect plus the TLS
   handshake. ``connected(host, port)`` fires once the link is usable.
 * TLS clients verify the server's certificate and name by default.
+* One connect attempt is a :class:`Dial` (resolve, connect, handshake, in time); ``Client``
+  and ``Connex`` both make theirs with it, so the rules above hold for both.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import errno
 import socket
 import ssl
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..core import Future, TimerHandle, handler
 from ._address import is_ip_literal
@@ -27,7 +29,10 @@ from ._poller import SocketComponent
 from ._server import NotConnected
 from ._tls import client_context
 
-__all__ = ["Client", "TCP6Client", "TCPClient", "UNIXClient"]
+if TYPE_CHECKING:
+    from ..core import Manager
+
+__all__ = ["Client", "Dial", "TCP6Client", "TCPClient", "UNIXClient"]
 
 _resolver: cf.ThreadPoolExecutor | None = None
 _resolver_lock = threading.Lock()
@@ -39,6 +44,199 @@ def _resolve_pool() -> cf.ThreadPoolExecutor:
         if _resolver is None:
             _resolver = cf.ThreadPoolExecutor(4, thread_name_prefix="netcomp-resolve")
         return _resolver
+
+
+class DialOwner(Protocol):
+    """What a :class:`Dial` reports to: exactly one of these, once (unless cancelled)."""
+
+    def _dial_up(self, dial: Dial, conn: Connection) -> None: ...
+    def _dial_failed(self, dial: Dial, reason: BaseException) -> None: ...
+
+
+class Dial:
+    """One connect attempt: resolve (off the loop), connect, TLS handshake, within ``timeout``.
+
+    While it runs, the dial owns the :class:`Connection` (writes given to ``conn`` are kept
+    and sent once it is up). Its owner hears exactly one outcome: ``_dial_up(dial, conn)``,
+    from which on the connection reports to the owner itself, or ``_dial_failed(dial,
+    reason)``. ``cancel()`` abandons the attempt and reports nothing. ``family``
+    ``AF_UNSPEC`` means "whatever the address is" (a literal's family, or the resolver's
+    first answer).
+    """
+
+    __slots__ = (
+        "_timer",
+        "address",
+        "conn",
+        "context",
+        "done",
+        "family",
+        "host",
+        "limits",
+        "nodelay",
+        "owner",
+        "port",
+        "root",
+        "server_hostname",
+        "timeout",
+    )
+
+    def __init__(
+        self,
+        owner: DialOwner,
+        family: socket.AddressFamily,
+        host: Any,
+        port: Any,
+        limits: Limits,
+        timeout: float | None,
+        context: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
+        nodelay: bool = True,
+    ) -> None:
+        self.owner = owner
+        self.family = family
+        self.host = host
+        self.port = port
+        self.limits = limits
+        self.timeout = timeout
+        self.context = context  # TLS when given
+        self.server_hostname = server_hostname
+        self.nodelay = nodelay
+        self.address: Any = None
+        self.conn: Connection | None = None
+        self.root: Manager | None = None
+        self.done = False
+        self._timer: TimerHandle | None = None
+
+    def start(self, root: Manager) -> None:
+        """Begin the attempt on ``root``'s loop (the outcome may be reported at once)."""
+        self.root = root
+        if self.timeout is not None:
+            self._timer = root._call_later(self.timeout, self._expired)
+        host, port = self.host, self.port
+        if self.family == socket.AF_UNIX:
+            self._open(socket.AF_UNIX, host)
+            return
+        if is_ip_literal(str(host)):
+            family = self.family
+            if family == socket.AF_UNSPEC:
+                family = socket.AF_INET6 if ":" in str(host) else socket.AF_INET
+            self._open(family, (host, port))
+            return
+
+        def lookup() -> None:
+            try:
+                infos = socket.getaddrinfo(host, port, self.family, socket.SOCK_STREAM)
+                family, address = infos[0][0], infos[0][4]
+            except OSError as err:
+                root.call_soon_threadsafe(self._resolved, None, None, err)
+            else:
+                root.call_soon_threadsafe(self._resolved, family, address, None)
+
+        _resolve_pool().submit(lookup)
+
+    def cancel(self) -> None:
+        """Abandon the attempt: its socket is closed and nothing is reported."""
+        if self.done:
+            return
+        self._end()
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.abort()
+
+    def attach(self, root: Manager) -> None:
+        """The owner's root changed: the connecting socket follows it."""
+        self.root = root
+        if self.conn is not None:
+            self.conn.attach(root)
+
+    def _end(self) -> None:
+        self.done = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _fail(self, reason: BaseException) -> None:
+        if self.done:
+            return
+        self._end()
+        self.conn = None
+        self.owner._dial_failed(self, reason)
+
+    def _expired(self) -> None:
+        self._timer = None
+        if self.done:
+            return
+        self._end()  # first: the aborted connection's report is then ignored
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.abort()
+        self.owner._dial_failed(self, TimeoutError("connect timed out"))
+
+    def _resolved(self, family: Any, address: Any, err: OSError | None) -> None:
+        if self.done:
+            return  # cancelled or timed out meanwhile
+        if err is not None:
+            self._fail(err)
+            return
+        self._open(family, address)
+
+    def _open(self, family: socket.AddressFamily, address: Any) -> None:
+        self.address = address
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        if self.nodelay and family != socket.AF_UNIX:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            code = sock.connect_ex(address)
+        except OSError as err:  # e.g. a malformed address
+            sock.close()
+            self._fail(err)
+            return
+        if code not in (0, errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK):
+            sock.close()
+            self._fail(OSError(code, errno.errorcode.get(code, "")))
+            return
+        conn = Connection(self, sock, (self.host, self.port), self.limits, connecting=True)
+        self.conn = conn
+        assert self.root is not None
+        conn.attach(self.root)
+
+    # The connection reports here until it is up (Connection's owner protocol).
+    def _conn_up(self, conn: Connection) -> None:
+        if self.done:
+            conn.abort()
+            return
+        if self.context is not None and not conn.tls:
+            # TCP is up: now the TLS handshake. Not before: wrapping a socket whose connect
+            # is still in progress fails (ssl checks it is connected, CVE-2023-40217 fix).
+            hostname = self.server_hostname
+            if hostname is None and conn.sock.family != socket.AF_UNIX:
+                hostname = str(self.host)
+            conn.start_tls(self.context, False, hostname)
+            return  # reported here again once the handshake is done
+        self._end()
+        self.conn = None
+        conn.owner = self.owner  # type: ignore[assignment]
+        self.owner._dial_up(self, conn)
+
+    def _conn_down(self, conn: Connection, err: BaseException | None) -> None:
+        if conn is self.conn:
+            self._fail(err or ConnectionError("connection closed"))
+
+    def _conn_data(self, conn: Connection, data: bytes) -> None:
+        """Not before it is up."""
+
+    def _conn_eof(self, conn: Connection) -> None:
+        conn.abort()
+
+    def _conn_drained(self, conn: Connection) -> None:
+        """Not before it is up."""
+
+    def __repr__(self) -> str:
+        state = "done" if self.done else "connecting" if self.conn else "resolving"
+        return f"<Dial {self.host!r}:{self.port!r} {state}>"
 
 
 class Client(SocketComponent):
@@ -71,10 +269,9 @@ class Client(SocketComponent):
         self.connect_timeout = connect_timeout
         self.nodelay = nodelay
         self.limits = Limits(high_water, low_water, handshake_timeout, pause_reading=False)
-        self._conn: Connection | None = None
+        self._conn: Connection | None = None  # the link, once up
+        self._dial: Dial | None = None  # the connect in progress
         self._target: tuple[Any, Any] | None = None
-        self._timer: TimerHandle | None = None
-        self._attempt = 0
         self._up = False
         self._closed_waiters: list[Future] = []
         self._upgrading = False  # up, and redoing a handshake (starttls)
@@ -88,13 +285,15 @@ class Client(SocketComponent):
     def _rearm(self) -> None:
         if self._conn is not None:
             self._conn.attach(self.root)
+        if self._dial is not None:
+            self._dial.attach(self.root)
 
     # ------------------------------------------------------------ connect
     @handler("connect")
     def _on_connect(
         self, host: Any = None, port: Any = None, secure: bool | None = None, **options: Any
     ) -> None:
-        if self._conn is not None:
+        if self._conn is not None or self._dial is not None:
             return  # connected or connecting: a second connect is a no-op
         host = host if host is not None else self.host
         port = port if port is not None else self.port
@@ -102,95 +301,33 @@ class Client(SocketComponent):
             self.secure = secure
         if host is None:
             raise ValueError(f"{self!r}: connect needs a host (or a UNIX path)")
-        self._attempt += 1
-        attempt = self._attempt
         self._target = (host, port)
-        if self.family == socket.AF_UNIX or is_ip_literal(str(host)):
-            self._open(host, port, (host if self.family == socket.AF_UNIX else (host, port)))
-            return
-        root = self.root
+        dial = Dial(
+            self,
+            self.family,
+            host,
+            port,
+            self.limits,
+            self.connect_timeout,
+            client_context(self.ssl_context) if self.secure else None,
+            self.server_hostname,
+            self.nodelay,
+        )
+        self._dial = dial
+        dial.start(self.root)
 
-        def lookup() -> None:
-            try:
-                infos = socket.getaddrinfo(host, port, self.family, socket.SOCK_STREAM)
-                address = infos[0][4]
-            except OSError as err:
-                root.call_soon_threadsafe(self._resolved, attempt, host, port, None, err)
-            else:
-                root.call_soon_threadsafe(self._resolved, attempt, host, port, address, None)
-
-        self._arm_timeout(host, port)
-        _resolve_pool().submit(lookup)
-
-    def _resolved(
-        self, attempt: int, host: Any, port: Any, address: Any, err: OSError | None
-    ) -> None:
-        if attempt != self._attempt or self._target != (host, port) or self._conn is not None:
-            return  # superseded (closed, timed out or another connect)
-        if err is not None:
-            self._cancel_timeout()
-            self._target = None
-            self.fire(unreachable(host, port, err))
-            return
-        self._open(host, port, address)
-
-    def _open(self, host: Any, port: Any, address: Any) -> None:
-        sock = socket.socket(self.family, socket.SOCK_STREAM)
-        sock.setblocking(False)
-        if self.nodelay and self.family != socket.AF_UNIX:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            code = sock.connect_ex(address)
-        except OSError as err:  # e.g. a malformed address
-            sock.close()
-            self._cancel_timeout()
-            self._target = None
-            self.fire(unreachable(host, port, err))
-            return
-        if code not in (0, errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK):
-            sock.close()
-            self._cancel_timeout()
-            self._target = None
-            self.fire(unreachable(host, port, OSError(code, errno.errorcode.get(code, ""))))
-            return
-        conn = Connection(self, sock, (host, port), self.limits, connecting=True)
+    def _dial_up(self, dial: Dial, conn: Connection) -> None:
+        self._dial = None
         self._conn = conn
-        if self.secure:
-            hostname = self.server_hostname
-            if hostname is None and self.family != socket.AF_UNIX:
-                hostname = str(host)
-            conn.start_tls(client_context(self.ssl_context), False, hostname)
-        conn.attach(self.root)
-        if self._timer is None:
-            self._arm_timeout(host, port)
+        self._conn_up(conn)
 
-    def _arm_timeout(self, host: Any, port: Any) -> None:
-        if self.connect_timeout is None:
-            return
-        attempt = self._attempt
-
-        def expired() -> None:
-            self._timer = None
-            if attempt != self._attempt or self._up:
-                return
-            conn, self._conn = self._conn, None
-            self._target = None
-            if conn is not None:
-                conn.owner = _Discard()
-                conn.abort()
-            self.fire(unreachable(host, port, TimeoutError("connect timed out")))
-
-        self._timer = self.root._call_later(self.connect_timeout, expired)
-
-    def _cancel_timeout(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+    def _dial_failed(self, dial: Dial, reason: BaseException) -> None:
+        self._dial = None
+        self._target = None
+        self.fire(unreachable(dial.host, dial.port, reason))
 
     # ------------------------------------------------------ connection events
     def _conn_up(self, conn: Connection) -> None:
-        self._cancel_timeout()
         self._up = True
         self._upgrading = False
         host, port = conn.peer
@@ -209,17 +346,11 @@ class Client(SocketComponent):
         if conn is not self._conn:
             return
         self._conn = None
+        self._up = self._upgrading = False
+        self._target = None
         waiters, self._closed_waiters = self._closed_waiters, []
         for future in waiters:
             future.set_result(None)
-        was_up, self._up = self._up or self._upgrading, False
-        self._upgrading = False
-        target, self._target = self._target, None
-        if not was_up:
-            self._cancel_timeout()
-            host, port = target if target is not None else conn.peer
-            self.fire(unreachable(host, port, err or ConnectionError("connection closed")))
-            return
         if err is not None:
             self.fire(error(err))
         self.fire(disconnected())
@@ -228,24 +359,22 @@ class Client(SocketComponent):
     @handler("write")
     def _on_write(self, data: bytes) -> None:
         conn = self._conn
+        if conn is None and self._dial is not None:
+            conn = self._dial.conn  # connecting: kept and sent once up
         if conn is None or not conn.write(data):
             self.fire(error(NotConnected(f"{self!r}: write while not connected")))
 
     @handler("close")
     def _on_close(self) -> None:
-        conn = self._conn
-        if conn is None:
-            return
-        if not self._up:  # cancel a connect in progress
-            self._attempt += 1
-            self._cancel_timeout()
-            self._conn = None
+        dial = self._dial
+        if dial is not None:  # cancel a connect in progress
+            self._dial = None
             self._target = None
-            conn.owner = _Discard()
-            conn.abort()
+            dial.cancel()
             self.fire(disconnected())
             return
-        conn.close()
+        if self._conn is not None:
+            self._conn.close()
 
     @handler("starttls")
     def _on_starttls(self) -> None:
@@ -263,8 +392,6 @@ class Client(SocketComponent):
 
     @handler("stopped", channel="*")
     def _on_stopped(self, manager: Any) -> Future | None:
-        if self._conn is None:
-            return None
         self._on_close()
         if self._conn is None:
             return None
@@ -274,31 +401,15 @@ class Client(SocketComponent):
         return future
 
     def _loop_ended(self) -> None:
+        if self._dial is not None:
+            self._dial.cancel()
+            self._dial = None
         if self._conn is not None:
             self._conn.abort()
 
     def __repr__(self) -> str:
-        state = "connected" if self._up else "connecting" if self._conn else "idle"
+        state = "connected" if self._up else "connecting" if self._dial or self._conn else "idle"
         return f"<{type(self).__name__}/{self.channel} {self._target!r} {state}>"
-
-
-class _Discard:
-    """Owner for a connection that was abandoned (timed out, cancelled): hears nothing."""
-
-    def _conn_up(self, conn: Connection) -> None:
-        conn.abort()
-
-    def _conn_data(self, conn: Connection, data: bytes) -> None:
-        pass
-
-    def _conn_eof(self, conn: Connection) -> None:
-        conn.abort()
-
-    def _conn_drained(self, conn: Connection) -> None:
-        pass
-
-    def _conn_down(self, conn: Connection, err: BaseException | None) -> None:
-        pass
 
 
 class TCPClient(Client):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import selectors
 import socket
 import ssl
@@ -67,6 +68,21 @@ def _recv_view() -> memoryview:
         return _local.view  # type: ignore[no-any-return]
 
 
+def _close_half_wrapped(err: BaseException) -> None:
+    """Close the SSLSocket a failed ``wrap_socket`` made and dropped.
+
+    ``SSLSocket._create`` moves the descriptor into the new object before it checks the
+    connection; when that check raises (a reset or refused link), nothing closes it.
+    """
+    tb = err.__traceback__
+    while tb is not None:
+        candidate = tb.tb_frame.f_locals.get("self")
+        if isinstance(candidate, ssl.SSLSocket) and tb.tb_frame.f_code.co_name == "_create":
+            with contextlib.suppress(OSError):
+                candidate.close()
+        tb = tb.tb_next
+
+
 class Limits:
     """Per-connection buffer limits (bytes) and TLS handshake timeout (seconds).
 
@@ -98,6 +114,7 @@ class Connection:
     """A connected (or connecting) stream socket serviced by the root's selector."""
 
     __slots__ = (
+        "_file",
         "_handshake_timer",
         "_linger_timer",
         "_read_done_cb",
@@ -135,6 +152,9 @@ class Connection:
         self.peer = peer
         self.limits = limits
         self.out = bytearray()
+        # A file being sent with os.sendfile: [fd, offset, remaining, done, bytes of
+        # ``out`` that go before it].
+        self._file: list[Any] | None = None
         self.last_read: Value | None = None
         self._read_done_cb = self._read_done
         self.root: Manager | None = None
@@ -172,7 +192,7 @@ class Connection:
             mask = 0
             if not self.eof and (self.closing or not (self.paused or self.held)):
                 mask |= READ
-            if self.out:
+            if self.out or self._file is not None:
                 mask |= WRITE
         if mask != watch.mask or watch.root is not root:
             watch.set(root, mask)
@@ -224,12 +244,17 @@ class Connection:
         if self.closed or self.tls:
             return
         self._watch.set(None, 0)  # the wrapped socket is a new file object
-        self.sock = context.wrap_socket(
-            self.sock,
-            server_side=server_side,
-            server_hostname=server_hostname,
-            do_handshake_on_connect=False,
-        )
+        try:
+            self.sock = context.wrap_socket(
+                self.sock,
+                server_side=server_side,
+                server_hostname=server_hostname,
+                do_handshake_on_connect=False,
+            )
+        except (OSError, ValueError) as err:  # e.g. the peer reset the link just before
+            _close_half_wrapped(err)
+            self._shutdown(err)
+            return
         self._watch.fileobj = self.sock
         self.tls = True
         self.handshaking = True
@@ -353,7 +378,7 @@ class Connection:
         if not data:
             return True
         out = self.out
-        if not out and not self.connecting and not self.handshaking:
+        if not out and not self.connecting and not self.handshaking and self._file is None:
             try:
                 if self.tls:
                     sent = self.sock.send(data[:_TLS_SEND_CHUNK])
@@ -375,7 +400,62 @@ class Connection:
         self._update()
         return True
 
+    def write_file(
+        self,
+        fd: int,
+        offset: int,
+        count: int,
+        done: Callable[[BaseException | None], Any],
+    ) -> bool:
+        """Send ``count`` bytes of file descriptor ``fd`` from ``offset`` after what is
+        buffered, with ``os.sendfile`` (the kernel copies; Python never sees the bytes).
+
+        ``done(None)`` once sent, ``done(error)`` if the connection fails first. Plain
+        sockets only: False for TLS, a closed connection or a file already in progress.
+        """
+        if self.closed or self.closing or self.tls or self._file is not None:
+            return False
+        self._file = [fd, offset, count, done, len(self.out)]
+        if not self.out and not self.connecting and not self.handshaking:
+            self._flush_file()
+        self._update()
+        return True
+
+    def _flush_file(self) -> bool:
+        """Advance the file in progress; True once it is out (or there is none)."""
+        file = self._file
+        if file is None:
+            return True
+        sock = self.sock
+        try:
+            if file[4]:  # buffered bytes that go before the file
+                sent = sock.send(memoryview(self.out)[: file[4]])
+                del self.out[:sent]
+                file[4] -= sent
+                if file[4]:
+                    return False
+            sent = os.sendfile(sock.fileno(), file[0], file[1], file[2])
+        except _WOULD_BLOCK:
+            return False
+        except (OSError, ValueError) as err:
+            self._shutdown(err)
+            return False
+        if sent == 0:  # the file is shorter than promised
+            self._shutdown(EOFError(f"file ended {file[2]} bytes early"))
+            return False
+        file[1] += sent
+        file[2] -= sent
+        if file[2]:
+            return False
+        self._file = None
+        file[3](None)
+        return True
+
     def _flush(self) -> None:
+        if self._file is not None and not self._flush_file():
+            if not self.closed:
+                self._update()
+            return
         out = self.out
         sock = self.sock
         while out:
@@ -399,7 +479,7 @@ class Connection:
             self.paused = False
             self._update()
             self.owner._conn_drained(self)
-        if not out and self.closing:
+        if not out and self.closing and self._file is None:
             self._close_write()
             return
         self._update()
@@ -418,7 +498,7 @@ class Connection:
         root = self.root
         if self.connecting:
             self._shutdown(None)
-        elif not self.out:
+        elif not self.out and self._file is None:
             self._close_write()
         elif root is None or not root._running:
             # No loop to flush later: one last try, then close.
@@ -482,6 +562,9 @@ class Connection:
         self._watch.set(None, 0)
         with contextlib.suppress(OSError):
             self.sock.close()
+        file, self._file = self._file, None
+        if file is not None:
+            file[3](error or ConnectionError("the connection closed before the file was sent"))
         self.owner._conn_down(self, error)
 
     def __repr__(self) -> str:

@@ -71,7 +71,10 @@ class ready(Event):
 
 
 class unreachable(Event):
-    """Out (client): ``unreachable(host, port, reason)``: the connect failed (``reason``)."""
+    """Out (client): ``unreachable(host, port, reason)``: the connect failed (``reason``).
+
+    :class:`Connex` adds the attempt number: ``unreachable(host, port, reason, attempt)``.
+    """
 
 
 class error(Event):
