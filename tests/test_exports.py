@@ -29,7 +29,9 @@ import pytest
 
 import netcomp
 import netcomp.core
+import netcomp.net
 import netcomp.testing
+import netcomp.web
 
 PACKAGE_DIR = Path(netcomp.__file__).parent
 CORE_DIR = PACKAGE_DIR / "core"
@@ -49,7 +51,7 @@ LAYERS = {
     "web": {"core", "net", "web"},
 }
 
-PUBLIC_MODULES = [netcomp, netcomp.core, netcomp.testing]
+PUBLIC_MODULES = [netcomp, netcomp.core, netcomp.testing, netcomp.net, netcomp.web]
 
 
 def own_doc(obj: Any) -> str | None:

@@ -35,5 +35,5 @@ def test_every_readme_example_builds() -> None:
 
 def test_readme_names_both_commands() -> None:
     text = README.read_text()
-    assert "python examples/hello.py 3" in text
+    assert "python -m pip install -e . && python -m netcomp.web" in text
     assert "python -m pip install -e '.[test]' && python -m pytest" in text

@@ -21,7 +21,9 @@ from ._protocol import Body, EndOfMessage, RequestHead, ServerProtocol
 from ._request import BodyStream, Request, UploadedFile
 from ._response import Response
 from ._server import BaseServer, request
+from ._static import Static
 from ._webserver import Server
+from ._wsgi import WSGIGateway
 
 __all__ = [
     "BadRequest",
@@ -45,7 +47,9 @@ __all__ = [
     "Response",
     "Server",
     "ServerProtocol",
+    "Static",
     "UploadedFile",
+    "WSGIGateway",
     "expose",
     "request",
 ]

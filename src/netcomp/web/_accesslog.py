@@ -6,7 +6,7 @@ import time
 
 __all__ = ["format_access"]
 
-_ESCAPES = {i: f"\\x{i:02x}" for i in (*range(0x20), 0x7F)}
+_ESCAPES = {i: f"\\x{i:02x}" for i in (*range(0x20), *range(0x7F, 0xA0))}  # C0, DEL, C1
 _ESCAPES[ord('"')] = '\\"'
 _ESCAPES[ord("\\")] = "\\\\"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Callable
+from types import GeneratorType
 from typing import Any, ClassVar, TypeVar
 
 from ..core import BaseComponent, Event
@@ -70,6 +71,7 @@ class Controller(BaseComponent):
 
     channel: Any = "/"
     _actions: ClassVar[dict[str, str]] = {}  # path segment -> method name
+    _methods: ClassVar[frozenset[str]] = frozenset()
 
     request: Request
     response: Response
@@ -90,6 +92,7 @@ class Controller(BaseComponent):
                 elif not attr.startswith("_") and attr not in _RESERVED:
                     actions[attr] = attr
         cls._actions = actions
+        cls._methods = frozenset(name for name in actions if name in HTTP_METHODS)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -103,11 +106,20 @@ class Controller(BaseComponent):
 
     def _action(self, method: Callable[..., Any]) -> Callable[..., Any]:
         wrap = self._wrap_result
+        # A generator function is a circuits-style generator handler (what it yields is
+        # joined into the body, ``yield self.call(...)`` waits); a generator *returned* by a
+        # plain method is a body to stream, so it travels inside the response, where the
+        # core would otherwise take it for a generator handler.
+        returns_stream = not inspect.isgeneratorfunction(method)
 
         def action(event: Event, *args: Any, **kwargs: Any) -> Any:
             self.request = event.request  # type: ignore[attr-defined]
-            self.response = event.response  # type: ignore[attr-defined]
-            return wrap(method(*args, **kwargs))
+            response = self.response = event.response  # type: ignore[attr-defined]
+            result = method(*args, **kwargs)
+            if returns_stream and result.__class__ is GeneratorType:
+                response.body = result
+                return response
+            return wrap(result)
 
         action.__qualname__ = getattr(method, "__qualname__", "action")
         return action
@@ -123,7 +135,7 @@ class Controller(BaseComponent):
     @property
     def methods(self) -> frozenset[str]:
         """HTTP methods this controller answers by method name (``GET``...)."""
-        return frozenset(name for name in self._actions if name in HTTP_METHODS)
+        return self._methods
 
     # ------------------------------------------------------------ helpers
     def redirect(self, location: str, status: int = 303) -> Response:
@@ -152,25 +164,24 @@ class Controller(BaseComponent):
 
 
 class JSONController(Controller):
-    """A controller whose actions' results are always sent as JSON (``str`` included)."""
+    """A controller whose actions' results are always sent as JSON (``str`` included).
+
+    The status and headers set on ``self.response`` are kept.
+    """
 
     def _wrap_result(self, result: Any) -> Any:
-        if (
-            result is None
-            or isinstance(result, (Response, bytes))
-            or inspect.isawaitable(result)
-            or inspect.isgenerator(result)
-        ):
-            if inspect.iscoroutine(result):
-                return self._json_later(result)
+        response = self.response
+        if inspect.iscoroutine(result):
+            return self._json_later(result, response)
+        if result is None or isinstance(result, (Response, bytes)) or inspect.isgenerator(result):
             return result
-        return self.json(result)
+        return response.json(result)
 
-    async def _json_later(self, coroutine: Any) -> Any:
+    async def _json_later(self, coroutine: Any, response: Response) -> Any:
         result = await coroutine
         if result is None or isinstance(result, (Response, bytes)):
             return result
-        return self.json(result)
+        return response.json(result)
 
 
 _RESERVED = frozenset(name for name in dir(Controller) if not name.startswith("_"))

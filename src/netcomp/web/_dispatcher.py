@@ -8,7 +8,8 @@ Rules:
 * No controller, or an action that does not take those arguments: 404. A controller with
   method-named actions but not this method: 405 with ``Allow``.
 * An earlier ``request`` handler that already answered (``Static``, your own) wins: the
-  dispatcher runs last (priority -1) and only when nothing answered.
+  dispatcher runs last (priority -1) and only when nothing answered. An ``async def``
+  (or generator) ``request`` handler counts as answering: it is still running.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ class Dispatcher(BaseComponent):
         """``channel``: the web server's channel."""
         self.channel = channel
         self.controllers: dict[str, Controller] = {}
+        # path -> (remaining segments, controller): most sites have few distinct paths.
+        self._routes: dict[str, tuple[list[str], Controller | None]] = {}
 
     @handler("registered", channel="*")
     def _on_registered(self, component: Any, manager: Any) -> None:
@@ -46,6 +49,7 @@ class Dispatcher(BaseComponent):
         for prefix, controller in list(self.controllers.items()):
             if controller.root is not self.root:
                 del self.controllers[prefix]
+        self._routes.clear()
 
     def _scan(self, top: Any) -> None:
         stack = [top]
@@ -54,15 +58,16 @@ class Dispatcher(BaseComponent):
             if isinstance(node, Controller):
                 self.controllers[node.channel.rstrip("/") or "/"] = node
             stack.extend(node.components)
+        self._routes.clear()
 
     @handler("request", priority=-1)
     def _on_request(self, event: Event, request: Request, response: Response) -> Value | None:
-        if event.value is not None and event.value._count:
-            return None  # answered already
+        if event._pending or (event.value is not None and event.value._count):
+            return None  # answered already, or an async handler is answering
         segments, controller = self._find(request.path)
         if controller is None:
             raise NotFound()
-        args: tuple[Any, ...] = tuple(segments)
+        args: tuple[Any, ...] = tuple(segments) if segments else ()
         name = "index"
         if (
             segments
@@ -87,6 +92,15 @@ class Dispatcher(BaseComponent):
         return self.fire(action, controller.channel)
 
     def _find(self, path: str) -> tuple[list[str], Controller | None]:
+        route = self._routes.get(path)
+        if route is None:
+            route = self._route(path)
+            if len(self._routes) >= _ROUTE_CACHE:
+                self._routes.clear()
+            self._routes[path] = route
+        return route
+
+    def _route(self, path: str) -> tuple[list[str], Controller | None]:
         controllers = self.controllers
         parts = [p for p in path.split("/") if p]
         for cut in range(len(parts), -1, -1):
@@ -97,4 +111,5 @@ class Dispatcher(BaseComponent):
         return parts, None
 
 
+_ROUTE_CACHE = 1024
 _FORMS = frozenset(("application/x-www-form-urlencoded", "multipart/form-data"))

@@ -18,12 +18,12 @@ __all__ = [
 ]
 
 
+_PHRASES = {int(status): status.phrase for status in HTTPStatus}
+
+
 def reason_phrase(status: int) -> str:
     """The standard reason phrase for ``status`` (empty for unknown codes)."""
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return ""
+    return _PHRASES.get(status, "")
 
 
 class HTTPError(NetcompError):

@@ -13,6 +13,8 @@ Rules (RFC 9112 section 6 and 9.3):
 from __future__ import annotations
 
 import json
+import os
+import stat
 import time
 from collections.abc import Iterator
 from email.utils import formatdate
@@ -59,6 +61,7 @@ class Exchange:
         "continue_due",
         "deadline",
         "finished",
+        "gone",
         "head_only",
         "head_sent",
         "keep_alive",
@@ -83,9 +86,10 @@ class Exchange:
         self.answered = False  # the handler is done (or we answered for it)
         self.head_sent = False
         self.finished = False
+        self.gone = False  # the connection closed under this exchange
         self.chunked = False
         self.out: list[bytes] | None = None  # bytes held until this exchange is in front
-        self.source: Iterator[Any] | None = None  # a streamed body being pulled
+        self.source: Iterator[Any] | _SendFile | None = None  # a streamed body being sent
         self.sent = 0  # body bytes, for the access log
         self.deadline = 0.0  # when the handler's time to answer runs out
         self.waiting_room: list[Future] | None = None
@@ -128,41 +132,56 @@ class Exchange:
     def _head(self, length: int | None) -> bytes:
         response = self.response
         status = response.status
-        fields = response.headers.items()
-        names = {name.lower() for name, _ in fields}
-        if "date" not in names:
-            fields.append(("Date", http_date()))
-        if "server" not in names and self.link.server.server_name:
-            fields.append(("Server", self.link.server.server_name))
-        for morsel in response.cookies.values():
-            text = morsel.OutputString()
-            check_field("Set-Cookie", text)
-            fields.append(("Set-Cookie", text))
-        if response.close or self.link.server.stopping:
+        server = self.link.server
+        no_body = _no_body_status(status)
+        if response.close or server.stopping:
             self.keep_alive = False
-        if _no_body_status(status):
-            fields = [(n, v) for n, v in fields if n.lower() not in _FRAMING]
-        elif "content-length" in names or "transfer-encoding" in names:
-            fields = [(n, v) for n, v in fields if n.lower() != "transfer-encoding"]
-            if "content-length" not in names:
-                self.keep_alive = False  # framing we cannot vouch for: delimit by close
+        lines = [f"HTTP/1.1 {status} {response.reason}\r\n"]
+        has_date = has_server = has_length = False
+        for name, value in response.headers._items:
+            key = name.lower()
+            if key in _SPECIAL:
+                if key == "date":
+                    has_date = True
+                elif key == "server":
+                    has_server = True
+                elif key == "connection":
+                    if "close" in value.lower():
+                        self.keep_alive = False
+                    continue  # netcomp writes Connection itself
+                elif key == "transfer-encoding":
+                    continue  # netcomp chooses the framing
+                elif no_body:
+                    continue  # Content-Length: no body framing on 1xx, 204, 304
+                else:
+                    has_length = True
+            lines.append(f"{name}: {value}\r\n")
+        if not has_date:
+            lines.append(f"Date: {http_date()}\r\n")
+        if not has_server and server.server_name:
+            lines.append(server._server_field)
+        if response._cookies is not None:
+            for morsel in response._cookies.values():
+                text = morsel.OutputString()
+                check_field("Set-Cookie", text)
+                lines.append(f"Set-Cookie: {text}\r\n")
+        if no_body or has_length:
+            pass
         elif length is not None:
-            fields.append(("Content-Length", str(length)))
+            lines.append(f"Content-Length: {length}\r\n")
         elif self.version == "1.1":
             if not self.head_only:
                 self.chunked = True
-            fields.append(("Transfer-Encoding", "chunked"))
+            lines.append("Transfer-Encoding: chunked\r\n")
         else:
-            self.keep_alive = False
+            self.keep_alive = False  # an HTTP/1.0 body of unknown length ends with the close
         if not self.keep_alive:
-            fields.append(("Connection", "close"))
+            lines.append("Connection: close\r\n")
         elif self.version == "1.0":
-            fields.append(("Connection", "keep-alive"))
-        self.head_sent = True
-        lines = [f"HTTP/1.1 {status} {response.reason}"]
-        lines.extend([f"{name}: {value}" for name, value in fields])
+            lines.append("Connection: keep-alive\r\n")
         lines.append("\r\n")
-        return "\r\n".join(lines).encode("latin-1")
+        self.head_sent = True
+        return "".join(lines).encode("latin-1")
 
     # ------------------------------------------------------------ answers
     def respond(self, result: Any) -> None:
@@ -191,12 +210,12 @@ class Exchange:
         headers = response.headers
         if isinstance(body, str):
             body = body.encode("utf-8")
-            if "content-type" not in headers:
-                headers.add("Content-Type", "text/html; charset=utf-8")
+            if not headers._items or "content-type" not in headers:
+                headers._items.append(_HTML)
         elif isinstance(body, (dict, list)):
             body = json.dumps(body, separators=(",", ":")).encode()
-            if "content-type" not in headers:
-                headers.add("Content-Type", "application/json")
+            if not headers._items or "content-type" not in headers:
+                headers._items.append(_JSON)
         elif isinstance(body, (bytearray, memoryview)):
             body = bytes(body)
         if body is None:
@@ -209,7 +228,18 @@ class Exchange:
             self._finished()
             return
         if hasattr(body, "read"):
-            source: Iterator[Any] = _file_chunks(body)
+            plan = self._sendfile_plan(body)
+            if plan is not None:
+                self._send(self._head(plan.count))
+                if self.head_only or _no_body_status(response.status) or not plan.count:
+                    body.close()
+                    self._end_body()
+                    return
+                self.source = plan
+                if self.in_front:
+                    self.pump()
+                return
+            source: Iterator[Any] = _FileChunks(body)
         else:
             try:
                 source = iter(body)
@@ -230,6 +260,12 @@ class Exchange:
         """Pull and send chunks while the connection has room (then wait for drained)."""
         source = self.source
         conn = self.link.conn
+        if isinstance(source, _SendFile):
+            if self.in_front and not source.started:
+                source.started = True
+                if not conn.write_file(source.fd, source.offset, source.count, self._file_sent):
+                    self._file_sent(ConnectionError("the connection is closed"))
+            return
         while source is not None and self.in_front:
             if conn.congested or conn.closed:
                 return  # Link.drained calls back
@@ -248,9 +284,41 @@ class Exchange:
                 chunk = chunk.encode("utf-8")
             self.write_body(chunk)
 
+    def _sendfile_plan(self, body: Any) -> _SendFile | None:
+        """How to send a regular file with ``os.sendfile`` (plain TCP only), if we can."""
+        if self.link.conn.tls:
+            return None
+        try:
+            fd = body.fileno()
+            info = os.fstat(fd)
+            offset = body.tell()
+        except (AttributeError, OSError, ValueError):
+            return None
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        count = max(0, info.st_size - offset)
+        length = self.response.headers.get("content-length")
+        if length is not None and length.isdigit():
+            count = min(count, int(length))
+        return _SendFile(body, fd, offset, count)
+
+    def _file_sent(self, error: BaseException | None) -> None:
+        source = self.source
+        self.source = None
+        if isinstance(source, _SendFile):
+            source.file.close()
+            if error is None:
+                self.sent += source.count
+        if error is None:
+            self._end_body()
+        else:
+            self.finished = True
+
     def write_body(self, data: bytes) -> None:
         """Send body bytes (the head first: chunked, unless a length was set)."""
         if self.finished:
+            if self.gone:
+                raise ConnectionError("the client went away (the connection is closed)")
             raise RuntimeError("the response is finished")
         if not self.head_sent:
             self._send(self._head(None))
@@ -328,18 +396,53 @@ class Exchange:
                 future.set_result(None)
 
 
-_FRAMING = frozenset(("content-length", "transfer-encoding"))
+_HTML = ("Content-Type", "text/html; charset=utf-8")
+_JSON = ("Content-Type", "application/json")
+_SPECIAL = frozenset(("date", "server", "connection", "transfer-encoding", "content-length"))
 
 
-def _file_chunks(file: Any) -> Iterator[bytes]:
-    try:
-        while True:
-            chunk = file.read(_CHUNK)
-            if not chunk:
-                return
-            yield chunk
-    finally:
-        file.close()
+class _SendFile:
+    """A file body on its way out through ``os.sendfile``."""
+
+    __slots__ = ("count", "fd", "file", "offset", "started")
+
+    def __init__(self, file: Any, fd: int, offset: int, count: int) -> None:
+        self.file = file
+        self.fd = fd
+        self.offset = offset
+        self.count = count
+        self.started = False
+
+    def close(self) -> None:
+        """Close the file (the connection went away)."""
+        self.file.close()
+
+
+class _FileChunks:
+    """A file read in chunks; closed at its end or by :meth:`close` (even unstarted)."""
+
+    __slots__ = ("file",)
+
+    def __init__(self, file: Any) -> None:
+        self.file = file
+
+    def __iter__(self) -> _FileChunks:
+        return self
+
+    def __next__(self) -> bytes:
+        try:
+            chunk: bytes = self.file.read(_CHUNK)
+        except BaseException:
+            self.file.close()
+            raise
+        if not chunk:
+            self.file.close()
+            raise StopIteration
+        return chunk
+
+    def close(self) -> None:
+        """Close the file."""
+        self.file.close()
 
 
 def _close_source(source: Any) -> None:

@@ -52,6 +52,14 @@ class Headers:
         headers._items = items
         return headers
 
+    @classmethod
+    def _checked_empty(cls) -> Headers:
+        """A new empty, checking Headers (the fast path of every Response)."""
+        headers = cls.__new__(cls)
+        headers.checked = True
+        headers._items = []
+        return headers
+
     def add(self, name: str, value: str) -> None:
         """Append a field (``value`` converted with ``str``)."""
         value = str(value)

@@ -67,6 +67,10 @@ class Limits:
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"Limits.{name} must be at least 1, got {getattr(self, name)}")
+        if self.max_requests is not None and self.max_requests < 1:
+            raise ValueError(
+                f"Limits.max_requests must be at least 1 or None, got {self.max_requests}"
+            )
         if self.max_body_size < 0 or self.max_buffered_body < 0:
             raise ValueError("Limits.max_body_size and max_buffered_body must be >= 0")
         for name in ("head_timeout", "keepalive_timeout", "body_timeout", "response_timeout"):

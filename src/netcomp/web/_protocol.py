@@ -28,6 +28,7 @@ parsed-but-unanswered requests beyond it.
 from __future__ import annotations
 
 from collections import deque
+from types import SimpleNamespace
 from typing import Any, Final
 
 import httptools
@@ -147,7 +148,18 @@ class ServerProtocol:
 
     def __init__(self, limits: Limits | None = None) -> None:
         self.limits = limits if limits is not None else Limits()
-        self._parser = httptools.HttpRequestParser(self)
+        # llhttp calls back by these names; the methods stay private to this class.
+        self._parser = httptools.HttpRequestParser(
+            SimpleNamespace(
+                on_message_begin=self._on_message_begin,
+                on_url=self._on_url,
+                on_header=self._on_header,
+                on_headers_complete=self._on_headers_complete,
+                on_body=self._on_body,
+                on_chunk_header=self._on_chunk_header,
+                on_message_complete=self._on_message_complete,
+            )
+        )
         self._pending = b""
         self._events: deque[Any] = deque()
         self._error: ProtocolError | None = None
@@ -275,7 +287,7 @@ class ServerProtocol:
         self._pending = b""
 
     # -------------------------------------------------- llhttp callbacks
-    def on_message_begin(self) -> None:
+    def _on_message_begin(self) -> None:
         self._in_head = True
         self._head_raw = 0
         self._url = []
@@ -289,13 +301,13 @@ class ServerProtocol:
         self._body_size = 0
         self._framing = 0
 
-    def on_url(self, url: bytes) -> None:
+    def _on_url(self, url: bytes) -> None:
         self._url.append(url)
         self._url_size += len(url)
         if self._url_size > self.limits.max_request_line:
             raise _Reject(414, "request line too long")
 
-    def on_header(self, name: bytes, value: bytes) -> None:
+    def _on_header(self, name: bytes, value: bytes) -> None:
         limits = self.limits
         size = len(name) + len(value)
         if size > limits.max_field_size:
@@ -321,7 +333,7 @@ class ServerProtocol:
             self._expect = text.strip().lower()
         self._fields.append((name.decode("latin-1"), text))
 
-    def on_headers_complete(self) -> None:
+    def _on_headers_complete(self) -> None:
         self._in_head = False
         parser = self._parser
         version = parser.get_http_version()
@@ -369,17 +381,17 @@ class ServerProtocol:
             )
         )
 
-    def on_body(self, data: bytes) -> None:
+    def _on_body(self, data: bytes) -> None:
         self._body_size += len(data)
         self._piece_body += len(data)
         if self._body_size > self.limits.max_body_size:
             raise _Reject(413, f"body exceeds {self.limits.max_body_size} bytes")
         self._events.append(Body(data))
 
-    def on_chunk_header(self) -> None:
+    def _on_chunk_header(self) -> None:
         self._chunks += 1
 
-    def on_message_complete(self) -> None:
+    def _on_message_complete(self) -> None:
         self._keep_body_open = False
         self._url_size = 0
         self._events.append(_END)

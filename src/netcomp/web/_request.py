@@ -149,6 +149,12 @@ class Request:
         self.body = body
         self.stream: BodyStream | None = None
         path, _, query = target.partition("?")
+        if path[:1] != "/" and "://" in path:
+            # absolute-form (RFC 9112 section 3.2.2, what proxies are sent): the authority
+            # is the host; the path is what follows it.
+            after = path.index("://") + 3
+            slash = path.find("/", after)
+            path = path[slash:] if slash >= 0 else "/"
         self.raw_path = path
         self.query_string = query
         self._path: str | None = None

@@ -39,10 +39,10 @@ class Response:
     ) -> None:
         self.status = status
         self._reason: str | None = None
-        self.headers = Headers(headers or ())
+        self.headers = Headers(headers) if headers else Headers._checked_empty()
         if content_type is not None:
             self.headers["Content-Type"] = content_type
-        self.cookies: SimpleCookie = SimpleCookie()
+        self._cookies: SimpleCookie | None = None
         self._body: Any = body
         self.touched = body is not None
         #: Keep the response open after the handler returns (see the class docs).
@@ -60,6 +60,13 @@ class Response:
         if "\r" in text or "\n" in text:
             raise ValueError(f"reason phrase with CR or LF: {text!r}")
         self._reason = text
+
+    @property
+    def cookies(self) -> SimpleCookie:
+        """Cookies to set (``Set-Cookie``); see also :meth:`set_cookie`."""
+        if self._cookies is None:
+            self._cookies = SimpleCookie()
+        return self._cookies
 
     @property
     def body(self) -> Any:
@@ -106,7 +113,11 @@ class Response:
         return self._exchange
 
     def write(self, data: bytes | str) -> None:
-        """Send ``data`` now (the head first, if not yet sent)."""
+        """Send ``data`` now (the head first, if not yet sent).
+
+        Raises :class:`ConnectionError` once the client has gone away, so a streaming
+        handler learns to stop; ``RuntimeError`` after :meth:`finish`.
+        """
         if isinstance(data, str):
             data = data.encode("utf-8")
         self.touched = True

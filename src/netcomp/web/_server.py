@@ -29,6 +29,7 @@ from ..net import Server as _StreamServer
 from ..net._connection import Connection
 from ._errors import HTTPError, ProtocolError, reason_phrase
 from ._exchange import Exchange
+from ._headers import check_field
 from ._limits import Limits
 from ._protocol import NEED_DATA, Body, EndOfMessage, RequestHead, ServerProtocol
 from ._request import BodyStream, Request
@@ -106,18 +107,24 @@ class Link:
 
     def process(self) -> None:
         """Take parsed events while the pipeline has room."""
-        proto = self.proto
-        limit = self.server.http_limits.max_pipelined
+        limits = self.server.http_limits
+        limit = limits.max_pipelined
+        next_event = self.proto.next_event
+        exchanges = self.exchanges
         while not self.input_over:
             receiving = self.receiving
-            if receiving is None and len(self.exchanges) >= limit:
-                break
-            stream = receiving.body_stream if receiving is not None else None
-            if stream is not None and stream.buffered > self.server.http_limits.max_buffered_body:
+            if receiving is None:
+                if len(exchanges) >= limit:
+                    break
+            elif (
+                receiving.body_stream is not None
+                and receiving.body_stream.buffered > limits.max_buffered_body
+            ):
                 break  # the handler has not taken what it has: wait for it
-            event = proto.next_event()
+            event = next_event()
             if event is NEED_DATA:
-                self.conn.hold(False)
+                if self.conn.held:
+                    self.conn.hold(False)
                 return
             kind = type(event)
             if kind is RequestHead:
@@ -302,7 +309,7 @@ class Link:
             self.timer.cancel()
             self.timer = None
         for exchange in self.exchanges:
-            exchange.finished = True
+            exchange.finished = exchange.gone = True
             exchange.wake_room()
             if exchange.source is not None:
                 close = getattr(exchange.source, "close", None)
@@ -348,7 +355,7 @@ class Link:
                 return
             next_at = self.head_deadline
         for exchange in self.exchanges:
-            if not exchange.answered and exchange.deadline:
+            if not exchange.answered and exchange.deadline and not exchange.head_sent:
                 if now >= exchange.deadline:
                     self.server._response_timed_out(self, exchange)
                     if self.conn.closed:
@@ -406,6 +413,9 @@ class BaseServer(_StreamServer):
         self.http_limits = limits if limits is not None else Limits()
         self.expose_tracebacks = expose_tracebacks
         self.server_name = server_name
+        self._server_field = f"Server: {server_name}\r\n" if server_name else ""
+        if server_name:
+            check_field("Server", server_name)
         self.in_progress = 0
         self.stopping = False
         self._links: dict[Connection, Link] = {}

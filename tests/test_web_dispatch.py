@@ -1,0 +1,424 @@
+"""URL dispatch to controllers over real sockets: prefixes, actions, arguments, methods,
+helpers, JSON controllers, async and generator actions, late registration."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from _web_support import Client, Gauge, Reply, Site, serve, small_buffer_listener
+from netcomp import Component, Event, handler, sleep
+from netcomp.web import Controller, JSONController, NotFound, Response, expose
+
+
+class Root(Controller):
+    channel = "/"
+
+    def index(self) -> str:
+        return "root index"
+
+    def hello(self, name: str = "world") -> str:
+        return f"hello {name}"
+
+    def add(self, a: str, b: str) -> str:
+        return str(int(a) + int(b))
+
+    def echo(self, *args: str, **kwargs: Any) -> dict[str, Any]:
+        return {"args": list(args), "kwargs": kwargs, "method": self.request.method}
+
+    @expose("robots.txt")
+    def robots(self) -> str:
+        self.response.headers["Content-Type"] = "text/plain"
+        return "User-agent: *\nDisallow:\n"
+
+    @expose("a-b", "c.d")
+    def dashed(self) -> str:
+        return f"dashed {self.request.path}"
+
+    def info(self, **query: str) -> str:
+        self.response.headers["X-Controller"] = type(self).__name__
+        self.response.status = 202
+        return f"{self.request.method} {self.request.path} {self.request.query_string}"
+
+    def go(self) -> Response:
+        return self.redirect("/hello")
+
+    def moved(self) -> Response:
+        return self.redirect("/new", 301)
+
+    def missing(self) -> Response:
+        return self.notfound("no such thing")
+
+    def secret(self) -> Response:
+        return self.forbidden()
+
+    def teapot(self) -> Response:
+        return self.error(418, "short and stout")
+
+    def made(self) -> Response:
+        return self.json({"made": True}, status=201)
+
+    async def slow(self, word: str = "x") -> str:
+        request = self.request  # read before the first await
+        await sleep(0.01)
+        return f"slow {word} {request.method}"
+
+    def gen(self) -> Iterator[str]:
+        yield "gen"
+        yield "erated"
+
+    def _private(self) -> str:
+        return "never"
+
+
+class Api(JSONController):
+    channel = "/api"
+
+    def index(self) -> Any:
+        return {"api": True}
+
+    def text(self) -> str:
+        return "a string"
+
+    def created(self) -> Any:
+        self.response.status = 201
+        self.response.headers["X-Id"] = "9"
+        return [1, 2]
+
+    def raw(self) -> bytes:
+        return b"raw bytes"
+
+    def absent(self) -> Any:
+        raise NotFound(description="nothing here")
+
+    async def later(self, n: str) -> Any:
+        await sleep(0)
+        return {"n": int(n)}
+
+
+class Deep(Controller):
+    channel = "/a/b"
+
+    def index(self, *rest: str) -> str:
+        return f"deep {list(rest)}"
+
+    def leaf(self) -> str:
+        return "deep leaf"
+
+
+class Shallow(Controller):
+    channel = "/a"
+
+    def index(self, *rest: str) -> str:
+        return f"shallow {list(rest)}"
+
+
+class Rest(Controller):
+    channel = "/rest"
+
+    def GET(self, item: str | None = None) -> str:
+        return f"get {item}"
+
+    def POST(self, **fields: Any) -> Any:
+        self.response.status = 201
+        return {"posted": fields}
+
+    def DELETE(self, item: str) -> str:
+        return f"deleted {item}"
+
+    def count(self) -> str:
+        return "count action"
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[Site]:
+    with serve(Root(), Api(), Deep(), Shallow(), Rest(), dispatcher=True) as running_site:
+        yield running_site
+
+
+def fetch(site: Site, target: str, method: str = "GET", **kwargs: Any) -> Reply:
+    with site.client() as client:
+        return client.request(method, target, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("target", "body"),
+    [
+        ("/", "root index"),
+        ("/index", "root index"),
+        ("/hello", "hello world"),
+        ("/hello/bob", "hello bob"),
+        ("/hello?name=ann", "hello ann"),
+        ("/add/2/3", "5"),
+        ("/robots.txt", "User-agent: *\nDisallow:\n"),
+        ("/a-b", "dashed /a-b"),
+        ("/c.d", "dashed /c.d"),
+        ("/hello/%C3%A9l%C3%A8ve", "hello \u00e9l\u00e8ve"),
+        ("/a", "shallow []"),
+        ("/a/x/y", "shallow ['x', 'y']"),
+        ("/a/b", "deep []"),
+        ("/a/b/", "deep []"),
+        ("/a/b/x", "deep ['x']"),
+        ("/a/b/leaf", "deep leaf"),
+        ("/a/b/c/d", "deep ['c', 'd']"),
+    ],
+)
+def test_routes(site: Site, target: str, body: str) -> None:
+    reply = fetch(site, target)
+    assert (reply.status, reply.text) == (200, body)
+
+
+def test_segments_query_and_form_as_arguments(site: Site) -> None:
+    reply = fetch(site, "/echo/one/two%20three?x=1&y=2&x=3")
+    assert json.loads(reply.body) == {
+        "args": ["one", "two three"],
+        "kwargs": {"x": ["1", "3"], "y": "2"},
+        "method": "GET",
+    }
+    form = fetch(
+        site,
+        "/echo/p?q=query",
+        "POST",
+        headers=[("Content-Type", "application/x-www-form-urlencoded")],
+        body=b"f=form&g=%C3%A9",
+    )
+    assert json.loads(form.body) == {
+        "args": ["p"],
+        "kwargs": {"q": "query", "f": "form", "g": "\u00e9"},
+        "method": "POST",
+    }
+
+
+def test_form_fields_fill_named_parameters(site: Site) -> None:
+    reply = fetch(
+        site,
+        "/hello",
+        "POST",
+        headers=[("Content-Type", "application/x-www-form-urlencoded")],
+        body=b"name=form",
+    )
+    assert reply.text == "hello form"
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/nothing/here",  # Root.index takes no argument
+        "/ab",  # not under /a (segments, not characters), and not a Root action
+        "/add/1",  # too few
+        "/add/1/2/3",  # too many
+        "/hello?bogus=1",  # unknown keyword
+        "/_private",
+        "/init",  # a Controller method, not an action
+        "/redirect",  # a helper, not an action
+    ],
+)
+def test_unknown_paths_and_wrong_arity_are_404(site: Site, target: str) -> None:
+    reply = fetch(site, target)
+    assert reply.status == 404, reply.text
+    assert reply.text != "never"
+
+
+def test_nothing_registered_is_404() -> None:
+    class Only(Controller):
+        channel = "/only"
+
+        def index(self) -> str:
+            return "only"
+
+    with serve(Only(), dispatcher=True) as site:
+        assert fetch(site, "/").status == 404
+        assert fetch(site, "/else/where").status == 404
+        assert fetch(site, "/only").text == "only"
+        assert fetch(site, "/onlyx").status == 404
+
+
+def test_request_and_response_in_actions(site: Site) -> None:
+    reply = fetch(site, "/info?k=v")
+    assert (reply.status, reply.text) == (202, "GET /info k=v")
+    assert reply.header("x-controller") == "Root"
+
+
+@pytest.mark.parametrize(
+    ("target", "status", "field"),
+    [
+        ("/go", 303, ("location", "/hello")),
+        ("/moved", 301, ("location", "/new")),
+        ("/missing", 404, None),
+        ("/secret", 403, None),
+        ("/teapot", 418, None),
+    ],
+)
+def test_helpers(site: Site, target: str, status: int, field: tuple[str, str] | None) -> None:
+    reply = fetch(site, target)
+    assert reply.status == status
+    if field is not None:
+        assert reply.header(field[0]) == field[1]
+    if target == "/missing":
+        assert b"no such thing" in reply.body
+    if target == "/teapot":
+        assert b"short and stout" in reply.body
+    assert site.recorder.errors == []
+
+
+def test_json_helper(site: Site) -> None:
+    reply = fetch(site, "/made")
+    assert (reply.status, json.loads(reply.body)) == (201, {"made": True})
+    assert reply.header("content-type") == "application/json"
+
+
+def test_async_and_generator_actions(site: Site) -> None:
+    with site.client() as client:
+        assert client.request(target="/slow/hi").text == "slow hi GET"
+        assert client.request("POST", "/slow").text == "slow x POST"
+        assert client.request(target="/gen").text == "generated"
+
+
+def test_async_actions_run_concurrently(site: Site) -> None:
+    with site.client() as client:
+        client.send(
+            b"".join(f"GET /slow/{n} HTTP/1.1\r\nHost: t\r\n\r\n".encode() for n in range(5))
+        )
+        assert [client.reply().text for _ in range(5)] == [f"slow {n} GET" for n in range(5)]
+
+
+# ------------------------------------------------------------ by method
+def test_method_named_actions(site: Site) -> None:
+    assert fetch(site, "/rest").text == "get None"
+    assert fetch(site, "/rest/7").text == "get 7"
+    posted = fetch(
+        site,
+        "/rest",
+        "POST",
+        headers=[("Content-Type", "application/x-www-form-urlencoded")],
+        body=b"a=1",
+    )
+    assert (posted.status, json.loads(posted.body)) == (201, {"posted": {"a": "1"}})
+    assert fetch(site, "/rest/7", "DELETE").text == "deleted 7"
+    assert fetch(site, "/rest", "DELETE").status == 404  # DELETE needs an item
+    assert fetch(site, "/rest/count").text == "count action"
+    head = fetch(site, "/rest/7", "HEAD")
+    assert (head.status, head.body, head.header("content-length")) == (200, b"", "5")
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "OPTIONS"])
+def test_method_not_allowed_lists_allow(site: Site, method: str) -> None:
+    reply = fetch(site, "/rest", method)
+    assert reply.status == 405
+    allowed = {m.strip() for m in (reply.header("allow") or "").split(",")}
+    assert {"GET", "POST", "DELETE"} <= allowed
+
+
+# -------------------------------------------------------- JSONController
+def test_json_controller(site: Site) -> None:
+    index = fetch(site, "/api")
+    assert (index.status, json.loads(index.body)) == (200, {"api": True})
+    assert index.header("content-type") == "application/json"
+    text = fetch(site, "/api/text")
+    assert json.loads(text.body) == "a string"
+    assert text.header("content-type") == "application/json"
+    created = fetch(site, "/api/created")
+    assert (created.status, json.loads(created.body)) == (201, [1, 2])
+    assert created.header("x-id") == "9"
+    assert fetch(site, "/api/raw").body == b"raw bytes"
+    absent = fetch(site, "/api/absent")
+    assert absent.status == 404 and b"nothing here" in absent.body
+    assert json.loads(fetch(site, "/api/later/5").body) == {"n": 5}
+
+
+def test_two_controllers_side_by_side(site: Site) -> None:
+    assert fetch(site, "/").text == "root index"
+    assert json.loads(fetch(site, "/api").body) == {"api": True}
+    assert json.loads(fetch(site, "/api/").body) == {"api": True}
+    assert fetch(site, "/apix").status == 404  # Root has no "apix" and index takes nothing
+    assert fetch(site, "/api/hello").status == 404  # Root's actions are not the Api's
+
+
+# ------------------------------------------------------- late registration
+def test_controller_registered_after_start() -> None:
+    class Late(Controller):
+        channel = "/late"
+
+        def index(self) -> str:
+            return "late index"
+
+        def hello(self) -> str:
+            return "late hello"
+
+    with serve(Root(), dispatcher=True) as site:
+        assert fetch(site, "/late").status == 404
+        late = Late()
+        late.register(site.server)  # from this thread: handed to the loop
+        site.recorder.wait_for("registered", predicate=lambda e: e.args[0] is late)
+        assert fetch(site, "/late").text == "late index"
+        assert fetch(site, "/late/hello").text == "late hello"
+        assert fetch(site, "/hello").text == "hello world"
+        late.unregister()
+        site.recorder.wait_for("unregistered", predicate=lambda e: e.args[0] is late)
+        assert fetch(site, "/late").status == 404
+
+
+def test_registered_from_a_handler_on_the_loop() -> None:
+    class Later(Controller):
+        channel = "/later"
+
+        def index(self) -> str:
+            return "later"
+
+    class Installer(Component):
+        channel = "web"
+
+        @handler("install")
+        def _install(self) -> None:
+            Later().register(self.root)
+
+    with serve(Installer(), dispatcher=True) as site:
+        site.manager.fire(Event.create("install"), "web")
+        site.recorder.wait_for("install")
+        assert fetch(site, "/later").text == "later"
+
+
+def test_own_request_handler_answers_before_the_dispatcher() -> None:
+    def first(request: Any, response: Any) -> str | None:
+        return "intercepted" if request.path == "/hello" else None
+
+    with serve(first, Root(), dispatcher=True) as site:
+        assert fetch(site, "/hello").text == "intercepted"
+        assert fetch(site, "/hello/x").text == "hello x"
+
+
+# ---------------------------------------------------------------- streaming
+def test_action_returning_a_generator_is_streamed_with_backpressure() -> None:
+    pulled = Gauge()
+    chunk = b"z" * 16384
+
+    class Streamer(Controller):
+        channel = "/"
+
+        def lines(self) -> Iterator[bytes]:
+            def produce() -> Iterator[bytes]:
+                for _ in range(1024):  # 16 MiB
+                    pulled.enter()
+                    yield chunk
+
+            return produce()
+
+    with (
+        serve(
+            Streamer(),
+            dispatcher=True,
+            sock=small_buffer_listener(),
+            high_water=65536,
+            low_water=16384,
+        ) as site,
+        Client(site.port, rcvbuf=32 * 1024) as client,
+    ):
+        client.send(b"GET /lines HTTP/1.1\r\nHost: t\r\n\r\n")
+        pulled.wait(lambda g: g.total >= 1)
+        with pytest.raises(TimeoutError):
+            pulled.wait(lambda g: g.total > 128, timeout=0.5)  # 2 MiB: far above the buffers
+        reply = client.reply()
+        assert reply.chunked and len(reply.body) == 16 * 1024 * 1024

@@ -1,0 +1,471 @@
+"""Limits, timeouts and protocol errors over real sockets, with small custom Limits.
+
+Each breach gets its status and a close on that connection only; another keep-alive
+connection in mid-conversation goes on, and the handler never sees a bad request.
+Timeouts are a few tenths of a second; the waits are socket reads with a timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from _web_support import Gate, Gauge, Site, curl, serve
+from netcomp import sleep
+from netcomp.web import Limits, Request, Response
+
+SMALL = Limits(
+    max_request_line=256,
+    max_field_size=256,
+    max_head_size=1024,
+    max_fields=10,
+    max_body_size=1000,
+    max_buffered_body=1000,
+)
+
+
+def request_bytes(
+    target: str = "/", *fields: str, method: str = "GET", version: str = "1.1"
+) -> bytes:
+    lines = [f"{method} {target} HTTP/{version}"]
+    if version == "1.1" and not any(f.lower().startswith("host:") for f in fields):
+        lines.append("Host: test")
+    lines.extend(fields)
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+class Seen:
+    """A handler that records the targets it is given and answers ``seen <target>``."""
+
+    def __init__(self) -> None:
+        self.targets: list[str] = []
+
+    def __call__(self, request: Request, response: Response) -> str:
+        self.targets.append(request.target)
+        return f"seen {request.target} {len(request.body)}"
+
+
+@pytest.fixture
+def seen() -> Seen:
+    return Seen()
+
+
+@pytest.fixture
+def site(seen: Seen) -> Iterator[Site]:
+    with serve(seen, limits=SMALL) as running_site:
+        yield running_site
+
+
+def refused(site: Site, data: bytes, status: int, send_after: bytes = b"") -> None:
+    """``data`` gets ``status`` with ``Connection: close``, then the connection closes."""
+    with site.client() as client:
+        client.send(data)
+        reply = client.reply()
+        assert reply.status == status, reply
+        assert reply.closes
+        if send_after:
+            with contextlib.suppress(OSError):  # already closed: as good
+                client.send(send_after)
+        assert client.closed()
+
+
+# ---------------------------------------------------------------- sizes
+def test_request_line_too_long_is_414(site: Site, seen: Seen) -> None:
+    refused(site, request_bytes("/" + "a" * 300), 414)
+    refused(site, b"GET /" + b"a" * 2000, 414)  # known before the line ends
+    assert seen.targets == []
+
+
+def test_request_line_at_the_limit_is_served(site: Site, seen: Seen) -> None:
+    with site.client() as client:
+        assert client.request(target="/" + "a" * 200).status == 200
+
+
+def test_field_too_large_is_431(site: Site, seen: Seen) -> None:
+    refused(site, request_bytes("/", "X-Big: " + "b" * 300), 431)
+    refused(site, b"GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + b"b" * 2000, 431)  # head unfinished
+    assert seen.targets == []
+
+
+def test_head_too_large_is_431(site: Site, seen: Seen) -> None:
+    fields = [f"X-F{n}: {'v' * 200}" for n in range(6)]  # each fits; together they do not
+    refused(site, request_bytes("/", *fields), 431)
+    assert seen.targets == []
+
+
+def test_too_many_fields_is_431(site: Site, seen: Seen) -> None:
+    refused(site, request_bytes("/", *[f"X-{n}: v" for n in range(12)]), 431)
+    with site.client() as client:  # 10 fields in all (Host included) are fine
+        assert client.request(headers=[(f"X-{n}", "v") for n in range(9)]).status == 200
+    assert seen.targets == ["/"]
+
+
+def test_body_too_large_is_413_before_the_body(site: Site, seen: Seen) -> None:
+    """The 413 comes from the head alone: the body is never sent."""
+    with site.client() as client:
+        client.send(request_bytes("/", "Content-Length: 5000", method="POST"))
+        reply = client.reply("POST")
+        assert reply.status == 413 and reply.closes
+        assert client.closed()
+    with site.client() as client:  # with Expect: the 413 instead of a 100
+        client.send(
+            request_bytes("/", "Content-Length: 5000", "Expect: 100-continue", method="POST")
+        )
+        reply = client.reply("POST")
+        assert (reply.status, reply.informational) == (413, [])
+    assert seen.targets == []
+
+
+def test_chunked_body_too_large_is_413(site: Site, seen: Seen) -> None:
+    chunks = b"".join(b"100\r\n" + b"c" * 256 + b"\r\n" for _ in range(5)) + b"0\r\n\r\n"
+    refused(site, request_bytes("/", "Transfer-Encoding: chunked", method="POST") + chunks, 413)
+    assert seen.targets == []
+
+
+def test_body_at_the_limit_is_served(site: Site, seen: Seen) -> None:
+    with site.client() as client:
+        assert client.request("POST", "/", body=b"x" * 1000).text == "seen / 1000"
+
+
+def test_chunk_extensions_too_large_are_400(seen: Seen) -> None:
+    limits = Limits(max_chunk_extension=64)
+    with serve(seen, limits=limits) as site:
+        body = b"3;" + b"e" * 500 + b"\r\nabc\r\n0\r\n\r\n"
+        refused(site, request_bytes("/", "Transfer-Encoding: chunked", method="POST") + body, 400)
+    assert seen.targets == []
+
+
+# ------------------------------------------------------------- timeouts
+def test_slow_head_gets_408_and_is_closed(seen: Seen) -> None:
+    with serve(seen, limits=Limits(head_timeout=0.3)) as site, site.client() as client:
+        started = time.monotonic()
+        client.send(b"GET / HTTP/1.1\r\nHost: t\r\n")  # and never the end of the head
+        reply = client.reply()
+        elapsed = time.monotonic() - started
+        assert (reply.status, reply.closes) == (408, True)
+        assert client.closed()
+    assert 0.2 <= elapsed < 4
+    assert seen.targets == []
+
+
+def test_slow_head_of_a_second_request_gets_408(seen: Seen) -> None:
+    limits = Limits(head_timeout=0.3, keepalive_timeout=30)
+    with serve(seen, limits=limits) as site, site.client() as client:
+        assert client.request().status == 200
+        client.send(b"GET /second HTTP/1.1\r\n")
+        assert client.reply().status == 408
+        assert client.closed()
+    assert seen.targets == ["/"]
+
+
+def test_idle_keep_alive_connection_is_closed(seen: Seen) -> None:
+    with serve(seen, limits=Limits(keepalive_timeout=0.3)) as site, site.client() as client:
+        reply = client.request()
+        assert reply.status == 200 and not reply.closes
+        started = time.monotonic()
+        assert client.sock.recv(100) == b""  # no 408: an idle connection just closes
+        assert 0.2 <= time.monotonic() - started < 4
+
+
+def test_silent_new_connection_is_closed(seen: Seen) -> None:
+    with serve(seen, limits=Limits(keepalive_timeout=0.3)) as site, site.client() as client:
+        assert client.sock.recv(100) == b""
+
+
+def test_slow_body_gets_408(seen: Seen) -> None:
+    limits = Limits(body_timeout=0.3, head_timeout=30)
+    with serve(seen, limits=limits) as site, site.client() as client:
+        client.send(request_bytes("/", "Content-Length: 100", method="POST") + b"x" * 10)
+        reply = client.reply("POST")
+        assert (reply.status, reply.closes) == (408, True)
+        assert client.closed()
+    assert seen.targets == []
+
+
+def test_body_that_keeps_coming_is_not_timed_out(seen: Seen) -> None:
+    """Body inactivity, not body duration: each piece re-arms the timer."""
+    limits = Limits(body_timeout=0.3)
+    with serve(seen, limits=limits) as site, site.client() as client:
+        client.send(request_bytes("/", "Content-Length: 6", method="POST"))
+        for piece in (b"ab", b"cd", b"ef"):
+            # A read with a timeout is the wait: nothing may arrive meanwhile.
+            client.sock.settimeout(0.2)
+            with pytest.raises(TimeoutError):
+                client.sock.recv(100)
+            client.send(piece)
+        client.sock.settimeout(5)
+        assert client.reply("POST").text == "seen / 6"
+
+
+def test_handler_that_never_answers_gets_503() -> None:
+    gate = Gate()
+
+    async def never(request: Request, response: Response) -> str:
+        await gate.wait()
+        return "too late"
+
+    with serve(never, limits=Limits(response_timeout=0.3)) as site:
+        with site.client() as client:
+            started = time.monotonic()
+            reply = client.request()
+            assert 0.2 <= time.monotonic() - started < 4
+            assert (reply.status, reply.closes) == (503, True)
+            assert client.closed()
+        gate.open(site.manager)  # the late answer is dropped quietly
+        with site.client() as client:
+            assert client.request().text == "too late"
+
+
+def test_response_timeout_in_a_pipeline_answers_in_order() -> None:
+    gate = Gate()
+
+    async def stuck(request: Request, response: Response) -> str:
+        if request.path == "/stuck":
+            await gate.wait()
+        return f"ok {request.path}"
+
+    with serve(stuck, limits=Limits(response_timeout=0.3)) as site, site.client() as client:
+        client.send(request_bytes("/one") + request_bytes("/stuck") + request_bytes("/three"))
+        assert client.reply().text == "ok /one"
+        assert client.reply().status == 503
+        assert client.closed()
+        gate.open(site.manager)
+
+
+# ------------------------------------------------------------- pipeline
+def test_max_pipelined_bounds_handlers_in_flight() -> None:
+    running = Gauge()
+
+    async def counted(request: Request, response: Response) -> str:
+        running.enter()
+        try:
+            await sleep(0.02)
+        finally:
+            running.leave()
+        return f"#{request.path.strip('/')}"
+
+    with serve(counted, limits=Limits(max_pipelined=4)) as site, site.client() as client:
+        client.send(b"".join(request_bytes(f"/{n}") for n in range(50)))
+        bodies = [client.reply().text for _ in range(50)]
+    assert bodies == [f"#{n}" for n in range(50)]
+    assert running.total == 50
+    assert running.peak == 4  # the pipeline was used, and never beyond its limit
+
+
+def test_max_connections() -> None:
+    limits = Limits(max_connections=2)
+    with serve(Seen(), limits=limits) as site:
+        first, second = site.client(), site.client()
+        try:
+            assert first.request().status == 200
+            assert second.request().status == 200
+            with site.client() as third:
+                reply = third.reply()  # without sending anything
+                assert (reply.status, reply.closes) == (503, True)
+                assert reply.header("retry-after") is not None
+                assert third.closed()
+            assert first.request().status == 200  # the others are untouched
+            first.close()
+            # Once the server has seen the close there is room again (bounded retries).
+            for _ in range(200):
+                with site.client() as fourth:
+                    fourth.send(request_bytes("/"))
+                    if fourth.reply().status == 200:
+                        break
+            else:
+                raise AssertionError("no room after a connection closed")
+            assert second.request().status == 200
+        finally:
+            first.close()
+            second.close()
+
+
+def test_max_requests_in_progress() -> None:
+    gate = Gate()
+    running = Gauge()
+
+    async def held(request: Request, response: Response) -> str:
+        running.enter()
+        await gate.wait()
+        running.leave()
+        return "released"
+
+    with (
+        serve(held, limits=Limits(max_requests=1)) as site,
+        site.client() as first,
+        site.client() as second,
+    ):
+        first.send(request_bytes("/"))
+        running.wait(lambda g: g.now == 1)
+        reply = second.request()
+        assert (reply.status, reply.closes) == (503, True)
+        assert second.closed()
+        gate.open(site.manager)
+        assert first.reply().text == "released"
+        assert first.request().text == "released"  # the slot is free again
+    assert running.total == 2
+
+
+# ------------------------------------------------------- protocol errors
+BAD = {
+    "cl-and-te": (
+        request_bytes("/", "Content-Length: 5", "Transfer-Encoding: chunked", method="POST")
+        + b"0\r\n\r\n",
+        400,
+    ),
+    "cl-not-a-number": (request_bytes("/", "Content-Length: 12abc", method="POST"), 400),
+    "cl-negative": (request_bytes("/", "Content-Length: -1", method="POST"), 400),
+    "cl-conflicting": (
+        request_bytes("/", "Content-Length: 3", "Content-Length: 4", method="POST") + b"abcd",
+        400,
+    ),
+    "te-unknown": (request_bytes("/", "Transfer-Encoding: gzip", method="POST"), 501),
+    "te-gzip-chunked": (
+        request_bytes("/", "Transfer-Encoding: gzip, chunked", method="POST"),
+        501,
+    ),
+    "te-http-1.0": (
+        request_bytes("/", "Transfer-Encoding: chunked", method="POST", version="1.0")
+        + b"0\r\n\r\n",
+        400,
+    ),
+    "no-host": (b"GET / HTTP/1.1\r\n\r\n", 400),
+    "two-hosts": (request_bytes("/", "Host: a", "Host: b"), 400),
+    "two-hosts-1.0": (request_bytes("/", "Host: a", "Host: b", version="1.0"), 400),
+    "http-2.0": (b"GET / HTTP/2.0\r\nHost: t\r\n\r\n", 505),
+    "http-3.1": (b"GET / HTTP/3.1\r\nHost: t\r\n\r\n", 505),
+    "bare-lf": (b"GET / HTTP/1.1\nHost: t\n\n", 400),
+    "bare-lf-in-fields": (b"GET / HTTP/1.1\r\nHost: t\nX: y\r\n\r\n", 400),
+    "bare-cr": (b"GET / HTTP/1.1\r\nHost: t\rX: y\r\n\r\n", 400),
+    "control-byte-in-value": (request_bytes("/", "X-A: a\x01b"), 400),
+    "nul-in-value": (request_bytes("/", "X-A: a\x00b"), 400),
+    "control-byte-in-target": (b"GET /a\x7fb HTTP/1.1\r\nHost: t\r\n\r\n", 400),
+    "space-before-colon": (request_bytes("/", "X-A : b"), 400),
+    "space-before-colon-host": (b"GET / HTTP/1.1\r\nHost : t\r\n\r\n", 400),
+    "obs-fold": (b"GET / HTTP/1.1\r\nHost: t\r\nX-A: a\r\n b\r\n\r\n", 400),
+    "garbage": (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 20, 400),
+    "bad-chunk-size": (
+        request_bytes("/", "Transfer-Encoding: chunked", method="POST") + b"zz\r\nab\r\n",
+        400,
+    ),
+    "truncated-by-eof": (request_bytes("/", "Content-Length: 10", method="POST") + b"abc", 400),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD))
+def test_bad_request_closes_only_its_connection(name: str, seen: Seen) -> None:
+    data, status = BAD[name]
+    with serve(seen) as site, site.client() as good:
+        assert good.request(target="/before").text == "seen /before 0"
+        with site.client() as bad:
+            bad.send(data)
+            if name == "truncated-by-eof":
+                bad.sock.shutdown(socket.SHUT_WR)
+            reply = bad.reply()
+            assert reply.status == status, (reply.status, reply.body)
+            assert reply.closes
+            assert bad.closed()
+        assert good.request(target="/after").text == "seen /after 0"
+    assert seen.targets == ["/before", "/after"]  # the handler never saw the bad one
+
+
+def test_valid_request_then_garbage_in_one_packet(seen: Seen) -> None:
+    with serve(seen) as site, site.client() as client:
+        client.send(request_bytes("/ok") + b"THIS IS NOT HTTP\r\n\r\n")
+        first = client.reply()
+        assert (first.status, first.text, first.closes) == (200, "seen /ok 0", False)
+        second = client.reply()
+        assert (second.status, second.closes) == (400, True)
+        assert client.closed()
+    assert seen.targets == ["/ok"]
+
+
+def test_error_after_pipelined_requests_comes_last(seen: Seen) -> None:
+    """Responses due before the error go out first, in order, then the error."""
+
+    async def slow(request: Request, response: Response) -> Any:
+        await sleep(0.05 if request.path == "/a" else 0)
+        return seen(request, response)
+
+    with serve(slow) as site, site.client() as client:
+        client.send(request_bytes("/a") + request_bytes("/b") + b"GET / HTTP/9.9\r\n\r\n")
+        assert [client.reply().text for _ in range(2)] == ["seen /a 0", "seen /b 0"]
+        assert client.reply().status == 505
+        assert client.closed()
+
+
+# ------------------------------------------------------- timers in use
+def test_dripping_head_is_still_timed_out(seen: Seen) -> None:
+    """Slow loris: a byte now and then does not extend the head's deadline."""
+    with serve(seen, limits=Limits(head_timeout=0.3)) as site, site.client() as client:
+        started = time.monotonic()
+        client.sock.settimeout(0.05)
+        data = b""
+        for byte in b"GET / HTTP/1.1\r\nHost: t\r\nX-Slow: " + b"s" * 100:
+            try:
+                client.send(bytes([byte]))
+            except OSError:
+                break
+            try:
+                data = client.sock.recv(1000)  # the wait between two bytes
+            except TimeoutError:
+                continue
+            break
+        elapsed = time.monotonic() - started
+        assert data.startswith(b"HTTP/1.1 408 "), data
+    assert 0.2 <= elapsed < 3
+    assert seen.targets == []
+
+
+def test_each_request_restarts_the_keep_alive_timer(seen: Seen) -> None:
+    limits = Limits(keepalive_timeout=0.3)
+    with serve(seen, limits=limits) as site, site.client() as client:
+        for n in range(4):  # 0.6 s in all: longer than one idle period
+            assert client.request(target=f"/{n}").status == 200
+            client.sock.settimeout(0.15)
+            with pytest.raises(TimeoutError):
+                client.sock.recv(100)  # still open after half the idle time
+            client.sock.settimeout(5)
+    assert seen.targets == ["/0", "/1", "/2", "/3"]
+
+
+def test_slow_handler_is_not_cut_by_the_idle_timer() -> None:
+    async def slow(request: Request, response: Response) -> str:
+        await sleep(0.5)
+        return "slow but fine"
+
+    limits = Limits(keepalive_timeout=0.2, response_timeout=None)
+    with serve(slow, limits=limits) as site, site.client() as client:
+        assert client.request().text == "slow but fine"
+
+
+def test_streaming_response_may_outlast_the_response_timeout() -> None:
+    async def ticker(request: Request, response: Response) -> None:
+        response.write("tick ")
+        for _ in range(3):
+            await sleep(0.2)
+            response.write("tick ")
+
+    with serve(ticker, limits=Limits(response_timeout=0.3)) as site, site.client() as client:
+        assert client.request().text == "tick " * 4
+
+
+def test_curl_upload_over_the_body_limit_gets_413(tmp_path: Any) -> None:
+    upload = tmp_path / "big.bin"
+    upload.write_bytes(b"u" * (2 * 1024 * 1024))
+    with serve(Seen(), limits=Limits(max_body_size=1000)) as site:
+        result = curl(
+            "--output",
+            "/dev/null",
+            "--write-out",
+            "%{http_code}",
+            "--data-binary",
+            f"@{upload}",
+            site.url + "/",
+        )
+    assert result.stdout == b"413", result.stderr
