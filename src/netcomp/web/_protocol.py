@@ -4,8 +4,12 @@ No socket, no clock, no component: the server feeds it what it reads and sends w
 gets back. llhttp (through httptools) checks the syntax; it enforces no sizes and few
 message rules, so this layer adds them (RFC 9112 unless noted):
 
-* Sizes are counted while the head arrives, never after: request line (414), one field,
-  the head, the number of fields (431). Chunk extensions are bounded per chunk (400).
+* Sizes are counted exactly, byte by byte as they arrive, never after: request line
+  (method, target and version: 414), one field, the whole head with its CRLFs, the
+  number of fields (431). Chunk extensions are bounded per chunk (400), the trailer
+  section like a head (431). The outcome never depends on how the input was split.
+* Empty lines before a request line are ignored (section 2.2); trailing whitespace is
+  not part of a field value (section 5).
 * A body larger than ``max_body_size`` is refused from its Content-Length, before any of
   it is read (413); a chunked one as soon as it grows past the limit.
 * Exactly one Host in HTTP/1.1 (section 3.2), at most one in 1.0 (400). Versions other
@@ -15,6 +19,8 @@ message rules, so this layer adds them (RFC 9112 unless noted):
   on HTTP/1.0 it is refused (400, section 6.1).
 * llhttp refuses conflicting or malformed Content-Length, bare LF, bare CR, control bytes
   and whitespace between a field name and its colon (400, section 5.1).
+* ``Upgrade`` is not implemented: such a request is served as a plain one, its body
+  included. A 100-continue expectation in HTTP/1.0 is ignored (RFC 9110 section 10.1.1).
 * After a request that ends the connection (``Connection: close``, or 1.0 without
   keep-alive) nothing more is parsed. A valid request followed by garbage yields the
   request, then the error: the server answers both, in order.
@@ -143,43 +149,70 @@ class _Reject(Exception):
         self.reason = reason
 
 
+_HEAD: Final = 0  # a head is expected or arriving
+_LENGTH: Final = 1  # a Content-Length body is arriving
+_CHUNKED: Final = 2  # a chunked body is arriving
+_SIZE: Final = 0  # chunked framing: in a chunk-size line
+_DATA: Final = 1  # chunked framing: in chunk data (and its CRLF)
+_TRAILER: Final = 2  # chunked framing: in the trailer section
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+
+
 class ServerProtocol:
-    """One connection's request parser and framing rules (see the module rules)."""
+    """One connection's request parser and framing rules (see the module rules).
+
+    Bytes are handed to llhttp one message part at a time: a head (or the part of it that
+    has arrived) and then its body, never across a message boundary. Where each part ends
+    is found here (the empty line after a head, the Content-Length, the chunk framing), so
+    every size is counted exactly, as the bytes arrive, whatever the reads look like.
+    """
 
     def __init__(self, limits: Limits | None = None) -> None:
         self.limits = limits if limits is not None else Limits()
+        self._parser = self._new_parser()
+        self._pending = b""
+        self._events: deque[Any] = deque()
+        self._error: ProtocolError | None = None
+        self._eof = False
+        self._ended = False  # a request ended the connection: parse nothing more
+        self._phase = _HEAD
+        self._priming = False  # a synthetic head is being fed (see _upgraded)
+        self._head: RequestHead | None = None
+        # The head being received, raw: bytes so far, the last 3 of them (the empty line
+        # may straddle reads), whether the request line is complete.
+        self._head_seen = 0
+        self._head_tail = b""
+        self._line_done = False
+        # The body being received.
+        self._left = 0  # Content-Length bytes still to come
+        self._ck_state = _SIZE
+        self._ck_left = 0  # chunk data + CRLF still to come
+        self._ck_line = b""  # the chunk-size line so far (bounded)
+        self._ck_trailer = 0  # trailer-section bytes so far
+        self._ck_blank = True  # the trailer line so far is empty
+        # Per message (reset by on_message_begin).
+        self._in_head = False
+        self._url: list[bytes] = []
+        self._fields: list[tuple[str, str]] = []
+        self._hosts = 0
+        self._codings: list[str] | None = None
+        self._content_length: int | None = None
+        self._expect: str | None = None
+        self._body_size = 0
+        self._keep_alive = True
+
+    def _new_parser(self) -> httptools.HttpRequestParser:
         # llhttp calls back by these names; the methods stay private to this class.
-        self._parser = httptools.HttpRequestParser(
+        return httptools.HttpRequestParser(
             SimpleNamespace(
                 on_message_begin=self._on_message_begin,
                 on_url=self._on_url,
                 on_header=self._on_header,
                 on_headers_complete=self._on_headers_complete,
                 on_body=self._on_body,
-                on_chunk_header=self._on_chunk_header,
                 on_message_complete=self._on_message_complete,
             )
         )
-        self._pending = b""
-        self._events: deque[Any] = deque()
-        self._error: ProtocolError | None = None
-        self._eof = False
-        self._ended = False  # a request ended the connection: parse nothing more
-        # Per message (reset by on_message_begin).
-        self._in_head = False
-        self._head_raw = 0
-        self._url: list[bytes] = []
-        self._url_size = 0
-        self._fields: list[tuple[str, str]] = []
-        self._head_size = 0
-        self._hosts = 0
-        self._codings: list[str] | None = None
-        self._content_length: int | None = None
-        self._expect: str | None = None
-        self._body_size = 0
-        self._chunks = 0
-        self._framing = 0
-        self._keep_alive = True
 
     # ------------------------------------------------------------ public API
     def receive_data(self, data: bytes) -> None:
@@ -197,7 +230,7 @@ class ServerProtocol:
     @property
     def receiving_head(self) -> bool:
         """Part of a head is here (or unparsed bytes are): the head timeout applies."""
-        return self._in_head or bool(self._pending)
+        return self._in_head or self._head_seen > 0 or bool(self._pending)
 
     def next_event(self) -> Event:
         """The next :class:`RequestHead`, :class:`Body`, :class:`EndOfMessage`, the
@@ -210,77 +243,196 @@ class ServerProtocol:
                 return self._error
             if self._ended:
                 return CLOSED
-            if not self._pending:
+            if not self._pending or not self._feed():
                 if self._eof:
                     self._ended = True
-                    if self._in_head or self._keep_body_open:
+                    if self._phase != _HEAD or self._head_seen or self._pending:
                         self._error = ProtocolError(400, "connection closed mid-request")
                         continue
                     return CLOSED
                 return NEED_DATA
-            self._feed()
-
-    _keep_body_open = False  # a body is being received
-    _piece_body = 0  # body bytes in the piece being parsed
-    _piece_heads = 0  # head bytes (counted from its parts) in the piece being parsed
 
     # ------------------------------------------------------------- parsing
-    def _feed(self) -> None:
-        data = self._pending
-        if len(data) > PIECE:
-            piece, self._pending = data[:PIECE], data[PIECE:]
+    def _feed(self) -> bool:
+        """Parse the next part of the input; False if it needs more bytes to progress."""
+        phase = self._phase
+        if phase == _HEAD:
+            take, error = self._scan_head()
+        elif phase == _LENGTH:
+            take, error = min(self._left, len(self._pending), PIECE), None
+            self._left -= take
+            if not self._left:
+                self._phase = _HEAD
         else:
+            take, error = self._scan_chunks()
+        if take == 0 and error is None:
+            return False
+        data = self._pending
+        if take >= len(data):
             piece, self._pending = data, b""
-        self._piece_body = self._piece_heads = self._chunks = 0
+        else:
+            piece, self._pending = data[:take], data[take:]
+        if piece:
+            self._parse(piece)
+        if error is not None and self._error is None:
+            self._fail(*error)
+        if self._ended:
+            self._pending = b""
+        return True
+
+    def _parse(self, piece: bytes) -> None:
         try:
             self._parser.feed_data(piece)
-        except httptools.HttpParserUpgrade as upgrade:
-            # Upgrades are not implemented: the request is served as a plain one and
-            # parsing goes on after it.
-            offset = int(upgrade.args[0])
-            self._pending = piece[offset:] + self._pending
-            return
+        except httptools.HttpParserUpgrade:
+            self._upgraded()
         except httptools.HttpParserCallbackError as err:
             cause = err.__context__
             if isinstance(cause, _Reject):
                 self._fail(cause.status, cause.reason)
             else:
                 raise
-            return
         except httptools.HttpParserError as err:
-            if self._ended:
-                return  # bytes after a request that ended the connection: ignored
             reason = str(err) or "malformed request"
-            status = 505 if "HTTP version" in reason else 400
-            self._fail(status, reason)
-            return
-        if self._ended:
-            self._pending = b""
-            return
-        if self._in_head:
-            # Fields are only handed over complete: bound what may be buffered meanwhile.
-            self._head_raw += len(piece)
-            limits = self.limits
-            if self._head_raw > limits.max_head_size + limits.max_request_line:
-                if self._url_size and not self._fields and self._head_raw == self._url_size:
-                    self._fail(414, "request line too long")
+            self._fail(505 if "HTTP version" in reason else 400, reason)
+
+    def _scan_head(self) -> tuple[int, tuple[int, str] | None]:
+        """How many pending bytes belong to the head (at most its end), and the limit
+        error that stops it (after those bytes, unless llhttp finds an error first)."""
+        data = self._pending
+        seen = self._head_seen
+        limits = self.limits
+        if not seen:
+            end = data.find(b"\r\n\r\n", 0, PIECE)
+            if end > 0:  # the common case: a whole head, within the limits
+                eol = data.find(b"\r\n")
+                if 0 < eol <= limits.max_request_line and end + 4 <= limits.max_head_size:
+                    return end + 4, None
+            # RFC 9112 section 2.2: empty lines before a request line are ignored.
+            skip = 0
+            while data.startswith(b"\r\n", skip):
+                skip += 2
+            if skip:
+                self._pending = data = data[skip:]
+            if not data or data == b"\r":
+                return 0, None
+        tail = self._head_tail
+        window = data if len(data) <= PIECE else data[:PIECE]
+        buf = tail + window if tail else window
+        end = buf.find(b"\r\n\r\n")
+        complete = end >= 0
+        take = end + 4 - len(tail) if complete else len(window)
+        base = seen - len(tail)  # the head offset of buf[0]
+        error: tuple[int, str] | None = None
+        if not self._line_done:
+            line_limit = limits.max_request_line
+            eol = buf.find(b"\r\n")
+            if eol >= 0 and (not complete or eol <= end):
+                if base + eol > line_limit:
+                    return line_limit - seen, (414, "request line too long")
+                self._line_done = True
+            elif seen + take > line_limit and not (
+                seen + take == line_limit + 1 and window[take - 1 : take] == b"\r"
+            ):
+                return line_limit - seen, (414, "request line too long")
+        head_limit = limits.max_head_size
+        total = seen + take
+        if total > head_limit if complete else total >= head_limit:
+            take = max(0, head_limit - 1 - seen)
+            error = (431, "request head too large")
+        elif complete:
+            self._head_seen = 0
+            self._head_tail = b""
+            self._line_done = False
+            return take, None
+        self._head_seen = seen + take
+        self._head_tail = buf[-3:] if error is None else b""
+        return take, error
+
+    def _scan_chunks(self) -> tuple[int, tuple[int, str] | None]:
+        """How many pending bytes belong to the chunked body (at most its end), and the
+        error that stops it: chunk extensions and trailers are counted exactly here."""
+        data = self._pending
+        window = data if len(data) <= PIECE else data[:PIECE]
+        n = len(window)
+        i = 0
+        limits = self.limits
+        while i < n:
+            state = self._ck_state
+            if state == _DATA:
+                step = min(self._ck_left, n - i)
+                i += step
+                self._ck_left -= step
+                if not self._ck_left:
+                    self._ck_state = _SIZE
+                continue
+            lf = window.find(b"\n", i)
+            stop = n if lf < 0 else lf + 1
+            if state == _SIZE:
+                line = self._ck_line + window[i:stop]
+                digits = 0
+                while digits < len(line) and line[digits] in _HEX:
+                    digits += 1
+                if digits > 16:
+                    return i + 16 - len(self._ck_line), (400, "chunk size too large")
+                body = line[:-2] if lf >= 0 and line.endswith(b"\r\n") else line
+                if lf < 0 and body.endswith(b"\r"):
+                    body = body[:-1]
+                ext_limit = limits.max_chunk_extension
+                if len(body) - digits > ext_limit and digits < len(line):
+                    over = i + digits + ext_limit - len(self._ck_line)
+                    return max(0, over), (400, "chunk extension too large")
+                if lf < 0:
+                    self._ck_line = line
+                    return n, None
+                self._ck_line = b""
+                i = stop
+                if not digits:
+                    return i, None  # not a chunk size: llhttp says what is wrong
+                size = int(line[:digits], 16)
+                if size:
+                    self._ck_state, self._ck_left = _DATA, size + 2
                 else:
-                    self._fail(431, "request head too large")
-        elif self._chunks or (self._keep_body_open and self._codings is not None):
-            # What is neither body nor head is chunked framing: sizes, extensions, CRLFs,
-            # trailers. Bound it per piece: one chunk's worth of extension, plus a little
-            # per chunk.
-            self._framing += len(piece) - self._piece_body - self._piece_heads
-            limit = self.limits.max_chunk_extension + 64 * (self._chunks + 1)
-            if self._framing > limit:
-                # Known only now: take back what this piece made of the request after
-                # its head, as when the bytes come one at a time.
-                events = self._events
-                while events and not isinstance(events[-1], RequestHead):
-                    events.pop()
-                self._fail(400, "chunk extensions too large")
-            elif self._chunks:
-                self._framing = 0
+                    self._ck_state, self._ck_trailer, self._ck_blank = _TRAILER, 0, True
+                continue
+            # The trailer section: field lines, then an empty line that ends the body.
+            self._ck_trailer += stop - i
+            if self._ck_trailer > limits.max_head_size:
+                return i + max(0, limits.max_head_size - (self._ck_trailer - (stop - i))), (
+                    431,
+                    "trailer section too large",
+                )
+            blank = self._ck_blank and window[i:stop] in (b"\r\n", b"\n", b"\r")
+            if lf < 0:
+                self._ck_blank = blank
+                return n, None
+            i = stop
+            if blank:
+                self._phase = _HEAD
+                self._ck_state = _SIZE
+                return i, None
+            self._ck_blank = True
+        return n, None
+
+    def _upgraded(self) -> None:
+        """llhttp pauses after a head asking for an Upgrade (which netcomp does not do)
+        and takes it as bodiless. The request is served as a plain one: when it has a
+        body, a fresh parser is primed with a head of the same framing to read it."""
+        self._parser = parser = self._new_parser()
+        head = self._head
+        if head is None or not head.has_body:
+            return
+        if self._events and self._events[-1] is _END:
+            self._events.pop()
+        self._ended = False
+        if head.chunked:
+            self._phase = _CHUNKED
+            framing = b"Transfer-Encoding: chunked"
+        else:
+            self._phase = _LENGTH
+            self._left = head.content_length or 0
+            framing = b"Content-Length: %d" % self._left
+        self._priming = True
+        parser.feed_data(b"POST / HTTP/1.1\r\nHost: _\r\n" + framing + b"\r\n\r\n")
 
     def _fail(self, status: int, reason: str) -> None:
         self._error = ProtocolError(status, reason)
@@ -289,37 +441,28 @@ class ServerProtocol:
     # -------------------------------------------------- llhttp callbacks
     def _on_message_begin(self) -> None:
         self._in_head = True
-        self._head_raw = 0
         self._url = []
-        self._url_size = 0
         self._fields = []
-        self._head_size = 0
         self._hosts = 0
         self._codings = None
         self._content_length = None
         self._expect = None
         self._body_size = 0
-        self._framing = 0
 
     def _on_url(self, url: bytes) -> None:
         self._url.append(url)
-        self._url_size += len(url)
-        if self._url_size > self.limits.max_request_line:
-            raise _Reject(414, "request line too long")
 
     def _on_header(self, name: bytes, value: bytes) -> None:
         limits = self.limits
-        size = len(name) + len(value)
-        if size > limits.max_field_size:
+        if len(name) + len(value) > limits.max_field_size:
             raise _Reject(431, f"header field {name[:64]!r} too large")
-        self._head_size += size + 4
-        if self._head_size + self._url_size > limits.max_head_size:
-            raise _Reject(431, "request head too large")
         if len(self._fields) >= limits.max_fields:
             raise _Reject(431, "too many header fields")
         if not self._in_head:
             return  # a trailer field: counted, not kept
         key = name.lower()
+        if value.endswith((b" ", b"\t")):
+            value = value.rstrip(b" \t")  # optional whitespace is not part of the value
         text = value.decode("latin-1")
         if key == b"host":
             self._hosts += 1
@@ -335,6 +478,9 @@ class ServerProtocol:
 
     def _on_headers_complete(self) -> None:
         self._in_head = False
+        if self._priming:
+            self._priming = False
+            return
         parser = self._parser
         version = parser.get_http_version()
         if version not in ("1.1", "1.0"):
@@ -364,41 +510,38 @@ class ServerProtocol:
         expect = self._expect
         if expect is not None and expect != "100-continue":
             raise _Reject(417, f"expectation {expect!r} is not supported")
-        self._piece_heads += self._url_size + self._head_size + len(method) + 16
         self._keep_alive = keep_alive = parser.should_keep_alive()
-        self._keep_body_open = chunked or bool(length)
+        if chunked:
+            self._phase = _CHUNKED
+            self._ck_state, self._ck_line = _SIZE, b""
+        elif length:
+            self._phase = _LENGTH
+            self._left = length
         url = self._url[0] if len(self._url) == 1 else b"".join(self._url)
-        self._events.append(
-            RequestHead(
-                method,
-                url.decode("latin-1"),
-                version,
-                self._fields,
-                keep_alive,
-                length,
-                chunked,
-                expect == "100-continue" and self._keep_body_open,
-            )
+        # RFC 9110 section 10.1.1: a 100-continue expectation in HTTP/1.0 is ignored.
+        continue_ = expect == "100-continue" and self._phase != _HEAD and version == "1.1"
+        self._head = head = RequestHead(
+            method,
+            url.decode("latin-1"),
+            version,
+            self._fields,
+            keep_alive,
+            length,
+            chunked,
+            continue_,
         )
+        self._events.append(head)
 
     def _on_body(self, data: bytes) -> None:
         self._body_size += len(data)
-        self._piece_body += len(data)
         if self._body_size > self.limits.max_body_size:
             raise _Reject(413, f"body exceeds {self.limits.max_body_size} bytes")
         self._events.append(Body(data))
 
-    def _on_chunk_header(self) -> None:
-        self._chunks += 1
-
     def _on_message_complete(self) -> None:
-        self._keep_body_open = False
-        self._url_size = 0
         self._events.append(_END)
         if not self._keep_alive:
             self._ended = True
-
-    _piece_body = 0
 
 
 # ---------------------------------------------------------------- output
