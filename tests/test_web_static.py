@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from _net_support import cert_files, client_ssl_context
 from netcomp import Manager
 from netcomp.testing import Recorder, running
 from netcomp.web import Controller, Server, Static
@@ -167,6 +168,52 @@ def test_five_mib_file_arrives_intact(site: Site) -> None:
                 break
             digest.update(chunk)
     assert digest.hexdigest() == site.big_sha256
+
+
+def test_plain_tcp_sends_files_with_sendfile(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kernel copies file bodies (whole and ranged); the bytes are still right."""
+    sent: list[int] = []
+    real_sendfile = os.sendfile
+
+    def counting_sendfile(out_fd: int, in_fd: int, offset: int | None, count: int) -> int:
+        done = real_sendfile(out_fd, in_fd, offset, count)
+        sent.append(done)
+        return done
+
+    monkeypatch.setattr(os, "sendfile", counting_sendfile)
+    status, _, body = fetch(site.port, "/static/big.bin")
+    assert status == 200 and hashlib.sha256(body).hexdigest() == site.big_sha256
+    assert sum(sent) == BIG_SIZE
+    sent.clear()
+    start = 1_000_003
+    field = f"bytes={start}-{start + 99_999}"
+    status, _, body = fetch(site.port, "/static/big.bin", headers={"Range": field})
+    assert status == 206 and sum(sent) == 100_000
+    assert body == (site.docroot / "big.bin").read_bytes()[start : start + 100_000]
+
+
+def test_tls_sends_file_ranges_without_sendfile(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    cert, key = cert_files(tmp_path_factory)
+    docroot, digest = make_docroot(tmp_path)
+    manager = Manager()
+    server = Server(("127.0.0.1", 0), certfile=cert, keyfile=key).register(manager)
+    Static(docroot, prefix="/static").register(server)
+    with running(manager):
+        conn = http.client.HTTPSConnection(
+            "127.0.0.1", server.port, timeout=10, context=client_ssl_context(cert)
+        )
+        try:
+            conn.request("GET", "/static/big.bin")
+            whole = conn.getresponse().read()
+            conn.request("GET", "/static/big.bin", headers={"Range": "bytes=10-19"})
+            response = conn.getresponse()
+            part = response.read()
+        finally:
+            conn.close()
+    assert hashlib.sha256(whole).hexdigest() == digest
+    assert (response.status, part) == (206, whole[10:20])
 
 
 def test_keep_alive_across_file_answers(site: Site) -> None:

@@ -80,7 +80,8 @@ class Dispatcher(BaseComponent):
             if name == "HEAD" and "HEAD" not in controller.methods:
                 name = "GET"
             if name not in controller.methods:
-                raise MethodNotAllowed(controller.methods)
+                methods = controller.methods
+                raise MethodNotAllowed(methods | _HEAD if "GET" in methods else methods)
         kwargs = dict(request.query) if request.query_string else {}
         if request.body and request.content_type in _FORMS:
             kwargs.update(request.form)
@@ -112,4 +113,5 @@ class Dispatcher(BaseComponent):
 
 
 _ROUTE_CACHE = 1024
+_HEAD = frozenset(("HEAD",))
 _FORMS = frozenset(("application/x-www-form-urlencoded", "multipart/form-data"))

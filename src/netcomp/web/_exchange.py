@@ -25,6 +25,7 @@ from ._errors import HTTPError, reason_phrase
 from ._headers import check_field
 from ._protocol import LAST_CHUNK, encode_chunk
 from ._response import Response
+from ._static import FileSlice
 
 if TYPE_CHECKING:
     from ._request import Request
@@ -227,7 +228,7 @@ class Exchange:
             self.sent = 0 if self.head_only or no_body else len(body)
             self._finished()
             return
-        if hasattr(body, "read"):
+        if hasattr(body, "read") or body.__class__ is FileSlice:
             plan = self._sendfile_plan(body)
             if plan is not None:
                 self._send(self._head(plan.count))
@@ -239,7 +240,7 @@ class Exchange:
                 if self.in_front:
                     self.pump()
                 return
-            source: Iterator[Any] = _FileChunks(body)
+            source: Iterator[Any] = body if body.__class__ is FileSlice else _FileChunks(body)
         else:
             try:
                 source = iter(body)
@@ -288,6 +289,8 @@ class Exchange:
         """How to send a regular file with ``os.sendfile`` (plain TCP only), if we can."""
         if self.link.conn.tls:
             return None
+        if body.__class__ is FileSlice:
+            return _SendFile(body, body.fileno(), body.position, body.remaining)
         try:
             fd = body.fileno()
             info = os.fstat(fd)
