@@ -185,7 +185,7 @@ def test_web_app_example() -> None:
         assert json.loads(process.get("/api")[2]) == {"notes": ["buy milk", "<call bob>"]}
         assert process.get("/api/9")[0] == 404
         status, headers, _ = process.get("/api", method="DELETE")
-        assert status == 405 and headers["Allow"] == "GET, POST"
+        assert status == 405 and headers["Allow"] == "GET, HEAD, POST"
         assert process.get("/count?to=3")[2] == b"1\n2\n3\n"
         assert process.get("/add")[0] == 400
         code, err = process.stop(signal.SIGTERM)

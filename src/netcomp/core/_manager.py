@@ -30,6 +30,7 @@ from collections.abc import Callable, Hashable, Iterator
 from time import monotonic
 from types import CoroutineType, GeneratorType
 from typing import Any
+from weakref import ref as _weak
 
 from ._errors import EventCancelled, HandlerSignatureError, RegistrationError
 from ._events import (
@@ -69,6 +70,9 @@ def _reset(event: Event) -> None:
     event.stopped = False
 
 
+_TIMERS_COMPACT = 1024  # heap size from which cancelled timers are swept out
+
+
 class TimerHandle:
     """A callback scheduled on a manager's clock; ``cancel()`` it to drop it."""
 
@@ -81,8 +85,14 @@ class TimerHandle:
         self.cancelled = False
 
     def cancel(self) -> None:
-        """Do not run the callback."""
+        """Do not run the callback (and let go of it and its arguments at once)."""
         self.cancelled = True
+        self.callback = _nothing
+        self.args = ()
+
+
+def _nothing(*args: Any) -> None:
+    """What a cancelled timer holds instead of its callback."""
 
 
 class Manager:
@@ -112,6 +122,7 @@ class Manager:
         self._ready: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
         self._timers: list[tuple[float, int, TimerHandle]] = []
         self._timer_seq = itertools.count()
+        self._timers_compact_at = _TIMERS_COMPACT
         self._waiters: dict[str, list[Any]] = {}
         self._current: Event | None = None
         self._in_dispatch: Event | None = None
@@ -331,7 +342,14 @@ class Manager:
 
     def _call_at(self, when: float, callback: Callable[..., Any], *args: Any) -> TimerHandle:
         handle = TimerHandle(when, callback, args)
-        heapq.heappush(self._timers, (when, next(self._timer_seq), handle))
+        timers = self._timers
+        if len(timers) >= self._timers_compact_at:
+            # Cancelled timers stay in the heap until their time comes: drop them once
+            # they may be most of it (amortised O(1) per timer).
+            timers[:] = [item for item in timers if not item[2].cancelled]
+            heapq.heapify(timers)
+            self._timers_compact_at = max(_TIMERS_COMPACT, 2 * len(timers))
+        heapq.heappush(timers, (when, next(self._timer_seq), handle))
         if self._sleeping and self._timers[0][2] is handle:
             self._wake()
         return handle
@@ -431,6 +449,7 @@ class Manager:
                     and not event.failure
                 ):
                     value.result = True
+                    value._event = _weak(event)  # no cycle: see Value.event
                 else:
                     self._finish(event)
             if (
@@ -601,7 +620,8 @@ class Manager:
 
     def _value_changed(self, value: Value) -> None:
         event = value.event
-        assert event is not None
+        if event is None:
+            return  # done, and the event is gone: nobody is left to notify
         channels = (value.notify,) if isinstance(value.notify, str) else event.channels
         self._enqueue(Event.create(f"{event.name}_value_changed", value), channels)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
+from weakref import ref
 
 if TYPE_CHECKING:
     from ._events import Event
@@ -38,8 +39,21 @@ class Value:
     _callbacks: list[Callable[[Value], Any]] | None = None
 
     def __init__(self, event: Event | None = None, manager: Manager | None = None) -> None:
-        self.event = event
+        self._event: Event | ref[Event] | None = event
         self.manager = manager
+
+    @property
+    def event(self) -> Event | None:
+        """The event this value answers.
+
+        Once the value is done it holds the event weakly, so that the two do not keep each
+        other alive (a cycle only the garbage collector frees): keep a reference to the
+        event if you need it after that.
+        """
+        event = self._event
+        if isinstance(event, ref):
+            return event()
+        return event
 
     @property
     def value(self) -> Any:
@@ -67,7 +81,7 @@ class Value:
         else:
             self._value.append(result)
         self._count = count + 1
-        if self.notify and self.manager is not None and self.event is not None:
+        if self.notify and self.manager is not None and self._event is not None:
             self.manager._value_changed(self)
 
     def set_error(self, error: BaseException) -> None:
@@ -92,6 +106,9 @@ class Value:
 
     def _complete(self) -> None:
         self.result = True
+        event = self._event
+        if event is not None and event.__class__ is not ref:
+            self._event = ref(event)  # type: ignore[arg-type]
         callbacks = self._callbacks
         if callbacks:
             self._callbacks = None

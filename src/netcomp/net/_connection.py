@@ -156,7 +156,7 @@ class Connection:
         # ``out`` that go before it].
         self._file: list[Any] | None = None
         self.last_read: Value | None = None
-        self._read_done_cb = self._read_done
+        self._read_done_cb: Callable[[Value], None] | None = self._read_done
         self.root: Manager | None = None
         self._watch = Watch(sock, self._on_ready)
         self._handshake_timer: TimerHandle | None = None
@@ -347,7 +347,7 @@ class Connection:
         Bytes its handlers return (or a list of bytes) are written back once it is done.
         """
         self.last_read = value
-        value.add_done_callback(self._read_done_cb)
+        value.add_done_callback(self._read_done_cb or self._read_done)
 
     def _read_done(self, value: Value) -> None:
         if self.last_read is value:
@@ -560,6 +560,10 @@ class Connection:
         if self._linger_timer is not None:
             self._linger_timer.cancel()
         self._watch.set(None, 0)
+        # Break the cycles through bound methods, so that refcounting frees a closed
+        # connection at once instead of the cyclic GC later (it matters under churn).
+        self._watch.callback = None
+        self._read_done_cb = None
         with contextlib.suppress(OSError):
             self.sock.close()
         file, self._file = self._file, None

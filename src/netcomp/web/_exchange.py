@@ -399,6 +399,37 @@ class Exchange:
                 future.set_result(None)
 
 
+class _Over:
+    """What a response is attached to once its exchange is over: it answers as a
+    finished exchange does and holds no connection (no cycle through the response)."""
+
+    __slots__ = ("gone",)
+    head_sent = True
+    finished = True
+
+    def __init__(self, gone: bool) -> None:
+        self.gone = gone
+
+    def write_body(self, data: bytes) -> None:
+        """Refuse: the response is over."""
+        if self.gone:
+            raise ConnectionError("the client went away (the connection is closed)")
+        raise RuntimeError("the response is finished")
+
+    def finish(self) -> None:
+        """Nothing to do: the response is over."""
+
+    def room(self) -> Future:
+        """Done at once: nothing will be sent."""
+        future = Future()
+        future.set_result(None)
+        return future
+
+
+#: A response whose exchange was sent completely / whose connection closed first.
+FINISHED = _Over(False)
+GONE = _Over(True)
+
 _HTML = ("Content-Type", "text/html; charset=utf-8")
 _JSON = ("Content-Type", "application/json")
 _SPECIAL = frozenset(("date", "server", "connection", "transfer-encoding", "content-length"))

@@ -201,6 +201,13 @@ class ServerProtocol:
         self._body_size = 0
         self._keep_alive = True
 
+    def close(self) -> None:
+        """Parse nothing more, and let go of the parser (which calls back into this
+        object: a cycle that refcounting alone would never free)."""
+        self._ended = True
+        self._pending = b""
+        self._parser = None  # type: ignore[assignment]
+
     def _new_parser(self) -> httptools.HttpRequestParser:
         # llhttp calls back by these names; the methods stay private to this class.
         return httptools.HttpRequestParser(

@@ -12,7 +12,7 @@ from ._errors import reason_phrase
 from ._headers import Headers
 
 if TYPE_CHECKING:
-    from ._exchange import Exchange
+    from ._exchange import Exchange, _Over
 
 __all__ = ["Response"]
 
@@ -47,7 +47,7 @@ class Response:
         self.touched = body is not None
         #: Keep the response open after the handler returns (see the class docs).
         self.streaming = False
-        self._exchange: Exchange | None = None
+        self._exchange: Exchange | _Over | None = None
         self.close = False  # close the connection after this response
 
     @property
@@ -107,7 +107,7 @@ class Response:
         return self
 
     # ---------------------------------------------------------- streaming
-    def _bound(self) -> Exchange:
+    def _bound(self) -> Exchange | _Over:
         if self._exchange is None:
             raise RuntimeError("this response is not attached to a request")
         return self._exchange

@@ -28,7 +28,7 @@ from ..core import Event, TimerHandle, Value, handler
 from ..net import Server as _StreamServer
 from ..net._connection import Connection
 from ._errors import HTTPError, ProtocolError, reason_phrase
-from ._exchange import Exchange
+from ._exchange import FINISHED, GONE, Exchange
 from ._headers import check_field
 from ._limits import Limits
 from ._protocol import NEED_DATA, Body, EndOfMessage, RequestHead, ServerProtocol
@@ -266,6 +266,7 @@ class Link:
             return
         exchanges.popleft()
         self.server._log_access(self, exchange)
+        exchange.response._exchange = FINISHED  # no cycle: refcounting frees the exchange
         if exchange.body_stream is not None and not exchange.body_stream.complete:
             self.receiving = None if self.receiving is exchange else self.receiving
             exchange.keep_alive = False  # the rest of its body was never read: resync
@@ -308,16 +309,21 @@ class Link:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+        self.proto.close()
         for exchange in self.exchanges:
             exchange.finished = exchange.gone = True
+            exchange.response._exchange = GONE
             exchange.wake_room()
             if exchange.source is not None:
                 close = getattr(exchange.source, "close", None)
                 exchange.source = None
                 if close is not None:
                     close()
-            if exchange.body_stream is not None and not exchange.body_stream.complete:
-                exchange.body_stream._end(ConnectionError("the connection closed"))
+            stream = exchange.body_stream
+            if stream is not None:
+                stream.on_consumed = None
+                if not stream.complete:
+                    stream._end(ConnectionError("the connection closed"))
         self.exchanges.clear()
 
     # ------------------------------------------------------------ timers
