@@ -660,6 +660,21 @@ def test_large_body_is_streamed_to_an_async_handler(framing: str) -> None:
     assert seen == {"POST": (b"", True), "GET": (b"", False)}
 
 
+def test_answer_before_reading_a_streamed_body_says_connection_close() -> None:
+    """The rest of the body will not be read, so the connection cannot be reused: the
+    response says so in its head, then the server closes."""
+
+    def refuse(request: Request, response: Response) -> Response:
+        return Response("no thanks", 403)
+
+    with serve(refuse, limits=Limits(max_buffered_body=16 * KiB)) as site, site.client() as c:
+        c.send(raw_request("/", "Content-Length: 1000000", method="POST") + b"x" * 32 * KiB)
+        reply = c.reply()
+        assert (reply.status, reply.text) == (403, "no thanks")
+        assert reply.header("connection") == "close"
+        assert c.closed()
+
+
 def test_small_body_is_buffered() -> None:
     seen: list[Any] = []
 

@@ -135,7 +135,9 @@ class Exchange:
         status = response.status
         server = self.link.server
         no_body = _no_body_status(status)
-        if response.close or server.stopping:
+        stream = self.body_stream
+        if response.close or server.stopping or (stream is not None and not stream.complete):
+            # An unread rest of the body is never read: the connection ends with this.
             self.keep_alive = False
         lines = [f"HTTP/1.1 {status} {response.reason}\r\n"]
         has_date = has_server = has_length = False

@@ -53,7 +53,8 @@ class BodyStream:
 
     ``async for chunk in request.stream`` or ``await request.stream.read()`` in an
     ``async def`` handler. Reading is paced by the network: the connection is read only
-    while the handler keeps up.
+    while the handler keeps up. A response whose head goes out before the body was read
+    to its end says ``Connection: close``: the rest is never read, the connection ends.
     """
 
     def __init__(self) -> None:
