@@ -23,7 +23,7 @@ import struct
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 READ = selectors.EVENT_READ
@@ -590,3 +590,17 @@ class FaultProxy(IOThread):
             self.selector.register(sock, mask, callback)
         else:
             self.selector.modify(sock, mask, callback)
+
+
+@contextlib.contextmanager
+def full_backlog() -> Iterator[tuple[str, int]]:
+    """A listener whose accept queue is full: SYNs are dropped, connects stay in progress."""
+    with contextlib.ExitStack() as stack:
+        listener = stack.enter_context(socket.socket())
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        for _ in range(2):
+            filler = stack.enter_context(socket.socket())
+            filler.setblocking(False)
+            filler.connect_ex(listener.getsockname())
+        yield listener.getsockname()[:2]

@@ -71,6 +71,17 @@ class OnRequest(Component):
         return self.func(request, response)
 
 
+def raw_request(
+    target: str = "/", *fields: str, method: str = "GET", version: str = "1.1"
+) -> bytes:
+    """A request head as bytes (with ``Host: test`` for HTTP/1.1 unless given)."""
+    lines = [f"{method} {target} HTTP/{version}"]
+    if version == "1.1" and not any(f.lower().startswith("host:") for f in fields):
+        lines.append("Host: test")
+    lines.extend(fields)
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
 def small_buffer_listener() -> socket.socket:
     """A listening socket whose accepted connections have a small, fixed send buffer
     (32 KiB), so that backpressure shows well before loopback's autotuned megabytes."""

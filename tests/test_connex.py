@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 import netcomp.net
-from _fault_proxy import FaultProxy, RestartableServer, hold_port
+from _fault_proxy import FaultProxy, RestartableServer, full_backlog, hold_port
 from _net_support import cert_files, client_ssl_context, ipv6_loopback, on, server_ssl_context
 from netcomp import Component, Event, Manager
 from netcomp.net import (
@@ -904,20 +904,6 @@ def test_exports_are_documented() -> None:
 
 
 # ------------------------------------------- the shared connect path (Dial), via TCPClient
-@contextlib.contextmanager
-def full_backlog() -> Iterator[tuple[str, int]]:
-    """A listener whose accept queue is full: SYNs are dropped, connects stay in progress."""
-    with contextlib.ExitStack() as stack:
-        listener = stack.enter_context(socket.socket())
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(0)
-        for _ in range(2):
-            filler = stack.enter_context(socket.socket())
-            filler.setblocking(False)
-            filler.connect_ex(listener.getsockname())
-        yield listener.getsockname()[:2]
-
-
 @pytest.mark.parametrize("where", ["refused", "in progress"])
 def test_tls_client_connect_fails_cleanly_before_tcp_is_up(where: str) -> None:
     """TLS is started once TCP is up: wrapping a socket still connecting (or refused) raises

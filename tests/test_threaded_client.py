@@ -7,14 +7,13 @@ an event or a condition with a timeout; the I/O thread must be gone after close 
 from __future__ import annotations
 
 import contextlib
-import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from _fault_proxy import RestartableServer, hold_port
+from _fault_proxy import RestartableServer, full_backlog, hold_port
 from _net_support import Inbox, on, payload
 from netcomp import Component, Event, Manager
 from netcomp.net import NotConnected, ThreadedTCPClient, close, write
@@ -113,15 +112,8 @@ def test_refused_connect_is_unreachable_and_the_thread_ends() -> None:
 
 
 def test_connect_timeout_is_unreachable() -> None:
-    with contextlib.ExitStack() as stack:
-        listener = stack.enter_context(socket.socket())
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(0)
-        for _ in range(2):
-            filler = stack.enter_context(socket.socket())
-            filler.setblocking(False)
-            filler.connect_ex(listener.getsockname())
-        client = ThreadedTCPClient(*listener.getsockname(), channel=CH, connect_timeout=0.3)
+    with full_backlog() as address:
+        client = ThreadedTCPClient(*address, channel=CH, connect_timeout=0.3)
         with app(client) as (_manager, recorder):
             recorder.wait_for("registered", predicate=lambda e: e.args[0] is client)
             event = recorder.wait_for("unreachable", predicate=on(CH), timeout=5, done=False)
@@ -131,15 +123,8 @@ def test_connect_timeout_is_unreachable() -> None:
 
 
 def test_close_while_connecting_ends_quietly() -> None:
-    with contextlib.ExitStack() as stack:
-        listener = stack.enter_context(socket.socket())
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(0)
-        for _ in range(2):
-            filler = stack.enter_context(socket.socket())
-            filler.setblocking(False)
-            filler.connect_ex(listener.getsockname())
-        client = ThreadedTCPClient(*listener.getsockname(), channel=CH, connect_timeout=30)
+    with full_backlog() as address:
+        client = ThreadedTCPClient(*address, channel=CH, connect_timeout=30)
         with app(client) as (manager, recorder):
             recorder.wait_for("started")
             manager.fire(close(), CH)

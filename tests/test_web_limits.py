@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from _web_support import Gate, Gauge, Site, curl, serve
+from _web_support import Gate, Gauge, Site, curl, raw_request, serve
 from netcomp import sleep
 from netcomp.web import Limits, Request, Response
 
@@ -27,16 +27,6 @@ SMALL = Limits(
     max_body_size=1000,
     max_buffered_body=1000,
 )
-
-
-def request_bytes(
-    target: str = "/", *fields: str, method: str = "GET", version: str = "1.1"
-) -> bytes:
-    lines = [f"{method} {target} HTTP/{version}"]
-    if version == "1.1" and not any(f.lower().startswith("host:") for f in fields):
-        lines.append("Host: test")
-    lines.extend(fields)
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
 class Seen:
@@ -76,7 +66,7 @@ def refused(site: Site, data: bytes, status: int, send_after: bytes = b"") -> No
 
 # ---------------------------------------------------------------- sizes
 def test_request_line_too_long_is_414(site: Site, seen: Seen) -> None:
-    refused(site, request_bytes("/" + "a" * 300), 414)
+    refused(site, raw_request("/" + "a" * 300), 414)
     refused(site, b"GET /" + b"a" * 2000, 414)  # known before the line ends
     assert seen.targets == []
 
@@ -87,19 +77,19 @@ def test_request_line_at_the_limit_is_served(site: Site, seen: Seen) -> None:
 
 
 def test_field_too_large_is_431(site: Site, seen: Seen) -> None:
-    refused(site, request_bytes("/", "X-Big: " + "b" * 300), 431)
+    refused(site, raw_request("/", "X-Big: " + "b" * 300), 431)
     refused(site, b"GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + b"b" * 2000, 431)  # head unfinished
     assert seen.targets == []
 
 
 def test_head_too_large_is_431(site: Site, seen: Seen) -> None:
     fields = [f"X-F{n}: {'v' * 200}" for n in range(6)]  # each fits; together they do not
-    refused(site, request_bytes("/", *fields), 431)
+    refused(site, raw_request("/", *fields), 431)
     assert seen.targets == []
 
 
 def test_too_many_fields_is_431(site: Site, seen: Seen) -> None:
-    refused(site, request_bytes("/", *[f"X-{n}: v" for n in range(12)]), 431)
+    refused(site, raw_request("/", *[f"X-{n}: v" for n in range(12)]), 431)
     with site.client() as client:  # 10 fields in all (Host included) are fine
         assert client.request(headers=[(f"X-{n}", "v") for n in range(9)]).status == 200
     assert seen.targets == ["/"]
@@ -108,13 +98,13 @@ def test_too_many_fields_is_431(site: Site, seen: Seen) -> None:
 def test_body_too_large_is_413_before_the_body(site: Site, seen: Seen) -> None:
     """The 413 comes from the head alone: the body is never sent."""
     with site.client() as client:
-        client.send(request_bytes("/", "Content-Length: 5000", method="POST"))
+        client.send(raw_request("/", "Content-Length: 5000", method="POST"))
         reply = client.reply("POST")
         assert reply.status == 413 and reply.closes
         assert client.closed()
     with site.client() as client:  # with Expect: the 413 instead of a 100
         client.send(
-            request_bytes("/", "Content-Length: 5000", "Expect: 100-continue", method="POST")
+            raw_request("/", "Content-Length: 5000", "Expect: 100-continue", method="POST")
         )
         reply = client.reply("POST")
         assert (reply.status, reply.informational) == (413, [])
@@ -123,7 +113,7 @@ def test_body_too_large_is_413_before_the_body(site: Site, seen: Seen) -> None:
 
 def test_chunked_body_too_large_is_413(site: Site, seen: Seen) -> None:
     chunks = b"".join(b"100\r\n" + b"c" * 256 + b"\r\n" for _ in range(5)) + b"0\r\n\r\n"
-    refused(site, request_bytes("/", "Transfer-Encoding: chunked", method="POST") + chunks, 413)
+    refused(site, raw_request("/", "Transfer-Encoding: chunked", method="POST") + chunks, 413)
     assert seen.targets == []
 
 
@@ -136,7 +126,7 @@ def test_chunk_extensions_too_large_are_400(seen: Seen) -> None:
     limits = Limits(max_chunk_extension=64)
     with serve(seen, limits=limits) as site:
         body = b"3;" + b"e" * 500 + b"\r\nabc\r\n0\r\n\r\n"
-        refused(site, request_bytes("/", "Transfer-Encoding: chunked", method="POST") + body, 400)
+        refused(site, raw_request("/", "Transfer-Encoding: chunked", method="POST") + body, 400)
     assert seen.targets == []
 
 
@@ -180,7 +170,7 @@ def test_silent_new_connection_is_closed(seen: Seen) -> None:
 def test_slow_body_gets_408(seen: Seen) -> None:
     limits = Limits(body_timeout=0.3, head_timeout=30)
     with serve(seen, limits=limits) as site, site.client() as client:
-        client.send(request_bytes("/", "Content-Length: 100", method="POST") + b"x" * 10)
+        client.send(raw_request("/", "Content-Length: 100", method="POST") + b"x" * 10)
         reply = client.reply("POST")
         assert (reply.status, reply.closes) == (408, True)
         assert client.closed()
@@ -191,7 +181,7 @@ def test_body_that_keeps_coming_is_not_timed_out(seen: Seen) -> None:
     """Body inactivity, not body duration: each piece re-arms the timer."""
     limits = Limits(body_timeout=0.3)
     with serve(seen, limits=limits) as site, site.client() as client:
-        client.send(request_bytes("/", "Content-Length: 6", method="POST"))
+        client.send(raw_request("/", "Content-Length: 6", method="POST"))
         for piece in (b"ab", b"cd", b"ef"):
             # A read with a timeout is the wait: nothing may arrive meanwhile.
             client.sock.settimeout(0.2)
@@ -230,7 +220,7 @@ def test_response_timeout_in_a_pipeline_answers_in_order() -> None:
         return f"ok {request.path}"
 
     with serve(stuck, limits=Limits(response_timeout=0.3)) as site, site.client() as client:
-        client.send(request_bytes("/one") + request_bytes("/stuck") + request_bytes("/three"))
+        client.send(raw_request("/one") + raw_request("/stuck") + raw_request("/three"))
         assert client.reply().text == "ok /one"
         assert client.reply().status == 503
         assert client.closed()
@@ -250,7 +240,7 @@ def test_max_pipelined_bounds_handlers_in_flight() -> None:
         return f"#{request.path.strip('/')}"
 
     with serve(counted, limits=Limits(max_pipelined=4)) as site, site.client() as client:
-        client.send(b"".join(request_bytes(f"/{n}") for n in range(50)))
+        client.send(b"".join(raw_request(f"/{n}") for n in range(50)))
         bodies = [client.reply().text for _ in range(50)]
     assert bodies == [f"#{n}" for n in range(50)]
     assert running.total == 50
@@ -274,7 +264,7 @@ def test_max_connections() -> None:
             # Once the server has seen the close there is room again (bounded retries).
             for _ in range(200):
                 with site.client() as fourth:
-                    fourth.send(request_bytes("/"))
+                    fourth.send(raw_request("/"))
                     if fourth.reply().status == 200:
                         break
             else:
@@ -300,7 +290,7 @@ def test_max_requests_in_progress() -> None:
         site.client() as first,
         site.client() as second,
     ):
-        first.send(request_bytes("/"))
+        first.send(raw_request("/"))
         running.wait(lambda g: g.now == 1)
         reply = second.request()
         assert (reply.status, reply.closes) == (503, True)
@@ -314,46 +304,46 @@ def test_max_requests_in_progress() -> None:
 # ------------------------------------------------------- protocol errors
 BAD = {
     "cl-and-te": (
-        request_bytes("/", "Content-Length: 5", "Transfer-Encoding: chunked", method="POST")
+        raw_request("/", "Content-Length: 5", "Transfer-Encoding: chunked", method="POST")
         + b"0\r\n\r\n",
         400,
     ),
-    "cl-not-a-number": (request_bytes("/", "Content-Length: 12abc", method="POST"), 400),
-    "cl-negative": (request_bytes("/", "Content-Length: -1", method="POST"), 400),
+    "cl-not-a-number": (raw_request("/", "Content-Length: 12abc", method="POST"), 400),
+    "cl-negative": (raw_request("/", "Content-Length: -1", method="POST"), 400),
     "cl-conflicting": (
-        request_bytes("/", "Content-Length: 3", "Content-Length: 4", method="POST") + b"abcd",
+        raw_request("/", "Content-Length: 3", "Content-Length: 4", method="POST") + b"abcd",
         400,
     ),
-    "te-unknown": (request_bytes("/", "Transfer-Encoding: gzip", method="POST"), 501),
+    "te-unknown": (raw_request("/", "Transfer-Encoding: gzip", method="POST"), 501),
     "te-gzip-chunked": (
-        request_bytes("/", "Transfer-Encoding: gzip, chunked", method="POST"),
+        raw_request("/", "Transfer-Encoding: gzip, chunked", method="POST"),
         501,
     ),
     "te-http-1.0": (
-        request_bytes("/", "Transfer-Encoding: chunked", method="POST", version="1.0")
+        raw_request("/", "Transfer-Encoding: chunked", method="POST", version="1.0")
         + b"0\r\n\r\n",
         400,
     ),
     "no-host": (b"GET / HTTP/1.1\r\n\r\n", 400),
-    "two-hosts": (request_bytes("/", "Host: a", "Host: b"), 400),
-    "two-hosts-1.0": (request_bytes("/", "Host: a", "Host: b", version="1.0"), 400),
+    "two-hosts": (raw_request("/", "Host: a", "Host: b"), 400),
+    "two-hosts-1.0": (raw_request("/", "Host: a", "Host: b", version="1.0"), 400),
     "http-2.0": (b"GET / HTTP/2.0\r\nHost: t\r\n\r\n", 505),
     "http-3.1": (b"GET / HTTP/3.1\r\nHost: t\r\n\r\n", 505),
     "bare-lf": (b"GET / HTTP/1.1\nHost: t\n\n", 400),
     "bare-lf-in-fields": (b"GET / HTTP/1.1\r\nHost: t\nX: y\r\n\r\n", 400),
     "bare-cr": (b"GET / HTTP/1.1\r\nHost: t\rX: y\r\n\r\n", 400),
-    "control-byte-in-value": (request_bytes("/", "X-A: a\x01b"), 400),
-    "nul-in-value": (request_bytes("/", "X-A: a\x00b"), 400),
+    "control-byte-in-value": (raw_request("/", "X-A: a\x01b"), 400),
+    "nul-in-value": (raw_request("/", "X-A: a\x00b"), 400),
     "control-byte-in-target": (b"GET /a\x7fb HTTP/1.1\r\nHost: t\r\n\r\n", 400),
-    "space-before-colon": (request_bytes("/", "X-A : b"), 400),
+    "space-before-colon": (raw_request("/", "X-A : b"), 400),
     "space-before-colon-host": (b"GET / HTTP/1.1\r\nHost : t\r\n\r\n", 400),
     "obs-fold": (b"GET / HTTP/1.1\r\nHost: t\r\nX-A: a\r\n b\r\n\r\n", 400),
     "garbage": (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 20, 400),
     "bad-chunk-size": (
-        request_bytes("/", "Transfer-Encoding: chunked", method="POST") + b"zz\r\nab\r\n",
+        raw_request("/", "Transfer-Encoding: chunked", method="POST") + b"zz\r\nab\r\n",
         400,
     ),
-    "truncated-by-eof": (request_bytes("/", "Content-Length: 10", method="POST") + b"abc", 400),
+    "truncated-by-eof": (raw_request("/", "Content-Length: 10", method="POST") + b"abc", 400),
 }
 
 
@@ -376,7 +366,7 @@ def test_bad_request_closes_only_its_connection(name: str, seen: Seen) -> None:
 
 def test_valid_request_then_garbage_in_one_packet(seen: Seen) -> None:
     with serve(seen) as site, site.client() as client:
-        client.send(request_bytes("/ok") + b"THIS IS NOT HTTP\r\n\r\n")
+        client.send(raw_request("/ok") + b"THIS IS NOT HTTP\r\n\r\n")
         first = client.reply()
         assert (first.status, first.text, first.closes) == (200, "seen /ok 0", False)
         second = client.reply()
@@ -393,7 +383,7 @@ def test_error_after_pipelined_requests_comes_last(seen: Seen) -> None:
         return seen(request, response)
 
     with serve(slow) as site, site.client() as client:
-        client.send(request_bytes("/a") + request_bytes("/b") + b"GET / HTTP/9.9\r\n\r\n")
+        client.send(raw_request("/a") + raw_request("/b") + b"GET / HTTP/9.9\r\n\r\n")
         assert [client.reply().text for _ in range(2)] == ["seen /a 0", "seen /b 0"]
         assert client.reply().status == 505
         assert client.closed()

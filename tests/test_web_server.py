@@ -31,6 +31,7 @@ from _web_support import (
     Gauge,
     curl,
     get,
+    raw_request,
     serve,
     small_buffer_listener,
 )
@@ -66,16 +67,6 @@ def echo(request: Request, response: Response) -> bytes:
 
 def payload(size: int, seed: int = 7) -> bytes:
     return random.Random(seed).randbytes(size)
-
-
-def raw_request(
-    target: str = "/", *fields: str, method: str = "GET", version: str = "1.1"
-) -> bytes:
-    lines = [f"{method} {target} HTTP/{version}"]
-    if version == "1.1" and not any(f.lower().startswith("host:") for f in fields):
-        lines.append("Host: test")
-    lines.extend(fields)
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
 # ---------------------------------------------------------------- basics
