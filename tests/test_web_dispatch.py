@@ -422,3 +422,89 @@ def test_action_returning_a_generator_is_streamed_with_backpressure() -> None:
             pulled.wait(lambda g: g.total > 128, timeout=0.5)  # 2 MiB: far above the buffers
         reply = client.reply()
         assert reply.chunked and len(reply.body) == 16 * 1024 * 1024
+
+
+def test_generator_action_streams_what_it_yields_with_backpressure() -> None:
+    pulled = Gauge()
+    chunk = b"y" * 16384
+
+    class Streamer(Controller):
+        channel = "/"
+
+        def lines(self) -> Iterator[bytes]:
+            for _ in range(1024):  # 16 MiB
+                pulled.enter()
+                yield chunk
+
+    with (
+        serve(
+            Streamer(),
+            dispatcher=True,
+            sock=small_buffer_listener(),
+            high_water=65536,
+            low_water=16384,
+        ) as site,
+        Client(site.port, rcvbuf=32 * 1024) as client,
+    ):
+        client.send(b"GET /lines HTTP/1.1\r\nHost: t\r\n\r\n")
+        pulled.wait(lambda g: g.total >= 1)
+        with pytest.raises(TimeoutError):
+            pulled.wait(lambda g: g.total > 128, timeout=0.5)  # 2 MiB: far above the buffers
+        reply = client.reply()
+        assert reply.chunked and len(reply.body) == 16 * 1024 * 1024
+        assert reply.header("content-type") == "application/octet-stream"
+
+
+class lookup(Event):
+    """lookup(key): answered by Store."""
+
+
+class Store(Component):
+    channel = "store"
+
+    def lookup(self, key: str) -> str:
+        if key == "bad":
+            raise KeyError(key)
+        return key.upper()
+
+
+def test_generator_action_waits_for_calls_between_pieces() -> None:
+    class Page(Controller):
+        channel = "/"
+
+        def page(self, *keys: str) -> Iterator[Any]:
+            yield "<ul>"
+            for key in keys:
+                value = yield self.call(lookup(key), "store")  # a Value, as in circuits
+                yield "<li>missing</li>" if value.errors else f"<li>{value.value}</li>"
+            yield "</ul>"
+
+    with serve(Page(), Store(), dispatcher=True, check_errors=False) as site:
+        with site.client() as client:
+            reply = client.request(target="/page/a/bad/b")
+        errors = site.recorder.errors
+    assert [type(e.args[1]) for e in errors] == [KeyError]  # Store's own error, reported
+    assert reply.chunked and reply.text == "<ul><li>A</li><li>missing</li><li>B</li></ul>"
+    assert reply.header("content-type") == "text/html; charset=utf-8"
+
+
+def test_generator_action_ends_quietly_when_the_client_leaves() -> None:
+    ended = Gauge()
+
+    class Endless(Controller):
+        channel = "/"
+
+        def forever(self) -> Iterator[bytes]:
+            try:
+                while True:
+                    yield b"x" * 65536
+            finally:
+                ended.enter()
+
+    with serve(Endless(), dispatcher=True) as site:
+        with site.client() as client:
+            client.send(b"GET /forever HTTP/1.1\r\nHost: t\r\n\r\n")
+            client.read_raw(b"xxxx")
+        ended.wait(lambda g: g.total == 1)
+        site.recorder.wait_for("request")
+        assert site.recorder.errors == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from types import GeneratorType
 from typing import Any, ClassVar, TypeVar
 
@@ -67,6 +67,12 @@ class Controller(BaseComponent):
     ``POST``... answer by HTTP method. While an action runs, ``self.request`` and
     ``self.response`` are its request and response (in an ``async def`` action, read them
     before the first ``await``: another request may run meanwhile).
+
+    An action returns what a response body may be (see :class:`Response`); a generator it
+    returns is streamed. A generator *method* (one with ``yield``) streams what it yields
+    as ``str``/``bytes``, each piece sent at once and the method resumed only when the
+    connection has room; between pieces it may ``yield self.call(...)`` as any circuits
+    generator handler does.
     """
 
     channel: Any = "/"
@@ -106,17 +112,19 @@ class Controller(BaseComponent):
 
     def _action(self, method: Callable[..., Any]) -> Callable[..., Any]:
         wrap = self._wrap_result
-        # A generator function is a circuits-style generator handler (what it yields is
-        # joined into the body, ``yield self.call(...)`` waits); a generator *returned* by a
-        # plain method is a body to stream, so it travels inside the response, where the
-        # core would otherwise take it for a generator handler.
-        returns_stream = not inspect.isgeneratorfunction(method)
+        # A generator function is a circuits-style generator handler whose str/bytes
+        # yields are streamed (see _stream_yields); a generator *returned* by a plain
+        # method is a body to stream, so it travels inside the response, where the core
+        # would otherwise take it for a generator handler.
+        yields = inspect.isgeneratorfunction(method)
 
         def action(event: Event, *args: Any, **kwargs: Any) -> Any:
             self.request = event.request  # type: ignore[attr-defined]
             response = self.response = event.response  # type: ignore[attr-defined]
             result = method(*args, **kwargs)
-            if returns_stream and result.__class__ is GeneratorType:
+            if yields:
+                return _stream_yields(result, response)
+            if result.__class__ is GeneratorType:
                 response.body = result
                 return response
             return wrap(result)
@@ -184,4 +192,36 @@ class JSONController(Controller):
         return response.json(result)
 
 
+def _stream_yields(gen: Generator[Any, Any, Any], response: Response) -> Generator[Any, Any, None]:
+    """Run a generator action as the core runs generator handlers, except that what it
+    yields as ``str``/``bytes`` is sent at once as the next piece of a streamed body,
+    and it resumes only when the connection has room (backpressure). What it yields for
+    the loop (``self.call(...)``, ``self.wait(...)``, a Value, a Future, a bare
+    ``yield``) goes to the loop; other values are the handler's results, as in circuits."""
+    send: Any = None
+    throw: BaseException | None = None
+    while True:
+        try:
+            item = gen.send(send) if throw is None else gen.throw(throw)
+        except StopIteration:
+            return
+        send = throw = None
+        if isinstance(item, (str, bytes)):
+            if not response.started and "content-type" not in response.headers:
+                kind = "text/html; charset=utf-8" if isinstance(item, str) else _OCTETS
+                response.headers["Content-Type"] = kind
+            try:
+                response.write(item)
+            except ConnectionError:  # the client left: end the action (its finally runs)
+                gen.close()
+                return
+            yield response.flush()
+        else:
+            try:
+                send = yield item
+            except BaseException as error:  # e.g. the error of a call() it waited for
+                throw = error
+
+
+_OCTETS = "application/octet-stream"
 _RESERVED = frozenset(name for name in dir(Controller) if not name.startswith("_"))

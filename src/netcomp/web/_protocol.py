@@ -254,6 +254,7 @@ class ServerProtocol:
                 if self._eof:
                     self._ended = True
                     if self._phase != _HEAD or self._head_seen or self._pending:
+                        self._pending = b""
                         self._error = ProtocolError(400, "connection closed mid-request")
                         continue
                     return CLOSED
