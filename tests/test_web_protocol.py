@@ -1162,3 +1162,27 @@ def test_trailer_section_over_the_head_limit_is_431() -> None:
     trailer = b"".join(b"T%d: %s\r\n" % (i, b"v" * 25) for i in range(8))  # > 200 bytes
     body = chunked(b"1\r\nz\r\n", trailer=trailer)
     assert check(http("POST /", "Host: a", CHUNKED, body=body), SMALL).final == 431
+
+
+@PROPS
+@given(noise, st.sampled_from([None, SMALL]), st.data())
+def test_any_split_of_any_input_gives_the_same_outcome(
+    raw: bytes, limits: Limits | None, data: st.DataObject
+) -> None:
+    """Limits are counted exactly: where reads happen to end never changes the answer."""
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(raw)), max_size=10)))
+    chunks = [raw[a:b] for a, b in zip([0, *cuts], [*cuts, len(raw)], strict=True)]
+    assert_same(run([raw], limits), run(chunks, limits))
+
+
+def test_head_larger_than_a_parsing_piece() -> None:
+    """A head allowed past PIECE bytes is found across pieces, its end split anywhere."""
+    limits = Limits(max_head_size=4 * PIECE, max_field_size=PIECE, max_fields=10)
+    fields = [f"X{i}: " + "v" * (PIECE // 2) for i in range(5)]  # about 2.5 pieces
+    data = http("GET /big", "Host: a", *fields) + GET
+    whole = run([data], limits)
+    assert (whole.final, whole.served) == ("closed", 2), whole.reason
+    assert len(whole.messages[0].head[3]) == 6
+    for cut in (PIECE - 2, PIECE - 1, PIECE, 2 * PIECE + 1, len(data) - len(GET) - 2):
+        assert_same(whole, run([data[:cut], data[cut:]], limits))
+    assert run([data], Limits(max_head_size=2 * PIECE, max_field_size=PIECE)).final == 431
