@@ -12,6 +12,7 @@ import io
 import os
 import random
 import socket
+import threading
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -173,22 +174,31 @@ def test_five_mib_file_arrives_intact(site: Site) -> None:
 def test_plain_tcp_sends_files_with_sendfile(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
     """The kernel copies file bodies (whole and ranged); the bytes are still right."""
     sent: list[int] = []
+    counted = threading.Condition()
     real_sendfile = os.sendfile
 
     def counting_sendfile(out_fd: int, in_fd: int, offset: int | None, count: int) -> int:
         done = real_sendfile(out_fd, in_fd, offset, count)
-        sent.append(done)
+        with counted:
+            sent.append(done)
+            counted.notify_all()
         return done
+
+    def sent_by_sendfile(total: int) -> bool:
+        # The client may read the last bytes before the server thread records the call.
+        with counted:
+            return counted.wait_for(lambda: sum(sent) >= total, timeout=5) and sum(sent) == total
 
     monkeypatch.setattr(os, "sendfile", counting_sendfile)
     status, _, body = fetch(site.port, "/static/big.bin")
     assert status == 200 and hashlib.sha256(body).hexdigest() == site.big_sha256
-    assert sum(sent) == BIG_SIZE
-    sent.clear()
+    assert sent_by_sendfile(BIG_SIZE)
+    with counted:
+        sent.clear()
     start = 1_000_003
     field = f"bytes={start}-{start + 99_999}"
     status, _, body = fetch(site.port, "/static/big.bin", headers={"Range": field})
-    assert status == 206 and sum(sent) == 100_000
+    assert status == 206 and sent_by_sendfile(100_000)
     assert body == (site.docroot / "big.bin").read_bytes()[start : start + 100_000]
 
 
