@@ -350,7 +350,7 @@ class Manager:
             heapq.heapify(timers)
             self._timers_compact_at = max(_TIMERS_COMPACT, 2 * len(timers))
         heapq.heappush(timers, (when, next(self._timer_seq), handle))
-        if self._sleeping and self._timers[0][2] is handle:
+        if self._sleeping and timers[0][2] is handle:
             self._wake()
         return handle
 

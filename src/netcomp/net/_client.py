@@ -167,10 +167,7 @@ class Dial:
         self._timer = None
         if self.done:
             return
-        self._end()  # first: the aborted connection's report is then ignored
-        conn, self.conn = self.conn, None
-        if conn is not None:
-            conn.abort()
+        self.cancel()  # ends first: the aborted connection's report is then ignored
         self.owner._dial_failed(self, TimeoutError("connect timed out"))
 
     def _resolved(self, family: Any, address: Any, err: OSError | None) -> None:

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from ._request import Request
     from ._server import Link
 
-__all__ = ["Exchange", "http_date"]
+__all__ = ["FINISHED", "GONE", "Exchange", "close_source", "http_date"]
 
 _CHUNK = 64 * 1024
 _date_second = 0
@@ -62,7 +62,6 @@ class Exchange:
         "continue_due",
         "deadline",
         "finished",
-        "gone",
         "head_only",
         "head_sent",
         "keep_alive",
@@ -87,7 +86,6 @@ class Exchange:
         self.answered = False  # the handler is done (or we answered for it)
         self.head_sent = False
         self.finished = False
-        self.gone = False  # the connection closed under this exchange
         self.chunked = False
         self.out: list[bytes] | None = None  # bytes held until this exchange is in front
         self.source: Iterator[Any] | _SendFile | None = None  # a streamed body being sent
@@ -252,7 +250,7 @@ class Exchange:
                 ) from None
         self._send(self._head(None))
         if self.head_only or _no_body_status(response.status):
-            _close_source(source)
+            close_source(source)
             self._end_body()
             return
         self.source = source
@@ -280,7 +278,7 @@ class Exchange:
                 return
             except Exception as err:
                 self.source = None
-                _close_source(source)
+                close_source(source)
                 self.link.stream_failed(self, err)
                 return
             if isinstance(chunk, str):
@@ -321,9 +319,7 @@ class Exchange:
 
     def write_body(self, data: bytes) -> None:
         """Send body bytes (the head first: chunked, unless a length was set)."""
-        if self.finished:
-            if self.gone:
-                raise ConnectionError("the client went away (the connection is closed)")
+        if self.finished:  # (once the connection is gone, the response points to GONE)
             raise RuntimeError("the response is finished")
         if not self.head_sent:
             self._send(self._head(None))
@@ -481,7 +477,8 @@ class _FileChunks:
         self.file.close()
 
 
-def _close_source(source: Any) -> None:
+def close_source(source: Any) -> None:
+    """Close a streamed body (iterator, file reader, sendfile plan) if it can be closed."""
     close = getattr(source, "close", None)
     if close is not None:
         close()

@@ -28,7 +28,7 @@ from ..core import Event, TimerHandle, Value, handler
 from ..net import Server as _StreamServer
 from ..net._connection import Connection
 from ._errors import HTTPError, ProtocolError, reason_phrase
-from ._exchange import FINISHED, GONE, Exchange
+from ._exchange import FINISHED, GONE, Exchange, close_source
 from ._headers import check_field
 from ._limits import Limits
 from ._protocol import NEED_DATA, Body, EndOfMessage, RequestHead, ServerProtocol
@@ -311,14 +311,11 @@ class Link:
             self.timer = None
         self.proto.close()
         for exchange in self.exchanges:
-            exchange.finished = exchange.gone = True
-            exchange.response._exchange = GONE
+            exchange.finished = True
+            exchange.response._exchange = GONE  # its writes now raise ConnectionError
             exchange.wake_room()
-            if exchange.source is not None:
-                close = getattr(exchange.source, "close", None)
-                exchange.source = None
-                if close is not None:
-                    close()
+            source, exchange.source = exchange.source, None
+            close_source(source)
             stream = exchange.body_stream
             if stream is not None:
                 stream.on_consumed = None
