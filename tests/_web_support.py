@@ -381,7 +381,7 @@ class Gate:
 
     def open(self, manager: Manager) -> None:
         """Open the gate from any thread."""
-        manager.call_soon_threadsafe(self._open)
+        manager.loop.call_soon_threadsafe(self._open)
 
     def _open(self) -> None:
         self.is_open = True

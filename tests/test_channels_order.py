@@ -373,6 +373,6 @@ def test_breadth_first_while_running(manager: Manager) -> None:
             manager.fire(Event.create("a"))
             manager.fire(Event.create("b"))
 
-        manager.call_soon_threadsafe(fire_all)
+        manager.loop.call_soon_threadsafe(fire_all)
         recorder.wait_for("a11")
     assert t.order == ["a", "b", "a1", "a2", "b1", "a11"]

@@ -59,7 +59,7 @@ def on_loop(manager: Manager, fn: Callable[[], Any], timeout: float = 5.0) -> An
         finally:
             done.set()
 
-    manager.call_soon_threadsafe(run)
+    manager.loop.call_soon_threadsafe(run)
     assert done.wait(timeout), "the loop did not run the probe"
     return box.get("result")
 
@@ -391,7 +391,7 @@ def _connecting_close(env: Env) -> None:
     env.fire(close())
     env.settle()
     assert env.state() == IDLE_CLOSED
-    assert on_loop(env.manager, lambda: (connex._dial, env.manager._io_count)) == (None, 0)
+    assert on_loop(env.manager, lambda: (connex._dial, env.manager.loop.watched)) == (None, 0)
     assert env.count("disconnected") == 0  # it never was connected
 
 
@@ -412,7 +412,7 @@ def _connecting_disable(env: Env) -> None:
     env.fire(write(b"kept"))
     env.settle()
     assert env.state() == DISABLED
-    assert on_loop(env.manager, lambda: (connex._dial, env.manager._io_count)) == (None, 0)
+    assert on_loop(env.manager, lambda: (connex._dial, env.manager.loop.watched)) == (None, 0)
     assert on_loop(env.manager, lambda: connex.queued) == 4
 
 
@@ -699,7 +699,7 @@ def test_traffic_keeps_an_active_link_open(env: Env) -> None:
             self.count += 1
             self.fire(write(b"t"), CH)
             if self.count < writes:
-                self.root._call_later(0.05, self.fire, Event.create("beat"), "beat")
+                self.loop.call_later(0.05, self.fire, Event.create("beat"), "beat")
 
     Ticker().register(env.manager)
     env.manager.fire(Event.create("beat"), "beat")
@@ -923,4 +923,4 @@ def test_tls_client_connect_fails_cleanly_before_tcp_is_up(where: str) -> None:
                 pytest.skip("this kernel completed a connect to a listener with a full backlog")
         expected = ConnectionRefusedError if where == "refused" else TimeoutError
         assert isinstance(event.args[2], expected), event.args[2]
-        assert manager._io_count == 0
+        assert manager.loop.watched == 0

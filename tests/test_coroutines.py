@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import threading
 from collections.abc import Generator, Iterator
 from time import monotonic
 from typing import Any
@@ -17,7 +16,7 @@ import pytest
 
 import netcomp
 from netcomp import BaseComponent, Event, Manager, Value, handler
-from netcomp.testing import Recorder, running
+from netcomp.testing import LoopWaits, Recorder, running
 
 
 class ask(Event):
@@ -205,7 +204,7 @@ def test_call_with_a_timeout_that_is_not_reached_returns_the_result(tree: Manage
     value = fire_and_flush(tree, go())
     assert value.value == 10
     # the timeout's timer was cancelled: no live timer is left behind
-    assert all(handle.cancelled for _, _, handle in tree._timers)
+    assert tree.loop.scheduled() == []
 
 
 def test_call_rejects_what_is_not_an_event(tree: Manager) -> None:
@@ -324,7 +323,7 @@ def test_wait_timeout_raises_netcomp_timeout_error(manager: Manager) -> None:
     assert event.value is not None
     assert isinstance(event.value.exception, netcomp.TimeoutError)
     # the waiter was removed: a later ping finds nobody waiting
-    assert "ping" not in manager._waiters
+    assert "ping" not in manager.loop.waiters
 
 
 def test_wait_rejects_what_is_not_a_name_or_event(manager: Manager) -> None:
@@ -569,26 +568,6 @@ def test_an_uncaught_foreign_await_error_lands_on_the_value(manager: Manager) ->
 
 
 # ------------------------------------------------------------ nothing polls
-class SelectSpy:
-    """Wraps a manager's ``_select`` to record each timeout the loop blocks with."""
-
-    def __init__(self, manager: Manager) -> None:
-        self.real = manager._select
-        self.timeouts: list[float | None] = []
-        self.cond = threading.Condition()
-        manager._select = self  # type: ignore[method-assign]
-
-    def __call__(self, timeout: float | None) -> None:
-        with self.cond:
-            self.timeouts.append(timeout)
-            self.cond.notify_all()
-        self.real(timeout)
-
-    def calls(self) -> int:
-        with self.cond:
-            return len(self.timeouts)
-
-
 def test_a_suspended_coroutine_leaves_the_loop_idle(manager: Manager) -> None:
     class Idle(BaseComponent):
         @handler("go")
@@ -597,28 +576,18 @@ def test_a_suspended_coroutine_leaves_the_loop_idle(manager: Manager) -> None:
             return "woken"
 
     manager += Idle()
-    spy = SelectSpy(manager)
+    waits = LoopWaits(manager.loop)
     with running(manager) as recorder:
         manager.fire(go())
         recorder.wait_for("go", timeout=5, done=False)
+        loop = manager.loop
 
-        def idle() -> bool:
-            return (
-                manager._sleeping
-                and "never" in manager._waiters
-                and not manager._queue
-                and not manager._ready
-                and not manager._timers
-                and bool(spy.timeouts)
-                and spy.timeouts[-1] is None
-            )
+        def parked() -> bool:
+            return "never" in loop.waiters and not loop.queue and not loop.scheduled()
 
-        with spy.cond:
-            assert spy.cond.wait_for(idle, timeout=5), spy.timeouts[-5:]
-            blocked_at = len(spy.timeouts)
-            # A polling loop would come back within this window; an idle one does not.
-            assert not spy.cond.wait_for(lambda: len(spy.timeouts) > blocked_at, timeout=0.2)
-        assert manager._sleeping
+        # Blocked in the selector with no timeout at all: a polling loop would wait with
+        # one, so this shows it costs nothing while the coroutine is suspended.
+        assert waits.wait_blocked(parked, timeout=5) is None
         manager.fire(Event.create("never"))
         event = recorder.wait_for("go", timeout=5)
     assert event.value is not None

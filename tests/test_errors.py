@@ -200,7 +200,7 @@ def test_an_error_in_an_exception_handler_is_logged_not_looped(
     with caplog.at_level(logging.ERROR, logger="netcomp"):
         value = manager.fire(work())
         manager.flush(limit=50)
-    assert not manager._queue  # flush ended because nothing was left, not at its limit
+    assert not manager.loop.queue  # flush ended because nothing was left, not at its limit
     assert value.value == "answer 0"
     assert bad.calls == 1
     records = [r for r in caplog.records if r.name == "netcomp"]

@@ -194,7 +194,7 @@ def test_firing_a_non_event_raises_type_error(thing: Any) -> None:
     assert "Event" in message
     assert type(thing).__name__ in message
     # Nothing was queued.
-    assert not m._queue
+    assert not m.loop.queue
 
 
 def test_firing_a_non_event_from_a_component_raises_type_error() -> None:

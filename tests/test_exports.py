@@ -38,6 +38,8 @@ CORE_DIR = PACKAGE_DIR / "core"
 
 #: Public names of private core modules that netcomp.core deliberately does not export.
 INTERNAL = {
+    "netcomp.core._clock": {"VirtualClock"},  # exported by netcomp.testing
+    "netcomp.core._dispatch": {"Dispatch", "reset_event"},
     "netcomp.core._handlers": {"HandlerSpec", "takes_event"},
     "netcomp.core._registry": {"HandlerEntry", "Plan", "Registry"},
     "netcomp.core._tasks": {"Task"},

@@ -253,7 +253,7 @@ def test_component_does_not_bind_the_framework_api() -> None:
     m = Manager()
     c = C(channel="c")
     m += c
-    names = {name for entry in c._entries for name in entry.names}
+    names = {n for e in m.loop.registry.entries() if e.component is c for n in e.names}
     assert names == {"hello"}
     for api in ("init", "fire", "register", "unregister", "stop", "start", "run", "tick"):
         assert m.handlers(api, "c") == [], api
@@ -278,7 +278,7 @@ def test_component_init_is_not_an_init_event_handler() -> None:
     m += c
     fire_and_flush(m, Event.create("init"))
     assert c.inits == 1
-    assert c._entries == []
+    assert [e for e in m.loop.registry.entries() if e.component is c] == []
 
 
 def test_component_method_shadowing_the_api_is_refused() -> None:

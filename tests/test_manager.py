@@ -16,7 +16,7 @@ from typing import IO, Any
 import pytest
 
 from netcomp import BaseComponent, Component, Event, Manager, handler, sleep
-from netcomp.testing import running
+from netcomp.testing import LoopWaits, running
 
 # ---------------------------------------------------------------------------- helpers
 
@@ -66,12 +66,12 @@ def test_start_runs_the_loop_in_a_thread_and_fires_started() -> None:
     try:
         assert flags.ready.wait(5)
         assert manager.running
-        assert manager._thread is not None
-        assert manager._thread is not threading.current_thread()
-        assert manager._thread.is_alive()
+        assert manager.loop.thread is not None
+        assert manager.loop.thread is not threading.current_thread()
+        assert manager.loop.thread.is_alive()
     finally:
         _stop_and_join(manager)
-    assert not manager._thread.is_alive()
+    assert not manager.loop.thread.is_alive()
     assert flags.log == ["started", "stopped"]
 
 
@@ -178,7 +178,7 @@ def test_join_with_timeout_returns_while_still_running() -> None:
         assert flags.ready.wait(5)
         assert manager.join(0.05) is None
         assert manager.running
-        assert manager._thread is not None and manager._thread.is_alive()
+        assert manager.loop.thread is not None and manager.loop.thread.is_alive()
     finally:
         _stop_and_join(manager)
 
@@ -255,7 +255,7 @@ def test_tick_dispatches_one_batch_and_flush_runs_cascades_to_the_end() -> None:
     chain = Chain()
     manager += chain
     manager.flush()  # the registered event
-    assert not manager._queue
+    assert not manager.loop.queue
 
     manager.fire(Event.create("a"))
     assert chain.seen == []  # nothing runs until the loop turns
@@ -266,7 +266,7 @@ def test_tick_dispatches_one_batch_and_flush_runs_cascades_to_the_end() -> None:
     manager.fire(Event.create("a"))
     manager.flush()
     assert chain.seen == ["a", "b", "c", "a", "b", "c"]
-    assert not manager._queue
+    assert not manager.loop.queue
     assert not manager.running
 
 
@@ -275,7 +275,7 @@ def test_tick_with_nothing_to_do_returns() -> None:
     manager.tick()
     manager.tick(0.01)
     manager.flush()
-    assert not manager._queue
+    assert not manager.loop.queue
 
 
 def test_flush_limit_bounds_an_endless_ping_pong() -> None:
@@ -298,7 +298,7 @@ def test_flush_limit_bounds_an_endless_ping_pong() -> None:
     manager.fire(Event.create("ping"))
     manager.flush(limit=10)
     assert 0 < pingpong.count <= 10
-    assert manager._queue  # still going: flush returned because of the limit
+    assert manager.loop.queue  # still going: flush returned because of the limit
     before = pingpong.count
     manager.flush(limit=5)
     assert before < pingpong.count <= before + 5
@@ -315,21 +315,11 @@ def test_tick_from_another_thread_while_running_raises() -> None:
 
 def test_fire_from_another_thread_wakes_an_idle_loop_at_once() -> None:
     manager = Manager()
-    entered = threading.Event()
-    timeouts: list[float | None] = []
-    real_select = manager._select
-
-    def spy(timeout: float | None) -> None:
-        timeouts.append(timeout)
-        entered.set()
-        real_select(timeout)
-
-    manager._select = spy  # type: ignore[method-assign]
+    waits = LoopWaits(manager.loop)
     with running(manager) as recorder:
         # The loop goes idle after started: it sleeps in select with no deadline.
-        assert entered.wait(2)
-        assert timeouts[-1] is None
-        assert not manager._timers
+        assert waits.wait_blocked(lambda: not manager.loop.queue, timeout=2) is None
+        assert manager.loop.scheduled() == []
         begin = monotonic()
         manager.fire(Event.create("poke"))
         recorder.wait_for("poke", timeout=2)
@@ -404,7 +394,7 @@ def test_start_process_runs_the_tree_in_a_child_and_stop_ends_it() -> None:
     manager = Manager()
     manager += Reporter()
     manager.start(process=True)
-    process = manager._process
+    process = manager.loop.process
     try:
         assert reader.poll(10), "the child did not report started"
         kind, pid = reader.recv()
@@ -433,7 +423,7 @@ def test_child_process_exit_code_is_what_its_loop_stopped_with() -> None:
     manager = Manager()
     manager += Quit()
     manager.start(process=True)
-    process = manager._process
+    process = manager.loop.process
     try:
         assert manager.join(10) == 4
         assert not manager.running

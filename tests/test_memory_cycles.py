@@ -66,14 +66,14 @@ class Thing:
 def test_a_cancelled_timer_lets_go_of_its_callback_and_the_heap_is_swept(no_gc: None) -> None:
     manager = Manager()
     thing = Thing()
-    handle = manager._call_later(3600, thing.run)
+    handle = manager.loop.call_later(3600, thing.run)
     alive = weakref.ref(thing)
     del thing
     handle.cancel()
     assert alive() is None
     for _ in range(5000):
-        manager._call_later(3600, Thing().run).cancel()
-    assert len(manager._timers) < 2100  # swept as it grew, not 5001 entries
+        manager.loop.call_later(3600, Thing().run).cancel()
+    assert manager.loop.stats()["timer_heap"] < 2100  # swept as it grew, not 5001 entries
 
 
 class Hello(Controller):

@@ -163,10 +163,9 @@ def test_every_poller_backend_runs_the_echo_contract(backend: str) -> None:
         recorder.wait_for("connected", predicate=on("cli"))
         manager.fire(write(b"via " + backend.encode()), "cli")
         assert inbox.wait_size(len(b"via " + backend.encode())) == b"via " + backend.encode()
-        selector = manager._selector
-        assert type(selector).__name__.lower().startswith(backend)
+        assert manager.loop.backend.lower().startswith(backend)
         assert [m for m in manager.walk() if isinstance(m, Poller)] == [poller]
-        assert poller.fds == manager._io_count == 3
+        assert poller.fds == manager.loop.watched == 3
         manager.fire(close(), "cli")
         recorder.wait_for("disconnected", predicate=on("cli"))
 
@@ -279,7 +278,7 @@ def test_closing_the_server_stops_listening_and_closes_connections() -> None:
             recorder.wait_for("closed", predicate=on("srv"))
             assert pump(peer, b"", until_eof=True, timeout=5) == (b"", True)
         recorder.wait_for("disconnect", predicate=on("srv"))
-        assert manager._io_count == 0
+        assert manager.loop.watched == 0
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(server.bind, timeout=5).close()
 

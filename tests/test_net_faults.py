@@ -96,7 +96,7 @@ def test_peer_reset_mid_write_gives_error_then_disconnect_and_the_loop_goes_on()
         assert isinstance(errors[0].args[1], (ConnectionResetError, BrokenPipeError))
         assert recorder.events.index(errors[0]) < recorder.events.index(gone)
         assert server.connections == []
-        assert manager._io_count == 1
+        assert manager.loop.watched == 1
         assert_echo(server.bind)
 
 
@@ -181,8 +181,7 @@ def test_peer_that_never_reads_keeps_the_server_memory_bounded() -> None:
             # Stuck behind a peer that does not read: above high water, reading paused.
             connection = server._connections[sock]
             assert connection.paused
-            key = manager._selector.get_key(connection.sock)  # type: ignore[union-attr]
-            assert not key.events & selectors.EVENT_READ
+            assert not connection._watch.events & selectors.EVENT_READ
             assert high < server.buffered(sock) <= high + chunk
             assert producer.sent < total
             peer.sendall(b"sent while paused")
@@ -305,7 +304,7 @@ def test_connect_timeout_covers_a_tls_handshake_that_never_answers(
             manager.fire(connect(*mute.getsockname()), "cli")
             event = recorder.wait_for("unreachable", predicate=on("cli"), timeout=5)
             elapsed = time.monotonic() - started
-            assert manager._io_count == 0  # the abandoned socket left the selector
+            assert manager.loop.watched == 0  # the abandoned socket left the selector
     assert isinstance(event.args[2], TimeoutError)
     assert 0.25 <= elapsed < 3
     assert "connected" not in recorder.names_seen()
@@ -398,7 +397,7 @@ CHILD = textwrap.dedent(
         if command == "measure":
             done = threading.Event()
             passes, cpu = manager.passes, time.process_time()
-            manager.call_soon_threadsafe(lambda: manager._call_later(0.5, done.set))
+            manager.loop.call_soon_threadsafe(lambda: manager.loop.call_later(0.5, done.set))
             done.wait(10)
             say(what="measure", passes=manager.passes - passes,
                 cpu=time.process_time() - cpu, **stats())

@@ -49,7 +49,7 @@ def test_three_servers_and_a_hundred_clients_share_one_poller() -> None:
             expected = len(range(number, CLIENTS, SERVERS))
             recorder.wait_for("connect", predicate=on(f"s{number}"), count=expected)
         assert len(pollers(manager)) == 1
-        assert manager._io_count == SERVERS + 2 * CLIENTS  # listeners + both ends
+        assert manager.loop.watched == SERVERS + 2 * CLIENTS  # listeners + both ends
 
         # Everyone at once, twice: two writes per client queued before any is serviced.
         for number, message in enumerate(messages):
@@ -74,5 +74,5 @@ def test_three_servers_and_a_hundred_clients_share_one_poller() -> None:
             expected = len(range(number, CLIENTS, SERVERS))
             recorder.wait_for("disconnect", predicate=on(f"s{number}"), count=expected)
         assert all(server.connections == [] for server in servers)
-        assert manager._io_count == SERVERS
+        assert manager.loop.watched == SERVERS
         assert len(pollers(manager)) == 1

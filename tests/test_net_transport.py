@@ -366,7 +366,7 @@ def test_many_sequential_stdlib_connections(transport: Transport) -> None:
         recorder.wait_for("disconnect", predicate=on("srv"), count=rounds, timeout=20)
         assert recorder.count("connect") == rounds
         assert server.connections == []
-        assert manager._io_count == 1  # only the listening socket is left
+        assert manager.loop.watched == 1  # only the listening socket is left
 
 
 def test_many_sequential_netcomp_connections(transport: Transport) -> None:
@@ -388,4 +388,4 @@ def test_many_sequential_netcomp_connections(transport: Transport) -> None:
             recorder.wait_for("disconnected", predicate=on("cli"), count=number + 1)
         recorder.wait_for("disconnect", predicate=on("srv"), count=rounds, timeout=20)
         assert server.connections == []
-        assert manager._io_count == 1
+        assert manager.loop.watched == 1

@@ -30,7 +30,7 @@ def test_running_starts_and_stops_the_loop_cleanly() -> None:
         assert manager.running
         assert recorder in manager.components
         assert recorder.names_seen()[-1] == "started"
-        thread = manager._thread
+        thread = manager.loop.thread
         assert thread is not None and thread.is_alive()
         manager.fire(Event.create("hello"))
         recorder.wait_for("hello")
@@ -38,7 +38,7 @@ def test_running_starts_and_stops_the_loop_cleanly() -> None:
     assert not thread.is_alive()
     assert recorder not in manager.components
     assert "stopped" in recorder.names_seen()
-    assert not manager._queue
+    assert not manager.loop.queue
 
 
 def test_running_fails_when_a_handler_raised() -> None:

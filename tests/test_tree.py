@@ -192,8 +192,10 @@ def test_events_queued_on_a_subtree_are_dispatched_by_the_new_root() -> None:
     sub += leaf
     sub.fire(ping("early"))
     leaf.fire(ping("earlier-leaf"))
-    m += sub  # sub's queue (registered, ping, ping) moves to m
-    assert not sub._queue
+    old = sub.loop
+    m += sub  # sub's queue (registered, ping, ping) moves to m's loop
+    assert not old.queue
+    assert sub.loop is m.loop
     m.flush()
     assert sub.names() == ["registered", "ping", "ping", "registered"]
     assert leaf.heard == sub.heard

@@ -4,6 +4,10 @@
   and on exit stops it and checks the thread really ended, with hard timeouts throughout.
 * :class:`Recorder` is a component that records events and waits for them:
   ``recorder.wait_for("read", timeout=5)``.
+* :class:`LoopWaits` records how a loop waits in its selector, to show that it sleeps
+  (no polling) without waiting real time for it.
+* :class:`VirtualClock` gives a loop virtual time: timers, timeouts and backoff of any
+  length run in no real time (``running(app, clock=VirtualClock(autojump_threshold=0.02))``).
 
 Nothing here sleeps to synchronise: every wait is on a condition with a timeout.
 """
@@ -16,9 +20,10 @@ import time
 from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 
-from .core import BaseComponent, Event, Manager, handler
+from .core import BaseComponent, Clock, Event, Loop, Manager, handler
+from .core._clock import VirtualClock
 
-__all__ = ["Recorder", "running"]
+__all__ = ["LoopWaits", "Recorder", "VirtualClock", "running"]
 
 
 class Recorder(BaseComponent):
@@ -114,33 +119,89 @@ class Recorder(BaseComponent):
             self.events.clear()
 
 
+class LoopWaits:
+    """Records each time ``loop`` waits in its selector, with the timeout it waits with.
+
+    ``timeouts`` lists them (``None``: until woken); ``blocked`` is true while the loop is
+    in (or entering) such a wait. A loop blocked with no timeout costs no CPU until
+    something happens: a test shows a loop does not poll by :meth:`wait_blocked` instead
+    of watching real time pass.
+    """
+
+    def __init__(self, loop: Loop) -> None:
+        self.loop = loop
+        self.timeouts: list[float | None] = []
+        self.blocked = False
+        self._cond = threading.Condition()
+        real = loop._select
+
+        def select(timeout: float | None) -> bool:
+            with self._cond:
+                self.timeouts.append(timeout)
+                self.blocked = True
+                self._cond.notify_all()
+            try:
+                return real(timeout)
+            finally:
+                with self._cond:
+                    self.blocked = False
+                    self._cond.notify_all()
+
+        loop._select = select  # type: ignore[method-assign]
+
+    def count(self) -> int:
+        """How many waits so far."""
+        with self._cond:
+            return len(self.timeouts)
+
+    def wait_blocked(
+        self, predicate: Callable[[], bool] | None = None, timeout: float = 5.0
+    ) -> float | None:
+        """Block until the loop is waiting in its selector (and ``predicate()`` holds);
+        return the timeout it waits with. Raises ``TimeoutError`` after ``timeout`` s."""
+        with self._cond:
+            ok = self._cond.wait_for(
+                lambda: self.blocked and (predicate is None or predicate()), timeout
+            )
+            if not ok:
+                raise TimeoutError(
+                    f"the loop did not block within {timeout} s; last waits {self.timeouts[-5:]}"
+                )
+            return self.timeouts[-1]
+
+
 @contextlib.contextmanager
 def running(
     manager: Manager,
     timeout: float = 10.0,
     check_errors: bool = True,
     stop_channels: tuple[Hashable, ...] = (),
+    clock: Clock | None = None,
 ) -> Iterator[Recorder]:
     """Run ``manager``'s loop in a thread for the ``with`` block; yield a :class:`Recorder`.
 
-    Waits (at most ``timeout`` s) for ``started`` to be handled. On exit: stops the loop,
-    joins the thread (failing if it does not end within ``timeout``) and, with
+    Waits (at most ``timeout`` real seconds) for ``started`` to be handled. On exit: stops
+    the loop, joins the thread (failing if it does not end within ``timeout``) and, with
     ``check_errors``, raises ``AssertionError`` if any handler raised while it ran.
+    ``clock``: give the loop this clock first (a :class:`VirtualClock`, say).
     """
+    if clock is not None:
+        manager.loop.clock = clock
     recorder = Recorder()
     recorder.register(manager)
-    manager.start()
+    manager.loop.start()
     try:
         recorder.wait_for("started", timeout)
         yield recorder
     finally:
-        manager.stop()
-        manager.join(timeout)
-        thread = manager._thread
+        loop = manager.loop
+        loop.stop()
+        loop.join(timeout)
+        thread = loop.thread
         if thread is not None and thread.is_alive():
             raise AssertionError(f"{manager!r} did not stop within {timeout} s")
         recorder.unregister()
-        manager.flush()
+        loop.flush()
     if check_errors and recorder.errors:
         details = "; ".join(repr(e.args[1]) for e in recorder.errors)
         raise AssertionError(f"handlers raised while the manager ran: {details}")

@@ -1,6 +1,7 @@
 """netcomp.core: events, handlers, components, the manager and its loop, values, timers,
 workers and the debugger. Standard library only."""
 
+from ._clock import Clock, MonotonicClock
 from ._components import BaseComponent, Component
 from ._debugger import Debugger
 from ._errors import (
@@ -21,8 +22,10 @@ from ._events import (
     unregistered,
 )
 from ._handlers import handler
-from ._manager import Manager, TimerHandle
-from ._tasks import Call, Future, Wait, current_manager, sleep
+from ._handles import TimerHandle, Watch
+from ._loop import Loop
+from ._manager import Manager
+from ._tasks import Call, Future, Wait, current_loop, current_manager, sleep
 from ._timers import Timer
 from ._values import Value
 from ._workers import Worker, task
@@ -30,13 +33,16 @@ from ._workers import Worker, task
 __all__ = [
     "BaseComponent",
     "Call",
+    "Clock",
     "Component",
     "Debugger",
     "Event",
     "EventCancelled",
     "Future",
     "HandlerSignatureError",
+    "Loop",
     "Manager",
+    "MonotonicClock",
     "NetcompError",
     "RegistrationError",
     "TimeoutError",
@@ -44,7 +50,9 @@ __all__ = [
     "TimerHandle",
     "Value",
     "Wait",
+    "Watch",
     "Worker",
+    "current_loop",
     "current_manager",
     "exception",
     "handler",

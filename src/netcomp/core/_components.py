@@ -21,32 +21,39 @@ from ._registry import HandlerEntry
 __all__ = ["BaseComponent", "Component"]
 
 _MISSING: Any = object()
-# Per-component attributes the loop relies on; a subclass that assigns one breaks the loop,
-# so BaseComponent checks init() left them alone.
-_LOOP_STATE = (
-    "parent",
-    "root",
-    "components",
-    "_entries",
-    "_registry",
-    "_queue",
-    "_ready",
-    "_timers",
-    "_timer_seq",
-    "_waiters",
-    "_current",
-    "_in_dispatch",
-    "_running",
-    "_stopping",
-    "_sleeping",
-    "_thread_id",
-    "_exit_code",
-    "_wakeup",
-    "_selector",
-    "_io_count",
-    "_thread",
-    "_process",
+
+#: Names a component method may not take: the framework's own methods that user code calls
+#: on components (a handler of that name would replace them) and the tree's attributes.
+#: Every other public name is free: ``tick``, ``flush``, ``started``, ``stopped``,
+#: ``signal``, ``ready``, ... are ordinary handler names (the loop never calls a method
+#: through a component, but for the hooks below).
+RESERVED_NAMES = frozenset(
+    {
+        "fire",
+        "call",
+        "wait",
+        "register",
+        "unregister",
+        "run",
+        "start",
+        "stop",
+        "join",
+        "walk",
+        "handlers",
+        "add_handler",
+        "remove_handler",
+        "parent",
+        "root",
+        "components",
+        "loop",
+        "channel",
+        "running",
+    }
 )
+
+
+#: Methods a component overrides to hook into the framework; never bound as handlers.
+HOOK_NAMES = frozenset({"init", "loop_changed", "loop_ended"})
 
 
 def _accepts(func: Callable[..., Any], name: str) -> bool:
@@ -57,19 +64,18 @@ def _accepts(func: Callable[..., Any], name: str) -> bool:
     return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
-def _reserved_names() -> frozenset[str]:
-    names: set[str] = set()
-    for klass in _FRAMEWORK:
-        names.update(klass.__dict__)
-    return frozenset(names)
-
-
 _FRAMEWORK: list[type] = [object, Manager]
-_RESERVED: frozenset[str] | None = None
+
+
+def _refuse(cls: type, attr: str) -> None:
+    raise TypeError(
+        f"{cls.__qualname__}.{attr}() would replace the framework's {attr}; give the "
+        f"handler another name and bind it with @handler({attr!r}), or mark a deliberate "
+        "override @handler(False)"
+    )
 
 
 def _collect_specs(cls: type) -> tuple[tuple[str, HandlerSpec, bool], ...]:
-    global _RESERVED
     implicit = getattr(cls, "_implicit_handlers", False)
     # attribute name -> (defining class, spec, function)
     found: dict[str, tuple[type, HandlerSpec, Any]] = {}
@@ -79,25 +85,19 @@ def _collect_specs(cls: type) -> tuple[tuple[str, HandlerSpec, bool], ...]:
         for attr, obj in klass.__dict__.items():
             spec = getattr(obj, "_netcomp_handler", None)
             if isinstance(spec, HandlerSpec):
-                if spec.enabled:
-                    found[attr] = (klass, spec, obj)
-                else:
+                if not spec.enabled:
                     found.pop(attr, None)
+                    continue
+                if (attr in RESERVED_NAMES or attr in HOOK_NAMES) and klass is cls:
+                    _refuse(cls, attr)  # bound as a handler, it would shadow the framework
+                found[attr] = (klass, spec, obj)
                 continue
             if implicit and inspect.isfunction(obj) and not attr.startswith("_"):
-                if _RESERVED is None:
-                    _RESERVED = _reserved_names()
-                if attr not in _RESERVED:
+                if attr not in RESERVED_NAMES and attr not in HOOK_NAMES:
                     found[attr] = (klass, HandlerSpec((attr,)), obj)
                     continue
-                if attr != "init" and klass is cls:
-                    # A Component method named like the framework's API (tick, stop, fire,
-                    # ...) would silently replace it: the loop breaks and no handler binds.
-                    raise TypeError(
-                        f"{cls.__qualname__}.{attr}() would replace the framework's "
-                        f"{attr}() method; give the handler another name and bind it with "
-                        f"@handler({attr!r}), or mark a deliberate override @handler(False)"
-                    )
+                if attr in RESERVED_NAMES and klass is cls:
+                    _refuse(cls, attr)
             found.pop(attr, None)
     for attr, (klass, spec, _obj) in list(found.items()):
         if not spec.override:
@@ -152,14 +152,7 @@ class BaseComponent(Manager):
         if init is not BaseComponent.init:
             if channel is not _MISSING and _accepts(init, "channel"):
                 kwargs["channel"] = channel
-            snapshot = {name: id(self.__dict__.get(name)) for name in _LOOP_STATE}
             self.init(*args, **kwargs)
-            clobbered = [n for n in _LOOP_STATE if id(self.__dict__.get(n)) != snapshot[n]]
-            if clobbered:
-                raise TypeError(
-                    f"{type(self).__name__}.init() assigned {', '.join(clobbered)}, which "
-                    "netcomp uses for its own loop state; rename the attribute(s)"
-                )
         elif args or kwargs:
             raise TypeError(
                 f"{type(self).__name__}() takes no arguments besides channel= "
@@ -195,12 +188,12 @@ class BaseComponent(Manager):
 
     def remove_handler(self, func: Callable[..., Any], *names: str) -> None:
         """Remove a handler added with :meth:`add_handler` (or bound at construction)."""
-        for entry in list(self._entries):
+        registry = self.loop.registry
+        for entry in self._own_entries():
             if entry.fn == func and (not names or set(names) & set(entry.names)):
-                self._remove_entry(entry)
+                registry.remove(entry)
 
 
-# Before Component exists: the reserved names must include BaseComponent's API (init, ...).
 _FRAMEWORK.append(BaseComponent)
 
 

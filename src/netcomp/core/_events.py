@@ -76,6 +76,19 @@ class Event:
         event.name = _name
         return event
 
+    @property
+    def pending(self) -> int:
+        """How many of its coroutine, generator or chained handlers are still running."""
+        return self._pending
+
+    @property
+    def answered(self) -> bool:
+        """Whether a handler already answered this event: returned a result, or is still
+        working on one (a coroutine, generator or chained handler). A fallback handler (a
+        dispatcher, a default page) checks it and leaves an answered event alone."""
+        value = self.value
+        return bool(self._pending) or (value is not None and value._count > 0)
+
     def stop(self) -> None:
         """End dispatch of this event after the handler that is running now."""
         self.stopped = True

@@ -21,21 +21,29 @@ from ._events import Event
 from ._values import Value
 
 if TYPE_CHECKING:
+    from ._dispatch import Dispatch
+    from ._loop import Loop
     from ._manager import Manager
 
-__all__ = ["Call", "Future", "Task", "Wait", "current_manager", "sleep"]
+__all__ = ["Call", "Future", "Task", "Wait", "current_loop", "current_manager", "sleep"]
 
 _local = threading.local()
 
 
+def current_loop() -> Loop | None:
+    """The loop running (or ticking) on this thread, ``None`` outside a loop."""
+    return getattr(_local, "loop", None)
+
+
 def current_manager() -> Manager | None:
     """The root manager whose loop runs on this thread (``None`` outside a loop)."""
-    return getattr(_local, "manager", None)
+    loop = getattr(_local, "loop", None)
+    return None if loop is None else loop.root
 
 
-def _set_current_manager(manager: Manager | None) -> Manager | None:
-    previous = getattr(_local, "manager", None)
-    _local.manager = manager
+def _set_current_loop(loop: Loop | None) -> Loop | None:
+    previous = getattr(_local, "loop", None)
+    _local.loop = loop
     return previous
 
 
@@ -130,7 +138,7 @@ class _Op:
 def _arm_timeout(manager: Manager, future: Future, timeout: float | None, what: str) -> None:
     if timeout is None:
         return
-    handle = manager._call_later(
+    handle = manager.loop.call_later(
         timeout,
         lambda: future.set_exception(TimeoutError(f"{what} timed out after {timeout} s")),
     )
@@ -207,11 +215,11 @@ class Wait(_Op):
         if isinstance(target, Event) and target.value is not None:
             target.value.add_done_callback(lambda _v: future.set_result(target))
         else:
-            root = self.manager.root
+            loop = self.manager.loop
             waiter = (target, self.channels, future)
             name = target if isinstance(target, str) else target.name
-            root._waiters.setdefault(name, []).append(waiter)
-            future.add_done_callback(lambda _f: root._remove_waiter(name, waiter))
+            loop.add_waiter(name, waiter)
+            future.add_done_callback(lambda _f: loop.remove_waiter(name, waiter))
         if not future.done():
             _arm_timeout(self.manager, future, self.timeout, f"wait({target!r})")
         return future
@@ -228,16 +236,16 @@ class _Sleep(_Op):
         self.seconds = seconds
 
     def _begin(self) -> Future:
-        manager = current_manager()
-        if manager is None:
+        loop = current_loop()
+        if loop is None:
             raise RuntimeError("netcomp.sleep() must be awaited in a handler running on a loop")
         future = Future()
-        manager._call_later(self.seconds, future.set_result, None)
+        loop.call_later(self.seconds, future.set_result, None)
         return future
 
 
 def sleep(seconds: float) -> _Op:
-    """Suspend the awaiting handler for ``seconds`` (monotonic clock); other events go on."""
+    """Suspend the awaiting handler for ``seconds`` (the loop's clock); other events go on."""
     if seconds < 0:
         raise ValueError(f"sleep() needs seconds >= 0, got {seconds!r}")
     return _Sleep(seconds)
@@ -246,12 +254,12 @@ def sleep(seconds: float) -> _Op:
 class Task:
     """Drives one coroutine or generator handler for one event; resumed by future callbacks."""
 
-    __slots__ = ("coro", "event", "handler", "is_generator", "manager")
+    __slots__ = ("coro", "event", "handler", "is_generator", "loop")
 
     def __init__(
-        self, manager: Manager, event: Event, coro: Any, handler: Any, is_generator: bool
+        self, loop: Dispatch, event: Event, coro: Any, handler: Any, is_generator: bool
     ) -> None:
-        self.manager = manager
+        self.loop = loop
         self.event = event
         self.coro = coro
         self.handler = handler
@@ -259,10 +267,10 @@ class Task:
 
     def step(self, send: Any = None, throw: BaseException | None = None) -> None:
         """Run the handler until it suspends or ends."""
-        manager = self.manager
+        loop = self.loop
         coro = self.coro
-        previous = manager._current
-        manager._current = self.event
+        previous = loop.current
+        loop.current = self.event
         try:
             while True:
                 try:
@@ -272,10 +280,10 @@ class Task:
                     else:
                         yielded = coro.send(send)
                 except StopIteration as stop:
-                    manager._task_finished(self, None if self.is_generator else stop.value)
+                    loop.task_finished(self, None if self.is_generator else stop.value)
                     return
                 except BaseException as error:
-                    manager._task_failed(self, error)
+                    loop.task_failed(self, error)
                     return
                 send = None
                 if isinstance(yielded, Future):
@@ -311,7 +319,7 @@ class Task:
                             self.step(result)
 
                     if future.done():
-                        manager.call_soon(resume_gen, future)
+                        loop.call_soon(resume_gen, future)
                     else:
                         future.add_done_callback(resume_gen)
                     return
@@ -325,7 +333,7 @@ class Task:
                 if yielded is None:
                     # One loop turn, as in circuits: what is queued now (including what this
                     # handler just fired) is dispatched before the generator resumes.
-                    manager.call_soon(manager.call_soon, self.step)
+                    loop.call_soon(loop.call_soon, self.step)
                     return
                 if isinstance(yielded, (GeneratorType, CoroutineType)):
                     throw = RuntimeError(
@@ -335,7 +343,7 @@ class Task:
                 assert self.event.value is not None
                 self.event.value.add(yielded)
         finally:
-            manager._current = previous
+            loop.current = previous
 
     def _resume(self, future: Future) -> None:
         if future._exception is not None:

@@ -1,20 +1,19 @@
-"""Timers: fire an event after an interval (once, or every interval), on the monotonic clock.
+"""Timers: fire an event after an interval (once, or every interval), on the loop's clock.
 
 Rules: a Timer arms itself when it joins a tree and disarms when it leaves; deadlines are
-kept in the root's heap, so the loop sleeps exactly until the next one. A persistent timer
-re-arms from its previous deadline (no drift); if the loop fell behind by more than an
-interval it re-arms from now instead of firing a burst.
+kept in the loop's heap, so the loop sleeps exactly until the next one, on the loop's
+clock. A persistent timer re-arms from its previous deadline (no drift); if the loop fell
+behind by more than an interval it re-arms from now instead of firing a burst.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable
-from time import monotonic
 from typing import Any
 
 from ._components import BaseComponent
 from ._events import Event
-from ._manager import TimerHandle
+from ._handles import TimerHandle
 
 __all__ = ["Timer"]
 
@@ -50,19 +49,19 @@ class Timer(BaseComponent):
         self._handle: TimerHandle | None = None
         self.expiry: float | None = None
 
-    def _root_changed(self) -> None:
+    def loop_changed(self) -> None:
+        """Arm on joining a tree, disarm on leaving it; follow the tree to its new loop."""
         if self.parent is None:
             self._disarm()
-        elif self.expiry is None:
-            self._arm(monotonic() + self.interval)
+        elif self._handle is None:
+            self._arm(self.loop.time() + self.interval)
         else:
-            self._arm(self.expiry)
+            self._arm(self._handle.when)  # a moved handle keeps the delay it had left
 
     def _arm(self, when: float) -> None:
         self._disarm()
         self.expiry = when
-        root = self.root
-        self._handle = root._call_at(when, self._expired)
+        self._handle = self.loop.call_at(when, self._expired)
 
     def _disarm(self) -> None:
         if self._handle is not None:
@@ -77,7 +76,7 @@ class Timer(BaseComponent):
         if self.persist and self.parent is not None:
             assert self.expiry is not None
             nxt = self.expiry + self.interval
-            now = monotonic()
+            now = self.loop.time()
             if nxt <= now:
                 nxt = now + self.interval
             self._arm(nxt)
@@ -86,14 +85,14 @@ class Timer(BaseComponent):
 
     def reset(self, interval: float | None = None) -> None:
         """Restart the countdown from now (with a new ``interval`` if given). Thread-safe."""
-        root = self.root
-        if root._running and not root._on_loop_thread():
-            root.call_soon_threadsafe(self.reset, interval)
+        loop = self.loop
+        if loop.running and not loop.on_loop_thread():
+            loop.call_soon_threadsafe(self.reset, interval)
             return
         if interval is not None:
             self.interval = _seconds(interval)
         if self.parent is not None:
-            self._arm(monotonic() + self.interval)
+            self._arm(loop.time() + self.interval)
 
     def fire(self, event: Event, *channels: Hashable) -> Any:
         """Fire on ``channels``; with none, on the event's own channels or ``"*"``."""

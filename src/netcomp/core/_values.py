@@ -82,7 +82,7 @@ class Value:
             self._value.append(result)
         self._count = count + 1
         if self.notify and self.manager is not None and self._event is not None:
-            self.manager._value_changed(self)
+            self.manager.loop.value_changed(self)
 
     def set_error(self, error: BaseException) -> None:
         """Record a handler's exception (the first one is kept in :attr:`exception`)."""

@@ -49,7 +49,17 @@ class Worker(BaseComponent):
         """The executor (created on first use)."""
         if self._pool is None:
             if self.process:
-                self._pool = cf.ProcessPoolExecutor(self.workers)
+                # Never fork: the loop (and maybe other pools) run threads, and a fork taken
+                # while threads run can deadlock the child (deprecated from Python 3.12).
+                # A forkserver (spawn where there is none) starts workers from a clean
+                # process; the function and its arguments must be picklable.
+                import multiprocessing  # only for process pools (it loads a lot)
+
+                methods = multiprocessing.get_all_start_methods()
+                method = "forkserver" if "forkserver" in methods else "spawn"
+                self._pool = cf.ProcessPoolExecutor(
+                    self.workers, mp_context=multiprocessing.get_context(method)
+                )
             else:
                 self._pool = cf.ThreadPoolExecutor(
                     self.workers, thread_name_prefix="netcomp-worker"
@@ -59,16 +69,16 @@ class Worker(BaseComponent):
     @handler("task")
     def _on_task(self, f: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
         future = Future()
-        root = self.root
 
         def settle(cf_future: cf.Future[Any]) -> None:
-            # Runs on a pool thread: hand the outcome to the loop thread.
+            # Runs on a pool thread: hand the outcome to the loop thread (read self.loop
+            # now: the worker may have moved to another tree meanwhile).
             try:
                 result = cf_future.result()
             except BaseException as error:
-                root.call_soon_threadsafe(future.set_exception, error)
+                self.loop.call_soon_threadsafe(future.set_exception, error)
             else:
-                root.call_soon_threadsafe(future.set_result, result)
+                self.loop.call_soon_threadsafe(future.set_result, result)
 
         self.pool.submit(f, *args, **kwargs).add_done_callback(settle)
         return future
@@ -77,7 +87,8 @@ class Worker(BaseComponent):
     def _on_stopped(self, manager: Any) -> None:
         self.shutdown(wait=False)
 
-    def _root_changed(self) -> None:
+    def loop_changed(self) -> None:
+        """Leaving its tree shuts the pool down (it is re-created on the next task)."""
         if self.parent is None:
             self.shutdown(wait=False)
 

@@ -30,7 +30,7 @@ from ._server import NotConnected
 from ._tls import client_context
 
 if TYPE_CHECKING:
-    from ..core import Manager
+    from ..core import Loop
 
 __all__ = ["Client", "Dial", "TCP6Client", "TCPClient", "UNIXClient"]
 
@@ -73,10 +73,10 @@ class Dial:
         "family",
         "host",
         "limits",
+        "loop",
         "nodelay",
         "owner",
         "port",
-        "root",
         "server_hostname",
         "timeout",
     )
@@ -104,15 +104,15 @@ class Dial:
         self.nodelay = nodelay
         self.address: Any = None
         self.conn: Connection | None = None
-        self.root: Manager | None = None
+        self.loop: Loop | None = None
         self.done = False
         self._timer: TimerHandle | None = None
 
-    def start(self, root: Manager) -> None:
-        """Begin the attempt on ``root``'s loop (the outcome may be reported at once)."""
-        self.root = root
+    def start(self, loop: Loop) -> None:
+        """Begin the attempt on ``loop`` (the outcome may be reported at once)."""
+        self.loop = loop
         if self.timeout is not None:
-            self._timer = root._call_later(self.timeout, self._expired)
+            self._timer = loop.call_later(self.timeout, self._expired)
         host, port = self.host, self.port
         if self.family == socket.AF_UNIX:
             self._open(socket.AF_UNIX, host)
@@ -129,9 +129,9 @@ class Dial:
                 infos = socket.getaddrinfo(host, port, self.family, socket.SOCK_STREAM)
                 family, address = infos[0][0], infos[0][4]
             except OSError as err:
-                root.call_soon_threadsafe(self._resolved, None, None, err)
+                loop.call_soon_threadsafe(self._resolved, None, None, err)
             else:
-                root.call_soon_threadsafe(self._resolved, family, address, None)
+                loop.call_soon_threadsafe(self._resolved, family, address, None)
 
         _resolve_pool().submit(lookup)
 
@@ -144,11 +144,11 @@ class Dial:
         if conn is not None:
             conn.abort()
 
-    def attach(self, root: Manager) -> None:
-        """The owner's root changed: the connecting socket follows it."""
-        self.root = root
+    def attach(self, loop: Loop) -> None:
+        """The owner moved to another loop: the connecting socket follows it."""
+        self.loop = loop
         if self.conn is not None:
-            self.conn.attach(root)
+            self.conn.attach(loop)
 
     def _end(self) -> None:
         self.done = True
@@ -197,8 +197,8 @@ class Dial:
             return
         conn = Connection(self, sock, (self.host, self.port), self.limits, connecting=True)
         self.conn = conn
-        assert self.root is not None
-        conn.attach(self.root)
+        assert self.loop is not None
+        conn.attach(self.loop)
 
     # The connection reports here until it is up (Connection's owner protocol).
     def _conn_up(self, conn: Connection) -> None:
@@ -281,9 +281,9 @@ class Client(SocketComponent):
 
     def _rearm(self) -> None:
         if self._conn is not None:
-            self._conn.attach(self.root)
+            self._conn.attach(self.loop)
         if self._dial is not None:
-            self._dial.attach(self.root)
+            self._dial.attach(self.loop)
 
     # ------------------------------------------------------------ connect
     @handler("connect")
@@ -311,7 +311,7 @@ class Client(SocketComponent):
             self.nodelay,
         )
         self._dial = dial
-        dial.start(self.root)
+        dial.start(self.loop)
 
     def _dial_up(self, dial: Dial, conn: Connection) -> None:
         self._dial = None
@@ -397,7 +397,8 @@ class Client(SocketComponent):
         self._closed_waiters.append(future)
         return future
 
-    def _loop_ended(self) -> None:
+    def loop_ended(self) -> None:
+        """The loop is gone: cancel the connect, cut the link."""
         if self._dial is not None:
             self._dial.cancel()
             self._dial = None

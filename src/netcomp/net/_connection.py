@@ -29,10 +29,8 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ._poller import Watch
-
 if TYPE_CHECKING:
-    from ..core import Manager, TimerHandle, Value
+    from ..core import Loop, TimerHandle, Value, Watch
 
 __all__ = ["Connection", "Limits"]
 
@@ -111,7 +109,7 @@ class Limits:
 
 
 class Connection:
-    """A connected (or connecting) stream socket serviced by the root's selector."""
+    """A connected (or connecting) stream socket serviced by its loop's selector."""
 
     __slots__ = (
         "_file",
@@ -129,11 +127,11 @@ class Connection:
         "held",
         "last_read",
         "limits",
+        "loop",
         "out",
         "owner",
         "paused",
         "peer",
-        "root",
         "sock",
         "tls",
     )
@@ -157,8 +155,8 @@ class Connection:
         self._file: list[Any] | None = None
         self.last_read: Value | None = None
         self._read_done_cb: Callable[[Value], None] | None = self._read_done
-        self.root: Manager | None = None
-        self._watch = Watch(sock, self._on_ready)
+        self.loop: Loop | None = None
+        self._watch: Watch | None = None
         self._handshake_timer: TimerHandle | None = None
         self._linger_timer: TimerHandle | None = None
         self.connecting = connecting
@@ -172,30 +170,33 @@ class Connection:
         self.tls = False
 
     # ----------------------------------------------------------- plumbing
-    def attach(self, root: Manager) -> None:
-        """Start being serviced by ``root``'s selector (moving from a previous root)."""
+    def attach(self, loop: Loop) -> None:
+        """Start being serviced by ``loop`` (moving from a previous loop)."""
         if self.closed:
             return
-        self.root = root
+        self.loop = loop
+        if self._watch is None:
+            self._watch = loop.watch(self.sock, 0, self._on_ready)
+        else:
+            self._watch.move(loop)
         self._update()
 
     def _update(self) -> None:
-        root = self.root
-        if root is None or self.closed:
-            return
         watch = self._watch
+        if watch is None or self.closed:
+            return
         if self.connecting:
             mask = WRITE
         elif self.handshaking:
-            mask = watch.mask or READ
+            mask = watch.events or READ
         else:
             mask = 0
             if not self.eof and (self.closing or not (self.paused or self.held)):
                 mask |= READ
             if self.out or self._file is not None:
                 mask |= WRITE
-        if mask != watch.mask or watch.root is not root:
-            watch.set(root, mask)
+        if mask != watch.events:
+            watch.modify(mask)
 
     def hold(self, held: bool) -> None:
         """Stop (``True``) or resume reading, for an owner that cannot take more input now
@@ -204,11 +205,12 @@ class Connection:
             self.held = held
             self._update()
             sock = self.sock
-            if not held and self.tls and self.root is not None and sock.pending():  # type: ignore[attr-defined]
-                self.root.call_soon(self._read)  # decrypted bytes wait in the TLS object
+            if not held and self.tls and self.loop is not None and sock.pending():  # type: ignore[attr-defined]
+                self.loop.call_soon(self._read)  # decrypted bytes wait in the TLS object
 
     def _set_mask(self, mask: int) -> None:
-        self._watch.set(self.root, mask)
+        if self._watch is not None:
+            self._watch.modify(mask)
 
     def _on_ready(self, mask: int) -> None:
         if self.connecting:
@@ -243,7 +245,10 @@ class Connection:
         """Wrap the socket and run the handshake (now, or once connected)."""
         if self.closed or self.tls:
             return
-        self._watch.set(None, 0)  # the wrapped socket is a new file object
+        loop = self.loop
+        if self._watch is not None:
+            self._watch.cancel()  # the wrapped socket is a new file object
+            self._watch = None
         try:
             self.sock = context.wrap_socket(
                 self.sock,
@@ -255,16 +260,16 @@ class Connection:
             _close_half_wrapped(err)
             self._shutdown(err)
             return
-        self._watch.fileobj = self.sock
+        if loop is not None:
+            self._watch = loop.watch(self.sock, 0, self._on_ready)
         self.tls = True
         self.handshaking = True
-        root = self.root
-        if root is not None and self.limits.handshake_timeout is not None:
-            self._handshake_timer = root._call_later(
+        if loop is not None and self.limits.handshake_timeout is not None:
+            self._handshake_timer = loop.call_later(
                 self.limits.handshake_timeout, self._handshake_expired
             )
         if not self.connecting:
-            if root is not None:
+            if loop is not None:
                 self._set_mask(READ)
             self._handshake()
         else:
@@ -495,12 +500,12 @@ class Connection:
         if self.closed:
             return
         self.closing = True
-        root = self.root
+        loop = self.loop
         if self.connecting:
             self._shutdown(None)
         elif not self.out and self._file is None:
             self._close_write()
-        elif root is None or not root._running:
+        elif loop is None or not loop.running:
             # No loop to flush later: one last try, then close.
             if not self.handshaking:
                 self._flush()
@@ -510,10 +515,10 @@ class Connection:
 
     def _close_write(self) -> None:
         """All output is out: send FIN, then linger until the peer's EOF (bounded)."""
-        root = self.root
+        loop = self.loop
         if self.closed:
             return
-        ending = root is None or not root._running  # no loop: nothing would linger
+        ending = loop is None or not loop.running  # no loop: nothing would linger
         if self._linger_timer is not None:
             if ending:
                 self._shutdown(None)
@@ -521,7 +526,7 @@ class Connection:
         if self.tls and not self.handshaking:  # close_notify: the peer can tell it from a cut
             with contextlib.suppress(OSError, ValueError):
                 self.sock.unwrap()  # type: ignore[attr-defined]
-        if self.eof or self.handshaking or ending or root is None:
+        if self.eof or self.handshaking or ending or loop is None:
             self._shutdown(None)
             return
         try:  # the plain socket method: SSLSocket.shutdown() would drop the TLS state
@@ -530,8 +535,8 @@ class Connection:
             self._shutdown(None)
             return
         # While the tree stops, linger briefly: stop() waits for this close.
-        delay = STOP_LINGER if root._stopping else LINGER
-        self._linger_timer = root._call_later(delay, self._shutdown, None)
+        delay = STOP_LINGER if loop.stopping else LINGER
+        self._linger_timer = loop.call_later(delay, self._shutdown, None)
         self._update()
 
     def _linger(self) -> None:
@@ -559,10 +564,11 @@ class Connection:
             self._handshake_timer = None
         if self._linger_timer is not None:
             self._linger_timer.cancel()
-        self._watch.set(None, 0)
-        # Break the cycles through bound methods, so that refcounting frees a closed
-        # connection at once instead of the cyclic GC later (it matters under churn).
-        self._watch.callback = None
+        # Cancelling the watch lets go of its callback: with the line below, that breaks
+        # the cycles through bound methods, so that refcounting frees a closed connection
+        # at once instead of the cyclic GC later (it matters under churn).
+        if self._watch is not None:
+            self._watch.cancel()
         self._read_done_cb = None
         with contextlib.suppress(OSError):
             self.sock.close()

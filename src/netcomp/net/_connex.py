@@ -35,7 +35,6 @@ import ssl
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from time import monotonic
 from typing import Any
 
 from ..core import Event, Future, NetcompError, TimerHandle, handler
@@ -248,7 +247,7 @@ class Connex(SocketComponent):
         self._last_reason: BaseException | None = None
         self._retry_timer: TimerHandle | None = None
         self._idle_timer: TimerHandle | None = None
-        self._active = 0.0  # monotonic time of the link's last traffic
+        self._active = 0.0  # loop time of the link's last traffic
         #: When set to a list, every transition is appended as (state, input, next state).
         self._trace: list[tuple[str, str, str]] | None = None
 
@@ -324,7 +323,7 @@ class Connex(SocketComponent):
             self.nodelay,
         )
         self._dial = dial
-        dial.start(self.root)
+        dial.start(self.loop)
 
     def _cancel_dial(self) -> None:
         dial, self._dial = self._dial, None
@@ -348,9 +347,9 @@ class Connex(SocketComponent):
         if self._refused and not conn.congested:
             self._refused = False
             self.fire(drained())
-        self._active = monotonic()
+        self._active = self.loop.time()
         if self.inactivity_timeout is not None:
-            self._idle_timer = self.root._call_later(self.inactivity_timeout, self._idle_check)
+            self._idle_timer = self.loop.call_later(self.inactivity_timeout, self._idle_check)
 
     def _drop_link(self) -> None:
         conn, self._conn = self._conn, None
@@ -364,7 +363,7 @@ class Connex(SocketComponent):
 
     def _schedule_retry(self) -> None:
         delay = max(0.0, float(self.backoff(self._failures)))
-        self._retry_timer = self.root._call_later(delay, self._retry_due)
+        self._retry_timer = self.loop.call_later(delay, self._retry_due)
 
     def _retry_due(self) -> None:
         self._retry_timer = None
@@ -424,12 +423,12 @@ class Connex(SocketComponent):
         timeout = self.inactivity_timeout
         if conn is None or timeout is None or self._state != CONNECTED:
             return
-        now = monotonic()
+        now = self.loop.time()
         if conn.buffered:
             self._active = now  # still sending: not idle
         left = self._active + timeout - now
         if left > 0:
-            self._idle_timer = self.root._call_later(left, self._idle_check)
+            self._idle_timer = self.loop.call_later(left, self._idle_check)
             return
         self._feed("idle")
 
@@ -439,7 +438,7 @@ class Connex(SocketComponent):
 
     def _conn_data(self, conn: Connection, data: bytes) -> None:
         if conn is self._conn:
-            self._active = monotonic()
+            self._active = self.loop.time()
         conn.track_read(self.fire(read(data)))
 
     def _conn_eof(self, conn: Connection) -> None:
@@ -476,7 +475,7 @@ class Connex(SocketComponent):
             return
         conn = self._conn
         if conn is not None and self._state == CONNECTED and conn.write(data):
-            self._active = monotonic()
+            self._active = self.loop.time()
             return
         size = len(data)
         if self._outbox_size + size > self.queue_limit:
@@ -508,7 +507,7 @@ class Connex(SocketComponent):
 
     @handler("registered", channel="*")
     def _on_registered(self, component: Any, parent: Any) -> None:
-        if component is self and self.root._running and self._wanted():
+        if component is self and self.loop.running and self._wanted():
             self._feed("demand")  # joined a tree whose loop already runs
 
     @handler("stopped", channel="*")
@@ -523,14 +522,15 @@ class Connex(SocketComponent):
 
     # --------------------------------------------------------------- plumbing
     def _rearm(self) -> None:
-        root = self.root
+        loop = self.loop
         for conn in (self._conn, *self._closing):
             if conn is not None:
-                conn.attach(root)
+                conn.attach(loop)
         if self._dial is not None:
-            self._dial.attach(root)
+            self._dial.attach(loop)
 
-    def _loop_ended(self) -> None:
+    def loop_ended(self) -> None:
+        """The loop is gone: stop, and cut the links still closing."""
         self._feed("stop")  # no-op unless the loop ended without a graceful stop
         closing, self._closing = list(self._closing), set()
         for conn in closing:

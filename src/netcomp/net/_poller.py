@@ -1,11 +1,12 @@
 """The Poller: the one readiness multiplexer of a component tree.
 
-Rules: there is one selector per tree and it lives at the root (the core loop sleeps in it,
-so the cross-thread wake-up and the sockets share one wait). The Poller component chooses
-its backend (``epoll``/``poll``/``select``; the best available by default) and moves every
-registration there. Socket components call :func:`ensure_poller` when they join a tree: it
-finds the tree's Poller or registers a new one. Readiness is delivered by a direct call to
-the owning connection's callback; only the public net events are dispatched.
+Rules: there is one selector per tree and it lives in the tree's loop (the core loop sleeps
+in it, so the cross-thread wake-up and the sockets share one wait). The Poller component
+chooses its backend (``epoll``/``poll``/``select``; the best available by default) with
+``loop.use_selector``. Socket components call :func:`ensure_poller` when they join a tree:
+it finds the tree's Poller or registers a new one. Readiness is delivered by a direct call
+to the owning connection's callback (a ``loop.watch``); only the public net events are
+dispatched.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from ..core import BaseComponent, Component, Manager, handler
 
-__all__ = ["Poller", "SocketComponent", "Watch", "ensure_poller"]
+__all__ = ["Poller", "SocketComponent", "ensure_poller"]
 
 _BACKENDS: dict[str, str] = {
     "epoll": "EpollSelector",
@@ -45,34 +46,20 @@ class Poller(BaseComponent):
                     f"unknown or unavailable poller backend {backend!r}; choose from {available}"
                 )
             self.selector_class = cls
-        self.backend = backend or selectors.DefaultSelector.__name__  # no selector made
-        self._installed_on: Manager | None = None
-        # Installed when it joins a tree (or its own loop starts), not here: init() must not
-        # create loop state on a component that is not yet anyone's root.
+        self.backend = backend or selectors.DefaultSelector.__name__
+        self.loop.use_selector(self.selector_class)
 
-    def _install(self) -> None:
-        root = self.root
-        if self._installed_on is root:
-            return
-        root._ensure_loop()
-        if not isinstance(root._selector, self.selector_class):
-            root._use_selector(self.selector_class())
-        self._installed_on = root
-
-    def _root_changed(self) -> None:
-        self._install()
-
-    @handler("started", channel="*", priority=100)
-    def _on_started(self, manager: Any) -> None:
-        self._install()
+    def loop_changed(self) -> None:
+        """The tree this Poller serves waits in its backend."""
+        self.loop.use_selector(self.selector_class)
 
     @property
     def fds(self) -> int:
         """How many sockets the tree's selector services (the wake-up not counted)."""
-        return self.root._io_count
+        return self.loop.watched
 
     def __repr__(self) -> str:
-        return f"<Poller/{self.channel} {self.backend} fds={self.root._io_count}>"
+        return f"<Poller/{self.channel} {self.backend} fds={self.loop.watched}>"
 
 
 def ensure_poller(component: Manager) -> Poller:
@@ -87,51 +74,18 @@ def ensure_poller(component: Manager) -> Poller:
     return poller
 
 
-class Watch:
-    """One descriptor's interest on its tree's selector, following the tree's root.
-
-    ``set(root, mask)`` registers, changes or removes the interest in O(1), and moves it
-    when the root changed. A root with no loop yet is left alone: the owner calls ``set``
-    again once the loop starts (``SocketComponent`` does), so a socket made before
-    ``run()`` costs no selector of its own.
-    """
-
-    __slots__ = ("callback", "fileobj", "mask", "root")
-
-    def __init__(self, fileobj: Any, callback: Any) -> None:
-        self.fileobj = fileobj
-        self.callback = callback
-        self.root: Manager | None = None
-        self.mask = 0
-
-    def set(self, root: Manager | None, mask: int) -> None:
-        """Watch for ``mask`` (0: not at all) on ``root``'s selector."""
-        current = self.root
-        if current is not None and (current is not root or not mask):
-            current._io_remove(self.fileobj)
-            self.root = current = None
-            self.mask = 0
-        if not mask or root is None or root._selector is None:
-            return
-        if current is None:
-            root._io_add(self.fileobj, mask, self.callback)
-            self.root = root
-        elif mask != self.mask:
-            root._io_modify(self.fileobj, mask, self.callback)
-        self.mask = mask
-
-
 class SocketComponent(Component):
     """Base of the components that own sockets (servers, clients, UDP).
 
-    They find (or make) the tree's Poller and re-watch their sockets whenever their root
-    changes and when the loop starts; ``_rearm()`` says how.
+    They find (or make) the tree's Poller when they join a tree, and carry their sockets'
+    watches to the new loop when their subtree leaves one (``_rearm()`` says how).
     """
 
     def _rearm(self) -> None:
-        """Watch every socket this component owns on its current root."""
+        """Move every socket watch and timer this component owns to ``self.loop``."""
 
-    def _root_changed(self) -> None:
+    def loop_changed(self) -> None:
+        """Joined a tree: make sure it has a Poller. Moved: carry the sockets along."""
         if self.parent is not None:
             ensure_poller(self)
         self._rearm()
@@ -139,5 +93,4 @@ class SocketComponent(Component):
     @handler("started", channel="*")
     def _on_started(self, manager: Any) -> None:
         if self.parent is None:
-            ensure_poller(self)
-        self._rearm()
+            ensure_poller(self)  # the root of its own tree: it serves that tree too

@@ -25,7 +25,7 @@ from ..core import Future, TimerHandle, handler
 from ._address import bound_socket
 from ._connection import READ, Connection, Limits
 from ._events import closed, connect, disconnect, drained, error, read, ready
-from ._poller import SocketComponent, Watch
+from ._poller import SocketComponent
 from ._tls import server_context
 
 __all__ = ["NotConnected", "Server", "TCP6Server", "TCPServer", "UNIXServer"]
@@ -91,7 +91,7 @@ class Server(SocketComponent):
         sock.setblocking(False)
         self.socket = sock
         self.bind = sock.getsockname()
-        self._listener = Watch(sock, self._on_acceptable)
+        self._listener = self.loop.watch(sock, 0, self._on_acceptable)
         self._watch()
         self.fire(ready(self, self.bind))
 
@@ -108,12 +108,12 @@ class Server(SocketComponent):
     def _watch(self) -> None:
         """Accept while listening, unless paused for want of descriptors."""
         accepting = self._listening and self._accept_timer is None
-        self._listener.set(self.root, READ if accepting else 0)
+        self._listener.modify(READ if accepting else 0)
 
     def _rearm(self) -> None:
-        self._watch()
+        self._listener.move(self.loop)
         for conn in list(self._connections.values()):
-            conn.attach(self.root)
+            conn.attach(self.loop)
 
     # ------------------------------------------------------------ accept
     def _on_acceptable(self, mask: int) -> None:
@@ -134,7 +134,7 @@ class Server(SocketComponent):
             self._accepted(sock, address)
 
     def _pause_accepting(self, err: OSError) -> None:
-        self._listener.set(self.root, 0)
+        self._listener.modify(0)
         if not self._starved:  # once per shortage, not once per retry
             self._starved = True
             self.fire(error(None, err))
@@ -143,7 +143,7 @@ class Server(SocketComponent):
             self._accept_timer = None
             self._watch()
 
-        self._accept_timer = self.root._call_later(self.accept_backoff, resume)
+        self._accept_timer = self.loop.call_later(self.accept_backoff, resume)
 
     def _accepted(self, sock: socket.socket, address: Any) -> None:
         self._starved = False
@@ -153,7 +153,7 @@ class Server(SocketComponent):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn = Connection(self, sock, address, self.limits)
         self._connections[sock] = conn
-        conn.attach(self.root)
+        conn.attach(self.loop)
         if self.secure and self.ssl_context is not None:
             conn.start_tls(self.ssl_context, server_side=True)
         else:
@@ -231,7 +231,8 @@ class Server(SocketComponent):
         self._all_closed.append(future)
         return future
 
-    def _loop_ended(self) -> None:
+    def loop_ended(self) -> None:
+        """The loop is gone: cut the connections still open."""
         for conn in list(self._connections.values()):
             conn.abort()
 
@@ -244,7 +245,7 @@ class Server(SocketComponent):
         if self._accept_timer is not None:
             self._accept_timer.cancel()
             self._accept_timer = None
-        self._watch()  # not listening: stops watching
+        self._listener.cancel()
         self.socket.close()
         if self.family == socket.AF_UNIX and isinstance(self.bind, str) and self.bind:
             with contextlib.suppress(OSError):

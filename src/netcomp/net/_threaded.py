@@ -101,7 +101,7 @@ class ThreadedTCPClient(BaseComponent):
 
     @handler("registered", channel="*")
     def _on_registered(self, component: Any, parent: Any) -> None:
-        if component is self and self.root._running:
+        if component is self and self.loop.running:
             self._start_thread()
 
     def _start_thread(self) -> None:
@@ -146,7 +146,8 @@ class ThreadedTCPClient(BaseComponent):
         self._end_waiters.append(future)
         return future
 
-    def _loop_ended(self) -> None:
+    def loop_ended(self) -> None:
+        """The loop is gone: end the thread now and join it (bounded)."""
         self._aborting = True
         self._nudge()
         thread = self._io_thread
@@ -202,7 +203,7 @@ class ThreadedTCPClient(BaseComponent):
     # -------------------------------------------------------------- I/O thread
     def _emit(self, event: Event) -> None:
         """From the I/O thread: fire ``event`` on the loop thread, in order with the rest."""
-        self.call_soon_threadsafe(self._fire_here, event)
+        self.loop.call_soon_threadsafe(self._fire_here, event)
 
     def _fire_here(self, event: Event) -> None:
         value = self.fire(event)
@@ -231,7 +232,7 @@ class ThreadedTCPClient(BaseComponent):
         finally:
             if sock is not None:
                 sock.close()
-            self.call_soon_threadsafe(self._thread_ended)
+            self.loop.call_soon_threadsafe(self._thread_ended)
 
     def _connect(self) -> socket.socket | None:
         """Resolve and connect (this thread may block); None if closed meanwhile."""

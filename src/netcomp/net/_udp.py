@@ -29,7 +29,7 @@ from ..core import Value, handler
 from ._address import bound_socket, is_ip_literal
 from ._client import _resolve_pool
 from ._events import closed, error, read, ready
-from ._poller import SocketComponent, Watch
+from ._poller import SocketComponent
 from ._server import NotConnected
 
 __all__ = ["UDP6Server", "UDPClient", "UDPServer"]
@@ -87,23 +87,23 @@ class UDPServer(SocketComponent):
         self._broadcast_on = False
         self._closing = False
         self._closed = False
-        self._watch = Watch(sock, self._on_ready)
+        self._watch = self.loop.watch(sock, 0, self._on_ready)
         self._update()
         self.fire(ready(self, self.bind))
 
     # ---------------------------------------------------------- selector
     def _update(self) -> None:
-        """Watch for READ while open and for WRITE while output is queued, on this root."""
-        root = self.root
+        """Watch for READ while open and for WRITE while output is queued."""
         mask = 0
         if not self._closed:
             if not self._closing:
                 mask |= READ
             if self._out:
                 mask |= WRITE
-        self._watch.set(root, mask)
+        self._watch.modify(mask)
 
-    _rearm = _update
+    def _rearm(self) -> None:
+        self._watch.move(self.loop)
 
     def _on_ready(self, mask: int) -> None:
         if mask & READ:
@@ -215,7 +215,7 @@ class UDPServer(SocketComponent):
                 failure: OSError | None = None
             except OSError as err:
                 resolved, failure = None, err
-            self.call_soon_threadsafe(self._resolved, key, resolved, failure)
+            self.loop.call_soon_threadsafe(self._resolved, key, resolved, failure)
 
         _resolve_pool().submit(lookup)
 
@@ -283,7 +283,7 @@ class UDPServer(SocketComponent):
         if self._closed:
             return
         self._closed = True
-        self._update()
+        self._watch.cancel()
         self.socket.close()
         self.fire(closed())
 

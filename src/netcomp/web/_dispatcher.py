@@ -62,7 +62,7 @@ class Dispatcher(BaseComponent):
 
     @handler("request", priority=-1)
     def _on_request(self, event: Event, request: Request, response: Response) -> Value | None:
-        if event._pending or (event.value is not None and event.value._count):
+        if event.answered:
             return None  # answered already, or an async handler is answering
         segments, controller = self._find(request.path)
         if controller is None:

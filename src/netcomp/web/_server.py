@@ -21,7 +21,6 @@ import logging
 import socket
 import ssl
 from collections import deque
-from time import monotonic
 from typing import Any
 
 from ..core import Event, TimerHandle, Value, handler
@@ -93,12 +92,12 @@ class Link:
         proto = self.proto
         proto.receive_data(data)
         if self.receiving is not None and self.server.http_limits.body_timeout is not None:
-            self.body_deadline = monotonic() + self.server.http_limits.body_timeout
+            self.body_deadline = self.server.loop.time() + self.server.http_limits.body_timeout
         self.process()
         if not self.head_deadline and proto.receiving_head and self.receiving is None:
             timeout = self.server.http_limits.head_timeout
             if timeout is not None:
-                self.head_deadline = deadline = monotonic() + timeout
+                self.head_deadline = deadline = self.server.loop.time() + timeout
                 self.arm(deadline)
 
     def eof(self) -> None:
@@ -163,7 +162,7 @@ class Link:
         self.body_parts = []
         self.body_size = 0
         if server.http_limits.body_timeout is not None:
-            self.body_deadline = monotonic() + server.http_limits.body_timeout
+            self.body_deadline = server.loop.time() + server.http_limits.body_timeout
             self.arm(self.body_deadline)
         if head.expect_continue:
             if exchange.in_front:
@@ -189,7 +188,7 @@ class Link:
         receiving = self.receiving
         stream = receiving.body_stream if receiving is not None else None
         if stream is not None and stream.buffered <= self.server.http_limits.max_buffered_body:
-            self.server.root.call_soon(self.process)
+            self.server.loop.call_soon(self.process)
 
     def body(self, data: bytes) -> None:
         exchange = self.receiving
@@ -252,7 +251,7 @@ class Link:
             return
         server.in_progress += 1
         if limits.response_timeout is not None:
-            exchange.deadline = deadline = monotonic() + limits.response_timeout
+            exchange.deadline = deadline = server.loop.time() + limits.response_timeout
             if self.exchanges[0] is exchange:
                 self.arm(deadline)
         value = server.fire(request(exchange.request, exchange.response), server.channel)
@@ -327,7 +326,7 @@ class Link:
     def idle(self) -> None:
         timeout = self.server.http_limits.keepalive_timeout
         if timeout is not None:
-            self.idle_deadline = deadline = monotonic() + timeout
+            self.idle_deadline = deadline = self.server.loop.time() + timeout
             self.arm(deadline)
 
     def arm(self, deadline: float) -> None:
@@ -338,13 +337,13 @@ class Link:
                 return
             timer.cancel()
         self.timer_at = deadline
-        self.timer = self.server.root._call_at(deadline, self.expired)
+        self.timer = self.server.loop.call_at(deadline, self.expired)
 
     def expired(self) -> None:
         self.timer = None
         if self.conn.closed:
             return
-        now = monotonic()
+        now = self.server.loop.time()
         limits = self.server.http_limits
         next_at = 0.0
         if self.receiving is not None and self.body_deadline and not self.input_over:

@@ -167,7 +167,7 @@ class Static(BaseComponent):
     # ------------------------------------------------------------ request
     @handler("request", priority=1)
     def _on_request(self, event: Event, request: Request, response: Response) -> Any:
-        if event.value is not None and event.value._count:
+        if event.answered:
             return None  # answered by an earlier handler
         if not request.path.startswith(self._quick):
             return None

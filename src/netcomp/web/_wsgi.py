@@ -252,7 +252,7 @@ class WSGIGateway(BaseComponent):
 
     @handler("request", priority=1)
     def _on_request(self, event: Event, request: Request, response: Response) -> Any:
-        if event.value is not None and event.value._count:
+        if event.answered:
             return None  # answered by an earlier handler
         raw = request.raw_path
         if not raw.startswith("/"):

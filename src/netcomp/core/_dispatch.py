@@ -1,0 +1,380 @@
+"""Dispatch: running an event's handlers, collecting their results, finishing the event.
+
+Rules (docs/architecture.md, "Dispatch"):
+* Events are FIFO and breadth-first: one *batch* is what was queued when the batch began;
+  events fired while it is dispatched go to the next batch.
+* Every handler an event meets runs in (priority, registration) order; ``event.stop()``
+  ends dispatch after the running handler. A raising handler never stops the loop: its error
+  lands on the Value and fires ``exception`` on the root's channel (logged when unhandled).
+* An event is *done* when its handlers, including coroutine and generator handlers, have
+  all finished; then its Value completes, waiters wake, and ``success``/``failure`` feedback
+  fires. It is *complete* when it and every event its handlers fired (transitively) are done;
+  only events that asked for ``complete`` (or descend from one) pay for that tracking.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+from collections import deque
+from collections.abc import Callable
+from types import CoroutineType, GeneratorType
+from typing import TYPE_CHECKING, Any
+from weakref import ref as _weak
+
+from ._errors import EventCancelled, HandlerSignatureError
+from ._events import Event, exception
+from ._registry import HandlerEntry, Registry
+from ._tasks import Future, Task
+from ._values import Value
+
+if TYPE_CHECKING:
+    from ._handles import TimerHandle
+    from ._manager import Manager
+
+__all__ = ["Dispatch", "reset_event"]
+
+log = logging.getLogger("netcomp")
+
+_ASYNC_RESULT = (CoroutineType, GeneratorType, Value, Future)
+
+
+def _entry_of(handlers: tuple[HandlerEntry, ...], fn: Any) -> HandlerEntry:
+    """The entry whose callable is ``fn`` (error and async paths of the fast loop)."""
+    for entry in handlers:
+        if entry.fn is fn:
+            return entry
+    raise LookupError(fn)  # pragma: no cover - fns is built from handlers
+
+
+def reset_event(event: Event) -> None:
+    """Forget the dispatch state of an event that is fired again."""
+    for name in ("cancelled", "_pending", "_effects", "_cause", "_tracked"):
+        event.__dict__.pop(name, None)
+    event.stopped = False
+
+
+def _signature_mismatch(fn: Callable[..., Any], event: Event, entry: HandlerEntry) -> bool:
+    """Whether calling ``fn`` with ``event``'s arguments fails before its body runs."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return False
+    args = (event, *event.args) if entry.pass_event else event.args
+    try:
+        signature.bind(*args, **event.kwargs)
+    except TypeError:
+        return True
+    return False
+
+
+class Dispatch:
+    """The dispatching half of a :class:`Loop` (the queue, the registry, the waiters)."""
+
+    root: Manager
+    registry: Registry
+    queue: deque[Event]
+    waiters: dict[str, list[Any]]
+    current: Event | None
+    in_dispatch: Event | None
+    _ready: deque[tuple[Callable[..., Any], tuple[Any, ...]]]
+    _timers: list[tuple[float, int, TimerHandle]]
+    _io_count: int
+    _running: bool
+    _sleeping: bool
+    time: Callable[[], float]
+
+    def _wake(self) -> None:  # pragma: no cover - the Loop's
+        raise NotImplementedError
+
+    def stop(self, code: Any = None) -> None:  # pragma: no cover - the Loop's
+        raise NotImplementedError
+
+    def call_soon(self, callback: Callable[..., Any], *args: Any) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- queue
+    def enqueue(self, event: Event, channels: tuple[Any, ...]) -> Value:
+        """Queue an internal event (lifecycle, feedback, errors): never counted as an effect."""
+        event.channels = channels
+        if event.value is not None:
+            reset_event(event)
+        value = event.value = Value(event, self.root)
+        if event.complete or event._on_complete is not None:
+            event._tracked = True
+            event._effects = 1
+        self.queue.append(event)
+        if self._sleeping:
+            self._wake()
+        return value
+
+    # ------------------------------------------------------------- dispatch
+    def dispatch_batch(self) -> None:
+        """Dispatch the events queued now (one batch); what they fire waits for the next.
+
+        While ``run()`` runs and nothing else (callbacks, a due timer, sockets, a stop)
+        needs the loop, go on with the next batch: the order is the same, the loop's
+        per-pass overhead is saved. Under ``tick()``/``flush()`` it is one batch.
+
+        The hot path (about 85 lines, over the 60-line rule on purpose): every event of
+        every program goes through here. MEASURE-ME
+        """
+        queue = self.queue
+        popleft = queue.popleft
+        registry = self.registry
+        cache = registry.cache
+        while True:
+            for _ in range(len(queue)):
+                event = popleft()
+                if event.cancelled:
+                    self._cancelled(event)
+                    continue
+                try:
+                    handlers, fns = cache[(event.name, event.channels)]
+                except KeyError:
+                    handlers, fns = registry.lookup(event.name, event.channels)
+                value: Value = event.value  # type: ignore[assignment]  # set by fire()
+                if handlers:
+                    self.current = self.in_dispatch = event
+                    args = event.args
+                    kwargs = event.kwargs
+                    if fns is not None and not kwargs:
+                        # Fast loop: plain handlers, positional arguments only.
+                        for fn in fns:
+                            try:
+                                result = fn(*args)
+                            except Exception as error:
+                                self.handler_error(event, _entry_of(handlers, fn), error)
+                            except SystemExit as exit_:
+                                self.stop(exit_.code)
+                            else:
+                                if result is not None:
+                                    if isinstance(result, _ASYNC_RESULT):
+                                        self._handle_async(event, _entry_of(handlers, fn), result)
+                                    elif value._count == 0 and not value.notify:
+                                        value._value = result
+                                        value._count = 1
+                                    else:
+                                        value.add(result)
+                            if event.stopped:
+                                break
+                    else:
+                        for entry in handlers:
+                            try:
+                                if entry.pass_event:
+                                    result = entry.fn(event, *args, **kwargs)
+                                else:
+                                    result = entry.fn(*args, **kwargs)
+                            except Exception as error:
+                                self.handler_error(event, entry, error)
+                            except SystemExit as exit_:
+                                self.stop(exit_.code)
+                            else:
+                                if result is not None:
+                                    if isinstance(result, _ASYNC_RESULT):
+                                        self._handle_async(event, entry, result)
+                                    else:
+                                        value.add(result)
+                            if event.stopped:
+                                break
+                    self.current = self.in_dispatch = None
+                    if event._pending:
+                        continue
+                # finish(), inlined for the common case: no callbacks, waiters, feedback or
+                # tracking.
+                if (
+                    value._callbacks is None
+                    and not self.waiters
+                    and not event._tracked
+                    and not event.success
+                    and not event.failure
+                ):
+                    value.result = True
+                    value._event = _weak(event)  # no cycle: see Value.event
+                else:
+                    self.finish(event)
+            if (
+                not queue
+                or self._ready
+                or self._io_count
+                or not self._running
+                or (self._timers and self._timers[0][0] <= self.time())
+            ):
+                return
+
+    def _cancelled(self, event: Event) -> None:
+        assert event.value is not None
+        event.value.set_error(EventCancelled(f"{event!r} was cancelled"))
+        self.finish(event, feedback=False)
+
+    # ---------------------------------------------------------- async results
+    def _handle_async(self, event: Event, entry: HandlerEntry, result: Any) -> None:
+        if isinstance(result, (CoroutineType, GeneratorType)):
+            event._pending += 1
+            Task(self, event, result, entry, isinstance(result, GeneratorType)).step()
+        elif isinstance(result, Value):
+            if result is event.value:
+                return
+            event._pending += 1
+            result.add_done_callback(lambda inner: self._chained(event, inner))
+        else:  # Future
+            event._pending += 1
+            result.add_done_callback(lambda f: self._future_done(event, entry, f))
+
+    def _chained(self, event: Event, inner: Value) -> None:
+        # The inner handler's error already fired its own ``exception``: record it only.
+        assert event.value is not None
+        if inner.exception is not None:
+            event.value.set_error(inner.exception)
+        else:
+            event.value.add(inner.value)
+        self._one_pending_done(event)
+
+    def _future_done(self, event: Event, entry: HandlerEntry, future: Future) -> None:
+        error = future.exception()
+        if error is not None:
+            self.handler_error(event, entry, error)
+        else:
+            assert event.value is not None
+            event.value.add(future.result())
+        self._one_pending_done(event)
+
+    def task_finished(self, task: Task, result: Any) -> None:
+        """A coroutine or generator handler returned ``result``."""
+        event = task.event
+        if result is not None:
+            assert event.value is not None
+            event.value.add(result)
+        self._one_pending_done(event)
+
+    def task_failed(self, task: Task, error: BaseException) -> None:
+        """A coroutine or generator handler raised ``error``."""
+        if isinstance(error, SystemExit):
+            self.stop(error.code)
+        elif isinstance(error, Exception):
+            self.handler_error(task.event, task.handler, error)
+        else:
+            raise error
+        self._one_pending_done(task.event)
+
+    def _one_pending_done(self, event: Event) -> None:
+        event._pending -= 1
+        if event._pending == 0 and event is not self.in_dispatch:
+            self.finish(event)
+
+    # ----------------------------------------------------------------- errors
+    def handler_error(self, event: Event, entry: Any, error: BaseException) -> None:
+        """Record a handler's error on the event's Value and report it."""
+        fn = getattr(entry, "fn", entry)
+        if (
+            isinstance(error, TypeError)
+            and not isinstance(error, HandlerSignatureError)
+            and isinstance(entry, HandlerEntry)
+            and _signature_mismatch(fn, event, entry)
+        ):
+            name = getattr(getattr(fn, "__func__", fn), "__qualname__", repr(fn))
+            wrapped = HandlerSignatureError(f"handler {name}() cannot take {event!r}: {error}")
+            wrapped.__cause__ = error
+            wrapped.__traceback__ = error.__traceback__
+            error = wrapped
+        assert event.value is not None
+        event.value.set_error(error)
+        if getattr(error, "report", True) is False:
+            return  # an error class that is an answer (web's HTTPError): recorded only
+        if event.name == "exception":
+            log.error("an exception handler %r raised", fn, exc_info=error)
+            return
+        report = exception(type(error), error, error.__traceback__, handler=fn, fevent=event)
+        if not self.registry.has("exception"):
+            # Nobody handles errors by name (catch-all handlers such as a Recorder do not
+            # count): log it, so no error passes silently.
+            self._log_unhandled(report)
+        self.enqueue(report, (self.root.channel,))
+
+    def _log_unhandled(self, event: Event) -> None:
+        etype, error, tb = event.args[:3]
+        log.error(
+            "unhandled error in %r while handling %r",
+            event.kwargs.get("handler"),
+            event.kwargs.get("fevent"),
+            exc_info=(etype, error, tb),
+        )
+
+    # ----------------------------------------------------------------- finish
+    def finish(self, event: Event, feedback: bool = True) -> None:
+        """The event's handlers are all done: complete its Value, wake, give feedback."""
+        value = event.value
+        assert value is not None
+        value._complete()
+        if self.waiters:
+            self._wake_waiters(event)
+        if feedback and (event.success or event.failure):
+            if value.errors:
+                if event.failure:
+                    self.enqueue(
+                        Event.create(f"{event.name}_failure", event, value.exception),
+                        event.failure_channels or event.channels,
+                    )
+            elif event.success:
+                self.enqueue(
+                    Event.create(f"{event.name}_success", event, value.value),
+                    event.success_channels or event.channels,
+                )
+        if event._tracked:
+            self._effect_done(event)
+
+    def _effect_done(self, event: Event) -> None:
+        while event is not None:
+            event._effects -= 1
+            if event._effects > 0:
+                return
+            if event.complete:
+                assert event.value is not None
+                self.enqueue(
+                    Event.create(f"{event.name}_complete", event, event.value.value),
+                    event.complete_channels or event.channels,
+                )
+            hooks = event._on_complete
+            if hooks:
+                event._on_complete = None
+                for hook in hooks:
+                    hook()
+            cause = event._cause
+            event._cause = None
+            event = cause  # type: ignore[assignment]
+
+    # ---------------------------------------------------------------- waiters
+    def add_waiter(self, name: str, waiter: Any) -> None:
+        """Wake ``waiter`` = ``(target, channels, future)`` when an event ``name`` is done."""
+        self.waiters.setdefault(name, []).append(waiter)
+
+    def _wake_waiters(self, event: Event) -> None:
+        waiters = self.waiters.get(event.name)
+        if not waiters:
+            return
+        for target, channels, future in list(waiters):
+            if isinstance(target, Event) and target is not event:
+                continue
+            if channels and not any(
+                c == "*" or ec == "*" or c == ec for c in channels for ec in event.channels
+            ):
+                continue
+            future.set_result(event)
+
+    def remove_waiter(self, name: str, waiter: Any) -> None:
+        """Forget a waiter given to :meth:`add_waiter`."""
+        waiters = self.waiters.get(name)
+        if waiters is not None:
+            with contextlib.suppress(ValueError):
+                waiters.remove(waiter)
+            if not waiters:
+                del self.waiters[name]
+
+    def value_changed(self, value: Value) -> None:
+        """A Value with ``notify`` got a result: fire ``<name>_value_changed``."""
+        event = value.event
+        if event is None:
+            return  # done, and the event is gone: nobody is left to notify
+        channels = (value.notify,) if isinstance(value.notify, str) else event.channels
+        self.enqueue(Event.create(f"{event.name}_value_changed", value), channels)
