@@ -1,8 +1,10 @@
 """Components: managers whose methods handle events.
 
 Rules: ``BaseComponent`` binds only methods marked ``@handler``; ``Component`` also binds
-every public method by its own name (the circuits idiom), except the framework's own API and
-methods marked ``@handler(False)``. Handlers are collected once per class, walking the MRO
+every public method by its own name (the circuits idiom), except the framework's own API,
+its hooks (``init``, ``loop_changed``, ``loop_ended``) and methods marked
+``@handler(False)`` (a mark that holds for overrides in subclasses too: a base class can
+declare hooks of its own). Handlers are collected once per class, walking the MRO
 from the most basic class, so subclasses inherit handlers and a redefinition replaces the
 inherited one of the same attribute name; ``override=True`` also hides inherited handlers of
 the same event names under other attribute names. ``init()`` is the constructor hook.
@@ -75,30 +77,40 @@ def _refuse(cls: type, attr: str) -> None:
     )
 
 
+def _spec_of(
+    cls: type, attr: str, obj: Any, implicit: bool, not_handlers: set[str], own: bool
+) -> HandlerSpec | None:
+    """The handler spec ``cls`` gives attribute ``attr`` (``None``: not a handler)."""
+    spec = getattr(obj, "_netcomp_handler", None)
+    if isinstance(spec, HandlerSpec):
+        if not spec.enabled:
+            not_handlers.add(attr)  # and stays so in subclasses that override it
+            return None
+        if own and (attr in RESERVED_NAMES or attr in HOOK_NAMES):
+            _refuse(cls, attr)  # bound as a handler, it would shadow the framework
+        return spec
+    if not implicit or attr.startswith("_") or not inspect.isfunction(obj):
+        return None
+    if attr in RESERVED_NAMES:
+        if own:
+            _refuse(cls, attr)
+        return None
+    return None if attr in not_handlers else HandlerSpec((attr,))
+
+
 def _collect_specs(cls: type) -> tuple[tuple[str, HandlerSpec, bool], ...]:
     implicit = getattr(cls, "_implicit_handlers", False)
     # attribute name -> (defining class, spec, function)
     found: dict[str, tuple[type, HandlerSpec, Any]] = {}
+    not_handlers = set(HOOK_NAMES)
     for klass in reversed(cls.__mro__):
         if klass in _FRAMEWORK:
             continue
         for attr, obj in klass.__dict__.items():
-            spec = getattr(obj, "_netcomp_handler", None)
-            if isinstance(spec, HandlerSpec):
-                if not spec.enabled:
-                    found.pop(attr, None)
-                    continue
-                if (attr in RESERVED_NAMES or attr in HOOK_NAMES) and klass is cls:
-                    _refuse(cls, attr)  # bound as a handler, it would shadow the framework
+            found.pop(attr, None)  # a redefinition replaces the inherited handler
+            spec = _spec_of(klass, attr, obj, implicit, not_handlers, klass is cls)
+            if spec is not None:
                 found[attr] = (klass, spec, obj)
-                continue
-            if implicit and inspect.isfunction(obj) and not attr.startswith("_"):
-                if attr not in RESERVED_NAMES and attr not in HOOK_NAMES:
-                    found[attr] = (klass, HandlerSpec((attr,)), obj)
-                    continue
-                if attr in RESERVED_NAMES and klass is cls:
-                    _refuse(cls, attr)
-            found.pop(attr, None)
     for attr, (klass, spec, _obj) in list(found.items()):
         if not spec.override:
             continue

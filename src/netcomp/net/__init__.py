@@ -3,7 +3,7 @@ plain or TLS, with buffered output and backpressure, UDP sockets, the reconnecti
 ``Connex`` and the thread-serviced ``ThreadedTCPClient``."""
 
 from ._client import Client, TCP6Client, TCPClient, UNIXClient
-from ._connection import Limits
+from ._connection import Connection, Limits
 from ._connex import Backoff, Connex, QueueFull, RetriesExhausted, disable, enable
 from ._events import (
     broadcast,
@@ -29,6 +29,7 @@ from ._udp import UDP6Server, UDPClient, UDPServer
 __all__ = [
     "Backoff",
     "Client",
+    "Connection",
     "Connex",
     "Limits",
     "NotConnected",

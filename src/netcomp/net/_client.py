@@ -201,7 +201,7 @@ class Dial:
         conn.attach(self.loop)
 
     # The connection reports here until it is up (Connection's owner protocol).
-    def _conn_up(self, conn: Connection) -> None:
+    def connection_made(self, conn: Connection) -> None:
         if self.done:
             conn.abort()
             return
@@ -218,17 +218,17 @@ class Dial:
         conn.owner = self.owner  # type: ignore[assignment]
         self.owner._dial_up(self, conn)
 
-    def _conn_down(self, conn: Connection, err: BaseException | None) -> None:
+    def connection_lost(self, conn: Connection, err: BaseException | None) -> None:
         if conn is self.conn:
             self._fail(err or ConnectionError("connection closed"))
 
-    def _conn_data(self, conn: Connection, data: bytes) -> None:
+    def data_received(self, conn: Connection, data: bytes) -> None:
         """Not before it is up."""
 
-    def _conn_eof(self, conn: Connection) -> None:
+    def eof_received(self, conn: Connection) -> None:
         conn.abort()
 
-    def _conn_drained(self, conn: Connection) -> None:
+    def connection_drained(self, conn: Connection) -> None:
         """Not before it is up."""
 
     def __repr__(self) -> str:
@@ -316,7 +316,7 @@ class Client(SocketComponent):
     def _dial_up(self, dial: Dial, conn: Connection) -> None:
         self._dial = None
         self._conn = conn
-        self._conn_up(conn)
+        self.connection_made(conn)
 
     def _dial_failed(self, dial: Dial, reason: BaseException) -> None:
         self._dial = None
@@ -324,22 +324,32 @@ class Client(SocketComponent):
         self.fire(unreachable(dial.host, dial.port, reason))
 
     # ------------------------------------------------------ connection events
-    def _conn_up(self, conn: Connection) -> None:
+    @handler(False)
+    def connection_made(self, conn: Connection) -> None:
+        """Hook: the link is up (after its TLS handshake); fires ``connected``."""
         self._up = True
         self._upgrading = False
         host, port = conn.peer
         self.fire(connected(host, port))
 
-    def _conn_data(self, conn: Connection, data: bytes) -> None:
+    @handler(False)
+    def data_received(self, conn: Connection, data: bytes) -> None:
+        """Hook: ``data`` arrived; fires ``read`` (bytes returned go back)."""
         conn.track_read(self.fire(read(data)))
 
-    def _conn_eof(self, conn: Connection) -> None:
+    @handler(False)
+    def eof_received(self, conn: Connection) -> None:
+        """Hook: the server will send no more; the link closes once reads are done."""
         conn.after_reads(conn.close)
 
-    def _conn_drained(self, conn: Connection) -> None:
+    @handler(False)
+    def connection_drained(self, conn: Connection) -> None:
+        """Hook: output fell to low water; fires ``drained``."""
         self.fire(drained())
 
-    def _conn_down(self, conn: Connection, err: BaseException | None) -> None:
+    @handler(False)
+    def connection_lost(self, conn: Connection, err: BaseException | None) -> None:
+        """Hook: the link is gone (``err``: why); fires ``error``/``disconnected``."""
         if conn is not self._conn:
             return
         self._conn = None

@@ -47,11 +47,11 @@ STOP_LINGER = 1.0
 class Owner(Protocol):
     """What a Connection reports to (a server or a client component)."""
 
-    def _conn_up(self, conn: Connection) -> None: ...
-    def _conn_data(self, conn: Connection, data: bytes) -> None: ...
-    def _conn_eof(self, conn: Connection) -> None: ...
-    def _conn_drained(self, conn: Connection) -> None: ...
-    def _conn_down(self, conn: Connection, error: BaseException | None) -> None: ...
+    def connection_made(self, conn: Connection) -> None: ...
+    def data_received(self, conn: Connection, data: bytes) -> None: ...
+    def eof_received(self, conn: Connection) -> None: ...
+    def connection_drained(self, conn: Connection) -> None: ...
+    def connection_lost(self, conn: Connection, error: BaseException | None) -> None: ...
 
 
 _local = threading.local()
@@ -236,7 +236,7 @@ class Connection:
             self._handshake()
         else:
             self._update()
-            self.owner._conn_up(self)
+            self.owner.connection_made(self)
 
     # ---------------------------------------------------------------- TLS
     def start_tls(
@@ -294,7 +294,7 @@ class Connection:
             self._handshake_timer.cancel()
             self._handshake_timer = None
         self._update()
-        self.owner._conn_up(self)
+        self.owner.connection_made(self)
         if sock.pending():
             self._read()
 
@@ -325,11 +325,11 @@ class Connection:
             self.eof = True
             self._update()
             if not self.closing:
-                self.owner._conn_eof(self)
+                self.owner.eof_received(self)
             return
         if self.closing:
             return  # input after close() is dropped
-        self.owner._conn_data(self, data)
+        self.owner.data_received(self, data)
         if self.tls:
             sock = self.sock
             assert isinstance(sock, ssl.SSLSocket)
@@ -344,7 +344,7 @@ class Connection:
                 if not more:
                     return
                 if not self.closing:
-                    self.owner._conn_data(self, more)
+                    self.owner.data_received(self, more)
 
     def track_read(self, value: Value) -> None:
         """Remember the ``read`` event fired for this connection's latest data.
@@ -483,7 +483,7 @@ class Connection:
             self.congested = False
             self.paused = False
             self._update()
-            self.owner._conn_drained(self)
+            self.owner.connection_drained(self)
         if not out and self.closing and self._file is None:
             self._close_write()
             return
@@ -575,7 +575,7 @@ class Connection:
         file, self._file = self._file, None
         if file is not None:
             file[3](error or ConnectionError("the connection closed before the file was sent"))
-        self.owner._conn_down(self, error)
+        self.owner.connection_lost(self, error)
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "connecting" if self.connecting else "open"

@@ -433,25 +433,34 @@ class Connex(SocketComponent):
         self._feed("idle")
 
     # The link reports here once it is up (Connection's owner protocol).
-    def _conn_up(self, conn: Connection) -> None:
-        """Only a dial's connection comes up, and it reports to the dial."""
+    @handler(False)
+    def connection_made(self, conn: Connection) -> None:
+        """Hook: not called (a link comes up through its dial, which tells the Connex)."""
 
-    def _conn_data(self, conn: Connection, data: bytes) -> None:
+    @handler(False)
+    def data_received(self, conn: Connection, data: bytes) -> None:
+        """Hook: ``data`` arrived; fires ``read`` (bytes returned go back)."""
         if conn is self._conn:
             self._active = self.loop.time()
         conn.track_read(self.fire(read(data)))
 
-    def _conn_eof(self, conn: Connection) -> None:
+    @handler(False)
+    def eof_received(self, conn: Connection) -> None:
+        """Hook: the server will send no more; the link closes once reads are done."""
         # The peer is done sending: once our read handlers are done, the link is lost (we
         # close our side after sending what it was given).
         conn.after_reads(lambda: self._link_lost(conn))
 
-    def _conn_drained(self, conn: Connection) -> None:
+    @handler(False)
+    def connection_drained(self, conn: Connection) -> None:
+        """Hook: output fell to low water; fires ``drained``."""
         if conn is self._conn:
             self._refused = False
             self.fire(drained())
 
-    def _conn_down(self, conn: Connection, err: BaseException | None) -> None:
+    @handler(False)
+    def connection_lost(self, conn: Connection, err: BaseException | None) -> None:
+        """Hook: a link is gone (``err``: why); the state machine decides what next."""
         if conn in self._closing:
             self._closing.discard(conn)
             if err is not None:

@@ -157,10 +157,12 @@ class Server(SocketComponent):
         if self.secure and self.ssl_context is not None:
             conn.start_tls(self.ssl_context, server_side=True)
         else:
-            self._conn_up(conn)
+            self.connection_made(conn)
 
     # ------------------------------------------------------ connection events
-    def _conn_up(self, conn: Connection) -> None:
+    @handler(False)
+    def connection_made(self, conn: Connection) -> None:
+        """Hook: ``conn`` is up (after its TLS handshake); fires ``connect``."""
         peer = conn.peer
         if isinstance(peer, tuple):
             host, port = peer[0], peer[1]
@@ -169,16 +171,27 @@ class Server(SocketComponent):
         self._upgrading.discard(conn)
         self.fire(connect(conn.handle, host, port))
 
-    def _conn_data(self, conn: Connection, data: bytes) -> None:
+    @handler(False)
+    def data_received(self, conn: Connection, data: bytes) -> None:
+        """Hook: ``data`` arrived on ``conn``; fires ``read`` (bytes returned go back)."""
         conn.track_read(self.fire(read(conn.handle, data)))
 
-    def _conn_eof(self, conn: Connection) -> None:
+    @handler(False)
+    def eof_received(self, conn: Connection) -> None:
+        """Hook: the peer of ``conn`` will send no more; it closes once reads are done."""
         conn.after_reads(conn.close)
 
-    def _conn_drained(self, conn: Connection) -> None:
+    @handler(False)
+    def connection_drained(self, conn: Connection) -> None:
+        """Hook: ``conn``'s output fell to low water; fires ``drained``."""
         self.fire(drained(conn.handle))
 
-    def _conn_down(self, conn: Connection, err: BaseException | None) -> None:
+    @handler(False)
+    def connection_lost(self, conn: Connection, err: BaseException | None) -> None:
+        """Hook: ``conn`` is gone (``err``: why); fires ``error``/``disconnect``.
+
+        A subclass that overrides it calls ``super()`` to keep the bookkeeping.
+        """
         upgrading = conn in self._upgrading
         self._upgrading.discard(conn)
         was_up = self._connections.pop(conn.handle, None) is not None and (
@@ -251,11 +264,13 @@ class Server(SocketComponent):
             with contextlib.suppress(OSError):
                 os.unlink(self.bind)
         for conn in list(self._connections.values()):
-            self._close_on_shutdown(conn)
+            self.shutdown_connection(conn)
         self.fire(closed())
 
-    def _close_on_shutdown(self, conn: Connection) -> None:
-        """How :meth:`shutdown` ends one connection (a subclass may finish work first)."""
+    @handler(False)
+    def shutdown_connection(self, conn: Connection) -> None:
+        """Hook: how :meth:`shutdown` ends one connection (a subclass may let it finish
+        its work first)."""
         conn.close()
 
     @property

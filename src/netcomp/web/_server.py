@@ -24,8 +24,8 @@ from collections import deque
 from typing import Any
 
 from ..core import Event, TimerHandle, Value, handler
+from ..net import Connection
 from ..net import Server as _StreamServer
-from ..net._connection import Connection
 from ._errors import HTTPError, ProtocolError, reason_phrase
 from ._exchange import FINISHED, GONE, Exchange, close_source
 from ._headers import check_field
@@ -435,7 +435,8 @@ class BaseServer(_StreamServer):
         return f"{self.scheme}://{host}:{self.port}"
 
     # -------------------------------------------------- connection owner
-    def _conn_up(self, conn: Connection) -> None:
+    def connection_made(self, conn: Connection) -> None:
+        """A connection is up: give it its HTTP state (or a 503 past ``max_connections``)."""
         if len(self._links) >= self.http_limits.max_connections:
             conn.write(
                 b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
@@ -444,26 +445,30 @@ class BaseServer(_StreamServer):
             conn.close()
             return
         self._links[conn] = Link(self, conn)
-        super()._conn_up(conn)
+        super().connection_made(conn)
 
-    def _conn_data(self, conn: Connection, data: bytes) -> None:
+    def data_received(self, conn: Connection, data: bytes) -> None:
+        """Bytes from a client go to its parser (no ``read`` event)."""
         link = self._links.get(conn)
         if link is not None:
             link.data(data)
 
-    def _conn_eof(self, conn: Connection) -> None:
+    def eof_received(self, conn: Connection) -> None:
+        """The client will send no more: answer what it asked, then close."""
         link = self._links.get(conn)
         if link is not None:
             link.eof()
         else:
             conn.close()
 
-    def _conn_drained(self, conn: Connection) -> None:
+    def connection_drained(self, conn: Connection) -> None:
+        """Room in the output again: resume a streamed response."""
         link = self._links.get(conn)
         if link is not None:
             link.drained()
 
-    def _conn_down(self, conn: Connection, err: BaseException | None) -> None:
+    def connection_lost(self, conn: Connection, err: BaseException | None) -> None:
+        """The connection is gone: end its exchanges, then the stream server's part."""
         link = self._links.pop(conn, None)
         if link is not None:
             for exchange in link.exchanges:
@@ -471,9 +476,10 @@ class BaseServer(_StreamServer):
                     self.in_progress -= 1
                     exchange.answered = True
             link.down()
-        super()._conn_down(conn, err)
+        super().connection_lost(conn, err)
 
-    def _close_on_shutdown(self, conn: Connection) -> None:
+    def shutdown_connection(self, conn: Connection) -> None:
+        """On shutdown, an idle connection closes; a busy one answers what it has first."""
         link = self._links.get(conn)
         if link is None or not link.exchanges:
             conn.close()
