@@ -39,10 +39,13 @@ CORE_DIR = PACKAGE_DIR / "core"
 #: Public names of private core modules that netcomp.core deliberately does not export.
 INTERNAL = {
     "netcomp.core._clock": {"VirtualClock"},  # exported by netcomp.testing
-    "netcomp.core._dispatch": {"Dispatch", "reset_event"},
+    "netcomp.core._dispatch": {"Dispatch", "Tree", "reset_event"},
+    "netcomp.core._future": {"Op"},
+    "netcomp.core._io": {"IO"},
+    "netcomp.core._scheduling": {"Scheduling"},
     "netcomp.core._handlers": {"HandlerSpec", "takes_event"},
     "netcomp.core._registry": {"HandlerEntry", "Plan", "Registry"},
-    "netcomp.core._tasks": {"Task"},
+    "netcomp.core._tasks": {"Driver", "Task"},
     "netcomp.core._wakeup": {"Wakeup"},
 }
 

@@ -1,6 +1,7 @@
 """netcomp.core: events, handlers, components, the manager and its loop, values, timers,
 workers and the debugger. Standard library only."""
 
+from ._awaitables import Call, Wait, sleep
 from ._clock import Clock, MonotonicClock
 from ._components import BaseComponent, Component
 from ._debugger import Debugger
@@ -13,6 +14,7 @@ from ._errors import (
 )
 from ._events import (
     Event,
+    Value,
     exception,
     prepare_unregister,
     registered,
@@ -21,13 +23,13 @@ from ._events import (
     stopped,
     unregistered,
 )
+from ._future import Future
 from ._handlers import handler
-from ._handles import TimerHandle, Watch
-from ._loop import Loop
-from ._manager import Manager
-from ._tasks import Call, Future, Wait, current_loop, current_manager, sleep
+from ._io import Watch
+from ._loop import Loop, current_loop
+from ._manager import Manager, current_manager
+from ._scheduling import TimerHandle
 from ._timers import Timer
-from ._values import Value
 from ._workers import Worker, task
 
 __all__ = [

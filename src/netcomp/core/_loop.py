@@ -22,36 +22,40 @@ Rules (docs/architecture.md, "The loop"):
 from __future__ import annotations
 
 import contextlib
-import heapq
-import itertools
 import logging
 import os
-import selectors
 import signal as _signal
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ._clock import Clock, MonotonicClock
-from ._dispatch import Dispatch
+from ._clock import Clock
+from ._dispatch import Dispatch, Tree
 from ._events import Event, signal, started, stopped
-from ._handles import TimerHandle, Watch
+from ._io import IO
 from ._registry import Registry
-from ._tasks import _set_current_loop
-from ._wakeup import Wakeup
+from ._scheduling import Scheduling
 
-if TYPE_CHECKING:
-    from ._manager import Manager
-
-__all__ = ["Loop"]
+__all__ = ["Loop", "current_loop"]
 
 log = logging.getLogger("netcomp")
 
-_TIMERS_COMPACT = 1024  # heap size from which cancelled timers are swept out
+_local = threading.local()
 
 
-class Loop(Dispatch):
+def current_loop() -> Loop | None:
+    """The loop running (or ticking) on this thread, ``None`` outside a loop."""
+    return getattr(_local, "loop", None)
+
+
+def _set_current_loop(loop: Loop | None) -> Loop | None:
+    previous = getattr(_local, "loop", None)
+    _local.loop = loop
+    return previous
+
+
+class Loop(Dispatch, Scheduling, IO):
     """The event loop of one component tree: queue, timers, callbacks, descriptors, clock.
 
     Made by the tree's root :class:`Manager`; reach it as ``component.loop``. ``clock``:
@@ -60,167 +64,23 @@ class Loop(Dispatch):
     """
 
     def __init__(self, clock: Clock | None = None) -> None:
-        self.root: Manager = None  # type: ignore[assignment]  # set by the Manager
+        #: The tree's root manager (set by the Manager that makes the loop).
+        self.root: Tree = None  # type: ignore[assignment]
         self.registry = Registry()
         self.queue: deque[Event] = deque()
         self.waiters: dict[str, list[Any]] = {}
         self.current: Event | None = None
         self.in_dispatch: Event | None = None
-        self._ready: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
-        self._timers: list[tuple[float, int, TimerHandle]] = []
-        self._timer_seq = itertools.count()
-        self._timers_compact_at = _TIMERS_COMPACT
         self._running = False
         self._stopping = False
         self._sleeping = False
         self._thread_id: int | None = None
         self._exit_code: Any = None
-        self._wakeup: Wakeup | None = None
-        self._selector: selectors.BaseSelector | None = None
-        self._selector_class: type[selectors.BaseSelector] = selectors.DefaultSelector
-        self._watches: set[Watch] = set()
-        self._io_count = 0  # watches with an interest: the selector has work
         self._passes = 0
         self._thread: threading.Thread | None = None
         self._process: Any = None
-        self._clock: Clock = clock if clock is not None else MonotonicClock()
-        self.time: Callable[[], float] = self._clock.time
-        self._clock.attach(self._wake)
-
-    # ------------------------------------------------------------------ clock
-    @property
-    def clock(self) -> Clock:
-        """Where this loop reads the time. Settable while the loop is not running: pending
-        timers keep the delay they had left."""
-        return self._clock
-
-    @clock.setter
-    def clock(self, clock: Clock) -> None:
-        if not isinstance(clock, Clock):
-            raise TypeError(f"a loop's clock is a netcomp Clock, not {clock!r}")
-        if self._running:
-            raise RuntimeError("cannot change the clock of a running loop")
-        offset = clock.time() - self.time()
-        for _when, _seq, handle in self._timers:
-            handle.when += offset
-        self._timers = [(h.when, seq, h) for _w, seq, h in self._timers]
-        heapq.heapify(self._timers)
-        self._clock.detach(self._wake)
-        self._clock = clock
-        self.time = clock.time
-        clock.attach(self._wake)
-
-    # --------------------------------------------------------- scheduling API
-    def call_soon(self, callback: Callable[..., Any], *args: Any) -> None:
-        """Run ``callback(*args)`` on the loop thread after the current batch."""
-        self._ready.append((callback, args))
-
-    def call_soon_threadsafe(self, callback: Callable[..., Any], *args: Any) -> None:
-        """Like :meth:`call_soon`, from any thread; wakes the loop."""
-        self._ready.append((callback, args))
-        if self._sleeping:
-            self._wake()
-
-    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> TimerHandle:
-        """Run ``callback(*args)`` ``delay`` seconds from now (loop thread)."""
-        return self.call_at(self.time() + delay, callback, *args)
-
-    def call_at(self, when: float, callback: Callable[..., Any], *args: Any) -> TimerHandle:
-        """Run ``callback(*args)`` at ``when`` on this loop's clock (loop thread)."""
-        handle = TimerHandle(when, callback, args)
-        timers = self._timers
-        if len(timers) >= self._timers_compact_at:
-            # Cancelled timers stay in the heap until their time comes: drop them once
-            # they may be most of it (amortised O(1) per timer).
-            timers[:] = [item for item in timers if not item[2].cancelled]
-            heapq.heapify(timers)
-            self._timers_compact_at = max(_TIMERS_COMPACT, 2 * len(timers))
-        heapq.heappush(timers, (when, next(self._timer_seq), handle))
-        if self._sleeping and timers[0][2] is handle:
-            self._wake()
-        return handle
-
-    def scheduled(self) -> list[TimerHandle]:
-        """The timers not yet run nor cancelled, soonest first."""
-        return [h for _w, _s, h in sorted(self._timers) if not h.cancelled]
-
-    # ------------------------------------------------------------ descriptors
-    def watch(self, fileobj: Any, events: int, callback: Callable[[int], Any]) -> Watch:
-        """Call ``callback(mask)`` on the loop thread whenever ``fileobj`` is ready for
-        ``events`` (``selectors.EVENT_READ | EVENT_WRITE``; 0 watches for nothing yet).
-        Returns the :class:`Watch` (``modify``, ``cancel``, ``move``)."""
-        watch = Watch(self, fileobj, events, callback)
-        self._watch_add(watch)
-        return watch
-
-    @property
-    def watched(self) -> int:
-        """How many descriptors are watched for something (the wake-up not counted)."""
-        return self._io_count
-
-    @property
-    def backend(self) -> str:
-        """The selector class name the loop waits in (``EpollSelector``, ...)."""
-        return self._selector_class.__name__
-
-    def use_selector(self, selector_class: type[selectors.BaseSelector]) -> None:
-        """Wait in a ``selector_class`` selector (the Poller's backend choice)."""
-        if selector_class is self._selector_class:
-            return
-        self._selector_class = selector_class
-        old, self._selector = self._selector, None
-        if old is not None:
-            wakeup, self._wakeup = self._wakeup, None
-            old.close()
-            if wakeup is not None:
-                wakeup.close()
-            self._ensure_selector()
-
-    def _watch_add(self, watch: Watch) -> None:
-        self._watches.add(watch)
-        if watch.events:
-            self._io_count += 1
-            if self._selector is not None:
-                self._selector.register(watch.fileobj, watch.events, watch.callback)
-
-    def _watch_modify(self, watch: Watch, events: int) -> None:
-        old, watch.events = watch.events, events
-        selector = self._selector
-        if old and events:
-            if selector is not None:
-                selector.modify(watch.fileobj, events, watch.callback)
-        elif events:
-            self._io_count += 1
-            if selector is not None:
-                selector.register(watch.fileobj, events, watch.callback)
-        else:
-            self._io_count -= 1
-            if selector is not None:
-                with contextlib.suppress(KeyError, ValueError):
-                    selector.unregister(watch.fileobj)
-
-    def _watch_cancel(self, watch: Watch) -> None:
-        self._watches.discard(watch)
-        if watch.events:
-            self._io_count -= 1
-            if self._selector is not None:
-                with contextlib.suppress(KeyError, ValueError):
-                    self._selector.unregister(watch.fileobj)
-
-    def _ensure_selector(self) -> None:
-        if self._selector is not None:
-            return
-        self._wakeup = Wakeup()
-        selector = self._selector = self._selector_class()
-        selector.register(self._wakeup.fileno(), selectors.EVENT_READ, None)
-        for watch in self._watches:
-            if watch.events:
-                selector.register(watch.fileobj, watch.events, watch.callback)
-
-    def _wake(self) -> None:
-        wakeup = self._wakeup
-        if wakeup is not None:
-            wakeup.wake()
+        IO.__init__(self)
+        Scheduling.__init__(self, clock)
 
     # ------------------------------------------------------------------ state
     @property
@@ -265,19 +125,11 @@ class Loop(Dispatch):
         other.registry = Registry()
         self.queue.extend(other.queue)
         other.queue.clear()
-        self._ready.extend(other._ready)
-        other._ready.clear()
-        offset = self.time() - other.time()
-        for when, _seq, handle in other._timers:
-            if not handle.cancelled:
-                handle.when = when + offset
-                heapq.heappush(self._timers, (handle.when, next(self._timer_seq), handle))
-        other._timers.clear()
+        self._take_timers(other)
         for name, waiters in other.waiters.items():
             self.waiters.setdefault(name, []).extend(waiters)
         other.waiters.clear()
-        for watch in list(other._watches):
-            watch.move(self)
+        self._take_watches(other)
         other.close()
         if self._sleeping:
             self._wake()
@@ -285,12 +137,7 @@ class Loop(Dispatch):
     def close(self) -> None:
         """Release the selector and the wake-up descriptor (a loop that is done)."""
         self._clock.detach(self._wake)
-        selector, self._selector = self._selector, None
-        if selector is not None:
-            selector.close()
-        wakeup, self._wakeup = self._wakeup, None
-        if wakeup is not None:
-            wakeup.close()
+        self._close_selector()
 
     # ------------------------------------------------------------------- pass
     def _run_once(self, timeout: float | None) -> None:
@@ -298,18 +145,13 @@ class Loop(Dispatch):
         self._passes += 1
         queue = self.queue
         ready = self._ready
-        timers = self._timers
         if queue or ready:
             if self._io_count:
                 self._select(0)
         else:
             self._sleep(timeout)
-        if timers:
-            now = self.time()
-            while timers and timers[0][0] <= now:
-                handle = heapq.heappop(timers)[2]
-                if not handle.cancelled:
-                    self._run_callback(handle.callback, handle.args)
+        if self._timers:
+            self._run_due()
         if ready:
             for _ in range(len(ready)):
                 callback, args = ready.popleft()
@@ -320,14 +162,10 @@ class Loop(Dispatch):
     def _sleep(self, timeout: float | None) -> None:
         """Nothing queued: wait for I/O, a wake-up or the next deadline (or ``timeout``)."""
         self._sleeping = True
-        timers = self._timers
-        while timers and timers[0][2].cancelled:
-            heapq.heappop(timers)  # a cancelled head must not wake the loop
-        deadline = None
+        deadline = self._next_deadline()
         if self.queue or self._ready:
-            timeout = 0
-        elif timers:
-            deadline = timers[0][0]
+            timeout, deadline = 0, None
+        elif deadline is not None:
             delay = self._clock.sleep_time(deadline)
             if delay is None or (timeout is not None and timeout < delay):
                 deadline = None  # the wait is not the deadline's: not idle until it
@@ -337,24 +175,6 @@ class Loop(Dispatch):
         if not happened and deadline is not None:
             self._clock.idle(deadline)  # a virtual clock may jump to the deadline now
         self._sleeping = False
-
-    def _select(self, timeout: float | None) -> bool:
-        """Wait in the selector and run the ready descriptors' callbacks; True if any."""
-        assert self._selector is not None
-        ready = self._selector.select(timeout)
-        # Awake from here on: what I/O callbacks fire needs no wake-up write.
-        self._sleeping = False
-        for key, mask in ready:
-            callback = key.data
-            if callback is None:
-                assert self._wakeup is not None
-                self._wakeup.drain()
-                continue
-            try:
-                callback(mask)
-            except Exception:  # one descriptor's bug never kills the loop
-                log.exception("error in I/O callback %r", callback)
-        return bool(ready)
 
     def _run_callback(self, callback: Callable[..., Any], args: tuple[Any, ...]) -> None:
         try:

@@ -18,17 +18,22 @@ import threading
 from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 
+from ._awaitables import Call, Wait
 from ._dispatch import reset_event
 from ._errors import RegistrationError
-from ._events import Event, prepare_unregister, registered, unregistered
-from ._loop import Loop
+from ._events import Event, Value, prepare_unregister, registered, unregistered
+from ._loop import Loop, current_loop
 from ._registry import HandlerEntry
-from ._tasks import Call, Wait
-from ._values import Value
 
-__all__ = ["Manager"]
+__all__ = ["Manager", "current_manager"]
 
 _MISSING: Any = object()
+
+
+def current_manager() -> Manager | None:
+    """The root manager whose loop runs on this thread (``None`` outside a loop)."""
+    loop = current_loop()
+    return None if loop is None else loop.root  # type: ignore[return-value]
 
 
 class Manager:

@@ -13,7 +13,7 @@ from typing import Any
 
 from ._components import BaseComponent
 from ._events import Event
-from ._handles import TimerHandle
+from ._scheduling import TimerHandle
 
 __all__ = ["Timer"]
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from ._components import BaseComponent
 from ._events import Event
+from ._future import Future
 from ._handlers import handler
-from ._tasks import Future
 
 __all__ = ["Worker", "task"]
 

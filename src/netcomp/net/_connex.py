@@ -230,6 +230,9 @@ class Connex(SocketComponent):
         self.nodelay = nodelay
         self.limits = Limits(high_water, low_water, pause_reading=False)
         self._tls: ssl.SSLContext | None = client_context(ssl_context) if secure else None
+        self._init_state(enabled)
+
+    def _init_state(self, enabled: bool) -> None:
         self._state = IDLE_CLOSED if enabled else DISABLED
         self._inputs: deque[str] = deque()
         self._feeding = False
