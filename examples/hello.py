@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 
-from netcomp import Component, Event, Manager, Timer, handler
+from netcomp import Component, Event, Manager, Timer
 
 
 class hello(Event):
@@ -34,8 +34,7 @@ class Boss(Component):
         self.ticks = ticks
         self.seen = 0
 
-    @handler("tick")  # a method named tick() would shadow Manager.tick(), so name it apart
-    async def on_tick(self) -> None:
+    async def tick(self) -> None:  # handles the timer's tick events, as in circuits
         self.seen += 1
         greeting = await self.call(hello(f"tick #{self.seen}"))
         print(greeting, flush=True)

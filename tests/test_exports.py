@@ -1,6 +1,6 @@
 """The public API is curated and documented, and the layers import downwards only.
 
-Rules checked here (STYLE.md 1 and 4, DESIGN.md "Layers"):
+Rules checked here (docs/architecture.md, "Layers"):
 * every name in ``__all__`` of ``netcomp``, ``netcomp.core`` and ``netcomp.testing`` exists and
   has its own docstring, and so do the public methods of exported classes;
 * each private ``netcomp.core`` module lists its public classes and functions in its own
@@ -49,7 +49,7 @@ INTERNAL = {
     "netcomp.core._wakeup": {"Wakeup"},
 }
 
-#: Which netcomp layers each layer may import (DESIGN.md: imports point down only).
+#: Which netcomp layers each layer may import (docs/architecture.md: imports point down only).
 LAYERS = {
     "core": {"core"},
     "net": {"core", "net"},

@@ -1,4 +1,4 @@
-"""Values: what handlers returned for an event (DESIGN.md "Core contract", issue 2).
+"""Values: what handlers returned for an event (docs/architecture.md, "Dispatch").
 
 Covers scalar/list results, ``None`` ignored, ``result`` only once done, ``get()``,
 ``errors``/``exception``, chaining (a handler returning another event's Value), ``notify`` and

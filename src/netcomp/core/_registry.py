@@ -1,6 +1,6 @@
 """Handler registry of a tree's root: which handlers an event meets, in which order.
 
-Rules (DESIGN.md "Core contract"):
+Rules (docs/architecture.md, "Dispatch"):
 * A handler matches an event fired on channel ``c`` when ``c`` is ``"*"``, when the
   handler's channel (its own, else its component's) is ``"*"`` or equals ``c``, or when ``c``
   is the handler's component itself (firing at an instance targets it).

@@ -1,4 +1,4 @@
-"""The net layer's vocabulary (DESIGN.md "Net contract"), with circuits' argument shapes.
+"""The net layer's vocabulary (docs/architecture.md, "Events"), with circuits' argument shapes.
 
 Client side: ``connect(host, port, secure=False)`` in; ``connected(host, port)``,
 ``disconnected()``, ``read(data)``, ``unreachable(host, port, reason)``, ``error(err)``,
