@@ -101,7 +101,7 @@ def test_handlers_may_take_the_names_the_loop_used_to_call() -> None:
             self.stop()
 
     app = Circuitsy()
-    assert app.run() is None
+    assert app.run() == 0
     assert app.seen == ["started", "tick", "flush", "ready", "signal", "stopped"]
 
 

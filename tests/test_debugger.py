@@ -1,4 +1,5 @@
-"""The Debugger: every event and every handler error logged through ``logging``."""
+"""The Debugger: every event, the unhandled ones flagged, every handler error with its
+traceback; to stderr by default, or to a logger."""
 
 from __future__ import annotations
 
@@ -23,6 +24,11 @@ class App(Component):
         raise ValueError("boom")
 
 
+def _debugger(**options: object) -> Debugger:
+    """A Debugger that logs on ``netcomp.debug`` (the tests read it with caplog)."""
+    return Debugger(logger=logging.getLogger(DEBUG_LOGGER), **options)  # type: ignore[arg-type]
+
+
 def _tree(debugger: Debugger) -> Manager:
     manager = Manager()
     manager += App()
@@ -36,7 +42,7 @@ def _messages(caplog: pytest.LogCaptureFixture, name: str = DEBUG_LOGGER) -> lis
 
 def test_debugger_logs_every_event(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger=DEBUG_LOGGER)
-    manager = _tree(Debugger())
+    manager = _tree(_debugger())
     ping = Event.create("ping", 1)
     value = manager.fire(ping)
     manager.flush()
@@ -54,7 +60,7 @@ def test_debugger_logs_every_event(caplog: pytest.LogCaptureFixture) -> None:
 
 def test_debugger_ignores_events_by_name(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger=DEBUG_LOGGER)
-    manager = _tree(Debugger(ignore_events=["pong", "registered"]))
+    manager = _tree(_debugger(ignore_events=["pong", "registered"]))
     manager.fire(Event.create("ping", 1))
     manager.flush()
     messages = _messages(caplog)
@@ -64,7 +70,7 @@ def test_debugger_ignores_events_by_name(caplog: pytest.LogCaptureFixture) -> No
 
 def test_debugger_ignores_events_by_channel(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger=DEBUG_LOGGER)
-    manager = _tree(Debugger(ignore_channels=["quiet"]))
+    manager = _tree(_debugger(ignore_channels=["quiet"]))
     manager.flush()
     caplog.clear()
     quiet = Event.create("hello", "q")
@@ -72,12 +78,14 @@ def test_debugger_ignores_events_by_channel(caplog: pytest.LogCaptureFixture) ->
     manager.fire(quiet, "quiet")
     manager.fire(loud, "loud")
     manager.flush()
-    assert _messages(caplog) == [repr(loud)]
+    assert _messages(caplog) == [
+        f"{loud!r} (unhandled: no handler for 'hello' on 'loud')"  # nothing handles hello
+    ]
 
 
 def test_debugger_logs_handler_errors_with_traceback(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger=DEBUG_LOGGER)
-    manager = _tree(Debugger())
+    manager = _tree(_debugger())
     manager.fire(Event.create("explode"))
     manager.flush()
     errors = [r for r in caplog.records if r.name == DEBUG_LOGGER and r.levelno == logging.ERROR]
@@ -91,7 +99,7 @@ def test_debugger_logs_handler_errors_with_traceback(caplog: pytest.LogCaptureFi
 
 def test_debugger_without_errors_does_not_log_them(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger=DEBUG_LOGGER)
-    manager = _tree(Debugger(errors=False))
+    manager = _tree(_debugger(errors=False))
     manager.fire(Event.create("explode"))
     manager.flush()
     records = [r for r in caplog.records if r.name == DEBUG_LOGGER]
@@ -101,7 +109,7 @@ def test_debugger_without_errors_does_not_log_them(caplog: pytest.LogCaptureFixt
 
 def test_debugger_without_events_logs_only_errors(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger=DEBUG_LOGGER)
-    manager = _tree(Debugger(events=False))
+    manager = _tree(_debugger(events=False))
     manager.fire(Event.create("ping", 1))
     manager.fire(Event.create("explode"))
     manager.flush()
@@ -124,7 +132,7 @@ def test_debugger_uses_a_custom_logger(caplog: pytest.LogCaptureFixture) -> None
 
 def test_debugger_respects_the_logger_level(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger=DEBUG_LOGGER)
-    manager = _tree(Debugger())
+    manager = _tree(_debugger())
     manager.fire(Event.create("ping", 1))
     manager.fire(Event.create("explode"))
     manager.flush()

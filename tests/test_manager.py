@@ -513,7 +513,7 @@ def test_signal_stops_the_manager_gracefully(signo: int) -> None:
         lines.expect("READY")
         proc.send_signal(signo)
         lines.expect("STOPPED")
-        lines.expect("EXIT None")
+        lines.expect("EXIT 0")  # run() returns 0 on a stop given no code
         assert proc.wait(10) == 0
     finally:
         _kill(proc)
@@ -572,5 +572,51 @@ def test_a_signal_handler_that_stops_the_event_keeps_the_manager_running() -> No
         proc.send_signal(signal.SIGTERM)  # not stopped this time: graceful stop
         lines.expect("STOPPED")
         assert proc.wait(10) == 0
+    finally:
+        _kill(proc)
+
+
+BLOCKED = """
+    import signal, sys, time
+    from netcomp import Component, Manager
+
+    class App(Component):
+        def started(self, manager):
+            previous = signal.getsignal(signal.SIGINT)
+
+            def seen(signo, frame):
+                print("SIGNAL", flush=True)  # the loop's own handler runs right after
+                previous(signo, frame)
+
+            signal.signal(signal.SIGINT, seen)
+            print("READY", flush=True)
+            time.sleep(60)  # a handler that blocks the loop: no graceful stop can run
+
+        def loop_ended(self):
+            print("ENDED", flush=True)
+
+    manager = Manager()
+    manager += App()
+    try:
+        manager.run()
+    except KeyboardInterrupt as error:
+        print("FORCED", error, flush=True)
+        sys.exit(130)
+"""
+
+
+def test_a_second_sigint_forces_the_exit_while_a_handler_blocks() -> None:
+    proc = _spawn(BLOCKED)
+    try:
+        assert proc.stdout is not None
+        lines = _Lines(proc.stdout)
+        lines.expect("READY")
+        proc.send_signal(signal.SIGINT)  # graceful: queued behind the blocked handler
+        lines.expect("SIGNAL")
+        proc.send_signal(signal.SIGINT)  # the second one does not wait
+        lines.expect("SIGNAL")
+        lines.expect("ENDED")  # the components' loop_ended hooks still ran
+        lines.expect("FORCED signal 2 again while stopping: forced exit")
+        assert proc.wait(10) == 130
     finally:
         _kill(proc)

@@ -9,6 +9,7 @@ from ._errors import (
     EventCancelled,
     HandlerSignatureError,
     NetcompError,
+    NotHandled,
     RegistrationError,
     TimeoutError,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "Manager",
     "MonotonicClock",
     "NetcompError",
+    "NotHandled",
     "RegistrationError",
     "TimeoutError",
     "Timer",

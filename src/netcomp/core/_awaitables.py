@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any, Protocol
 
-from ._errors import TimeoutError
+from ._errors import NotHandled, TimeoutError
 from ._events import Event, Value
 from ._future import Future, Op
 from ._loop import Loop, current_loop
@@ -38,10 +38,19 @@ def _arm_timeout(manager: _Source, future: Future, timeout: float | None, what: 
     future.add_done_callback(lambda _f: handle.cancel())
 
 
+def _not_handled(event: Event) -> NotHandled:
+    channels = ", ".join(repr(c) for c in event.channels)
+    return NotHandled(
+        f"no handler took {event!r}: nothing handles {event.name!r} on channel(s) {channels}"
+    )
+
+
 class Call(Op):
     """``self.call(event, *channels, timeout=)``: fire, wait until done, return the result.
 
-    Awaited, it returns the handlers' result and re-raises a handler's exception. Yielded
+    Awaited, it returns the handlers' result and re-raises a handler's exception (which is
+    then not logged as unhandled: it is the caller's); an event that no handler takes by
+    name (and no catch-all handler answers) raises :class:`NotHandled`. Yielded
     from a generator handler, it sends back the event's :class:`Value` (as circuits does).
     """
 
@@ -58,11 +67,14 @@ class Call(Op):
 
     def _begin(self) -> Future:
         value = self.value = self.manager.fire(self.event, *self.channels)
+        value.observed = True  # a handler's error is the caller's to handle
         future = Future()
 
         def settle(v: Value) -> None:
             if v.exception is not None:
                 future.set_exception(v.exception)
+            elif not v.handled and v._count == 0:
+                future.set_exception(_not_handled(self.event))
             else:
                 future.set_result(v.value)
 

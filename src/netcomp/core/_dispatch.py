@@ -51,6 +51,13 @@ def reset_event(event: Event) -> None:
     event.stopped = False
 
 
+def _feedback(name: str, *args: Any) -> Event:
+    """A feedback event (``<name>_success``, ...): a notification."""
+    event = Event.create(name, *args)
+    event.notification = True  # type: ignore[misc]
+    return event
+
+
 def _signature_mismatch(fn: Callable[..., Any], event: Event, entry: HandlerEntry) -> bool:
     """Whether calling ``fn`` with ``event``'s arguments fails before its body runs."""
     try:
@@ -137,10 +144,12 @@ class Dispatch:
                     self._cancelled(event)
                     continue
                 try:
-                    handlers, fns = cache[(event.name, event.channels)]
+                    handlers, fns, named = cache[(event.name, event.channels)]
                 except KeyError:
-                    handlers, fns = registry.lookup(event.name, event.channels)
+                    handlers, fns, named = registry.lookup(event.name, event.channels)
                 value: Value = event.value  # type: ignore[assignment]  # set by fire()
+                if not named:
+                    self._not_taken(event, value)
                 if handlers:
                     self.current = self.in_dispatch = event
                     args = event.args
@@ -208,6 +217,15 @@ class Dispatch:
                 or (self._timers and self._timers[0][0] <= self.time())
             ):
                 return
+
+    def _not_taken(self, event: Event, value: Value) -> None:
+        """No handler takes ``event`` by name: say so on its Value, and log a failure
+        event (net's ``error``, ``unreachable``, ...) that nobody takes: nothing fails
+        silently (docs/architecture.md, "Errors")."""
+        value.handled = False
+        logger = event.unhandled_logger
+        if logger is not None:
+            logging.getLogger(logger).warning("%s", event.describe())
 
     def _cancelled(self, event: Event) -> None:
         assert event.value is not None
@@ -292,9 +310,10 @@ class Dispatch:
             log.error("an exception handler %r raised", fn, exc_info=error)
             return
         report = exception(type(error), error, error.__traceback__, handler=fn, fevent=event)
-        if not self.registry.has("exception"):
+        if not self.registry.has("exception") and not event.value.observed:
             # Nobody handles errors by name (catch-all handlers such as a Recorder do not
-            # count): log it, so no error passes silently.
+            # count), and no caller awaits this value to take the error itself: log it, so
+            # no error passes silently, and only once.
             self._log_unhandled(report)
         self.enqueue(report, (self.root.channel,))
 
@@ -319,12 +338,12 @@ class Dispatch:
             if value.errors:
                 if event.failure:
                     self.enqueue(
-                        Event.create(f"{event.name}_failure", event, value.exception),
+                        _feedback(f"{event.name}_failure", event, value.exception),
                         event.failure_channels or event.channels,
                     )
             elif event.success:
                 self.enqueue(
-                    Event.create(f"{event.name}_success", event, value.value),
+                    _feedback(f"{event.name}_success", event, value.value),
                     event.success_channels or event.channels,
                 )
         if event._tracked:
@@ -338,7 +357,7 @@ class Dispatch:
             if event.complete:
                 assert event.value is not None
                 self.enqueue(
-                    Event.create(f"{event.name}_complete", event, event.value.value),
+                    _feedback(f"{event.name}_complete", event, event.value.value),
                     event.complete_channels or event.channels,
                 )
             hooks = event._on_complete
@@ -383,4 +402,4 @@ class Dispatch:
         if event is None:
             return  # done, and the event is gone: nobody is left to notify
         channels = (value.notify,) if isinstance(value.notify, str) else event.channels
-        self.enqueue(Event.create(f"{event.name}_value_changed", value), channels)
+        self.enqueue(_feedback(f"{event.name}_value_changed", value), channels)

@@ -14,6 +14,7 @@ __all__ = [
     "EventCancelled",
     "HandlerSignatureError",
     "NetcompError",
+    "NotHandled",
     "RegistrationError",
     "TimeoutError",
 ]
@@ -37,3 +38,8 @@ class RegistrationError(NetcompError, ValueError):
 
 class EventCancelled(NetcompError):
     """The event was cancelled before its handlers ran; awaiting its result raises this."""
+
+
+class NotHandled(NetcompError, LookupError):
+    """``await self.call(event)`` found no handler for the event (by its name, on its
+    channels): a misspelt handler or channel, most often. The message names both."""

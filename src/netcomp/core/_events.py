@@ -53,6 +53,12 @@ class Event:
     success_channels: ClassVar[tuple[Any, ...]] = ()
     failure_channels: ClassVar[tuple[Any, ...]] = ()
     complete_channels: ClassVar[tuple[Any, ...]] = ()
+    #: A notification tells what happened and asks nothing: ``started``, ``registered``,
+    #: feedback events, ... Nobody handling one is normal (a Debugger does not flag it).
+    notification: ClassVar[bool] = False
+    #: A failure event (net's ``error``, ``unreachable``) names the logger that reports it
+    #: at WARNING, with :meth:`describe`, when no handler takes it by name.
+    unhandled_logger: ClassVar[str | None] = None
 
     # Dispatch state. Class-level defaults keep creating an event cheap: an instance only
     # stores what differs (the Manager resets these when an event is fired again).
@@ -97,6 +103,10 @@ class Event:
         value = self.value
         return bool(self._pending) or (value is not None and value._count > 0)
 
+    def describe(self) -> str:
+        """One line for a log: what happened, where and why (failure events say more)."""
+        return f"{self!r} was not handled"
+
     def stop(self) -> None:
         """End dispatch of this event after the handler that is running now."""
         self.stopped = True
@@ -134,31 +144,44 @@ def _channel_name(channel: Any) -> str:
 class registered(Event):
     """``registered(component, manager)``: ``component`` joined the tree under ``manager``."""
 
+    notification = True
+
 
 class unregistered(Event):
     """``unregistered(component, manager)``: ``component`` left ``manager``'s tree."""
+
+    notification = True
 
 
 class prepare_unregister(Event):
     """``prepare_unregister(component)``: ``component`` is about to leave; tidy up now."""
 
+    notification = True
     complete = True
 
 
 class started(Event):
     """``started(manager)``: the loop of ``manager`` has started."""
 
+    notification = True
+
 
 class stopped(Event):
     """``stopped(manager)``: ``manager`` is stopping; the loop exits once this is handled."""
+
+    notification = True
 
 
 class signal(Event):
     """``signal(signo, frame)``: a POSIX signal arrived. Stop the event to keep running."""
 
+    notification = True
+
 
 class exception(Event):
     """``exception(type, value, traceback, handler=, fevent=)``: a handler raised."""
+
+    notification = True
 
 
 _UNSET: Any = object()
@@ -179,6 +202,12 @@ class Value:
     exception: BaseException | None = None
     result = False
     notify: bool | str = False
+    #: False once dispatch found no handler taking the event by name (catch-all
+    #: handlers, such as a Debugger's or a Recorder's, do not count).
+    handled = True
+    #: True while a caller awaits this value (``await self.call(...)``): a handler's
+    #: error is then the caller's to handle, and is not logged as unhandled.
+    observed = False
     _callbacks: list[Callable[[Value], Any]] | None = None
 
     def __init__(self, event: Event | None = None, manager: Any = None) -> None:

@@ -74,6 +74,7 @@ class Loop(Dispatch, Scheduling, IO):
         self._running = False
         self._stopping = False
         self._sleeping = False
+        self._signalled = False  # a signal event is queued and not yet handled
         self._thread_id: int | None = None
         self._exit_code: Any = None
         self._passes = 0
@@ -212,11 +213,13 @@ class Loop(Dispatch, Scheduling, IO):
             self.tick(0)
 
     def run(self) -> Any:
-        """Run until :meth:`stop`; returns the exit code given to it (see ``Manager.run``)."""
+        """Run until :meth:`stop`; returns the code given to it, 0 when none was given
+        (see ``Manager.run``)."""
         if self._running and self._thread_id is not None:
             raise RuntimeError(f"{self.root!r} is already running")
         self._running = True
         self._stopping = False
+        self._signalled = False
         self._exit_code = None
         self._thread_id = threading.get_ident()
         self._ensure_selector()
@@ -237,7 +240,7 @@ class Loop(Dispatch, Scheduling, IO):
             _set_current_loop(previous)
             self._running = False
             self._thread_id = None
-        return self._exit_code
+        return 0 if self._exit_code is None else self._exit_code
 
     # ----------------------------------------------------------------- signals
     def _install_signals(self) -> dict[int, Any]:
@@ -255,9 +258,22 @@ class Loop(Dispatch, Scheduling, IO):
                 _signal.signal(signo, previous)
 
     def _on_signal(self, signo: int, frame: Any) -> None:
+        if self._stopping or self._signalled:
+            # A second signal while a graceful stop is under way, or while the first one
+            # still waits for a busy (blocking) handler: stop waiting. KeyboardInterrupt is
+            # not an Exception, so it leaves any handler it lands in; run() still runs the
+            # components' loop_ended() hooks on its way out.
+            raise KeyboardInterrupt(f"signal {signo} again while stopping: forced exit")
+        self._signalled = True
         event = signal(signo, frame)
         value = self.enqueue(event, ("*",))
-        value.add_done_callback(lambda _v: None if event.stopped else self.stop())
+
+        def handled(_value: Any) -> None:
+            self._signalled = False
+            if not event.stopped:
+                self.stop()
+
+        value.add_done_callback(handled)
 
     # -------------------------------------------------------------------- stop
     def stop(self, code: Any = None) -> None:
@@ -320,13 +336,19 @@ class Loop(Dispatch, Scheduling, IO):
         os._exit(code if isinstance(code, int) else 0)
 
     def join(self, timeout: float | None = None) -> Any:
-        """Wait for a loop started with :meth:`start` to end; returns its exit code."""
+        """Wait for a loop started with :meth:`start` to end; returns its exit code (0 for
+        a stop given none), or ``None`` if it has not ended (never started, or still running
+        after ``timeout`` seconds)."""
         if self._process is not None:
             self._process.join(timeout)
             return self._process.exitcode
-        if self._thread is not None:
-            self._thread.join(timeout)
-        return self._exit_code
+        thread = self._thread
+        if thread is None:
+            return None  # never started
+        thread.join(timeout)
+        if thread.is_alive():
+            return None  # still running after ``timeout``
+        return 0 if self._exit_code is None else self._exit_code
 
     @property
     def thread(self) -> threading.Thread | None:

@@ -256,10 +256,13 @@ class Manager:
         self.loop.flush(limit)
 
     def run(self) -> Any:
-        """Run the loop in this thread until ``stop()``; returns the exit code given to it.
+        """Run the loop in this thread until ``stop()``; returns the code given to
+        ``stop(code)``, 0 when it was given none.
 
         Fires ``started(manager)`` first. In the main thread, SIGINT and SIGTERM fire
-        ``signal`` and stop the manager gracefully unless a handler stops that event.
+        ``signal`` and stop the manager gracefully unless a handler stops that event; a
+        second signal while it stops (or while a handler blocks the loop) raises
+        ``KeyboardInterrupt`` out of ``run()``: a forced exit.
         """
         if self.parent is not None:
             raise RuntimeError(f"run() the root of the tree ({self.root!r}), not {self!r}")

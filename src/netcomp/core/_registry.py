@@ -54,8 +54,9 @@ class HandlerEntry:
         return f"<handler {qualname} names={self.names} channel={self.effective_channel()!r}>"
 
 
-Plan = tuple[tuple[HandlerEntry, ...], "tuple[Callable[..., Any], ...] | None"]
-"""What an event meets: its handler entries, and their callables when all are plain."""
+Plan = tuple[tuple[HandlerEntry, ...], "tuple[Callable[..., Any], ...] | None", bool]
+"""What an event meets: its handler entries, their callables when all are plain, and
+whether one of them takes the event by name (catch-all ``"*"`` handlers do not)."""
 
 
 class Registry:
@@ -99,7 +100,8 @@ class Registry:
 
     def lookup(self, name: str, channels: tuple[Hashable, ...]) -> Plan:
         """The handlers an event ``name`` fired on ``channels`` meets, in dispatch order,
-        and their callables when none of them takes the Event (else ``None``)."""
+        their callables when none of them takes the Event (else ``None``), and whether one
+        of them handles ``name`` by name."""
         key = (name, channels)
         try:
             return self.cache[key]
@@ -124,6 +126,7 @@ class Registry:
         matched.sort(key=lambda e: (-e.priority, e.order))
         handlers = tuple(matched)
         fns = None if any(e.pass_event for e in handlers) else tuple(e.fn for e in handlers)
-        plan = (handlers, fns)
+        named = any(name in e.names for e in handlers)
+        plan = (handlers, fns, named)
         self.cache[key] = plan
         return plan
