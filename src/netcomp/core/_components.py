@@ -127,6 +127,51 @@ def _collect_specs(cls: type) -> tuple[tuple[str, HandlerSpec, bool], ...]:
     )
 
 
+def _parameters(func: Callable[..., Any]) -> list[inspect.Parameter]:
+    """``func``'s parameters, with string annotations evaluated where they can be."""
+    try:
+        signature = inspect.signature(func, eval_str=True)
+    except Exception:  # an annotation naming what only a type checker imports
+        signature = inspect.signature(func)
+    return list(signature.parameters.values())
+
+
+def _constructor_signature(cls: type) -> inspect.Signature:
+    """``cls(...)``'s signature: its own ``__init__``'s, else its ``init()``'s plus
+    ``channel=`` (which every component takes)."""
+    own_init = cls.__init__  # type: ignore[misc]
+    if own_init is not BaseComponent.__init__:
+        return inspect.Signature(_parameters(own_init)[1:])
+    hook = cls.init  # type: ignore[attr-defined]
+    params = []
+    if hook is not BaseComponent.init:
+        params = _parameters(hook)[1:]
+    kinds = {p.kind for p in params}
+    if "channel" not in {p.name for p in params} and inspect.Parameter.VAR_KEYWORD not in kinds:
+        channel = inspect.Parameter(
+            "channel",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=getattr(cls, "channel", "*"),
+            annotation=Any,
+        )
+        params.append(channel)
+    return inspect.Signature(params)
+
+
+def _check_arguments(
+    cls: type, init: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    """Refuse arguments ``init()`` cannot take, naming the class and what it expects."""
+    try:
+        inspect.signature(init).bind(None, *args, **kwargs)
+    except TypeError as error:
+        raise TypeError(
+            f"{cls.__name__}(): {error}; expected {cls.__name__}{cls.__signature__}"  # type: ignore[attr-defined]
+        ) from None
+    except ValueError:  # no signature to check against (a builtin): let the call decide
+        return
+
+
 class BaseComponent(Manager):
     """A component with ``@handler`` methods. Pass ``channel=`` to choose its channel.
 
@@ -143,6 +188,9 @@ class BaseComponent(Manager):
         if cls.__module__ == __name__:
             _FRAMEWORK.append(cls)  # BaseComponent's own subclasses here are API, not handlers
         cls._handler_specs = _collect_specs(cls)
+        # What IDEs, help() and inspect.signature() show for the constructor: init()'s
+        # parameters (plus channel=) for the circuits style, or the class's own __init__.
+        cls.__signature__ = _constructor_signature(cls)  # type: ignore[attr-defined]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         channel = kwargs.pop("channel", _MISSING)
@@ -164,6 +212,7 @@ class BaseComponent(Manager):
         if init is not BaseComponent.init:
             if channel is not _MISSING and _accepts(init, "channel"):
                 kwargs["channel"] = channel
+            _check_arguments(type(self), init, args, kwargs)
             self.init(*args, **kwargs)
         elif args or kwargs:
             raise TypeError(
