@@ -8,16 +8,18 @@ Timeouts are a few tenths of a second; the waits are socket reads with a timeout
 from __future__ import annotations
 
 import contextlib
+import http.client
 import socket
+import struct
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from _web_support import Gate, Gauge, Site, curl, raw_request, serve
-from netcomp import sleep
-from netcomp.web import Limits, Request, Response
+from _web_support import Client, Gate, Gauge, Site, curl, raw_request, serve
+from netcomp import Component, Event, handler, sleep
+from netcomp.web import HTTPError, Limits, ProtocolError, Request, Response
 
 SMALL = Limits(
     max_request_line=256,
@@ -299,6 +301,248 @@ def test_max_requests_in_progress() -> None:
         assert first.reply().text == "released"
         assert first.request().text == "released"  # the slot is free again
     assert running.total == 2
+
+
+# ------------------------------------------- max_requests: every path frees its slot
+def in_progress(site: Site) -> int:
+    """The server's count of handlers in flight, read once the loop is idle enough: call
+    only after waiting for the ``request`` events concerned to be done."""
+    return int(site.server.in_progress)
+
+
+def reset(client: Client) -> None:
+    """Leave with a reset (SO_LINGER 0), which the server sees at once as a lost connection
+    (a plain close is only an EOF: the server may still answer a half-closed client)."""
+    client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    client.close()
+
+
+def finish_then_return(request: Request, response: Response) -> None:
+    response.body = "done"
+    response.finish()
+
+
+def write_then_finish(request: Request, response: Response) -> None:
+    response.write("done")
+    response.finish()
+
+
+async def finish_then_await(request: Request, response: Response) -> None:
+    response.write("do")
+    await response.flush()
+    response.write("ne")
+    response.finish()
+    await sleep(0)
+
+
+def finish_then_raise(request: Request, response: Response) -> None:
+    response.body = "done"
+    response.finish()
+    raise HTTPError(409)  # too late to change the answer: it only ends the handler
+
+
+@pytest.mark.parametrize(
+    "answer", [finish_then_return, write_then_finish, finish_then_await, finish_then_raise]
+)
+def test_handler_that_finishes_before_returning_frees_its_slot(answer: Any) -> None:
+    """``finish()`` before the handler returns marks the exchange answered; the slot must
+    still be given back when the handler is done, or every later request gets 503."""
+    with serve(answer, limits=Limits(max_requests=1)) as site:
+        done = 0
+        with site.client() as client:  # keep-alive: one connection
+            for _ in range(3):
+                reply = client.request()
+                assert (reply.status, reply.text) == (200, "done")
+                done += 1
+                site.recorder.wait_for("request", count=done)
+                assert in_progress(site) == 0
+        for _ in range(3):  # and a new connection each time
+            conn = http.client.HTTPConnection("127.0.0.1", site.port, timeout=5)
+            try:
+                conn.request("GET", "/")
+                response = conn.getresponse()
+                assert (response.status, response.read()) == (200, b"done")
+            finally:
+                conn.close()
+            done += 1
+            site.recorder.wait_for("request", count=done)
+            assert in_progress(site) == 0
+
+
+def test_streaming_response_finished_by_another_event_frees_its_slot() -> None:
+    held: list[Response] = []
+
+    def start(request: Request, response: Response) -> None:
+        response.streaming = True
+        response.write("started; ")
+        held.append(response)
+
+    class Finisher(Component):
+        channel = "web"
+
+        @handler("finish_it")
+        def _finish(self) -> None:
+            held.pop().finish()
+
+    with serve(start, Finisher(), limits=Limits(max_requests=1)) as site:
+        for n in range(1, 4):
+            with site.client() as client:
+                client.send(raw_request("/"))
+                client.read_raw(b"started; ")
+                site.manager.fire(Event.create("finish_it"), "web")
+                client.read_raw(b"0\r\n\r\n")
+            site.recorder.wait_for("finish_it", count=n)
+            site.recorder.wait_for("request", count=n)
+            assert in_progress(site) == 0
+
+
+def test_response_timeout_frees_the_slot_once() -> None:
+    """The timed-out handler no longer counts; its late answer does not count it twice."""
+    gate = Gate()
+
+    async def stuck(request: Request, response: Response) -> str:
+        if request.path == "/stuck":
+            await gate.wait()
+            return "too late"
+        return "ok"
+
+    limits = Limits(max_requests=1, response_timeout=0.3)
+    with serve(stuck, limits=limits) as site:
+        with site.client() as client:
+            assert client.request(target="/stuck").status == 503
+        for _ in range(3):  # the stuck handler still runs, and no longer holds the slot
+            with site.client() as client:
+                assert client.request(target="/ok").text == "ok"
+        gate.open(site.manager)
+        site.recorder.wait_for("request", predicate=lambda e: e.args[0].path == "/stuck")
+        site.recorder.wait_for("request", count=4)
+        assert in_progress(site) == 0
+        with site.client() as client:
+            assert [client.request(target="/ok").status for _ in range(2)] == [200, 200]
+
+
+def test_client_gone_frees_the_slot_and_a_finished_handler_frees_it_on_return() -> None:
+    gate = Gate()
+    running = Gauge()
+
+    async def held(request: Request, response: Response) -> str | None:
+        if request.path == "/ok":
+            return "ok"
+        if request.path == "/finished":  # answered, then still busy for a while
+            response.body = "done"
+            response.finish()
+        running.enter()
+        await gate.wait()
+        running.leave()
+        return None if request.path == "/finished" else "too late"
+
+    with serve(held, limits=Limits(max_requests=1)) as site:
+        client = site.client()
+        client.send(raw_request("/held"))
+        running.wait(lambda g: g.now == 1)
+        reset(client)
+        site.recorder.wait_for("disconnect")  # the server saw the client go
+        with site.client() as client:  # the handler still runs, but its client is gone
+            assert client.request(target="/ok").text == "ok"
+        gate.open(site.manager)
+        site.recorder.wait_for("request", predicate=lambda e: e.args[0].path == "/held")
+        assert in_progress(site) == 0
+
+        gate.is_open = False
+        client = site.client()
+        assert client.request(target="/finished").text == "done"
+        running.wait(lambda g: g.now == 1)
+        reset(client)
+        site.recorder.wait_for("disconnect", count=3)
+        with site.client() as client:  # its handler is still running: that is one in flight
+            reply = client.request(target="/ok")
+            assert (reply.status, reply.closes) == (503, True)
+        gate.open(site.manager)
+        site.recorder.wait_for("request", predicate=lambda e: e.args[0].path == "/finished")
+        assert in_progress(site) == 0
+        with site.client() as client:
+            assert client.request(target="/ok").text == "ok"
+
+
+def test_streamed_request_body_cut_off_frees_the_slot() -> None:
+    """The client resets mid-upload, closes mid-upload, or goes silent (body timeout)."""
+    outcomes: list[str] = []
+
+    async def upload(request: Request, response: Response) -> str:
+        if request.stream is None:
+            return "ok"
+        try:
+            await request.stream.read()
+        except (ConnectionError, ProtocolError, TimeoutError) as error:
+            outcomes.append(type(error).__name__)
+            raise HTTPError(400) from None  # quiet: an answer, not a failure
+        return "read"
+
+    limits = Limits(max_requests=1, max_buffered_body=1024, body_timeout=0.3)
+    head = raw_request("/", "Content-Length: 100000", method="POST")
+    with serve(upload, limits=limits) as site:
+        for n, leave in enumerate(("reset", "close", "silence"), start=1):
+            client = site.client()
+            client.send(head + b"x" * 4096)
+            if leave == "reset":
+                site.recorder.wait_for("request", count=2 * n - 1, done=False)
+                reset(client)
+            elif leave == "close":
+                client.sock.shutdown(socket.SHUT_WR)
+                client.read_all()  # the server answers and closes
+            else:
+                client.read_all()
+            client.close()
+            site.recorder.wait_for("request", count=2 * n - 1)
+            assert in_progress(site) == 0
+            with site.client() as other:
+                assert other.request(target="/ok").text == "ok"
+    assert outcomes == ["ConnectionError", "ProtocolError", "TimeoutError"]
+
+
+def test_client_leaving_a_streamed_response_frees_the_slot() -> None:
+    async def forever(request: Request, response: Response) -> str | None:
+        if request.path == "/ok":
+            return "ok"
+        try:
+            for _ in range(100_000):
+                response.write(b"x" * 65536)
+                await response.flush()
+        except ConnectionError:
+            return None
+        return None
+
+    with serve(forever, limits=Limits(max_requests=1)) as site:
+        with site.client() as client:
+            client.send(raw_request("/"))
+            client.read_raw(b"xxxx")
+        site.recorder.wait_for("request")
+        assert in_progress(site) == 0
+        with site.client() as client:
+            assert client.request(target="/ok").text == "ok"
+
+
+def broken_raise(request: Request, response: Response) -> str:
+    raise RuntimeError("broken")
+
+
+def broken_body(request: Request, response: Response) -> Any:
+    return object()  # not a body: 500
+
+
+async def broken_later(request: Request, response: Response) -> str:
+    await sleep(0)
+    raise RuntimeError("broken")
+
+
+@pytest.mark.parametrize("broken", [broken_raise, broken_body, broken_later])
+def test_failing_handler_frees_its_slot(broken: Any) -> None:
+    limits = Limits(max_requests=1)
+    with serve(broken, limits=limits, check_errors=False) as site, site.client() as client:
+        for n in range(1, 4):
+            assert client.request().status == 500
+            site.recorder.wait_for("request", count=n)
+            assert in_progress(site) == 0
 
 
 # ------------------------------------------------------- protocol errors

@@ -64,6 +64,7 @@ class Exchange:
         "finished",
         "head_only",
         "head_sent",
+        "holds_slot",
         "keep_alive",
         "link",
         "out",
@@ -83,7 +84,8 @@ class Exchange:
         self.response = Response()
         self.response._exchange = self
         self.head_only = request is not None and request.method == "HEAD"
-        self.answered = False  # the handler is done (or we answered for it)
+        self.answered = False  # the response is decided (by the handler, or for it)
+        self.holds_slot = False  # its handler counts against Limits.max_requests
         self.head_sent = False
         self.finished = False
         self.chunked = False

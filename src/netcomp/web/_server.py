@@ -250,12 +250,13 @@ class Link:
             exchange.fail(HTTPError(503, "too many requests in progress"))
             return
         server.in_progress += 1
+        exchange.holds_slot = True
         if limits.response_timeout is not None:
             exchange.deadline = deadline = server.loop.time() + limits.response_timeout
             if self.exchanges[0] is exchange:
                 self.arm(deadline)
         value = server.fire(request(exchange.request, exchange.response), server.channel)
-        value.add_done_callback(lambda v: server._answered(exchange, v))
+        value.add_done_callback(lambda v: server._answered(self, exchange, v))
 
     # ------------------------------------------------------------ output
     def exchange_done(self, exchange: Exchange) -> None:
@@ -285,6 +286,13 @@ class Link:
             self.idle()
         if not self.input_over:
             self.process()
+
+    def release(self, exchange: Exchange) -> None:
+        """The handler of ``exchange`` no longer counts against ``max_requests`` (once:
+        when it is done, timed out, or its connection is gone, whichever comes first)."""
+        if exchange.holds_slot:
+            exchange.holds_slot = False
+            self.server.in_progress -= 1
 
     def drained(self) -> None:
         if self.exchanges:
@@ -472,9 +480,8 @@ class BaseServer(_StreamServer):
         link = self._links.pop(conn, None)
         if link is not None:
             for exchange in link.exchanges:
-                if not exchange.answered:
-                    self.in_progress -= 1
-                    exchange.answered = True
+                link.release(exchange)
+                exchange.answered = True
             link.down()
         super().connection_lost(conn, err)
 
@@ -493,11 +500,11 @@ class BaseServer(_StreamServer):
         self.stopping = True
 
     # ------------------------------------------------------------ answers
-    def _answered(self, exchange: Exchange, value: Value) -> None:
+    def _answered(self, link: Link, exchange: Exchange, value: Value) -> None:
+        link.release(exchange)  # even when answered already (finish() before returning)
         if exchange.answered:
-            return  # timed out (503 sent) or the connection is gone
+            return  # finished by the handler, timed out (503 sent), or the connection is gone
         exchange.answered = True
-        self.in_progress -= 1
         if value.errors:
             error = value.exception
             assert error is not None
@@ -526,7 +533,7 @@ class BaseServer(_StreamServer):
 
     def _response_timed_out(self, link: Link, exchange: Exchange) -> None:
         exchange.answered = True
-        self.in_progress -= 1
+        link.release(exchange)
         exchange.keep_alive = False
         exchange.fail(HTTPError(503, "the handler did not answer in time"))
 
