@@ -1,4 +1,4 @@
-"""Limits, timeouts and protocol errors over real sockets, with small custom Limits.
+"""Limits, timeouts and protocol errors over real sockets, with small custom HTTPLimits.
 
 Each breach gets its status and a close on that connection only; another keep-alive
 connection in mid-conversation goes on, and the handler never sees a bad request.
@@ -19,9 +19,9 @@ import pytest
 
 from _web_support import Client, Gate, Gauge, Site, curl, raw_request, serve
 from netcomp import Component, Event, handler, sleep
-from netcomp.web import HTTPError, Limits, ProtocolError, Request, Response
+from netcomp.web import HTTPError, HTTPLimits, ProtocolError, Request, Response
 
-SMALL = Limits(
+SMALL = HTTPLimits(
     max_request_line=256,
     max_field_size=256,
     max_head_size=1024,
@@ -125,7 +125,7 @@ def test_body_at_the_limit_is_served(site: Site, seen: Seen) -> None:
 
 
 def test_chunk_extensions_too_large_are_400(seen: Seen) -> None:
-    limits = Limits(max_chunk_extension=64)
+    limits = HTTPLimits(max_chunk_extension=64)
     with serve(seen, limits=limits) as site:
         body = b"3;" + b"e" * 500 + b"\r\nabc\r\n0\r\n\r\n"
         refused(site, raw_request("/", "Transfer-Encoding: chunked", method="POST") + body, 400)
@@ -134,7 +134,7 @@ def test_chunk_extensions_too_large_are_400(seen: Seen) -> None:
 
 # ------------------------------------------------------------- timeouts
 def test_slow_head_gets_408_and_is_closed(seen: Seen) -> None:
-    with serve(seen, limits=Limits(head_timeout=0.3)) as site, site.client() as client:
+    with serve(seen, limits=HTTPLimits(head_timeout=0.3)) as site, site.client() as client:
         started = time.monotonic()
         client.send(b"GET / HTTP/1.1\r\nHost: t\r\n")  # and never the end of the head
         reply = client.reply()
@@ -146,7 +146,7 @@ def test_slow_head_gets_408_and_is_closed(seen: Seen) -> None:
 
 
 def test_slow_head_of_a_second_request_gets_408(seen: Seen) -> None:
-    limits = Limits(head_timeout=0.3, keepalive_timeout=30)
+    limits = HTTPLimits(head_timeout=0.3, keepalive_timeout=30)
     with serve(seen, limits=limits) as site, site.client() as client:
         assert client.request().status == 200
         client.send(b"GET /second HTTP/1.1\r\n")
@@ -156,7 +156,7 @@ def test_slow_head_of_a_second_request_gets_408(seen: Seen) -> None:
 
 
 def test_idle_keep_alive_connection_is_closed(seen: Seen) -> None:
-    with serve(seen, limits=Limits(keepalive_timeout=0.3)) as site, site.client() as client:
+    with serve(seen, limits=HTTPLimits(keepalive_timeout=0.3)) as site, site.client() as client:
         reply = client.request()
         assert reply.status == 200 and not reply.closes
         started = time.monotonic()
@@ -165,12 +165,12 @@ def test_idle_keep_alive_connection_is_closed(seen: Seen) -> None:
 
 
 def test_silent_new_connection_is_closed(seen: Seen) -> None:
-    with serve(seen, limits=Limits(keepalive_timeout=0.3)) as site, site.client() as client:
+    with serve(seen, limits=HTTPLimits(keepalive_timeout=0.3)) as site, site.client() as client:
         assert client.sock.recv(100) == b""
 
 
 def test_slow_body_gets_408(seen: Seen) -> None:
-    limits = Limits(body_timeout=0.3, head_timeout=30)
+    limits = HTTPLimits(body_timeout=0.3, head_timeout=30)
     with serve(seen, limits=limits) as site, site.client() as client:
         client.send(raw_request("/", "Content-Length: 100", method="POST") + b"x" * 10)
         reply = client.reply("POST")
@@ -181,7 +181,7 @@ def test_slow_body_gets_408(seen: Seen) -> None:
 
 def test_body_that_keeps_coming_is_not_timed_out(seen: Seen) -> None:
     """Body inactivity, not body duration: each piece re-arms the timer."""
-    limits = Limits(body_timeout=0.3)
+    limits = HTTPLimits(body_timeout=0.3)
     with serve(seen, limits=limits) as site, site.client() as client:
         client.send(raw_request("/", "Content-Length: 6", method="POST"))
         for piece in (b"ab", b"cd", b"ef"):
@@ -201,7 +201,7 @@ def test_handler_that_never_answers_gets_503() -> None:
         await gate.wait()
         return "too late"
 
-    with serve(never, limits=Limits(response_timeout=0.3)) as site:
+    with serve(never, limits=HTTPLimits(response_timeout=0.3)) as site:
         with site.client() as client:
             started = time.monotonic()
             reply = client.request()
@@ -221,7 +221,7 @@ def test_response_timeout_in_a_pipeline_answers_in_order() -> None:
             await gate.wait()
         return f"ok {request.path}"
 
-    with serve(stuck, limits=Limits(response_timeout=0.3)) as site, site.client() as client:
+    with serve(stuck, limits=HTTPLimits(response_timeout=0.3)) as site, site.client() as client:
         client.send(raw_request("/one") + raw_request("/stuck") + raw_request("/three"))
         assert client.reply().text == "ok /one"
         assert client.reply().status == 503
@@ -241,7 +241,7 @@ def test_max_pipelined_bounds_handlers_in_flight() -> None:
             running.leave()
         return f"#{request.path.strip('/')}"
 
-    with serve(counted, limits=Limits(max_pipelined=4)) as site, site.client() as client:
+    with serve(counted, limits=HTTPLimits(max_pipelined=4)) as site, site.client() as client:
         client.send(b"".join(raw_request(f"/{n}") for n in range(50)))
         bodies = [client.reply().text for _ in range(50)]
     assert bodies == [f"#{n}" for n in range(50)]
@@ -250,7 +250,7 @@ def test_max_pipelined_bounds_handlers_in_flight() -> None:
 
 
 def test_max_connections() -> None:
-    limits = Limits(max_connections=2)
+    limits = HTTPLimits(max_connections=2)
     with serve(Seen(), limits=limits) as site:
         first, second = site.client(), site.client()
         try:
@@ -288,7 +288,7 @@ def test_max_requests_in_progress() -> None:
         return "released"
 
     with (
-        serve(held, limits=Limits(max_requests=1)) as site,
+        serve(held, limits=HTTPLimits(max_requests=1)) as site,
         site.client() as first,
         site.client() as second,
     ):
@@ -347,7 +347,7 @@ def finish_then_raise(request: Request, response: Response) -> None:
 def test_handler_that_finishes_before_returning_frees_its_slot(answer: Any) -> None:
     """``finish()`` before the handler returns marks the exchange answered; the slot must
     still be given back when the handler is done, or every later request gets 503."""
-    with serve(answer, limits=Limits(max_requests=1)) as site:
+    with serve(answer, limits=HTTPLimits(max_requests=1)) as site:
         done = 0
         with site.client() as client:  # keep-alive: one connection
             for _ in range(3):
@@ -384,7 +384,7 @@ def test_streaming_response_finished_by_another_event_frees_its_slot() -> None:
         def _finish(self) -> None:
             held.pop().finish()
 
-    with serve(start, Finisher(), limits=Limits(max_requests=1)) as site:
+    with serve(start, Finisher(), limits=HTTPLimits(max_requests=1)) as site:
         for n in range(1, 4):
             with site.client() as client:
                 client.send(raw_request("/"))
@@ -406,7 +406,7 @@ def test_response_timeout_frees_the_slot_once() -> None:
             return "too late"
         return "ok"
 
-    limits = Limits(max_requests=1, response_timeout=0.3)
+    limits = HTTPLimits(max_requests=1, response_timeout=0.3)
     with serve(stuck, limits=limits) as site:
         with site.client() as client:
             assert client.request(target="/stuck").status == 503
@@ -436,7 +436,7 @@ def test_client_gone_frees_the_slot_and_a_finished_handler_frees_it_on_return() 
         running.leave()
         return None if request.path == "/finished" else "too late"
 
-    with serve(held, limits=Limits(max_requests=1)) as site:
+    with serve(held, limits=HTTPLimits(max_requests=1)) as site:
         client = site.client()
         client.send(raw_request("/held"))
         running.wait(lambda g: g.now == 1)
@@ -478,7 +478,7 @@ def test_streamed_request_body_cut_off_frees_the_slot() -> None:
             raise HTTPError(400) from None  # quiet: an answer, not a failure
         return "read"
 
-    limits = Limits(max_requests=1, max_buffered_body=1024, body_timeout=0.3)
+    limits = HTTPLimits(max_requests=1, max_buffered_body=1024, body_timeout=0.3)
     head = raw_request("/", "Content-Length: 100000", method="POST")
     with serve(upload, limits=limits) as site:
         for n, leave in enumerate(("reset", "close", "silence"), start=1):
@@ -512,7 +512,7 @@ def test_client_leaving_a_streamed_response_frees_the_slot() -> None:
             return None
         return None
 
-    with serve(forever, limits=Limits(max_requests=1)) as site:
+    with serve(forever, limits=HTTPLimits(max_requests=1)) as site:
         with site.client() as client:
             client.send(raw_request("/"))
             client.read_raw(b"xxxx")
@@ -537,7 +537,7 @@ async def broken_later(request: Request, response: Response) -> str:
 
 @pytest.mark.parametrize("broken", [broken_raise, broken_body, broken_later])
 def test_failing_handler_frees_its_slot(broken: Any) -> None:
-    limits = Limits(max_requests=1)
+    limits = HTTPLimits(max_requests=1)
     with serve(broken, limits=limits, check_errors=False) as site, site.client() as client:
         for n in range(1, 4):
             assert client.request().status == 500
@@ -636,7 +636,7 @@ def test_error_after_pipelined_requests_comes_last(seen: Seen) -> None:
 # ------------------------------------------------------- timers in use
 def test_dripping_head_is_still_timed_out(seen: Seen) -> None:
     """Slow loris: a byte now and then does not extend the head's deadline."""
-    with serve(seen, limits=Limits(head_timeout=0.3)) as site, site.client() as client:
+    with serve(seen, limits=HTTPLimits(head_timeout=0.3)) as site, site.client() as client:
         started = time.monotonic()
         client.sock.settimeout(0.05)
         data = b""
@@ -657,7 +657,7 @@ def test_dripping_head_is_still_timed_out(seen: Seen) -> None:
 
 
 def test_each_request_restarts_the_keep_alive_timer(seen: Seen) -> None:
-    limits = Limits(keepalive_timeout=0.3)
+    limits = HTTPLimits(keepalive_timeout=0.3)
     with serve(seen, limits=limits) as site, site.client() as client:
         for n in range(4):  # 0.6 s in all: longer than one idle period
             assert client.request(target=f"/{n}").status == 200
@@ -673,7 +673,7 @@ def test_slow_handler_is_not_cut_by_the_idle_timer() -> None:
         await sleep(0.5)
         return "slow but fine"
 
-    limits = Limits(keepalive_timeout=0.2, response_timeout=None)
+    limits = HTTPLimits(keepalive_timeout=0.2, response_timeout=None)
     with serve(slow, limits=limits) as site, site.client() as client:
         assert client.request().text == "slow but fine"
 
@@ -685,14 +685,14 @@ def test_streaming_response_may_outlast_the_response_timeout() -> None:
             await sleep(0.2)
             response.write("tick ")
 
-    with serve(ticker, limits=Limits(response_timeout=0.3)) as site, site.client() as client:
+    with serve(ticker, limits=HTTPLimits(response_timeout=0.3)) as site, site.client() as client:
         assert client.request().text == "tick " * 4
 
 
 def test_curl_upload_over_the_body_limit_gets_413(tmp_path: Any) -> None:
     upload = tmp_path / "big.bin"
     upload.write_bytes(b"u" * (2 * 1024 * 1024))
-    with serve(Seen(), limits=Limits(max_body_size=1000)) as site:
+    with serve(Seen(), limits=HTTPLimits(max_body_size=1000)) as site:
         result = curl(
             "--output",
             "/dev/null",

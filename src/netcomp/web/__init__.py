@@ -16,7 +16,7 @@ from ._errors import (
     Redirect,
 )
 from ._headers import Headers
-from ._limits import Limits
+from ._limits import HTTPLimits
 from ._protocol import Body, EndOfMessage, RequestHead, ServerProtocol
 from ._request import BodyStream, Request, UploadedFile
 from ._response import Response
@@ -35,9 +35,9 @@ __all__ = [
     "EndOfMessage",
     "Forbidden",
     "HTTPError",
+    "HTTPLimits",
     "Headers",
     "JSONController",
-    "Limits",
     "MethodNotAllowed",
     "NotFound",
     "ProtocolError",

@@ -85,7 +85,7 @@ class Exchange:
         self.response._exchange = self
         self.head_only = request is not None and request.method == "HEAD"
         self.answered = False  # the response is decided (by the handler, or for it)
-        self.holds_slot = False  # its handler counts against Limits.max_requests
+        self.holds_slot = False  # its handler counts against HTTPLimits.max_requests
         self.head_sent = False
         self.finished = False
         self.chunked = False

@@ -40,7 +40,7 @@ from typing import Any, Final
 import httptools
 
 from ._errors import ProtocolError
-from ._limits import Limits
+from ._limits import HTTPLimits
 
 __all__ = [
     "NEED_DATA",
@@ -167,8 +167,8 @@ class ServerProtocol:
     every size is counted exactly, as the bytes arrive, whatever the reads look like.
     """
 
-    def __init__(self, limits: Limits | None = None) -> None:
-        self.limits = limits if limits is not None else Limits()
+    def __init__(self, limits: HTTPLimits | None = None) -> None:
+        self.limits = limits if limits is not None else HTTPLimits()
         self._parser = self._new_parser()
         self._pending = b""
         self._events: deque[Any] = deque()

@@ -1,7 +1,7 @@
 """The HTTP server component: a TCP/TLS server with one protocol state per connection.
 
 Rules:
-* Each connection (a :class:`Link`) parses ahead at most ``Limits.max_pipelined``
+* Each connection (a :class:`Link`) parses ahead at most ``HTTPLimits.max_pipelined``
   requests; past that it stops reading until responses go out. Requests are answered
   in order (see :mod:`._exchange`).
 * ``request(request, response)`` is fired on the server's channel once the body is read
@@ -29,7 +29,7 @@ from ..net import Server as _StreamServer
 from ._errors import HTTPError, ProtocolError, reason_phrase
 from ._exchange import FINISHED, GONE, Exchange, close_source
 from ._headers import check_field
-from ._limits import Limits
+from ._limits import HTTPLimits
 from ._protocol import NEED_DATA, Body, EndOfMessage, RequestHead, ServerProtocol
 from ._request import BodyStream, Request
 
@@ -398,7 +398,7 @@ class BaseServer(_StreamServer):
     """An HTTP/1.1 server: fires ``request(request, response)`` on its channel.
 
     ``bind``: a port, ``(host, port)``, ``"host:port"``, ``"[::1]:port"`` or a UNIX path.
-    TLS with ``ssl_context=`` or ``certfile=``/``keyfile=``. ``limits``: :class:`Limits`.
+    TLS with ``ssl_context=`` or ``certfile=``/``keyfile=``. ``limits``: :class:`HTTPLimits`.
     Other keywords go to the stream server (``backlog``, ``reuse_port``, ``sock``...).
     """
 
@@ -411,7 +411,7 @@ class BaseServer(_StreamServer):
         ssl_context: ssl.SSLContext | None = None,
         certfile: str | None = None,
         keyfile: str | None = None,
-        limits: Limits | None = None,
+        limits: HTTPLimits | None = None,
         expose_tracebacks: bool = False,
         server_name: str | None = "netcomp",
         channel: Any = "web",
@@ -420,7 +420,7 @@ class BaseServer(_StreamServer):
         """Bind and listen at once (errors surface here)."""
         sock = options.get("sock")
         self.family = sock.family if sock is not None else _family(bind)
-        self.http_limits = limits if limits is not None else Limits()
+        self.http_limits = limits if limits is not None else HTTPLimits()
         self.expose_tracebacks = expose_tracebacks
         self.server_name = server_name
         self._server_field = f"Server: {server_name}\r\n" if server_name else ""
