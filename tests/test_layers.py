@@ -179,15 +179,7 @@ def import_graph(layer: str) -> dict[str, set[str]]:
     return graph
 
 
-@pytest.mark.parametrize(
-    "layer",
-    [
-        "core",
-        pytest.param(
-            "web", marks=pytest.mark.xfail(strict=True, reason="web reorganization pending")
-        ),
-    ],
-)
+@pytest.mark.parametrize("layer", ["core", "web"])
 def test_no_import_cycles_inside_the_layer(layer: str) -> None:
     graph = import_graph(layer)
     cycles = []

@@ -15,14 +15,14 @@ from ._errors import (
     ProtocolError,
     Redirect,
 )
+from ._events import request
 from ._headers import Headers
 from ._limits import HTTPLimits
 from ._protocol import Body, EndOfMessage, RequestHead, ServerProtocol
 from ._request import BodyStream, Request, UploadedFile
 from ._response import Response
-from ._server import BaseServer, request
+from ._server import BaseServer, Server
 from ._static import Static
-from ._webserver import Server
 from ._wsgi import WSGIGateway
 
 __all__ = [
