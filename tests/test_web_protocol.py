@@ -31,7 +31,8 @@ from netcomp.web import (
     ServerProtocol,
 )
 from netcomp.web._accesslog import format_access
-from netcomp.web._protocol import CLOSED, LAST_CHUNK, NEED_DATA, PIECE, encode_chunk, encode_head
+from netcomp.web._messages import CLOSED, LAST_CHUNK, NEED_DATA, encode_chunk, encode_head
+from netcomp.web._protocol import PIECE
 
 KiB = 1024
 MiB = 1024 * KiB

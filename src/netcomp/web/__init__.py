@@ -18,7 +18,8 @@ from ._errors import (
 from ._events import request
 from ._headers import Headers
 from ._limits import HTTPLimits
-from ._protocol import Body, EndOfMessage, RequestHead, ServerProtocol
+from ._messages import Body, EndOfMessage, RequestHead
+from ._protocol import ServerProtocol
 from ._request import BodyStream, Request, UploadedFile
 from ._response import Response
 from ._server import BaseServer, Server

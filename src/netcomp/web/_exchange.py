@@ -24,7 +24,7 @@ from ..net import Connection
 from ._bodies import FileChunks, FileSlice, SendFile, close_source, plain_body, sendfile_plan
 from ._errors import HTTPError, reason_phrase
 from ._headers import check_field, http_date
-from ._protocol import LAST_CHUNK, encode_chunk
+from ._messages import LAST_CHUNK, encode_chunk
 from ._request import BodyStream, Request
 from ._response import Response
 

@@ -23,7 +23,8 @@ from ._bodies import close_source
 from ._errors import HTTPError, ProtocolError, reason_phrase
 from ._exchange import Exchange
 from ._handling import Host, call_handlers, release, report, time_out
-from ._protocol import NEED_DATA, Body, EndOfMessage, RequestHead, ServerProtocol
+from ._messages import NEED_DATA, Body, EndOfMessage, RequestHead
+from ._protocol import ServerProtocol
 from ._request import BodyStream, Request
 from ._response import FINISHED, GONE
 
