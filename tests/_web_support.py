@@ -28,7 +28,7 @@ import h11
 
 from netcomp import Component, Future, Manager, handler
 from netcomp.testing import Recorder, running
-from netcomp.web import BaseServer, Limits, Server
+from netcomp.web import BaseServer, HTTPLimits, Server
 
 TIMEOUT = 5.0
 CURL = shutil.which("curl") or "/usr/bin/curl"
@@ -94,7 +94,7 @@ def small_buffer_listener() -> socket.socket:
 @contextlib.contextmanager
 def serve(
     *components: Any,
-    limits: Limits | None = None,
+    limits: HTTPLimits | None = None,
     dispatcher: bool = False,
     check_errors: bool = True,
     **options: Any,

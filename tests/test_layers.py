@@ -134,7 +134,6 @@ def test_no_override_of_another_layers_private_members(layer: str) -> None:
     assert not bad, bad
 
 
-@pytest.mark.xfail(strict=True, reason="web: _scan_chunks is split with the web reorganization")
 def test_no_function_is_longer_than_sixty_lines_but_the_hot_path() -> None:
     long = []
     for path in sorted(PACKAGE.rglob("*.py")):
@@ -179,15 +178,7 @@ def import_graph(layer: str) -> dict[str, set[str]]:
     return graph
 
 
-@pytest.mark.parametrize(
-    "layer",
-    [
-        "core",
-        pytest.param(
-            "web", marks=pytest.mark.xfail(strict=True, reason="web reorganization pending")
-        ),
-    ],
-)
+@pytest.mark.parametrize("layer", ["core", "web"])
 def test_no_import_cycles_inside_the_layer(layer: str) -> None:
     graph = import_graph(layer)
     cycles = []

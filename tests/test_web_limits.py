@@ -1,4 +1,4 @@
-"""Limits, timeouts and protocol errors over real sockets, with small custom Limits.
+"""Limits, timeouts and protocol errors over real sockets, with small custom HTTPLimits.
 
 Each breach gets its status and a close on that connection only; another keep-alive
 connection in mid-conversation goes on, and the handler never sees a bad request.
@@ -8,18 +8,20 @@ Timeouts are a few tenths of a second; the waits are socket reads with a timeout
 from __future__ import annotations
 
 import contextlib
+import http.client
 import socket
+import struct
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from _web_support import Gate, Gauge, Site, curl, raw_request, serve
-from netcomp import sleep
-from netcomp.web import Limits, Request, Response
+from _web_support import Client, Gate, Gauge, Site, curl, raw_request, serve
+from netcomp import Component, Event, handler, sleep
+from netcomp.web import HTTPError, HTTPLimits, ProtocolError, Request, Response
 
-SMALL = Limits(
+SMALL = HTTPLimits(
     max_request_line=256,
     max_field_size=256,
     max_head_size=1024,
@@ -123,7 +125,7 @@ def test_body_at_the_limit_is_served(site: Site, seen: Seen) -> None:
 
 
 def test_chunk_extensions_too_large_are_400(seen: Seen) -> None:
-    limits = Limits(max_chunk_extension=64)
+    limits = HTTPLimits(max_chunk_extension=64)
     with serve(seen, limits=limits) as site:
         body = b"3;" + b"e" * 500 + b"\r\nabc\r\n0\r\n\r\n"
         refused(site, raw_request("/", "Transfer-Encoding: chunked", method="POST") + body, 400)
@@ -132,7 +134,7 @@ def test_chunk_extensions_too_large_are_400(seen: Seen) -> None:
 
 # ------------------------------------------------------------- timeouts
 def test_slow_head_gets_408_and_is_closed(seen: Seen) -> None:
-    with serve(seen, limits=Limits(head_timeout=0.3)) as site, site.client() as client:
+    with serve(seen, limits=HTTPLimits(head_timeout=0.3)) as site, site.client() as client:
         started = time.monotonic()
         client.send(b"GET / HTTP/1.1\r\nHost: t\r\n")  # and never the end of the head
         reply = client.reply()
@@ -144,7 +146,7 @@ def test_slow_head_gets_408_and_is_closed(seen: Seen) -> None:
 
 
 def test_slow_head_of_a_second_request_gets_408(seen: Seen) -> None:
-    limits = Limits(head_timeout=0.3, keepalive_timeout=30)
+    limits = HTTPLimits(head_timeout=0.3, keepalive_timeout=30)
     with serve(seen, limits=limits) as site, site.client() as client:
         assert client.request().status == 200
         client.send(b"GET /second HTTP/1.1\r\n")
@@ -154,7 +156,7 @@ def test_slow_head_of_a_second_request_gets_408(seen: Seen) -> None:
 
 
 def test_idle_keep_alive_connection_is_closed(seen: Seen) -> None:
-    with serve(seen, limits=Limits(keepalive_timeout=0.3)) as site, site.client() as client:
+    with serve(seen, limits=HTTPLimits(keepalive_timeout=0.3)) as site, site.client() as client:
         reply = client.request()
         assert reply.status == 200 and not reply.closes
         started = time.monotonic()
@@ -163,12 +165,12 @@ def test_idle_keep_alive_connection_is_closed(seen: Seen) -> None:
 
 
 def test_silent_new_connection_is_closed(seen: Seen) -> None:
-    with serve(seen, limits=Limits(keepalive_timeout=0.3)) as site, site.client() as client:
+    with serve(seen, limits=HTTPLimits(keepalive_timeout=0.3)) as site, site.client() as client:
         assert client.sock.recv(100) == b""
 
 
 def test_slow_body_gets_408(seen: Seen) -> None:
-    limits = Limits(body_timeout=0.3, head_timeout=30)
+    limits = HTTPLimits(body_timeout=0.3, head_timeout=30)
     with serve(seen, limits=limits) as site, site.client() as client:
         client.send(raw_request("/", "Content-Length: 100", method="POST") + b"x" * 10)
         reply = client.reply("POST")
@@ -179,7 +181,7 @@ def test_slow_body_gets_408(seen: Seen) -> None:
 
 def test_body_that_keeps_coming_is_not_timed_out(seen: Seen) -> None:
     """Body inactivity, not body duration: each piece re-arms the timer."""
-    limits = Limits(body_timeout=0.3)
+    limits = HTTPLimits(body_timeout=0.3)
     with serve(seen, limits=limits) as site, site.client() as client:
         client.send(raw_request("/", "Content-Length: 6", method="POST"))
         for piece in (b"ab", b"cd", b"ef"):
@@ -199,7 +201,7 @@ def test_handler_that_never_answers_gets_503() -> None:
         await gate.wait()
         return "too late"
 
-    with serve(never, limits=Limits(response_timeout=0.3)) as site:
+    with serve(never, limits=HTTPLimits(response_timeout=0.3)) as site:
         with site.client() as client:
             started = time.monotonic()
             reply = client.request()
@@ -219,7 +221,7 @@ def test_response_timeout_in_a_pipeline_answers_in_order() -> None:
             await gate.wait()
         return f"ok {request.path}"
 
-    with serve(stuck, limits=Limits(response_timeout=0.3)) as site, site.client() as client:
+    with serve(stuck, limits=HTTPLimits(response_timeout=0.3)) as site, site.client() as client:
         client.send(raw_request("/one") + raw_request("/stuck") + raw_request("/three"))
         assert client.reply().text == "ok /one"
         assert client.reply().status == 503
@@ -239,7 +241,7 @@ def test_max_pipelined_bounds_handlers_in_flight() -> None:
             running.leave()
         return f"#{request.path.strip('/')}"
 
-    with serve(counted, limits=Limits(max_pipelined=4)) as site, site.client() as client:
+    with serve(counted, limits=HTTPLimits(max_pipelined=4)) as site, site.client() as client:
         client.send(b"".join(raw_request(f"/{n}") for n in range(50)))
         bodies = [client.reply().text for _ in range(50)]
     assert bodies == [f"#{n}" for n in range(50)]
@@ -248,7 +250,7 @@ def test_max_pipelined_bounds_handlers_in_flight() -> None:
 
 
 def test_max_connections() -> None:
-    limits = Limits(max_connections=2)
+    limits = HTTPLimits(max_connections=2)
     with serve(Seen(), limits=limits) as site:
         first, second = site.client(), site.client()
         try:
@@ -286,7 +288,7 @@ def test_max_requests_in_progress() -> None:
         return "released"
 
     with (
-        serve(held, limits=Limits(max_requests=1)) as site,
+        serve(held, limits=HTTPLimits(max_requests=1)) as site,
         site.client() as first,
         site.client() as second,
     ):
@@ -299,6 +301,248 @@ def test_max_requests_in_progress() -> None:
         assert first.reply().text == "released"
         assert first.request().text == "released"  # the slot is free again
     assert running.total == 2
+
+
+# ------------------------------------------- max_requests: every path frees its slot
+def in_progress(site: Site) -> int:
+    """The server's count of handlers in flight, read once the loop is idle enough: call
+    only after waiting for the ``request`` events concerned to be done."""
+    return int(site.server.in_progress)
+
+
+def reset(client: Client) -> None:
+    """Leave with a reset (SO_LINGER 0), which the server sees at once as a lost connection
+    (a plain close is only an EOF: the server may still answer a half-closed client)."""
+    client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    client.close()
+
+
+def finish_then_return(request: Request, response: Response) -> None:
+    response.body = "done"
+    response.finish()
+
+
+def write_then_finish(request: Request, response: Response) -> None:
+    response.write("done")
+    response.finish()
+
+
+async def finish_then_await(request: Request, response: Response) -> None:
+    response.write("do")
+    await response.flush()
+    response.write("ne")
+    response.finish()
+    await sleep(0)
+
+
+def finish_then_raise(request: Request, response: Response) -> None:
+    response.body = "done"
+    response.finish()
+    raise HTTPError(409)  # too late to change the answer: it only ends the handler
+
+
+@pytest.mark.parametrize(
+    "answer", [finish_then_return, write_then_finish, finish_then_await, finish_then_raise]
+)
+def test_handler_that_finishes_before_returning_frees_its_slot(answer: Any) -> None:
+    """``finish()`` before the handler returns marks the exchange answered; the slot must
+    still be given back when the handler is done, or every later request gets 503."""
+    with serve(answer, limits=HTTPLimits(max_requests=1)) as site:
+        done = 0
+        with site.client() as client:  # keep-alive: one connection
+            for _ in range(3):
+                reply = client.request()
+                assert (reply.status, reply.text) == (200, "done")
+                done += 1
+                site.recorder.wait_for("request", count=done)
+                assert in_progress(site) == 0
+        for _ in range(3):  # and a new connection each time
+            conn = http.client.HTTPConnection("127.0.0.1", site.port, timeout=5)
+            try:
+                conn.request("GET", "/")
+                response = conn.getresponse()
+                assert (response.status, response.read()) == (200, b"done")
+            finally:
+                conn.close()
+            done += 1
+            site.recorder.wait_for("request", count=done)
+            assert in_progress(site) == 0
+
+
+def test_streaming_response_finished_by_another_event_frees_its_slot() -> None:
+    held: list[Response] = []
+
+    def start(request: Request, response: Response) -> None:
+        response.streaming = True
+        response.write("started; ")
+        held.append(response)
+
+    class Finisher(Component):
+        channel = "web"
+
+        @handler("finish_it")
+        def _finish(self) -> None:
+            held.pop().finish()
+
+    with serve(start, Finisher(), limits=HTTPLimits(max_requests=1)) as site:
+        for n in range(1, 4):
+            with site.client() as client:
+                client.send(raw_request("/"))
+                client.read_raw(b"started; ")
+                site.manager.fire(Event.create("finish_it"), "web")
+                client.read_raw(b"0\r\n\r\n")
+            site.recorder.wait_for("finish_it", count=n)
+            site.recorder.wait_for("request", count=n)
+            assert in_progress(site) == 0
+
+
+def test_response_timeout_frees_the_slot_once() -> None:
+    """The timed-out handler no longer counts; its late answer does not count it twice."""
+    gate = Gate()
+
+    async def stuck(request: Request, response: Response) -> str:
+        if request.path == "/stuck":
+            await gate.wait()
+            return "too late"
+        return "ok"
+
+    limits = HTTPLimits(max_requests=1, response_timeout=0.3)
+    with serve(stuck, limits=limits) as site:
+        with site.client() as client:
+            assert client.request(target="/stuck").status == 503
+        for _ in range(3):  # the stuck handler still runs, and no longer holds the slot
+            with site.client() as client:
+                assert client.request(target="/ok").text == "ok"
+        gate.open(site.manager)
+        site.recorder.wait_for("request", predicate=lambda e: e.args[0].path == "/stuck")
+        site.recorder.wait_for("request", count=4)
+        assert in_progress(site) == 0
+        with site.client() as client:
+            assert [client.request(target="/ok").status for _ in range(2)] == [200, 200]
+
+
+def test_client_gone_frees_the_slot_and_a_finished_handler_frees_it_on_return() -> None:
+    gate = Gate()
+    running = Gauge()
+
+    async def held(request: Request, response: Response) -> str | None:
+        if request.path == "/ok":
+            return "ok"
+        if request.path == "/finished":  # answered, then still busy for a while
+            response.body = "done"
+            response.finish()
+        running.enter()
+        await gate.wait()
+        running.leave()
+        return None if request.path == "/finished" else "too late"
+
+    with serve(held, limits=HTTPLimits(max_requests=1)) as site:
+        client = site.client()
+        client.send(raw_request("/held"))
+        running.wait(lambda g: g.now == 1)
+        reset(client)
+        site.recorder.wait_for("disconnect")  # the server saw the client go
+        with site.client() as client:  # the handler still runs, but its client is gone
+            assert client.request(target="/ok").text == "ok"
+        gate.open(site.manager)
+        site.recorder.wait_for("request", predicate=lambda e: e.args[0].path == "/held")
+        assert in_progress(site) == 0
+
+        gate.is_open = False
+        client = site.client()
+        assert client.request(target="/finished").text == "done"
+        running.wait(lambda g: g.now == 1)
+        reset(client)
+        site.recorder.wait_for("disconnect", count=3)
+        with site.client() as client:  # its handler is still running: that is one in flight
+            reply = client.request(target="/ok")
+            assert (reply.status, reply.closes) == (503, True)
+        gate.open(site.manager)
+        site.recorder.wait_for("request", predicate=lambda e: e.args[0].path == "/finished")
+        assert in_progress(site) == 0
+        with site.client() as client:
+            assert client.request(target="/ok").text == "ok"
+
+
+def test_streamed_request_body_cut_off_frees_the_slot() -> None:
+    """The client resets mid-upload, closes mid-upload, or goes silent (body timeout)."""
+    outcomes: list[str] = []
+
+    async def upload(request: Request, response: Response) -> str:
+        if request.stream is None:
+            return "ok"
+        try:
+            await request.stream.read()
+        except (ConnectionError, ProtocolError, TimeoutError) as error:
+            outcomes.append(type(error).__name__)
+            raise HTTPError(400) from None  # quiet: an answer, not a failure
+        return "read"
+
+    limits = HTTPLimits(max_requests=1, max_buffered_body=1024, body_timeout=0.3)
+    head = raw_request("/", "Content-Length: 100000", method="POST")
+    with serve(upload, limits=limits) as site:
+        for n, leave in enumerate(("reset", "close", "silence"), start=1):
+            client = site.client()
+            client.send(head + b"x" * 4096)
+            if leave == "reset":
+                site.recorder.wait_for("request", count=2 * n - 1, done=False)
+                reset(client)
+            elif leave == "close":
+                client.sock.shutdown(socket.SHUT_WR)
+                client.read_all()  # the server answers and closes
+            else:
+                client.read_all()
+            client.close()
+            site.recorder.wait_for("request", count=2 * n - 1)
+            assert in_progress(site) == 0
+            with site.client() as other:
+                assert other.request(target="/ok").text == "ok"
+    assert outcomes == ["ConnectionError", "ProtocolError", "TimeoutError"]
+
+
+def test_client_leaving_a_streamed_response_frees_the_slot() -> None:
+    async def forever(request: Request, response: Response) -> str | None:
+        if request.path == "/ok":
+            return "ok"
+        try:
+            for _ in range(100_000):
+                response.write(b"x" * 65536)
+                await response.flush()
+        except ConnectionError:
+            return None
+        return None
+
+    with serve(forever, limits=HTTPLimits(max_requests=1)) as site:
+        with site.client() as client:
+            client.send(raw_request("/"))
+            client.read_raw(b"xxxx")
+        site.recorder.wait_for("request")
+        assert in_progress(site) == 0
+        with site.client() as client:
+            assert client.request(target="/ok").text == "ok"
+
+
+def broken_raise(request: Request, response: Response) -> str:
+    raise RuntimeError("broken")
+
+
+def broken_body(request: Request, response: Response) -> Any:
+    return object()  # not a body: 500
+
+
+async def broken_later(request: Request, response: Response) -> str:
+    await sleep(0)
+    raise RuntimeError("broken")
+
+
+@pytest.mark.parametrize("broken", [broken_raise, broken_body, broken_later])
+def test_failing_handler_frees_its_slot(broken: Any) -> None:
+    limits = HTTPLimits(max_requests=1)
+    with serve(broken, limits=limits, check_errors=False) as site, site.client() as client:
+        for n in range(1, 4):
+            assert client.request().status == 500
+            site.recorder.wait_for("request", count=n)
+            assert in_progress(site) == 0
 
 
 # ------------------------------------------------------- protocol errors
@@ -392,7 +636,7 @@ def test_error_after_pipelined_requests_comes_last(seen: Seen) -> None:
 # ------------------------------------------------------- timers in use
 def test_dripping_head_is_still_timed_out(seen: Seen) -> None:
     """Slow loris: a byte now and then does not extend the head's deadline."""
-    with serve(seen, limits=Limits(head_timeout=0.3)) as site, site.client() as client:
+    with serve(seen, limits=HTTPLimits(head_timeout=0.3)) as site, site.client() as client:
         started = time.monotonic()
         client.sock.settimeout(0.05)
         data = b""
@@ -413,7 +657,7 @@ def test_dripping_head_is_still_timed_out(seen: Seen) -> None:
 
 
 def test_each_request_restarts_the_keep_alive_timer(seen: Seen) -> None:
-    limits = Limits(keepalive_timeout=0.3)
+    limits = HTTPLimits(keepalive_timeout=0.3)
     with serve(seen, limits=limits) as site, site.client() as client:
         for n in range(4):  # 0.6 s in all: longer than one idle period
             assert client.request(target=f"/{n}").status == 200
@@ -429,7 +673,7 @@ def test_slow_handler_is_not_cut_by_the_idle_timer() -> None:
         await sleep(0.5)
         return "slow but fine"
 
-    limits = Limits(keepalive_timeout=0.2, response_timeout=None)
+    limits = HTTPLimits(keepalive_timeout=0.2, response_timeout=None)
     with serve(slow, limits=limits) as site, site.client() as client:
         assert client.request().text == "slow but fine"
 
@@ -441,14 +685,14 @@ def test_streaming_response_may_outlast_the_response_timeout() -> None:
             await sleep(0.2)
             response.write("tick ")
 
-    with serve(ticker, limits=Limits(response_timeout=0.3)) as site, site.client() as client:
+    with serve(ticker, limits=HTTPLimits(response_timeout=0.3)) as site, site.client() as client:
         assert client.request().text == "tick " * 4
 
 
 def test_curl_upload_over_the_body_limit_gets_413(tmp_path: Any) -> None:
     upload = tmp_path / "big.bin"
     upload.write_bytes(b"u" * (2 * 1024 * 1024))
-    with serve(Seen(), limits=Limits(max_body_size=1000)) as site:
+    with serve(Seen(), limits=HTTPLimits(max_body_size=1000)) as site:
         result = curl(
             "--output",
             "/dev/null",

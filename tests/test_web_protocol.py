@@ -1,8 +1,8 @@
-"""Bytes-only tests of the sans-IO HTTP layer: ServerProtocol, Limits, Headers, access log.
+"""Bytes-only tests of the sans-IO HTTP layer: ServerProtocol, HTTPLimits, Headers, access log.
 
 No socket anywhere. Every input goes through :func:`check`, which feeds it whole and then
 one byte at a time and requires the same outcome (request heads, body bytes, completed
-messages and the final error status or CLOSED). Small custom :class:`Limits` keep the
+messages and the final error status or CLOSED). Small custom :class:`HTTPLimits` keep the
 inputs that probe the limits small. Hypothesis properties cover arbitrary splits, random
 bytes and generated requests.
 """
@@ -25,20 +25,21 @@ from netcomp.web import (
     Body,
     EndOfMessage,
     Headers,
-    Limits,
+    HTTPLimits,
     ProtocolError,
     RequestHead,
     ServerProtocol,
 )
 from netcomp.web._accesslog import format_access
-from netcomp.web._protocol import CLOSED, LAST_CHUNK, NEED_DATA, PIECE, encode_chunk, encode_head
+from netcomp.web._messages import CLOSED, LAST_CHUNK, NEED_DATA, encode_chunk, encode_head
+from netcomp.web._protocol import PIECE
 
 KiB = 1024
 MiB = 1024 * KiB
 #: next_event calls allowed per receive_data before the parser counts as stuck.
 MAX_EVENTS = 100_000
 #: Small limits: every limit is reached with inputs of a few hundred bytes.
-SMALL = Limits(
+SMALL = HTTPLimits(
     max_request_line=64,
     max_field_size=32,
     max_head_size=200,
@@ -125,7 +126,7 @@ def assert_final(proto: ServerProtocol, final: object) -> None:
         assert proto.buffered == 0
 
 
-def run(chunks: Iterable[bytes], limits: Limits | None = None, eof: bool = True) -> Outcome:
+def run(chunks: Iterable[bytes], limits: HTTPLimits | None = None, eof: bool = True) -> Outcome:
     """Feed ``chunks`` (then EOF when ``eof``), draining events after each one."""
     proto = ServerProtocol(limits)
     out = Outcome()
@@ -165,7 +166,7 @@ def bytewise(data: bytes) -> list[bytes]:
     return [data[i : i + 1] for i in range(len(data))]
 
 
-def check(data: bytes, limits: Limits | None = None, eof: bool = True) -> Outcome:
+def check(data: bytes, limits: HTTPLimits | None = None, eof: bool = True) -> Outcome:
     """Run ``data`` whole and one byte at a time; both must agree. The whole outcome."""
     whole = run([data], limits, eof)
     assert_same(whole, run(bytewise(data), limits, eof))
@@ -197,7 +198,7 @@ def bad(
     status: int,
     heads: int = 0,
     served: int = 0,
-    limits: Limits | None = None,
+    limits: HTTPLimits | None = None,
 ) -> Any:
     """A rejected input: the status, heads reported and requests completed before it."""
     return pytest.param(data, limits, status, heads, served, id=name)
@@ -337,7 +338,7 @@ REJECTED = [
 
 @pytest.mark.parametrize(("data", "limits", "status", "heads", "served"), REJECTED)
 def test_rejected(
-    data: bytes, limits: Limits | None, status: int, heads: int, served: int
+    data: bytes, limits: HTTPLimits | None, status: int, heads: int, served: int
 ) -> None:
     out = check(data, limits)
     assert out.final == status, out.reason
@@ -358,7 +359,7 @@ def test_rejected(
     ],
 )
 def test_limits_counted_before_the_head_is_complete(
-    data: bytes, limits: Limits | None, status: int
+    data: bytes, limits: HTTPLimits | None, status: int
 ) -> None:
     """No EOF and no end of head: the limit alone ends it, the bytes are not buffered on."""
     out = check(data, limits, eof=False)
@@ -375,7 +376,7 @@ def test_body_too_large_is_refused_before_any_body() -> None:
 
 def test_default_limits() -> None:
     """The documented defaults, just under and just over (fed whole and in 4 KiB reads)."""
-    assert Limits() == Limits(
+    assert HTTPLimits() == HTTPLimits(
         max_request_line=8 * KiB,
         max_field_size=8 * KiB,
         max_head_size=64 * KiB,
@@ -476,7 +477,7 @@ def test_body_size_edge() -> None:
     body = chunked(b"5\r\n01234\r\n", b"5\r\n56789\r\n")
     ok = check(http("POST /", "Host: a", CHUNKED, body=body), SMALL)
     assert (ok.final, ok.messages[0].body) == ("closed", b"0123456789")
-    empty = check(http("POST /", "Host: a", "Content-Length: 1"), Limits(max_body_size=0))
+    empty = check(http("POST /", "Host: a", "Content-Length: 1"), HTTPLimits(max_body_size=0))
     assert empty.final == 413
 
 
@@ -498,20 +499,20 @@ def test_chunk_extension_over_the_limit_is_400(size: int) -> None:
 def test_many_chunks_with_extensions_under_the_limit() -> None:
     ext = b";e=" + b"x" * 147  # 150 bytes each, the limit is 200
     body = chunked(*[b"1" + ext + b"\r\nz\r\n"] * 5)
-    out = check(http("POST /", "Host: a", CHUNKED, body=body), Limits(max_chunk_extension=200))
+    out = check(http("POST /", "Host: a", CHUNKED, body=body), HTTPLimits(max_chunk_extension=200))
     assert (out.final, out.messages[0].body) == ("closed", b"zzzzz")
 
 
 def test_trailers_are_not_chunk_extensions() -> None:
     body = chunked(b"3\r\nabc\r\n", trailer=b"T: " + b"v" * 100 + b"\r\n")
-    out = check(http("POST /", "Host: a", CHUNKED, body=body), Limits(max_chunk_extension=16))
+    out = check(http("POST /", "Host: a", CHUNKED, body=body), HTTPLimits(max_chunk_extension=16))
     assert (out.final, out.messages[0].body) == ("closed", b"abc")
 
 
 def test_head_split_after_a_pipelined_body() -> None:
     first = http("POST /a", "Host: a", "Content-Length: 300", body=b"x" * 300)
     second = http("GET /b", "Host: a", "X: " + "v" * 28)  # 56 bytes, far under 200
-    limits = Limits(max_request_line=64, max_head_size=200)
+    limits = HTTPLimits(max_request_line=64, max_head_size=200)
     assert run([first + second], limits).served == 2
     out = run([first + second[:10], second[10:30], second[30:]], limits)
     assert (out.final, out.served) == ("closed", 2), out.reason
@@ -787,7 +788,7 @@ def test_upgrade_is_served_as_a_plain_request() -> None:
     assert (out.final, out.served) == ("closed", 2)
 
 
-# ------------------------------------------------------------------------ Limits
+# ------------------------------------------------------------------------ HTTPLimits
 
 
 @pytest.mark.parametrize(
@@ -812,11 +813,11 @@ def test_upgrade_is_served_as_a_plain_request() -> None:
 )
 def test_limits_refuse_nonsense(options: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=next(iter(options))):
-        Limits(**options)
+        HTTPLimits(**options)
 
 
 def test_limits_accept_edges_and_are_frozen() -> None:
-    limits = Limits(
+    limits = HTTPLimits(
         max_body_size=0,
         max_buffered_body=0,
         max_requests=1,
@@ -828,7 +829,7 @@ def test_limits_accept_edges_and_are_frozen() -> None:
     assert limits.max_body_size == 0 and limits.head_timeout is None
     with pytest.raises(dataclasses.FrozenInstanceError):
         limits.max_fields = 5  # type: ignore[misc]
-    assert ServerProtocol().limits == Limits()
+    assert ServerProtocol().limits == HTTPLimits()
     assert ServerProtocol(SMALL).limits is SMALL
 
 
@@ -1004,7 +1005,7 @@ noise = st.one_of(
 @PROPS
 @given(noise, st.sampled_from([None, SMALL]), st.booleans(), st.data())
 def test_random_bytes_never_raise(
-    raw: bytes, limits: Limits | None, eof: bool, data: st.DataObject
+    raw: bytes, limits: HTTPLimits | None, eof: bool, data: st.DataObject
 ) -> None:
     cuts = sorted(data.draw(st.lists(st.integers(0, len(raw)), max_size=10)))
     chunks = [raw[a:b] for a, b in zip([0, *cuts], [*cuts, len(raw)], strict=True)]
@@ -1167,9 +1168,9 @@ def test_trailer_section_over_the_head_limit_is_431() -> None:
 @PROPS
 @given(noise, st.sampled_from([None, SMALL]), st.data())
 def test_any_split_of_any_input_gives_the_same_outcome(
-    raw: bytes, limits: Limits | None, data: st.DataObject
+    raw: bytes, limits: HTTPLimits | None, data: st.DataObject
 ) -> None:
-    """Limits are counted exactly: where reads happen to end never changes the answer."""
+    """HTTPLimits are counted exactly: where reads happen to end never changes the answer."""
     cuts = sorted(data.draw(st.lists(st.integers(0, len(raw)), max_size=10)))
     chunks = [raw[a:b] for a, b in zip([0, *cuts], [*cuts, len(raw)], strict=True)]
     assert_same(run([raw], limits), run(chunks, limits))
@@ -1177,7 +1178,7 @@ def test_any_split_of_any_input_gives_the_same_outcome(
 
 def test_head_larger_than_a_parsing_piece() -> None:
     """A head allowed past PIECE bytes is found across pieces, its end split anywhere."""
-    limits = Limits(max_head_size=4 * PIECE, max_field_size=PIECE, max_fields=10)
+    limits = HTTPLimits(max_head_size=4 * PIECE, max_field_size=PIECE, max_fields=10)
     fields = [f"X{i}: " + "v" * (PIECE // 2) for i in range(5)]  # about 2.5 pieces
     data = http("GET /big", "Host: a", *fields) + GET
     whole = run([data], limits)
@@ -1185,4 +1186,4 @@ def test_head_larger_than_a_parsing_piece() -> None:
     assert len(whole.messages[0].head[3]) == 6
     for cut in (PIECE - 2, PIECE - 1, PIECE, 2 * PIECE + 1, len(data) - len(GET) - 2):
         assert_same(whole, run([data[:cut], data[cut:]], limits))
-    assert run([data], Limits(max_head_size=2 * PIECE, max_field_size=PIECE)).final == 431
+    assert run([data], HTTPLimits(max_head_size=2 * PIECE, max_field_size=PIECE)).final == 431

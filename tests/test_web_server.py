@@ -39,7 +39,7 @@ from netcomp import Component, Event, handler, sleep
 from netcomp.web import (
     Forbidden,
     HTTPError,
-    Limits,
+    HTTPLimits,
     MethodNotAllowed,
     NotFound,
     Redirect,
@@ -279,7 +279,7 @@ def test_curl_large_upload_uses_expect(tmp_path: Path) -> None:
     def digest(request: Request, response: Response) -> str:
         return f"{len(request.body)} {hashlib.sha256(request.body).hexdigest()}"
 
-    with serve(digest, limits=Limits(max_buffered_body=4 * MiB)) as site:
+    with serve(digest, limits=HTTPLimits(max_buffered_body=4 * MiB)) as site:
         result = curl(
             "--verbose",
             "--data-binary",
@@ -633,7 +633,7 @@ def test_large_body_is_streamed_to_an_async_handler(framing: str) -> None:
             size += len(chunk)
         return f"{size} {sha.hexdigest()}"
 
-    limits = Limits(max_buffered_body=16 * KiB)
+    limits = HTTPLimits(max_buffered_body=16 * KiB)
     with serve(digest, limits=limits) as site:
         conn = http.client.HTTPConnection("127.0.0.1", site.port, timeout=5)
         try:
@@ -658,7 +658,7 @@ def test_answer_before_reading_a_streamed_body_says_connection_close() -> None:
     def refuse(request: Request, response: Response) -> Response:
         return Response("no thanks", 403)
 
-    with serve(refuse, limits=Limits(max_buffered_body=16 * KiB)) as site, site.client() as c:
+    with serve(refuse, limits=HTTPLimits(max_buffered_body=16 * KiB)) as site, site.client() as c:
         c.send(raw_request("/", "Content-Length: 1000000", method="POST") + b"x" * 32 * KiB)
         reply = c.reply()
         assert (reply.status, reply.text) == (403, "no thanks")
@@ -673,7 +673,7 @@ def test_small_body_is_buffered() -> None:
         seen.append(request.stream)
         return request.body
 
-    with serve(check, limits=Limits(max_buffered_body=16 * KiB)) as site, site.client() as c:
+    with serve(check, limits=HTTPLimits(max_buffered_body=16 * KiB)) as site, site.client() as c:
         assert c.request("POST", "/", body=b"x" * (16 * KiB)).body == b"x" * (16 * KiB)
     assert seen == [None]
 

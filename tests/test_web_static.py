@@ -26,7 +26,8 @@ from _net_support import cert_files, client_ssl_context
 from netcomp import Manager
 from netcomp.testing import Recorder, running
 from netcomp.web import Controller, Server, Static
-from netcomp.web._static import FileSlice, parse_range
+from netcomp.web._bodies import FileSlice
+from netcomp.web._static import parse_range
 
 SECRET = b"TOP-SECRET-DO-NOT-SERVE"
 HELLO = b"hello, static world\n"

@@ -15,14 +15,15 @@ from ._errors import (
     ProtocolError,
     Redirect,
 )
+from ._events import request
 from ._headers import Headers
-from ._limits import Limits
-from ._protocol import Body, EndOfMessage, RequestHead, ServerProtocol
+from ._limits import HTTPLimits
+from ._messages import Body, EndOfMessage, RequestHead
+from ._protocol import ServerProtocol
 from ._request import BodyStream, Request, UploadedFile
 from ._response import Response
-from ._server import BaseServer, request
+from ._server import BaseServer, Server
 from ._static import Static
-from ._webserver import Server
 from ._wsgi import WSGIGateway
 
 __all__ = [
@@ -35,9 +36,9 @@ __all__ = [
     "EndOfMessage",
     "Forbidden",
     "HTTPError",
+    "HTTPLimits",
     "Headers",
     "JSONController",
-    "Limits",
     "MethodNotAllowed",
     "NotFound",
     "ProtocolError",

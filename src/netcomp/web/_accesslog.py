@@ -1,10 +1,17 @@
-"""Access log lines in the Combined Log Format, with control bytes escaped."""
+"""Access log lines in the Combined Log Format, with control bytes escaped, on the
+``netcomp.web.access`` logger (INFO)."""
 
 from __future__ import annotations
 
+import logging
 import time
+from typing import Any
 
-__all__ = ["format_access"]
+from ._request import Request
+
+__all__ = ["access_log", "format_access", "log_access"]
+
+access_log = logging.getLogger("netcomp.web.access")
 
 _ESCAPES = {i: f"\\x{i:02x}" for i in (*range(0x20), *range(0x7F, 0xA0))}  # C0, DEL, C1
 _ESCAPES[ord('"')] = '\\"'
@@ -25,3 +32,17 @@ def format_access(
         f'{host} - - [{stamp}] "{_clean(request_line)}" {status} {size or "-"} '
         f'"{_clean(referer)}" "{_clean(agent)}"'
     )
+
+
+def log_access(peer: Any, request: Request | None, status: int, size: int) -> None:
+    """Log one response (``request`` is None for an error answered without one)."""
+    if not access_log.isEnabledFor(logging.INFO):
+        return
+    host = peer[0] if isinstance(peer, tuple) else "-"
+    if request is None:
+        line, referer, agent = "-", "-", "-"
+    else:
+        line = f"{request.method} {request.target} HTTP/{request.version}"
+        referer = request.headers.get("referer", "-")
+        agent = request.headers.get("user-agent", "-")
+    access_log.info(format_access(host, line, status, size, referer, agent))

@@ -16,9 +16,8 @@ from typing import Any
 
 from ..core import Component, Manager
 from ._controllers import Controller
-from ._server import BaseServer
+from ._server import BaseServer, Server
 from ._static import Static
-from ._webserver import Server
 
 __all__ = ["Demo", "build", "main"]
 

@@ -8,44 +8,51 @@ Rules (RFC 9112 section 6 and 9.3):
   get neither a body nor body framing.
 * Streamed bodies (iterables, files) are pulled one chunk at a time, only while the
   connection's output is below its high water mark.
+
+An exchange knows its connection's HTTP state only as a :class:`Wire` (a ``Link`` is
+one), and the server only as a :class:`Site`.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import stat
-import time
+from collections import deque
 from collections.abc import Iterator
-from email.utils import formatdate
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..core import Future
+from ..net import Connection
+from ._bodies import FileChunks, FileSlice, SendFile, close_source, plain_body, sendfile_plan
 from ._errors import HTTPError, reason_phrase
-from ._headers import check_field
-from ._protocol import LAST_CHUNK, encode_chunk
+from ._headers import check_field, http_date
+from ._messages import LAST_CHUNK, encode_chunk
+from ._request import BodyStream, Request
 from ._response import Response
-from ._static import FileSlice
 
-if TYPE_CHECKING:
-    from ._request import Request
-    from ._server import Link
-
-__all__ = ["FINISHED", "GONE", "Exchange", "close_source", "http_date"]
-
-_CHUNK = 64 * 1024
-_date_second = 0
-_date_text = ""
+__all__ = ["Exchange", "Site", "Wire"]
 
 
-def http_date() -> str:
-    """The current time as an IMF-fixdate (cached for the second)."""
-    global _date_second, _date_text
-    now = int(time.time())
-    if now != _date_second:
-        _date_second = now
-        _date_text = formatdate(now, usegmt=True)
-    return _date_text
+class Site(Protocol):
+    """What an exchange needs of the server (a ``BaseServer``)."""
+
+    @property
+    def stopping(self) -> bool: ...  # shutting down: responses say Connection: close
+    @property
+    def _server_field(self) -> str: ...  # the "Server:" line of every response, or ""
+
+
+class Wire(Protocol):
+    """What an exchange needs of its connection's HTTP state (a ``Link``): the connection,
+    the exchanges in request order (the front one writes), the server, and callbacks."""
+
+    @property
+    def conn(self) -> Connection: ...
+    @property
+    def exchanges(self) -> deque[Exchange]: ...
+    @property
+    def server(self) -> Site: ...
+    def exchange_done(self, exchange: Exchange) -> None: ...  # the front one wrote all
+    def abort(self, error: BaseException | None = None) -> None: ...  # cut the connection
+    def stream_failed(self, exchange: Exchange, error: BaseException) -> None: ...
 
 
 def _no_body_status(status: int) -> bool:
@@ -64,6 +71,7 @@ class Exchange:
         "finished",
         "head_only",
         "head_sent",
+        "holds_slot",
         "keep_alive",
         "link",
         "out",
@@ -75,7 +83,7 @@ class Exchange:
         "waiting_room",
     )
 
-    def __init__(self, link: Link, request: Request | None, version: str, keep_alive: bool):
+    def __init__(self, link: Wire, request: Request | None, version: str, keep_alive: bool):
         self.link = link
         self.request = request
         self.version = version if version in ("1.0", "1.1") else "1.1"
@@ -83,16 +91,17 @@ class Exchange:
         self.response = Response()
         self.response._exchange = self
         self.head_only = request is not None and request.method == "HEAD"
-        self.answered = False  # the handler is done (or we answered for it)
+        self.answered = False  # the response is decided (by the handler, or for it)
+        self.holds_slot = False  # its handler counts against HTTPLimits.max_requests
         self.head_sent = False
         self.finished = False
         self.chunked = False
         self.out: list[bytes] | None = None  # bytes held until this exchange is in front
-        self.source: Iterator[Any] | _SendFile | None = None  # a streamed body being sent
+        self.source: Iterator[Any] | SendFile | None = None  # a streamed body being sent
         self.sent = 0  # body bytes, for the access log
         self.deadline = 0.0  # when the handler's time to answer runs out
         self.waiting_room: list[Future] | None = None
-        self.body_stream: Any = None
+        self.body_stream: BodyStream | None = None  # a request body read as it comes
         self.continue_due = False  # owes "100 Continue" once in front
 
     # ---------------------------------------------------------------- out
@@ -159,7 +168,7 @@ class Exchange:
             lines.append(f"{name}: {value}\r\n")
         if not has_date:
             lines.append(f"Date: {http_date()}\r\n")
-        if not has_server and server.server_name:
+        if not has_server and server._server_field:
             lines.append(server._server_field)
         if response._cookies is not None:
             for morsel in response._cookies.values():
@@ -208,19 +217,7 @@ class Exchange:
 
     def _send_body(self, body: Any) -> None:
         response = self.response
-        headers = response.headers
-        if isinstance(body, str):
-            body = body.encode("utf-8")
-            if not headers._items or "content-type" not in headers:
-                headers._items.append(_HTML)
-        elif isinstance(body, (dict, list)):
-            body = json.dumps(body, separators=(",", ":")).encode()
-            if not headers._items or "content-type" not in headers:
-                headers._items.append(_JSON)
-        elif isinstance(body, (bytearray, memoryview)):
-            body = bytes(body)
-        if body is None:
-            body = b""
+        body = plain_body(body, response.headers)
         if isinstance(body, bytes):
             no_body = _no_body_status(response.status)
             head = self._head(None if no_body else len(body))
@@ -240,7 +237,7 @@ class Exchange:
                 if self.in_front:
                     self.pump()
                 return
-            source: Iterator[Any] = body if body.__class__ is FileSlice else _FileChunks(body)
+            source: Iterator[Any] = body if body.__class__ is FileSlice else FileChunks(body)
         else:
             try:
                 source = iter(body)
@@ -261,7 +258,7 @@ class Exchange:
         """Pull and send chunks while the connection has room (then wait for drained)."""
         source = self.source
         conn = self.link.conn
-        if isinstance(source, _SendFile):
+        if isinstance(source, SendFile):
             if self.in_front and not source.started:
                 source.started = True
                 if not conn.write_file(source.fd, source.offset, source.count, self._file_sent):
@@ -285,30 +282,16 @@ class Exchange:
                 chunk = chunk.encode("utf-8")
             self.write_body(chunk)
 
-    def _sendfile_plan(self, body: Any) -> _SendFile | None:
-        """How to send a regular file with ``os.sendfile`` (plain TCP only), if we can."""
+    def _sendfile_plan(self, body: Any) -> SendFile | None:
+        """How to send a file with ``os.sendfile`` (plain TCP only), if we can."""
         if self.link.conn.tls:
             return None
-        if body.__class__ is FileSlice:
-            return _SendFile(body, body.fileno(), body.position, body.remaining)
-        try:
-            fd = body.fileno()
-            info = os.fstat(fd)
-            offset = body.tell()
-        except (AttributeError, OSError, ValueError):
-            return None
-        if not stat.S_ISREG(info.st_mode):
-            return None
-        count = max(0, info.st_size - offset)
-        length = self.response.headers.get("content-length")
-        if length is not None and length.isdigit():
-            count = min(count, int(length))
-        return _SendFile(body, fd, offset, count)
+        return sendfile_plan(body, self.response.headers.get("content-length"))
 
     def _file_sent(self, error: BaseException | None) -> None:
         source = self.source
         self.source = None
-        if isinstance(source, _SendFile):
+        if isinstance(source, SendFile):
             source.file.close()
             if error is None:
                 self.sent += source.count
@@ -397,88 +380,4 @@ class Exchange:
                 future.set_result(None)
 
 
-class _Over:
-    """What a response is attached to once its exchange is over: it answers as a
-    finished exchange does and holds no connection (no cycle through the response)."""
-
-    __slots__ = ("gone",)
-    head_sent = True
-    finished = True
-
-    def __init__(self, gone: bool) -> None:
-        self.gone = gone
-
-    def write_body(self, data: bytes) -> None:
-        """Refuse: the response is over."""
-        if self.gone:
-            raise ConnectionError("the client went away (the connection is closed)")
-        raise RuntimeError("the response is finished")
-
-    def finish(self) -> None:
-        """Nothing to do: the response is over."""
-
-    def room(self) -> Future:
-        """Done at once: nothing will be sent."""
-        future = Future()
-        future.set_result(None)
-        return future
-
-
-#: A response whose exchange was sent completely / whose connection closed first.
-FINISHED = _Over(False)
-GONE = _Over(True)
-
-_HTML = ("Content-Type", "text/html; charset=utf-8")
-_JSON = ("Content-Type", "application/json")
 _SPECIAL = frozenset(("date", "server", "connection", "transfer-encoding", "content-length"))
-
-
-class _SendFile:
-    """A file body on its way out through ``os.sendfile``."""
-
-    __slots__ = ("count", "fd", "file", "offset", "started")
-
-    def __init__(self, file: Any, fd: int, offset: int, count: int) -> None:
-        self.file = file
-        self.fd = fd
-        self.offset = offset
-        self.count = count
-        self.started = False
-
-    def close(self) -> None:
-        """Close the file (the connection went away)."""
-        self.file.close()
-
-
-class _FileChunks:
-    """A file read in chunks; closed at its end or by :meth:`close` (even unstarted)."""
-
-    __slots__ = ("file",)
-
-    def __init__(self, file: Any) -> None:
-        self.file = file
-
-    def __iter__(self) -> _FileChunks:
-        return self
-
-    def __next__(self) -> bytes:
-        try:
-            chunk: bytes = self.file.read(_CHUNK)
-        except BaseException:
-            self.file.close()
-            raise
-        if not chunk:
-            self.file.close()
-            raise StopIteration
-        return chunk
-
-    def close(self) -> None:
-        """Close the file."""
-        self.file.close()
-
-
-def close_source(source: Any) -> None:
-    """Close a streamed body (iterator, file reader, sendfile plan) if it can be closed."""
-    close = getattr(source, "close", None)
-    if close is not None:
-        close()

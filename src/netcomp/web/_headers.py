@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable, Iterator, Mapping
+from email.utils import formatdate
 from typing import overload
 
-__all__ = ["Headers", "check_field"]
+__all__ = ["Headers", "check_field", "http_date"]
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 _BAD_VALUE = re.compile(r"[\x00\r\n]")
@@ -22,6 +24,20 @@ def check_field(name: str, value: str) -> None:
         raise ValueError(f"invalid header field name {name!r}")
     if _BAD_VALUE.search(value):
         raise ValueError(f"header field {name!r} has CR, LF or NUL in its value: {value!r}")
+
+
+_date_second = 0
+_date_text = ""
+
+
+def http_date() -> str:
+    """The current time as an IMF-fixdate, for the ``Date`` field (cached for the second)."""
+    global _date_second, _date_text
+    now = int(time.time())
+    if now != _date_second:
+        _date_second = now
+        _date_text = formatdate(now, usegmt=True)
+    return _date_text
 
 
 class Headers:

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Limits"]
+__all__ = ["HTTPLimits"]
 
 KiB = 1024
 MiB = 1024 * KiB
 
 
 @dataclass(frozen=True)
-class Limits:
+class HTTPLimits:
     """What one HTTP server accepts, and how long it waits (sizes in bytes, times in s).
 
     A breach answers with the status in brackets and closes that connection only.
@@ -66,14 +66,16 @@ class Limits:
             "max_connections",
         ):
             if getattr(self, name) < 1:
-                raise ValueError(f"Limits.{name} must be at least 1, got {getattr(self, name)}")
+                raise ValueError(
+                    f"HTTPLimits.{name} must be at least 1, got {getattr(self, name)}"
+                )
         if self.max_requests is not None and self.max_requests < 1:
             raise ValueError(
-                f"Limits.max_requests must be at least 1 or None, got {self.max_requests}"
+                f"HTTPLimits.max_requests must be at least 1 or None, got {self.max_requests}"
             )
         if self.max_body_size < 0 or self.max_buffered_body < 0:
-            raise ValueError("Limits.max_body_size and max_buffered_body must be >= 0")
+            raise ValueError("HTTPLimits.max_body_size and max_buffered_body must be >= 0")
         for name in ("head_timeout", "keepalive_timeout", "body_timeout", "response_timeout"):
             value = getattr(self, name)
             if value is not None and value <= 0:
-                raise ValueError(f"Limits.{name} must be positive or None, got {value}")
+                raise ValueError(f"HTTPLimits.{name} must be positive or None, got {value}")

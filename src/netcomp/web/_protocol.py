@@ -29,6 +29,9 @@ message rules, so this layer adds them (RFC 9112 unless noted):
 Input is parsed in pieces of at most ``PIECE`` bytes and only when the caller asks for the
 next event, so a caller that stops asking (its pipeline is full) holds at most one piece of
 parsed-but-unanswered requests beyond it.
+
+The events and the response framing are in :mod:`._messages`; where a chunked body ends
+is found by a :class:`~._chunked.ChunkScanner`.
 """
 
 from __future__ import annotations
@@ -39,105 +42,14 @@ from typing import Any, Final
 
 import httptools
 
+from ._chunked import ChunkScanner
 from ._errors import ProtocolError
-from ._limits import Limits
+from ._limits import HTTPLimits
+from ._messages import CLOSED, END, NEED_DATA, Body, Event, RequestHead
 
-__all__ = [
-    "NEED_DATA",
-    "Body",
-    "EndOfMessage",
-    "RequestHead",
-    "ServerProtocol",
-    "encode_chunk",
-    "encode_head",
-]
+__all__ = ["PIECE", "ServerProtocol"]
 
 PIECE: Final = 64 * 1024
-
-
-class _Sentinel:
-    __slots__ = ("name",)
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __repr__(self) -> str:
-        return self.name
-
-
-#: :meth:`ServerProtocol.next_event` has nothing until more bytes arrive.
-NEED_DATA: Final = _Sentinel("NEED_DATA")
-#: The input is over (the peer's EOF, or a request that ended the connection).
-CLOSED: Final = _Sentinel("CLOSED")
-
-
-class RequestHead:
-    """A request's line and header fields, checked; its body follows as events."""
-
-    __slots__ = (
-        "chunked",
-        "content_length",
-        "expect_continue",
-        "fields",
-        "keep_alive",
-        "method",
-        "target",
-        "version",
-    )
-
-    def __init__(
-        self,
-        method: str,
-        target: str,
-        version: str,
-        fields: list[tuple[str, str]],
-        keep_alive: bool,
-        content_length: int | None,
-        chunked: bool,
-        expect_continue: bool,
-    ) -> None:
-        self.method = method
-        self.target = target
-        self.version = version
-        self.fields = fields
-        self.keep_alive = keep_alive
-        self.content_length = content_length
-        self.chunked = chunked
-        self.expect_continue = expect_continue
-
-    @property
-    def has_body(self) -> bool:
-        """Whether body bytes follow (chunked, or a positive Content-Length)."""
-        return self.chunked or bool(self.content_length)
-
-    def __repr__(self) -> str:
-        return f"<RequestHead {self.method} {self.target} HTTP/{self.version}>"
-
-
-class Body:
-    """Some bytes of the current request's body."""
-
-    __slots__ = ("data",)
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def __repr__(self) -> str:
-        return f"<Body {len(self.data)} bytes>"
-
-
-class EndOfMessage:
-    """The current request is complete."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "<EndOfMessage>"
-
-
-_END: Final = EndOfMessage()
-
-Event = RequestHead | Body | EndOfMessage | ProtocolError | _Sentinel
 
 
 class _Reject(Exception):
@@ -152,10 +64,6 @@ class _Reject(Exception):
 _HEAD: Final = 0  # a head is expected or arriving
 _LENGTH: Final = 1  # a Content-Length body is arriving
 _CHUNKED: Final = 2  # a chunked body is arriving
-_SIZE: Final = 0  # chunked framing: in a chunk-size line
-_DATA: Final = 1  # chunked framing: in chunk data (and its CRLF)
-_TRAILER: Final = 2  # chunked framing: in the trailer section
-_HEX = frozenset(b"0123456789abcdefABCDEF")
 
 
 class ServerProtocol:
@@ -167,8 +75,8 @@ class ServerProtocol:
     every size is counted exactly, as the bytes arrive, whatever the reads look like.
     """
 
-    def __init__(self, limits: Limits | None = None) -> None:
-        self.limits = limits if limits is not None else Limits()
+    def __init__(self, limits: HTTPLimits | None = None) -> None:
+        self.limits = limits if limits is not None else HTTPLimits()
         self._parser = self._new_parser()
         self._pending = b""
         self._events: deque[Any] = deque()
@@ -185,11 +93,7 @@ class ServerProtocol:
         self._line_done = False
         # The body being received.
         self._left = 0  # Content-Length bytes still to come
-        self._ck_state = _SIZE
-        self._ck_left = 0  # chunk data + CRLF still to come
-        self._ck_line = b""  # the chunk-size line so far (bounded)
-        self._ck_trailer = 0  # trailer-section bytes so far
-        self._ck_blank = True  # the trailer line so far is empty
+        self._chunks = ChunkScanner(self.limits)  # where a chunked body ends
         # Per message (reset by on_message_begin).
         self._in_head = False
         self._url: list[bytes] = []
@@ -272,7 +176,10 @@ class ServerProtocol:
             if not self._left:
                 self._phase = _HEAD
         else:
-            take, error = self._scan_chunks()
+            data, chunks = self._pending, self._chunks
+            take, error = chunks.scan(data if len(data) <= PIECE else data[:PIECE])
+            if chunks.done:
+                self._phase = _HEAD
         if take == 0 and error is None:
             return False
         data = self._pending
@@ -356,71 +263,6 @@ class ServerProtocol:
         self._head_tail = buf[-3:] if error is None else b""
         return take, error
 
-    def _scan_chunks(self) -> tuple[int, tuple[int, str] | None]:
-        """How many pending bytes belong to the chunked body (at most its end), and the
-        error that stops it: chunk extensions and trailers are counted exactly here."""
-        data = self._pending
-        window = data if len(data) <= PIECE else data[:PIECE]
-        n = len(window)
-        i = 0
-        limits = self.limits
-        while i < n:
-            state = self._ck_state
-            if state == _DATA:
-                step = min(self._ck_left, n - i)
-                i += step
-                self._ck_left -= step
-                if not self._ck_left:
-                    self._ck_state = _SIZE
-                continue
-            lf = window.find(b"\n", i)
-            stop = n if lf < 0 else lf + 1
-            if state == _SIZE:
-                line = self._ck_line + window[i:stop]
-                digits = 0
-                while digits < len(line) and line[digits] in _HEX:
-                    digits += 1
-                if digits > 16:
-                    return i + 16 - len(self._ck_line), (400, "chunk size too large")
-                body = line[:-2] if lf >= 0 and line.endswith(b"\r\n") else line
-                if lf < 0 and body.endswith(b"\r"):
-                    body = body[:-1]
-                ext_limit = limits.max_chunk_extension
-                if len(body) - digits > ext_limit and digits < len(line):
-                    over = i + digits + ext_limit - len(self._ck_line)
-                    return max(0, over), (400, "chunk extension too large")
-                if lf < 0:
-                    self._ck_line = line
-                    return n, None
-                self._ck_line = b""
-                i = stop
-                if not digits:
-                    return i, None  # not a chunk size: llhttp says what is wrong
-                size = int(line[:digits], 16)
-                if size:
-                    self._ck_state, self._ck_left = _DATA, size + 2
-                else:
-                    self._ck_state, self._ck_trailer, self._ck_blank = _TRAILER, 0, True
-                continue
-            # The trailer section: field lines, then an empty line that ends the body.
-            self._ck_trailer += stop - i
-            if self._ck_trailer > limits.max_head_size:
-                return i + max(0, limits.max_head_size - (self._ck_trailer - (stop - i))), (
-                    431,
-                    "trailer section too large",
-                )
-            blank = self._ck_blank and window[i:stop] in (b"\r\n", b"\n", b"\r")
-            if lf < 0:
-                self._ck_blank = blank
-                return n, None
-            i = stop
-            if blank:
-                self._phase = _HEAD
-                self._ck_state = _SIZE
-                return i, None
-            self._ck_blank = True
-        return n, None
-
     def _upgraded(self) -> None:
         """llhttp pauses after a head asking for an Upgrade (which netcomp does not do)
         and takes it as bodiless. The request is served as a plain one: when it has a
@@ -429,7 +271,7 @@ class ServerProtocol:
         head = self._head
         if head is None or not head.has_body:
             return
-        if self._events and self._events[-1] is _END:
+        if self._events and self._events[-1] is END:
             self._events.pop()
         self._ended = False
         if head.chunked:
@@ -521,7 +363,7 @@ class ServerProtocol:
         self._keep_alive = keep_alive = parser.should_keep_alive()
         if chunked:
             self._phase = _CHUNKED
-            self._ck_state, self._ck_line = _SIZE, b""
+            self._chunks.reset()
         elif length:
             self._phase = _LENGTH
             self._left = length
@@ -547,28 +389,6 @@ class ServerProtocol:
         self._events.append(Body(data))
 
     def _on_message_complete(self) -> None:
-        self._events.append(_END)
+        self._events.append(END)
         if not self._keep_alive:
             self._ended = True
-
-
-# ---------------------------------------------------------------- output
-
-
-def encode_head(version: str, status: int, reason: str, fields: list[tuple[str, str]]) -> bytes:
-    """A response's status line and fields, ready to send (fields already checked)."""
-    lines = [f"HTTP/{version} {status} {reason}"]
-    lines.extend(f"{name}: {value}" for name, value in fields)
-    lines.append("\r\n")
-    return "\r\n".join(lines).encode("latin-1")
-
-
-def encode_chunk(data: bytes) -> bytes:
-    """``data`` framed as one chunk (empty data gives nothing: it would end the body)."""
-    if not data:
-        return b""
-    return b"%x\r\n%s\r\n" % (len(data), data)
-
-
-#: The chunk that ends a chunked body (no trailers).
-LAST_CHUNK: Final = b"0\r\n\r\n"

@@ -49,7 +49,7 @@ class UploadedFile:
 
 
 class BodyStream:
-    """A body larger than ``Limits.max_buffered_body``, read as it arrives.
+    """A body larger than ``HTTPLimits.max_buffered_body``, read as it arrives.
 
     ``async for chunk in request.stream`` or ``await request.stream.read()`` in an
     ``async def`` handler. Reading is paced by the network: the connection is read only
@@ -105,7 +105,7 @@ class BodyStream:
         return self._take()
 
     async def read(self) -> bytes:
-        """The rest of the body, whole (bounded by ``Limits.max_body_size``)."""
+        """The rest of the body, whole (bounded by ``HTTPLimits.max_body_size``)."""
         parts: list[bytes] = []
         while True:
             chunk = await self.read_chunk()
@@ -128,7 +128,7 @@ class Request:
     """One HTTP request: ``method``, ``path``, ``query``, ``headers``, ``body``...
 
     ``body`` is the whole body as bytes when it was at most
-    ``Limits.max_buffered_body``; otherwise it is ``b""`` and ``stream`` delivers it.
+    ``HTTPLimits.max_buffered_body``; otherwise it is ``b""`` and ``stream`` delivers it.
     """
 
     def __init__(

@@ -1,20 +1,48 @@
-"""The response a handler fills in, returns, or streams with ``write``/``flush``/``finish``."""
+"""The response a handler fills in, returns, or streams with ``write``/``flush``/``finish``.
+
+A response is attached to an :class:`Output`: the exchange that sends it (see
+:mod:`._exchange`), then, once that is over, :data:`FINISHED` or :data:`GONE`, which
+hold no connection (so no reference cycle keeps a finished exchange alive).
+"""
 
 from __future__ import annotations
 
 import json as _json
 from collections.abc import Iterable
 from http.cookies import SimpleCookie
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..core import Future
 from ._errors import reason_phrase
 from ._headers import Headers
 
-if TYPE_CHECKING:
-    from ._exchange import Exchange, _Over
+__all__ = ["FINISHED", "GONE", "Output", "Response"]
 
-__all__ = ["Response"]
+
+class Output(Protocol):
+    """What a :class:`Response` needs of the exchange that sends it."""
+
+    @property
+    def head_sent(self) -> bool:
+        """The head is out (or queued behind earlier pipelined responses)."""
+        ...
+
+    @property
+    def finished(self) -> bool:
+        """The whole response has been handed to the connection."""
+        ...
+
+    def write_body(self, data: bytes) -> None:
+        """Send body bytes (the head first, if not yet sent)."""
+        ...
+
+    def finish(self) -> None:
+        """End the response (the head first, if not yet sent)."""
+        ...
+
+    def room(self) -> Future:
+        """A future done when the response may write without growing the buffer."""
+        ...
 
 
 class Response:
@@ -47,7 +75,7 @@ class Response:
         self.touched = body is not None
         #: Keep the response open after the handler returns (see the class docs).
         self.streaming = False
-        self._exchange: Exchange | _Over | None = None
+        self._exchange: Output | None = None  # what sends it, once it is attached
         self.close = False  # close the connection after this response
 
     @property
@@ -107,7 +135,7 @@ class Response:
         return self
 
     # ---------------------------------------------------------- streaming
-    def _bound(self) -> Exchange | _Over:
+    def _bound(self) -> Output:
         if self._exchange is None:
             raise RuntimeError("this response is not attached to a request")
         return self._exchange
@@ -134,3 +162,36 @@ class Response:
 
     def __repr__(self) -> str:
         return f"<Response {self.status} {self.reason}>"
+
+
+class _Over:
+    """What a response is attached to once its exchange is over: it answers as a
+    finished exchange does and holds no connection (no cycle through the response)."""
+
+    __slots__ = ("gone",)
+    head_sent = True
+    finished = True
+
+    def __init__(self, gone: bool) -> None:
+        self.gone = gone
+
+    def write_body(self, data: bytes) -> None:
+        """Refuse: the response is over."""
+        if self.gone:
+            raise ConnectionError("the client went away (the connection is closed)")
+        raise RuntimeError("the response is finished")
+
+    def finish(self) -> None:
+        """Nothing to do: the response is over."""
+
+    def room(self) -> Future:
+        """Done at once: nothing will be sent."""
+        future = Future()
+        future.set_result(None)
+        return future
+
+
+#: The output of a response that was sent completely.
+FINISHED: Output = _Over(False)
+#: The output of a response whose connection closed first (writes raise ConnectionError).
+GONE: Output = _Over(True)

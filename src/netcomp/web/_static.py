@@ -16,8 +16,9 @@ Rules:
   with ``Content-Range``; an unsatisfiable one 416 with ``Content-Range: bytes */size``;
   several ranges, a malformed field, another unit, or an ``If-Range`` that does not match
   give the whole file (200), as the RFC allows. Ranges apply to GET only.
-* A file body is a :class:`FileSlice`: exactly ``length`` bytes from ``offset`` so the
-  body always matches the Content-Length sent, even if the file changes meanwhile.
+* A file body is a :class:`FileSlice` (:mod:`._bodies`): exactly ``length`` bytes from
+  ``offset`` so the body always matches the Content-Length sent, even if the file changes
+  meanwhile.
 """
 
 from __future__ import annotations
@@ -27,19 +28,18 @@ import mimetypes
 import os
 import re
 import stat
-from collections.abc import Iterator
 from email.utils import formatdate, parsedate_to_datetime
-from typing import Any, BinaryIO
+from typing import Any
 from urllib.parse import quote, unquote_to_bytes
 
 from ..core import BaseComponent, Event, handler
+from ._bodies import FileSlice
 from ._errors import BadRequest, Forbidden, MethodNotAllowed, NotFound, Redirect
 from ._request import Request
 from ._response import Response
 
-__all__ = ["FileSlice", "Static"]
+__all__ = ["Static"]
 
-_CHUNK = 64 * 1024
 _ALLOWED = ("GET", "HEAD")
 # Types that are text without being text/*: they get a charset too.
 _TEXTUAL = frozenset(
@@ -60,70 +60,6 @@ _COMPRESSED = {
     "compress": "application/x-compress",
     "br": "application/x-brotli",
 }
-
-
-class FileSlice:
-    """``length`` bytes of an open binary ``file`` from ``offset``: a response body.
-
-    Iterating yields chunks of at most 64 KiB and stops after ``length`` bytes; a file that
-    turns out shorter raises ``OSError`` (the connection is then cut, since the length was
-    already promised). ``close()`` closes the file; the server calls it when the response
-    ends or the connection goes. ``fileno()``, ``offset`` and ``length`` are what a
-    zero-copy sender (``os.sendfile``) needs.
-    """
-
-    __slots__ = ("_position", "_remaining", "file", "length", "offset")
-
-    def __init__(self, file: BinaryIO, offset: int, length: int) -> None:
-        if offset < 0 or length < 0:
-            raise ValueError(f"offset and length must be >= 0, got {offset}, {length}")
-        self.file = file
-        self.offset = offset
-        self.length = length
-        self._position = offset
-        self._remaining = length
-
-    @property
-    def position(self) -> int:
-        """The file offset of the next byte to send."""
-        return self._position
-
-    @property
-    def remaining(self) -> int:
-        """Bytes not yet produced."""
-        return self._remaining
-
-    def fileno(self) -> int:
-        """The file's descriptor."""
-        return self.file.fileno()
-
-    def advance(self, count: int) -> None:
-        """Record ``count`` bytes as sent by other means (``os.sendfile``)."""
-        if not 0 <= count <= self._remaining:
-            raise ValueError(f"cannot advance by {count}: {self._remaining} bytes remain")
-        self._position += count
-        self._remaining -= count
-
-    def __iter__(self) -> Iterator[bytes]:
-        return self
-
-    def __next__(self) -> bytes:
-        if self._remaining <= 0:
-            self.close()
-            raise StopIteration
-        data = os.pread(self.file.fileno(), min(_CHUNK, self._remaining), self._position)
-        if not data:
-            self.close()
-            raise OSError(f"{self.file.name!r} ended {self._remaining} bytes early")
-        self.advance(len(data))
-        return data
-
-    def close(self) -> None:
-        """Close the file (idempotent)."""
-        self.file.close()
-
-    def __repr__(self) -> str:
-        return f"<FileSlice {self.file.name!r} offset={self.offset} length={self.length}>"
 
 
 class Static(BaseComponent):

@@ -31,6 +31,7 @@ from ..core import BaseComponent, Event, Worker, handler, task
 from ._headers import check_field
 from ._request import Request
 from ._response import Response
+from ._server import BaseServer
 
 __all__ = ["WSGIGateway"]
 
@@ -338,8 +339,6 @@ class WSGIGateway(BaseComponent):
 
     def _find_server(self) -> Any:
         if self._server is None:
-            from ._server import BaseServer
-
             for node in self.root.walk():
                 if isinstance(node, BaseServer) and node.channel == self.channel:
                     self._server = node

@@ -1,0 +1,119 @@
+"""Handing a request to the handlers and taking their answer back, within ``max_requests``.
+
+Rules:
+* ``request(request, response)`` is fired on the server's channel; the handlers' Value
+  becomes the response when it is done (a list of ``str``/``bytes`` from several
+  handlers is joined).
+* ``max_requests``: a dispatched request holds a slot until its handlers are done, its
+  response times out, or its connection is gone, whichever comes first, and gives it
+  back once. A response finished early (``response.finish()``) keeps the slot until its
+  handler returns. Past the limit a request is answered 503 and its connection closes.
+* A handler that raises gives 500 (its traceback only with ``expose_tracebacks``) and
+  fires ``exception`` like any handler error; an :class:`HTTPError` gives its status
+  quietly. A result that cannot be sent is the handler's bug too: 500 and ``exception``.
+* A handler that has not started answering within ``response_timeout`` gets 503 sent
+  for it; what it returns later is dropped.
+
+What is needed of the server is a :class:`Host`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Any, Protocol
+
+from ..core import Event, Loop, Manager, Value, exception
+from ._errors import HTTPError
+from ._events import request
+from ._exchange import Exchange
+from ._limits import HTTPLimits
+
+__all__ = ["Host", "call_handlers", "handlers_done", "release", "report", "time_out"]
+
+
+class Host(Protocol):
+    """What handling requests (and a ``Link``) needs of the server (a ``BaseServer``)."""
+
+    in_progress: int  # requests holding a max_requests slot, server-wide
+
+    @property
+    def http_limits(self) -> HTTPLimits: ...
+    @property
+    def loop(self) -> Loop: ...
+    @property
+    def root(self) -> Manager: ...
+    @property
+    def channel(self) -> Any: ...  # where ``request`` is fired
+    @property
+    def scheme(self) -> str: ...
+    @property
+    def expose_tracebacks(self) -> bool: ...
+    @property
+    def stopping(self) -> bool: ...
+    @property
+    def _server_field(self) -> str: ...
+    def fire(self, event: Event, *channels: Hashable) -> Value: ...
+
+
+def call_handlers(server: Host, exchange: Exchange) -> None:
+    """Fire ``request`` for ``exchange`` with its deadline set (or answer 503 at once
+    when ``max_requests`` are in progress)."""
+    limits = server.http_limits
+    if limits.max_requests is not None and server.in_progress >= limits.max_requests:
+        exchange.answered = True
+        exchange.keep_alive = False
+        exchange.fail(HTTPError(503, "too many requests in progress"))
+        return
+    server.in_progress += 1
+    exchange.holds_slot = True
+    if limits.response_timeout is not None:
+        exchange.deadline = server.loop.time() + limits.response_timeout
+    value = server.fire(request(exchange.request, exchange.response), server.channel)
+    value.add_done_callback(lambda v: handlers_done(server, exchange, v))
+
+
+def handlers_done(server: Host, exchange: Exchange, value: Value) -> None:
+    """The handlers of ``exchange`` are done: their result becomes the response."""
+    release(server, exchange)  # even when answered already (finish() before returning)
+    if exchange.answered:
+        return  # finished by the handler, timed out (503 sent), or the connection is gone
+    exchange.answered = True
+    expose = server.expose_tracebacks
+    if value.errors:
+        error = value.exception
+        assert error is not None
+        exchange.fail(error, expose)
+        return
+    result = value.value
+    if isinstance(result, list) and all(isinstance(r, (str, bytes)) for r in result):
+        result = (
+            "".join(result)
+            if all(isinstance(r, str) for r in result)
+            else b"".join(r.encode() if isinstance(r, str) else r for r in result)
+        )
+    try:
+        exchange.respond(result)
+    except Exception as error:  # a body we cannot send: the handler's bug, not fatal
+        report(server, error)
+        exchange.fail(error, expose)
+
+
+def release(server: Host, exchange: Exchange) -> None:
+    """The request of ``exchange`` no longer counts against ``max_requests`` (once)."""
+    if exchange.holds_slot:
+        exchange.holds_slot = False
+        server.in_progress -= 1
+
+
+def time_out(server: Host, exchange: Exchange) -> None:
+    """The handler did not start answering in time: 503, and the slot is given back."""
+    exchange.answered = True
+    release(server, exchange)
+    exchange.keep_alive = False
+    exchange.fail(HTTPError(503, "the handler did not answer in time"))
+
+
+def report(server: Host, error: BaseException) -> None:
+    """Fire ``exception`` for a handler's bug found while sending its answer."""
+    event = exception(type(error), error, error.__traceback__, handler=None, fevent=None)
+    server.fire(event, server.root.channel)

@@ -1,0 +1,383 @@
+"""The HTTP state of one connection (a :class:`Link`): parse, dispatch, answer in order.
+
+Rules:
+* A link parses ahead at most ``HTTPLimits.max_pipelined`` requests; past that it stops
+  reading until responses go out. Requests are answered in order (see :mod:`._exchange`).
+* A request is dispatched (see :mod:`._handling`) once its body is read, or at once,
+  with ``request.stream``, when the body is too large to buffer.
+* A protocol error queues its status after the responses already due, then closes that
+  connection only.
+* Timeouts (one timer per connection, re-armed lazily): head (408, close), body
+  inactivity (408, close), response (503), keep-alive idle (close).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+
+from ..core import TimerHandle
+from ..net import Connection
+from ._accesslog import log_access
+from ._bodies import close_source
+from ._errors import HTTPError, ProtocolError, reason_phrase
+from ._exchange import Exchange
+from ._handling import Host, call_handlers, release, report, time_out
+from ._messages import NEED_DATA, Body, EndOfMessage, RequestHead
+from ._protocol import ServerProtocol
+from ._request import BodyStream, Request
+from ._response import FINISHED, GONE
+
+__all__ = ["Link"]
+
+log = logging.getLogger("netcomp.web")
+
+
+class Link:
+    """The HTTP state of one connection."""
+
+    __slots__ = (
+        "body_deadline",
+        "body_parts",
+        "body_size",
+        "conn",
+        "exchanges",
+        "head_deadline",
+        "idle_deadline",
+        "input_over",
+        "proto",
+        "receiving",
+        "server",
+        "timer",
+        "timer_at",
+    )
+
+    def __init__(self, server: Host, conn: Connection) -> None:
+        self.server = server
+        self.conn = conn
+        self.proto = ServerProtocol(server.http_limits)
+        self.exchanges: deque[Exchange] = deque()
+        self.receiving: Exchange | None = None  # the exchange whose body is arriving
+        self.body_parts: list[bytes] = []
+        self.body_size = 0
+        self.input_over = False
+        self.timer: TimerHandle | None = None
+        self.timer_at = 0.0
+        self.head_deadline = 0.0
+        self.body_deadline = 0.0
+        self.idle_deadline = 0.0
+        self.idle()
+
+    # ------------------------------------------------------------- input
+    def data(self, data: bytes) -> None:
+        """Bytes from the client: parse them, take what the pipeline has room for."""
+        proto = self.proto
+        proto.receive_data(data)
+        if self.receiving is not None and self.server.http_limits.body_timeout is not None:
+            self.body_deadline = self.server.loop.time() + self.server.http_limits.body_timeout
+        self.process()
+        if not self.head_deadline and proto.receiving_head and self.receiving is None:
+            timeout = self.server.http_limits.head_timeout
+            if timeout is not None:
+                self.head_deadline = deadline = self.server.loop.time() + timeout
+                self.arm(deadline)
+
+    def eof(self) -> None:
+        """The client will send no more."""
+        self.proto.receive_data(b"")
+        self.process()
+
+    def process(self) -> None:
+        """Take parsed events while the pipeline has room."""
+        limits = self.server.http_limits
+        limit = limits.max_pipelined
+        next_event = self.proto.next_event
+        exchanges = self.exchanges
+        while not self.input_over:
+            receiving = self.receiving
+            if receiving is None:
+                if len(exchanges) >= limit:
+                    break
+            elif (
+                receiving.body_stream is not None
+                and receiving.body_stream.buffered > limits.max_buffered_body
+            ):
+                break  # the handler has not taken what it has: wait for it
+            event = next_event()
+            if event is NEED_DATA:
+                if self.conn.held:
+                    self.conn.hold(False)
+                return
+            kind = type(event)
+            if kind is RequestHead:
+                self.head(event)  # type: ignore[arg-type]
+            elif kind is Body:
+                self.body(event.data)  # type: ignore[union-attr]
+            elif kind is EndOfMessage:
+                self.end()
+            elif kind is ProtocolError:
+                self.protocol_error(event)  # type: ignore[arg-type]
+            else:  # CLOSED: no more requests
+                self.input_over = True
+                if not self.exchanges:
+                    self.conn.close()
+                return
+        self.conn.hold(True)
+
+    def head(self, head: RequestHead) -> None:
+        """A request head: dispatch it now, or once its body is read (or streaming)."""
+        self.head_deadline = 0.0
+        server = self.server
+        conn = self.conn
+        req = Request(
+            head.method,
+            head.target,
+            head.version,
+            head.fields,
+            conn.peer,
+            server.scheme,
+        )
+        exchange = Exchange(self, req, head.version, head.keep_alive)
+        self.exchanges.append(exchange)
+        if not head.has_body:
+            self.dispatch(exchange)
+            return
+        self.receiving = exchange
+        self.body_parts = []
+        self.body_size = 0
+        if server.http_limits.body_timeout is not None:
+            self.body_deadline = server.loop.time() + server.http_limits.body_timeout
+            self.arm(self.body_deadline)
+        if head.expect_continue:
+            if exchange.in_front:
+                conn.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            else:
+                exchange.continue_due = True
+        length = head.content_length
+        if length is not None and length > server.http_limits.max_buffered_body:
+            self.start_stream(exchange)
+
+    def start_stream(self, exchange: Exchange) -> None:
+        """The body is too large to buffer: dispatch now, with ``request.stream``."""
+        stream = BodyStream()
+        stream.on_consumed = self.stream_consumed
+        for part in self.body_parts:
+            stream._feed(part)
+        self.body_parts = []
+        exchange.body_stream = stream
+        assert exchange.request is not None
+        exchange.request.stream = stream
+        self.dispatch(exchange)
+
+    def stream_consumed(self) -> None:
+        """The handler took body bytes: read more once it is below the limit again."""
+        receiving = self.receiving
+        stream = receiving.body_stream if receiving is not None else None
+        if stream is not None and stream.buffered <= self.server.http_limits.max_buffered_body:
+            self.server.loop.call_soon(self.process)
+
+    def body(self, data: bytes) -> None:
+        """Body bytes of the request being received."""
+        exchange = self.receiving
+        if exchange is None:
+            return
+        stream = exchange.body_stream
+        if stream is not None:
+            if not exchange.finished:
+                stream._feed(data)
+            return
+        self.body_parts.append(data)
+        self.body_size += len(data)
+        if self.body_size > self.server.http_limits.max_buffered_body:
+            self.start_stream(exchange)
+
+    def end(self) -> None:
+        """The request being received is complete."""
+        exchange = self.receiving
+        self.receiving = None
+        self.body_deadline = 0.0
+        if exchange is None:
+            return
+        stream = exchange.body_stream
+        if stream is not None:
+            stream._end()
+            return
+        assert exchange.request is not None
+        parts = self.body_parts
+        exchange.request.body = parts[0] if len(parts) == 1 else b"".join(parts)
+        self.body_parts = []
+        self.dispatch(exchange)
+
+    def protocol_error(self, error: ProtocolError) -> None:
+        """The client broke the protocol: answer the error after what is due, then close."""
+        self.input_over = True
+        self.head_deadline = self.body_deadline = 0.0
+        receiving = self.receiving
+        self.receiving = None
+        if receiving is not None and receiving.body_stream is not None:
+            receiving.body_stream._end(error)
+        if receiving is not None and not receiving.answered and receiving.body_stream is None:
+            self.exchanges.remove(receiving)  # never dispatched: the error answers instead
+        log.debug(
+            "%r: %s %s: %s", self.conn, error.status, reason_phrase(error.status), error.reason
+        )
+        self.queue_error(error.status, error.reason)
+
+    def queue_error(self, status: int, reason: str) -> None:
+        """Answer ``status`` after the responses already due, then close."""
+        self.input_over = True
+        exchange = Exchange(self, None, "1.1", False)
+        exchange.answered = True
+        self.exchanges.append(exchange)
+        exchange.fail(HTTPError(status, reason))
+
+    # ---------------------------------------------------------- dispatch
+    def dispatch(self, exchange: Exchange) -> None:
+        """Hand ``exchange`` to the handlers; its response deadline runs once in front."""
+        call_handlers(self.server, exchange)
+        if exchange.deadline and exchange.in_front:
+            self.arm(exchange.deadline)
+
+    # ------------------------------------------------------------ output
+    def exchange_done(self, exchange: Exchange) -> None:
+        """The front exchange has written everything."""
+        exchanges = self.exchanges
+        if not exchanges or exchanges[0] is not exchange:
+            return
+        exchanges.popleft()
+        log_access(self.conn.peer, exchange.request, exchange.response.status, exchange.sent)
+        exchange.response._exchange = FINISHED  # no cycle: refcounting frees the exchange
+        if exchange.body_stream is not None and not exchange.body_stream.complete:
+            self.receiving = None if self.receiving is exchange else self.receiving
+            exchange.keep_alive = False  # the rest of its body was never read: resync
+        if not exchange.keep_alive:
+            self.input_over = True
+            self.conn.close()
+            return
+        if exchanges:
+            front = exchanges[0]
+            front.reached_front()
+            if front.deadline:
+                self.arm(front.deadline)
+        elif self.input_over:
+            self.conn.close()
+            return
+        else:
+            self.idle()
+        if not self.input_over:
+            self.process()
+
+    def drained(self) -> None:
+        """Room in the output again: resume the front exchange."""
+        if self.exchanges:
+            front = self.exchanges[0]
+            if front.source is not None:
+                front.pump()
+            else:
+                front.wake_room()
+
+    def stream_failed(self, exchange: Exchange, error: BaseException) -> None:
+        """A streamed body raised: report it, cut the connection."""
+        report(self.server, error)
+        self.abort(error)
+
+    def abort(self, error: BaseException | None = None) -> None:
+        """Cut the connection (a response that cannot be completed)."""
+        self.input_over = True
+        self.conn.abort()
+
+    def shutdown(self) -> None:
+        """The server stops: close now if idle, else after answering what is in progress."""
+        if not self.exchanges:
+            self.conn.close()
+            return
+        self.input_over = True
+        for exchange in self.exchanges:
+            exchange.keep_alive = False
+
+    def down(self) -> None:
+        """The connection is gone: give back slots, stop timers and streams."""
+        self.input_over = True
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.proto.close()
+        for exchange in self.exchanges:
+            release(self.server, exchange)
+            exchange.answered = True
+            exchange.finished = True
+            exchange.response._exchange = GONE  # its writes now raise ConnectionError
+            exchange.wake_room()
+            source, exchange.source = exchange.source, None
+            close_source(source)
+            stream = exchange.body_stream
+            if stream is not None:
+                stream.on_consumed = None
+                if not stream.complete:
+                    stream._end(ConnectionError("the connection closed"))
+        self.exchanges.clear()
+
+    # ------------------------------------------------------------ timers
+    def idle(self) -> None:
+        """No request in progress: the keep-alive timeout runs."""
+        timeout = self.server.http_limits.keepalive_timeout
+        if timeout is not None:
+            self.idle_deadline = deadline = self.server.loop.time() + timeout
+            self.arm(deadline)
+
+    def arm(self, deadline: float) -> None:
+        """Make sure the timer fires no later than ``deadline`` (lazy: never re-arms later)."""
+        timer = self.timer
+        if timer is not None:
+            if self.timer_at <= deadline:
+                return
+            timer.cancel()
+        self.timer_at = deadline
+        self.timer = self.server.loop.call_at(deadline, self.expired)
+
+    def expired(self) -> None:
+        """The timer fired: act on the deadlines that passed, re-arm for the next one."""
+        self.timer = None
+        if self.conn.closed:
+            return
+        now = self.server.loop.time()
+        next_at = 0.0
+        if self.receiving is not None and self.body_deadline and not self.input_over:
+            if now >= self.body_deadline:
+                self.timeout(408, "request body timed out")
+                return
+            next_at = self.body_deadline
+        elif self.head_deadline and not self.input_over:
+            if now >= self.head_deadline:
+                self.timeout(408, "request head timed out")
+                return
+            next_at = self.head_deadline
+        for exchange in self.exchanges:
+            if not exchange.answered and exchange.deadline and not exchange.head_sent:
+                if now >= exchange.deadline:
+                    time_out(self.server, exchange)
+                    if self.conn.closed:
+                        return
+                elif not next_at or exchange.deadline < next_at:
+                    next_at = exchange.deadline
+        if not self.exchanges and not self.proto.receiving_head and self.idle_deadline:
+            if self.server.http_limits.keepalive_timeout is not None and now >= self.idle_deadline:
+                self.input_over = True
+                self.conn.close()
+                return
+            if not next_at or self.idle_deadline < next_at:
+                next_at = self.idle_deadline
+        if next_at:
+            self.arm(next_at)
+
+    def timeout(self, status: int, reason: str) -> None:
+        """The head or body took too long: answer ``status`` after what is due, close."""
+        receiving = self.receiving
+        self.receiving = None
+        if receiving is not None:
+            if receiving.body_stream is not None:
+                receiving.body_stream._end(TimeoutError(reason))
+            elif not receiving.answered:
+                self.exchanges.remove(receiving)
+        self.proto = ServerProtocol(self.server.http_limits)  # nothing more is parsed
+        self.queue_error(status, reason)
