@@ -47,7 +47,13 @@ class Timer(BaseComponent):
         self.channels = channels
         self.persist = persist
         self._handle: TimerHandle | None = None
-        self.expiry: float | None = None
+
+    @property
+    def expiry(self) -> float | None:
+        """When the timer fires next, on its loop's clock (``None``: not armed). Read from
+        the loop's timer, so it stays right when the loop's clock is replaced."""
+        handle = self._handle
+        return None if handle is None else handle.when
 
     def loop_changed(self) -> None:
         """Arm on joining a tree, disarm on leaving it; follow the tree to its new loop."""
@@ -60,28 +66,23 @@ class Timer(BaseComponent):
 
     def _arm(self, when: float) -> None:
         self._disarm()
-        self.expiry = when
         self._handle = self.loop.call_at(when, self._expired)
 
     def _disarm(self) -> None:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
-        if self.parent is None:
-            self.expiry = None
 
     def _expired(self) -> None:
-        self._handle = None
+        handle, self._handle = self._handle, None
         self.fire(self.event, *self.channels)
         if self.persist and self.parent is not None:
-            assert self.expiry is not None
-            nxt = self.expiry + self.interval
+            assert handle is not None
+            nxt = handle.when + self.interval  # the loop keeps ``when`` on its current clock
             now = self.loop.time()
             if nxt <= now:
                 nxt = now + self.interval
             self._arm(nxt)
-        else:
-            self.expiry = None
 
     def reset(self, interval: float | None = None) -> None:
         """Restart the countdown from now (with a new ``interval`` if given). Thread-safe."""
