@@ -145,9 +145,10 @@ class LoopWaits:
     """Records each time ``loop`` waits in its selector, with the timeout it waits with.
 
     ``timeouts`` lists them (``None``: until woken); ``blocked`` is true while the loop is
-    blocked in the kernel's wait (not while it runs the I/O callbacks that follow). A loop
-    blocked with no timeout costs no CPU until something happens: a test shows a loop does
-    not poll by :meth:`wait_blocked` instead of watching real time pass.
+    blocked in the kernel's wait with nothing ready (not while it runs the I/O callbacks
+    that follow, nor when a descriptor was readable already). A loop blocked with no
+    timeout costs no CPU until something happens: a test shows a loop does not poll by
+    :meth:`wait_blocked` instead of watching real time pass.
 
     Predicates given to :meth:`wait_blocked` and :meth:`wait_idle` run while the loop is
     blocked, so they may read its state (``loop.scheduled()``, a component's attributes).
@@ -197,21 +198,20 @@ class LoopWaits:
         cond = self._cond
 
         def wait(timeout: float | None = None) -> list[Any]:
-            with cond:
-                self.blocked = True
-                self._blocked_in = self._in_sleep if timeout != 0 else 0
-                cond.notify_all()
-            ready: list[Any] = []
-            try:
-                ready = kernel(timeout)
-                return ready
-            finally:
+            ready: list[Any] = kernel(0)  # what is ready already does not count as blocking
+            if not ready and timeout != 0:
                 with cond:
-                    self.blocked = False
-                    if any(key.fd != wakeup for key, _mask in ready):
-                        self._reads += 1
-                        self._read_in = self._in_sleep or self._sleeps
+                    self.blocked = True
+                    self._blocked_in = self._in_sleep
                     cond.notify_all()
+                ready = kernel(timeout)
+            with cond:
+                self.blocked = False
+                if any(key.fd != wakeup for key, _mask in ready):
+                    self._reads += 1
+                    self._read_in = self._in_sleep or self._sleeps
+                cond.notify_all()
+            return ready
 
         selector.select = wait
 
@@ -240,9 +240,9 @@ class LoopWaits:
         ``predicate()`` holds then): nothing queued, no callback ready, no timer due on its
         clock as read after this call. What it had to do by now is done.
 
-        I/O still in flight from another thread is not waited for: wait for its effect
-        (an event, a reply), or send it inside :meth:`reading`. ``TimeoutError`` after
-        ``timeout`` real seconds.
+        Bytes already waiting in a socket are read first; I/O still in flight from another
+        thread is not waited for: wait for its effect (an event, a reply), or send it inside
+        :meth:`reading`. ``TimeoutError`` after ``timeout`` real seconds.
         """
         with self._cond:
             mark = self._sleeps
