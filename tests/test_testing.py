@@ -394,3 +394,20 @@ def test_running_stops_a_loop_whose_virtual_time_nobody_moves() -> None:
         pass
     assert clock.time() >= 5.0  # the stop timeout (or the sleep) came by autojump
     assert clock.autojump_threshold == math.inf  # and the clock is as it was
+
+
+def test_virtual_time_advance_to_next_moves_to_the_next_deadline_only(
+    vapp: tuple[Manager, Recorder, VirtualTime],
+) -> None:
+    manager, _recorder, vt = vapp
+    log = TimeLog()
+    log.register(manager)
+    Timer(3.0, Event.create("tick")).register(manager)
+    Timer(5.0, Event.create("tick")).register(manager)
+    vt.wait_timer(5.0)
+    assert vt.advance_to_next() == 3.0
+    assert log.at == [3.0]
+    assert vt.advance_to_next() == 5.0
+    assert log.at == [3.0, 5.0]
+    with pytest.raises(LookupError):
+        vt.advance_to_next()

@@ -303,6 +303,7 @@ class VirtualTime:
       new time. "Nothing before the deadline, then it happens" reads
       ``advance(delay - step)``, check, ``advance(step)``, check;
     * ``settle()`` returns once the loop did everything it can at the current time;
+    * ``advance_to_next()`` moves time to the next deadline only;
     * ``wait_timer(when)`` waits until a timer is due at ``when`` (the loop has armed a
       timeout, say), ``deadlines()`` lists the pending ones;
     * ``with time.reading(): sock.sendall(...)`` returns once the loop has read it.
@@ -365,6 +366,16 @@ class VirtualTime:
                 return
             self.clock.jump(due[0])  # the loop wakes and runs it; deadlines() waits for that
         raise RuntimeError(f"timers keep coming before {when}: is one re-armed with no delay?")
+
+    def advance_to_next(self, timeout: float = 5.0) -> float:
+        """Move time to the next deadline (a backoff delay whose length is random, say),
+        return once the loop is idle there; returns the new time. ``LookupError`` if no
+        timer is pending."""
+        deadlines = self.deadlines(timeout)
+        if not deadlines:
+            raise LookupError("no timer is pending: there is no next deadline")
+        self.advance_to(deadlines[0], timeout)
+        return self.clock.time()
 
     def reading(self, timeout: float = 5.0) -> contextlib.AbstractContextManager[None]:
         """``with time.reading(): sock.sendall(data)``: see :meth:`LoopWaits.reading`."""
