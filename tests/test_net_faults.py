@@ -41,6 +41,7 @@ from netcomp.net import (
     connect,
     write,
 )
+from netcomp.net._connection import LINGER
 from netcomp.testing import Recorder, VirtualTime, running
 
 MiB = 1024 * 1024
@@ -214,6 +215,23 @@ def test_bulk_write_to_an_echo_server_does_not_deadlock() -> None:
             recorder.wait_for("connected", predicate=on("cli"))
             manager.fire(write(data), "cli")
             assert inbox.wait_size(len(data), timeout=2) == data
+
+
+def test_a_peer_that_never_closes_is_dropped_after_the_linger() -> None:
+    """After our FIN the connection waits for the peer's EOF, at most ``LINGER`` seconds."""
+    manager = Manager()
+    vt = VirtualTime(manager.loop)
+    server = echo_server(manager)
+    with running(manager) as recorder, std_connect(socket.AF_INET, server.bind) as peer:
+        sock = recorder.wait_for("connect", predicate=on("srv")).args[0]
+        manager.fire(close(sock), "srv")
+        assert peer.recv(10) == b""  # our FIN; the peer neither closes nor reads on
+        vt.wait_timer(LINGER)
+        vt.advance_to(LINGER - STEP)
+        assert recorder.count("disconnect") == 0  # still lingering
+        vt.advance_to(LINGER)
+        recorder.wait_for("disconnect", predicate=lambda e: e.args == (sock,))
+        assert server.connections == []
 
 
 # ---------------------------------------------------------------- connecting
