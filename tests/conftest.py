@@ -1,4 +1,5 @@
-"""Shared fixtures: a manager whose loop runs in a thread for the test, then is checked."""
+"""Shared fixtures: a manager whose loop runs in a thread for the test, then is checked;
+``vapp`` runs it on virtual time that the test moves."""
 
 from __future__ import annotations
 
