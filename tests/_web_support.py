@@ -1,7 +1,8 @@
 """Helpers shared by the web server tests (``test_web_server``, ``test_web_limits``...).
 
 * :func:`serve` runs a web server on 127.0.0.1 (port 0) in a running tree and yields a
-  :class:`Site` (port, server, recorder).
+  :class:`Site` (port, server, recorder); with ``virtual=True`` on virtual time, which
+  ``site.vt`` (a :class:`netcomp.testing.VirtualTime`) moves.
 * :class:`OnRequest` answers ``request`` events with a plain function (sync or async).
 * :class:`Client` is a raw-socket client: ``send`` any bytes, then read responses parsed
   by h11, a strict HTTP/1.1 client, so every response netcomp sends is also validated.
@@ -27,7 +28,7 @@ from typing import Any
 import h11
 
 from netcomp import Component, Future, Manager, handler
-from netcomp.testing import Recorder, running
+from netcomp.testing import Recorder, VirtualTime, running
 from netcomp.web import BaseServer, HTTPLimits, Server
 
 TIMEOUT = 5.0
@@ -43,6 +44,13 @@ class Site:
     server: BaseServer
     manager: Manager
     recorder: Recorder
+    virtual_time: VirtualTime | None = None
+
+    @property
+    def vt(self) -> VirtualTime:
+        """What moves the site's virtual time (``serve(virtual=True)``)."""
+        assert self.virtual_time is not None, "serve(..., virtual=True) for virtual time"
+        return self.virtual_time
 
     @property
     def port(self) -> int:
@@ -97,14 +105,17 @@ def serve(
     limits: HTTPLimits | None = None,
     dispatcher: bool = False,
     check_errors: bool = True,
+    virtual: bool = False,
     **options: Any,
 ) -> Iterator[Site]:
     """Run a server (with a Dispatcher if ``dispatcher``) with ``components`` under it.
 
     A plain function in ``components`` becomes an :class:`OnRequest`. ``check_errors``:
-    fail on an ``exception`` event (see :func:`netcomp.testing.running`).
+    fail on an ``exception`` event (see :func:`netcomp.testing.running`). ``virtual``: on
+    virtual time that only ``site.vt`` moves (timeouts never pass by themselves).
     """
     manager = Manager()
+    virtual_time = VirtualTime(manager.loop) if virtual else None
     kind = Server if dispatcher else BaseServer
     server = kind(("127.0.0.1", 0), limits=limits, **options)
     server.register(manager)
@@ -113,7 +124,7 @@ def serve(
             component = OnRequest(component)
         component.register(server)
     with running(manager, check_errors=check_errors) as recorder:
-        yield Site(server, manager, recorder)
+        yield Site(server, manager, recorder, virtual_time)
 
 
 # ------------------------------------------------------------------ responses
@@ -298,6 +309,20 @@ class Client:
                 return b"".join(parts)
             parts.append(chunk)
         raise AssertionError("the server never closed")
+
+    def quiet(self) -> bool:
+        """Nothing has arrived and the server has not closed (a peek that does not wait)."""
+        timeout = self.sock.gettimeout()
+        self.sock.setblocking(False)  # with a timeout, recv() would wait first
+        try:
+            self.sock.recv(1, socket.MSG_PEEK)
+        except BlockingIOError:
+            return True
+        except ConnectionResetError:
+            return False
+        finally:
+            self.sock.settimeout(timeout)
+        return False  # data, or b"" for a close
 
     def closed(self) -> bool:
         """Wait (the socket timeout) for the server's close: True at EOF, False if data."""

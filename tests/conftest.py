@@ -1,4 +1,5 @@
-"""Shared fixtures: a manager whose loop runs in a thread for the test, then is checked."""
+"""Shared fixtures: a manager whose loop runs in a thread for the test, then is checked;
+``vapp`` runs it on virtual time that the test moves."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from netcomp import Manager
-from netcomp.testing import Recorder, running
+from netcomp.testing import Recorder, VirtualTime, running
 
 
 @pytest.fixture
@@ -24,3 +25,15 @@ def app(manager: Manager) -> Iterator[tuple[Manager, Recorder]]:
     """
     with running(manager) as recorder:
         yield manager, recorder
+
+
+@pytest.fixture
+def vapp(manager: Manager) -> Iterator[tuple[Manager, Recorder, VirtualTime]]:
+    """Like ``app``, on virtual time that moves only when the test says so.
+
+    The third item drives it: ``time.advance(seconds)`` returns once the loop has run what
+    became due (see :class:`netcomp.testing.VirtualTime`).
+    """
+    time = VirtualTime(manager.loop)
+    with running(manager) as recorder:
+        yield manager, recorder, time

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from netcomp import BaseComponent, Event, Manager, Value, handler
-from netcomp.testing import running
+from netcomp import BaseComponent, Event, Manager, handler
+from netcomp.testing import fire_and_flush, running
 
 
 class ping(Event):
@@ -39,12 +39,6 @@ def build(*specs: tuple[str, Any]) -> tuple[Manager, list[tuple[str, Any]], list
         m += listener
     m.flush()
     return m, log, listeners
-
-
-def fire_and_flush(m: Manager, event: Event, *channels: Any) -> Value:
-    value = m.fire(event, *channels)
-    m.flush()
-    return value
 
 
 def heard(log: list[tuple[str, Any]]) -> list[str]:

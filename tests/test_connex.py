@@ -4,6 +4,10 @@ Servers are :class:`RestartableServer` (stops refusing connects, restarts on the
 port) and :class:`FaultProxy` (delay, stall, reset, drop after N bytes, refuse). Every wait
 is on an event or a condition with a timeout; states are read on the loop thread.
 One test per transition of ``TRANSITIONS`` (``test_transition``), then behaviour tests.
+
+The Connex runs on virtual time that only the test moves (``env.vt``): a backoff delay,
+a connect timeout or the inactivity timeout passes when the test advances the clock,
+once what schedules it has happened (so it is checked just before and at its deadline).
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ import contextlib
 import inspect
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -41,9 +44,10 @@ from netcomp.net._connex import (
     IDLE_CLOSED,
     TRANSITIONS,
 )
-from netcomp.testing import Recorder, running
+from netcomp.testing import Recorder, VirtualTime, running
 
 CH = "cx"
+STEP = 2.0**-10  # "just before a deadline"
 FAST = Backoff(initial=0.02, factor=1.5, maximum=0.05, jitter=0.5)
 NEVER = Backoff(initial=60.0, factor=1.0, maximum=60.0, jitter=0.0)
 
@@ -67,10 +71,17 @@ def on_loop(manager: Manager, fn: Callable[[], Any], timeout: float = 5.0) -> An
 class Env:
     """A running manager with a recorder, plus the servers a test asks for."""
 
-    def __init__(self, manager: Manager, recorder: Recorder, stack: contextlib.ExitStack):
+    def __init__(
+        self,
+        manager: Manager,
+        recorder: Recorder,
+        stack: contextlib.ExitStack,
+        vt: VirtualTime,
+    ):
         self.manager = manager
         self.recorder = recorder
         self.stack = stack
+        self.vt = vt
         self.connex: Connex | None = None
         self._markers = 0
 
@@ -121,6 +132,14 @@ class Env:
     def count(self, name: str) -> int:
         return sum(1 for e in list(self.recorder.events) if e.name == name and on(CH)(e))
 
+    def attempts(self) -> int:
+        """Connection attempts started so far: rounds begun, and failovers within them."""
+        return sum(
+            1
+            for state, name, nxt in self.trace()
+            if nxt == CONNECTING and (state != CONNECTING or name == "failover")
+        )
+
     def settle(self) -> None:
         """Every event fired before this call has been handled (events are FIFO)."""
         self._markers += 1
@@ -147,8 +166,9 @@ class Env:
 @pytest.fixture
 def env() -> Iterator[Env]:
     manager = Manager()
+    vt = VirtualTime(manager.loop)
     with contextlib.ExitStack() as stack, running(manager) as recorder:
-        yield Env(manager, recorder, stack)
+        yield Env(manager, recorder, stack, vt)
 
 
 # ------------------------------------------------------------------ backoff
@@ -296,6 +316,9 @@ def _disconnected_due(env: Env) -> None:
     env.make([server.address], backoff=Backoff(0.05, 1.0, 0.05, 0.0))
     env.wait("unreachable")
     server.start()
+    env.vt.advance_to(0.05 - STEP)
+    assert env.attempts() == 1 and env.state() == DISCONNECTED
+    env.vt.advance_to(0.05)
     env.wait("connected")  # the retry came by itself, after the delay
     trace = env.trace()
     assert trace.index((DISCONNECTED, "due", CONNECTING)) < trace.index(
@@ -443,6 +466,9 @@ def _connected_demand(env: Env) -> None:
 @scenario(CONNECTED, "idle")
 def _connected_idle(env: Env) -> None:
     connex, server = _connected(env, inactivity_timeout=0.05)
+    env.vt.advance_to(0.05 - STEP)
+    assert env.state() == CONNECTED
+    env.vt.advance_to(0.05)
     env.wait("disconnected")
     server.wait_eofs(1)
     assert env.state() == IDLE_CLOSED
@@ -602,6 +628,7 @@ def test_server_restarted_20_times_loses_no_message_written_while_down(env: Env)
         env.settle()
         assert on_loop(env.manager, lambda: connex.queued) == len(down_messages[-1])
         server.start()
+        env.vt.advance(FAST.maximum)  # the retry is due
     env.wait("connected", count=21)
     assert server.wait_received(len(expected)) == expected  # once each, in order
     assert server.accepted == 21
@@ -623,19 +650,22 @@ def test_failover_refused_then_black_hole_then_server(env: Env) -> None:
         filler.setblocking(False)
         filler.connect_ex(black_hole.getsockname())
     hole = black_hole.getsockname()[:2]
-    started = time.monotonic()
     env.make([refusing, hole, server.address], connect_timeout=0.3)
     env.fire(write(b"through at last"))
+    first = env.wait("unreachable")  # refused at once; now the connect to the hole waits
+    env.vt.advance_to(0.3 - STEP)
+    if env.count("connected"):
+        pytest.skip("this kernel completed a connect to a listener with a full backlog")
+    assert env.count("unreachable") == 1  # the hole is given its whole connect timeout
+    env.vt.advance_to(0.3)
     connected = env.wait("connected")
-    elapsed = time.monotonic() - started
     if connected.args == hole:
         pytest.skip("this kernel completed a connect to a listener with a full backlog")
-    first, second = env.wait("unreachable"), env.wait("unreachable", count=2)
+    second = env.wait("unreachable", count=2)
     assert first.args[:2] == refusing and isinstance(first.args[2], ConnectionRefusedError)
     assert second.args[:2] == hole and isinstance(second.args[2], TimeoutError)
     assert (first.args[3], second.args[3]) == (1, 2)
     assert connected.args == server.address
-    assert 0.25 <= elapsed < 3
     assert server.wait_received(15) == b"through at last"
 
 
@@ -663,6 +693,11 @@ def test_tls_failover_past_a_stalling_proxy(
         connect_timeout=0.3,
     )
     env.fire(write(b"secret"))
+    env.wait("unreachable")  # refused at once; the handshake through the proxy stalls
+    proxy.wait_accepted(1)
+    env.vt.advance_to(0.3 - STEP)
+    assert (env.count("unreachable"), env.count("connected")) == (1, 0)
+    env.vt.advance_to(0.3)
     assert env.wait("connected").args == server.bind
     assert env.wait("read").args == (b"secret",)
     stalled = env.wait("unreachable", count=2)
@@ -671,11 +706,14 @@ def test_tls_failover_past_a_stalling_proxy(
 
 
 def test_inactivity_closes_the_link_and_a_write_reconnects(env: Env) -> None:
-    connex, server = _connected(env, inactivity_timeout=0.15)
-    wrote = time.monotonic()
-    env.fire(write(b"one"))
+    connex, server = _connected(env, inactivity_timeout=0.25)
+    env.vt.advance(0.125)
+    env.fire(write(b"one"))  # activity: idle from now on
+    server.wait_received(3)
+    env.vt.advance(0.25 - STEP)  # past the first deadline, not past the write's
+    assert env.count("disconnected") == 0
+    env.vt.advance(STEP)
     env.wait("disconnected", timeout=5)
-    assert time.monotonic() - wrote >= 0.15
     server.wait_eofs(1)
     assert server.conns[0].data == b"one"
     assert env.state() == IDLE_CLOSED
@@ -687,9 +725,10 @@ def test_inactivity_closes_the_link_and_a_write_reconnects(env: Env) -> None:
 
 
 def test_traffic_keeps_an_active_link_open(env: Env) -> None:
-    """Writes every 50 ms for longer than the 0.5 s timeout: no close until they stop."""
+    """Writes every 1/16 s for longer than the 0.5 s timeout: no close until they stop."""
     connex, server = _connected(env, inactivity_timeout=0.5)
     writes = 12
+    interval = 0.0625
 
     class Ticker(Component):
         channel = "beat"
@@ -699,11 +738,15 @@ def test_traffic_keeps_an_active_link_open(env: Env) -> None:
             self.count += 1
             self.fire(write(b"t"), CH)
             if self.count < writes:
-                self.loop.call_later(0.05, self.fire, Event.create("beat"), "beat")
+                self.loop.call_later(interval, self.fire, Event.create("beat"), "beat")
 
     Ticker().register(env.manager)
     env.manager.fire(Event.create("beat"), "beat")
+    env.vt.advance((writes - 1) * interval)  # 0.6875 s of traffic, beat by beat
     server.wait_received(writes, timeout=10)
+    env.vt.advance(0.5 - STEP)  # idle since the last write, not yet for the timeout
+    assert env.count("disconnected") == 0
+    env.vt.advance(STEP)
     env.wait("disconnected", timeout=5)
     events = list(env.recorder.events)
     last_write = max(i for i, e in enumerate(events) if e.name == "write" and on(CH)(e))
@@ -719,8 +762,13 @@ def test_lazy_connex_keeps_retrying_while_data_is_queued(env: Env) -> None:
     env.settle()
     assert env.count("unreachable") == 0  # lazy: no attempt without data
     env.fire(write(b"eventually"))
-    env.wait("unreachable", count=3)
+    for count in (1, 2, 3):
+        env.wait("unreachable", count=count)
+        assert env.attempts() == count  # the next one waits for its delay
+        if count < 3:
+            env.vt.advance_to_next()
     server.start()
+    env.vt.advance_to_next()
     env.wait("connected")
     assert server.wait_received(10) == b"eventually"
 
@@ -752,9 +800,11 @@ def test_queue_overflow_refuses_the_write_with_queue_full(env: Env) -> None:
     full = refusal.args[0]
     assert (full.size, full.queued, full.limit) == (50, 60, 100)
     assert isinstance(full, BufferError)
+    env.wait("unreachable")
     env.settle()
     assert on_loop(env.manager, lambda: connex.queued) == 100
     server.start()
+    env.vt.advance(FAST.maximum)
     env.wait("connected")
     env.wait("drained")  # there is room again
     assert server.wait_received(100) == b"a" * 60 + b"c" * 40
@@ -765,6 +815,9 @@ def test_queue_overflow_refuses_the_write_with_queue_full(env: Env) -> None:
 def test_max_retries_gives_up_then_enable_starts_over(env: Env) -> None:
     server = env.server(listening=False)
     connex = env.make([server.address], max_retries=2)
+    for count in (1, 2):
+        env.wait("unreachable", count=count)
+        env.vt.advance_to_next()
     failure = env.wait("error")
     exhausted = failure.args[0]
     assert isinstance(exhausted, RetriesExhausted) and exhausted.failures == 3
@@ -787,8 +840,12 @@ def test_backoff_counts_failed_rounds_and_resets_after_a_connection(env: Env) ->
 
     server = env.server(listening=False)
     env.make([env.refusing(), server.address], backoff=policy)
-    env.wait("unreachable", count=6)  # three rounds of two attempts
+    for count in (2, 4):  # three rounds of two attempts, a delay after each
+        env.wait("unreachable", count=count)
+        env.vt.advance(0.01)
+    env.wait("unreachable", count=6)
     server.start()
+    env.vt.advance(0.01)
     env.wait("connected")
     rounds = list(calls)
     assert rounds[:3] == [1, 2, 3] and rounds == list(range(1, len(rounds) + 1))
@@ -796,6 +853,7 @@ def test_backoff_counts_failed_rounds_and_resets_after_a_connection(env: Env) ->
     assert attempts == list(range(1, len(attempts) + 1))
     server.stop()
     env.wait("disconnected")
+    env.vt.advance(0.01)
     env.wait("unreachable", count=len(attempts) + 1)
     assert calls[len(rounds)] == 1  # the lost link starts counting afresh
 
@@ -811,6 +869,10 @@ def test_a_server_that_drops_every_connection_is_retried_after_the_delay(env: En
         return 0.02
 
     env.make([proxy.address], backoff=policy)
+    for count in range(1, 5):
+        env.vt.waits.wait_idle(lambda count=count: len(calls) >= count)  # type: ignore[misc]
+        assert env.attempts() == count  # no new attempt before the delay has passed
+        env.vt.advance(0.02)
     proxy.wait_accepted(5)
     env.settle()
     failures = on_loop(env.manager, lambda: list(calls))
@@ -828,6 +890,7 @@ def test_link_cut_after_n_bytes_reconnects_and_goes_on(env: Env) -> None:
     env.fire(write(b"0123456789 and the rest is lost"))
     env.wait("disconnected")
     proxy.forward()
+    env.vt.advance(FAST.maximum)
     env.wait("connected", count=2)
     env.fire(write(b"after"))
     server.wait_received(15)
@@ -915,9 +978,13 @@ def test_tls_client_connect_fails_cleanly_before_tcp_is_up(where: str) -> None:
         else:
             address = stack.enter_context(full_backlog())
         manager = Manager()
+        vt = VirtualTime(manager.loop)
         netcomp.net.TCPClient(channel="cli", secure=True, connect_timeout=0.3).register(manager)
         with running(manager) as recorder:
             manager.fire(netcomp.net.connect(*address), "cli")
+            if where == "in progress":
+                recorder.wait_for("connect", predicate=on("cli"))  # the attempt has begun
+                vt.advance(0.3)
             event = recorder.wait_for("unreachable", predicate=on("cli"))
             if where == "in progress" and recorder.count("connected"):
                 pytest.skip("this kernel completed a connect to a listener with a full backlog")

@@ -1,7 +1,9 @@
 """Coroutine (``async def``) and circuits-style generator handlers (issue 2, "Coroutines").
 
 Synchronous cases drive the loop with ``flush()``/``tick()``; cases that need the clock
-(``sleep``, timeouts) or a sleeping loop run it in a thread with ``netcomp.testing.running``.
+(``sleep``, timeouts) or a sleeping loop run it in a thread with ``netcomp.testing.running``,
+on virtual time moved by the test (``VirtualTime``): nothing happens before a deadline, and
+it happens exactly at it.
 """
 
 from __future__ import annotations
@@ -9,14 +11,15 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Generator, Iterator
-from time import monotonic
 from typing import Any
 
 import pytest
 
 import netcomp
 from netcomp import BaseComponent, Event, Manager, Value, handler
-from netcomp.testing import LoopWaits, Recorder, running
+from netcomp.testing import LoopWaits, Recorder, VirtualTime, fire_and_flush, running
+
+STEP = 2.0**-10  # "just before a deadline"
 
 
 class ask(Event):
@@ -70,12 +73,6 @@ class Log(BaseComponent):
     def _log(self, event: Event, *args: Any, **kwargs: Any) -> None:
         if not self.names or event.name in self.names:
             self.seen.append(event.name)
-
-
-def fire_and_flush(manager: Manager, event: Event, *channels: Any) -> Value:
-    value = manager.fire(event, *channels)
-    manager.flush()
-    return value
 
 
 @pytest.fixture
@@ -173,25 +170,31 @@ def test_call_timeout_raises_netcomp_timeout_error(manager: Manager) -> None:
 
         @handler("go")
         async def _go(self) -> str:
-            start = monotonic()
+            start = self.loop.time()
             try:
                 await self.call(hang(), timeout=0.05)
             except TimeoutError as error:  # the builtin catches it
                 self.caught = error
-            self.elapsed = monotonic() - start
+            self.elapsed = self.loop.time() - start
             return "timed out"
 
     caller = Caller()
     manager += Answerer()
     manager += caller
+    vt = VirtualTime(manager.loop)
     with running(manager) as recorder:
-        manager.fire(go())
+        value = manager.fire(go())
+        vt.wait_timer(0.05)  # the call's timeout is armed
+        vt.advance_to(0.05 - STEP)
+        assert not value.result and caller.caught is None  # not a moment early
+        vt.advance_to(0.05)
         event = recorder.wait_for("go", timeout=5)
     assert event.value is not None
     assert event.value.value == "timed out"
     assert isinstance(caller.caught, netcomp.TimeoutError)
     assert isinstance(caller.caught, TimeoutError)
-    assert 0.05 <= caller.elapsed < 5
+    assert caller.elapsed == 0.05
+    assert manager.loop.scheduled() == []
 
 
 def test_call_with_a_timeout_that_is_not_reached_returns_the_result(tree: Manager) -> None:
@@ -316,8 +319,13 @@ def test_waiting_on_a_pending_event_instance(manager: Manager) -> None:
 
 def test_wait_timeout_raises_netcomp_timeout_error(manager: Manager) -> None:
     manager += Waiter(timeout=0.05)
+    vt = VirtualTime(manager.loop)
     with running(manager, check_errors=False) as recorder:
-        manager.fire(go())
+        value = manager.fire(go())
+        vt.wait_timer(0.05)
+        vt.advance_to(0.05 - STEP)
+        assert not value.result and "ping" in manager.loop.waiters  # still waiting
+        vt.advance_to(0.05)
         event = recorder.wait_for("go", timeout=5)
         recorder.wait_for("exception", timeout=5)
     assert event.value is not None
@@ -343,14 +351,9 @@ def test_sleep_suspends_while_other_events_are_handled(manager: Manager) -> None
         async def _go(self, event: Event) -> str:
             self.log.append("sleep")
             self.fire(Event.create("other", event))
-            start = monotonic()
+            start = self.loop.time()
             await netcomp.sleep(0.05)
-            self.slept = monotonic() - start
-            # the timer and 'other' may land in the same loop pass; give 'other' bounded turns
-            for _ in range(500):
-                if "other" in self.log:
-                    break
-                await netcomp.sleep(0.001)
+            self.slept = self.loop.time() - start
             self.log.append("woke")
             return "rested"
 
@@ -362,14 +365,20 @@ def test_sleep_suspends_while_other_events_are_handled(manager: Manager) -> None
 
     sleeper = Sleeper()
     manager += sleeper
+    vt = VirtualTime(manager.loop)
     with running(manager) as recorder:
         manager.fire(go())
+        vt.wait_timer(0.05)  # asleep; 'other' was handled meanwhile
+        assert sleeper.log == ["sleep", "other"]
+        vt.advance_to(0.05 - STEP)
+        assert sleeper.log == ["sleep", "other"]
+        vt.advance_to(0.05)
         event = recorder.wait_for("go", timeout=5)
     assert event.value is not None
     assert event.value.value == "rested"
     assert sleeper.log == ["sleep", "other", "woke"]
     assert sleeper.sleeper_done_when_other_ran is False
-    assert sleeper.slept >= 0.05
+    assert sleeper.slept == 0.05
 
 
 def test_sleep_outside_a_loop_is_a_clear_error() -> None:

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 import netcomp
-from netcomp import BaseComponent, Event, Manager, Value, handler
-from netcomp.testing import running
+from netcomp import BaseComponent, Event, Manager, handler
+from netcomp.testing import fire_and_flush, running
 
 
 class Boom(ValueError):
@@ -52,12 +52,6 @@ class Errors(BaseComponent):
     @handler("exception")
     def _exception(self, event: Event, *args: Any, **kwargs: Any) -> None:
         self.events.append(event)
-
-
-def fire_and_flush(manager: Manager, event: Event, *channels: Any) -> Value:
-    value = manager.fire(event, *channels)
-    manager.flush()
-    return value
 
 
 # --------------------------------------------------------- loop keeps going

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from netcomp import BaseComponent, Event, Manager, Value, handler
+from netcomp import BaseComponent, Event, Manager, handler
+from netcomp.testing import fire_and_flush
 
 
 class Boom(RuntimeError):
@@ -27,12 +28,6 @@ class Feedback(BaseComponent):
     def _any(self, event: Event, *args: Any) -> None:
         if args and isinstance(args[0], Event) and event.name.startswith(args[0].name + "_"):
             self.got.append((event.name, args))
-
-
-def fire_and_flush(manager: Manager, event: Event, *channels: Any) -> Value:
-    value = manager.fire(event, *channels)
-    manager.flush()
-    return value
 
 
 def responder(name: str, func: Any, channel: Any = None) -> BaseComponent:

@@ -14,10 +14,9 @@ from netcomp import (
     HandlerSignatureError,
     Manager,
     NetcompError,
-    Value,
     handler,
 )
-from netcomp.testing import Recorder, running
+from netcomp.testing import Recorder, fire_and_flush, running
 
 
 class ping(Event):
@@ -30,12 +29,6 @@ class pong(Event):
 
 class install(Event):
     """Asks a component to add or remove a handler (on the loop thread)."""
-
-
-def fire_and_flush(m: Manager, event: Event, *channels: Any) -> Value:
-    value = m.fire(event, *channels)
-    m.flush()
-    return value
 
 
 # ------------------------------------------------------------- @handler

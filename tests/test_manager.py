@@ -16,7 +16,7 @@ from typing import IO, Any
 import pytest
 
 from netcomp import BaseComponent, Component, Event, Manager, handler, sleep
-from netcomp.testing import LoopWaits, running
+from netcomp.testing import LoopWaits, VirtualClock, running
 
 # ---------------------------------------------------------------------------- helpers
 
@@ -90,6 +90,7 @@ def test_stopped_handlers_run_before_run_returns() -> None:
             log.append("async stopped")
 
     manager = Manager()
+    manager.loop.clock = VirtualClock(autojump_threshold=0)  # the sleep takes no real time
     lifecycle = Lifecycle()
     manager += lifecycle
     manager += SlowStop()

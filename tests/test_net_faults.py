@@ -41,9 +41,11 @@ from netcomp.net import (
     connect,
     write,
 )
-from netcomp.testing import Recorder, running
+from netcomp.net._connection import LINGER
+from netcomp.testing import Recorder, VirtualTime, running
 
 MiB = 1024 * 1024
+STEP = 2.0**-10  # "just before a deadline"
 
 
 class Echo(Component):
@@ -215,6 +217,23 @@ def test_bulk_write_to_an_echo_server_does_not_deadlock() -> None:
             assert inbox.wait_size(len(data), timeout=2) == data
 
 
+def test_a_peer_that_never_closes_is_dropped_after_the_linger() -> None:
+    """After our FIN the connection waits for the peer's EOF, at most ``LINGER`` seconds."""
+    manager = Manager()
+    vt = VirtualTime(manager.loop)
+    server = echo_server(manager)
+    with running(manager) as recorder, std_connect(socket.AF_INET, server.bind) as peer:
+        sock = recorder.wait_for("connect", predicate=on("srv")).args[0]
+        manager.fire(close(sock), "srv")
+        assert peer.recv(10) == b""  # our FIN; the peer neither closes nor reads on
+        vt.wait_timer(LINGER)
+        vt.advance_to(LINGER - STEP)
+        assert recorder.count("disconnect") == 0  # still lingering
+        vt.advance_to(LINGER)
+        recorder.wait_for("disconnect", predicate=lambda e: e.args == (sock,))
+        assert server.connections == []
+
+
 # ---------------------------------------------------------------- connecting
 
 
@@ -223,16 +242,15 @@ def test_refused_connect_is_unreachable_at_once() -> None:
         closed_port.bind(("127.0.0.1", 0))
         port = closed_port.getsockname()[1]
         manager = Manager()
+        vt = VirtualTime(manager.loop)  # time stands still: the connect timeout never comes
         TCPClient(channel="cli", connect_timeout=10).register(manager)
         with running(manager) as recorder:
-            started = time.monotonic()
             manager.fire(connect("127.0.0.1", port), "cli")
             event = recorder.wait_for("unreachable", predicate=on("cli"), timeout=5)
-            elapsed = time.monotonic() - started
         host, got_port, reason = event.args
         assert (host, got_port) == ("127.0.0.1", port)
         assert isinstance(reason, ConnectionRefusedError)
-        assert elapsed < 2, "refused must be reported at once, not at the connect timeout"
+        assert vt.now == 0.0, "refused must be reported at once, not at the connect timeout"
         assert "connected" not in recorder.names_seen()
 
 
@@ -270,18 +288,22 @@ def test_connect_timeout_against_a_listener_with_a_full_backlog() -> None:
             filler.connect_ex(address)
             fillers.append(filler)
         manager = Manager()
+        vt = VirtualTime(manager.loop)
         TCPClient(channel="cli", connect_timeout=0.3).register(manager)
         outcome = Outcome(channel="cli")
         outcome.register(manager)
-        with running(manager):
-            started = time.monotonic()
+        with running(manager) as recorder:
             manager.fire(connect(*address), "cli")
-            name, args = outcome.queue.get(timeout=5)
-            elapsed = time.monotonic() - started
+            recorder.wait_for("connect", predicate=on("cli"))  # the attempt has begun
+            vt.advance_to(0.3 - STEP)
+            early = None if outcome.queue.empty() else outcome.queue.get()
+            if early is None:
+                vt.advance_to(0.3)
+            name, args = early or outcome.queue.get(timeout=5)
         if name == "connected":
             pytest.skip("this kernel completed a connect to a listener with a full backlog")
+        assert early is None, f"{early} before the connect timeout"
         assert isinstance(args[2], TimeoutError)
-        assert 0.25 <= elapsed < 3
     finally:
         for filler in fillers:
             filler.close()
@@ -295,18 +317,24 @@ def test_connect_timeout_covers_a_tls_handshake_that_never_answers(
     with socket.socket() as mute:  # accepts (kernel) but never says a word
         mute.bind(("127.0.0.1", 0))
         mute.listen(8)
+        mute.settimeout(5)
         manager = Manager()
+        vt = VirtualTime(manager.loop)
         TCPClient(
             channel="cli", secure=True, ssl_context=client_ssl_context(cert), connect_timeout=0.3
         ).register(manager)
         with running(manager) as recorder:
-            started = time.monotonic()
             manager.fire(connect(*mute.getsockname()), "cli")
-            event = recorder.wait_for("unreachable", predicate=on("cli"), timeout=5)
-            elapsed = time.monotonic() - started
-            assert manager.loop.watched == 0  # the abandoned socket left the selector
+            peer, _address = mute.accept()
+            with peer:
+                peer.settimeout(5)
+                assert peer.recv(1, socket.MSG_PEEK) == b"\x16"  # the handshake has begun
+                vt.advance_to(0.3 - STEP)
+                assert recorder.count("unreachable") == 0
+                vt.advance_to(0.3)
+                event = recorder.wait_for("unreachable", predicate=on("cli"), timeout=5)
+                assert manager.loop.watched == 0  # the abandoned socket left the selector
     assert isinstance(event.args[2], TimeoutError)
-    assert 0.25 <= elapsed < 3
     assert "connected" not in recorder.names_seen()
 
 
@@ -351,12 +379,7 @@ CHILD = textwrap.dedent(
     import errno, json, os, resource, sys, threading, time
     from netcomp import Component, Manager
     from netcomp.net import TCPServer
-
-    class Counting(Manager):
-        passes = 0
-        def _run_once(self, timeout):
-            self.passes += 1
-            super()._run_once(timeout)
+    from netcomp.testing import VirtualTime
 
     lock = threading.Lock()
     def say(**kw):
@@ -378,7 +401,8 @@ CHILD = textwrap.dedent(
                 if self.emfile == 1:
                     say(what="emfile", accepted=self.accepted)
 
-    manager = Counting()
+    manager = Manager()
+    vt = VirtualTime(manager.loop)  # the accept backoff passes when the test says so
     server = TCPServer(("127.0.0.1", 0), channel="srv", accept_backoff=0.05)
     server.register(manager)
     app = App()
@@ -393,14 +417,23 @@ CHILD = textwrap.dedent(
         return dict(accepted=app.accepted, open=len(server.connections), emfile=app.emfile)
 
     for line in sys.stdin:
-        command = line.strip()
+        command, *args = line.split()
         if command == "measure":
-            done = threading.Event()
-            passes, cpu = manager.passes, time.process_time()
-            manager.loop.call_soon_threadsafe(lambda: manager.loop.call_later(0.5, done.set))
-            done.wait(10)
-            say(what="measure", passes=manager.passes - passes,
+            # Starved, with connections waiting: the loop blocks (nothing ready: it does not
+            # watch the listener) without a timeout (it does not poll); then ten backoff
+            # periods pass, each retrying the accept once.
+            blocked_with = vt.waits.wait_blocked(lambda: app.emfile > 0, timeout=10)
+            passes, cpu = manager.loop.passes, time.process_time()
+            vt.advance(0.5, timeout=10)
+            say(what="measure", blocked_with=blocked_with, passes=manager.loop.passes - passes,
                 cpu=time.process_time() - cpu, **stats())
+        elif command == "closed_down_to":
+            opened = int(args[0])
+            vt.waits.wait_idle(lambda: len(server.connections) <= opened, timeout=10)
+            say(what="closed_down_to", **stats())
+        elif command == "advance":
+            vt.advance(float(args[0]), timeout=10)
+            say(what="advance", **stats())
         elif command == "stats":
             say(what="stats", **stats())
         else:
@@ -442,7 +475,7 @@ class Child:
         assert self.process.stdin is not None
         self.process.stdin.write(command + "\n")
         self.process.stdin.flush()
-        return self.read(command)
+        return self.read(command.split()[0])
 
     def close(self) -> None:
         try:
@@ -473,6 +506,7 @@ def test_out_of_descriptors_keeps_serving_does_not_spin_and_recovers(starved: Ch
 
         # While starved the loop does not spin on the listening socket.
         measured = starved.ask("measure")
+        assert measured["blocked_with"] is None, measured
         assert measured["passes"] < 500, measured
         assert measured["cpu"] < 0.25, measured
         assert measured["emfile"] == 1  # reported once per shortage, not per retry
@@ -484,12 +518,14 @@ def test_out_of_descriptors_keeps_serving_does_not_spin_and_recovers(starved: Ch
         assert pump(peers[0], b"first", timeout=5)[0] == b"first"
         assert pump(peers[accepted - 1], b"last", timeout=5)[0] == b"last"
 
-        # Free some descriptors: the server accepts the waiting connections again.
+        # Free some descriptors: the server accepts the waiting connections again, once
+        # the backoff has passed.
         for peer in peers[:8]:
             peer.close()
+        starved.ask(f"closed_down_to {accepted - 8}")
+        assert starved.ask("advance 0.05")["accepted"] > accepted
         waiting = peers[accepted]
         assert pump(waiting, b"accepted at last", timeout=10)[0] == b"accepted at last"
-        assert starved.ask("stats")["accepted"] > accepted
     finally:
         for peer in peers:
             peer.close()

@@ -15,16 +15,9 @@ from netcomp import (
     Event,
     Manager,
     NotHandled,
-    Value,
     handler,
 )
-from netcomp.testing import Recorder
-
-
-def fire_and_flush(manager: Manager, event: Event) -> Value:  # TODO: netcomp.testing's
-    value = manager.fire(event)
-    manager.flush()
-    return value
+from netcomp.testing import Recorder, fire_and_flush
 
 
 class hello(Event):

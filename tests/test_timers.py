@@ -1,26 +1,30 @@
-"""Timers: one-shot and persistent, reset, cancel by unregistering, no busy loop, channels."""
+"""Timers: one-shot and persistent, reset, cancel by unregistering, no busy loop, channels.
+
+On virtual time (``vapp``, ``VirtualClock``): the tests move the clock and check that
+nothing fired just before a deadline and that it fired exactly at it. Intervals are
+binary fractions, so that sums of them are exact. Only the test that the loop really
+sleeps until a real deadline reads the real clock.
+"""
 
 from __future__ import annotations
-
-from time import monotonic
 
 import pytest
 
 from netcomp import BaseComponent, Component, Event, Manager, Timer, handler
-from netcomp.testing import Recorder, running
+from netcomp.testing import Recorder, VirtualClock, VirtualTime, running
 
-EPSILON = 0.005  # clock granularity slack for lower bounds
+STEP = 2.0**-10  # "just before a deadline": a binary fraction, so sums stay exact
 
 
 class Times(BaseComponent):
-    """Records when each event (by name) was dispatched, on the monotonic clock."""
+    """Records when each event (by name) was dispatched, on the loop's clock."""
 
     def init(self) -> None:
         self.at: dict[str, list[float]] = {}
 
     @handler(priority=500)
     def _any(self, event: Event, *args: object, **kwargs: object) -> None:
-        self.at.setdefault(event.name, []).append(monotonic())
+        self.at.setdefault(event.name, []).append(self.loop.time())
 
 
 def _live_handles(manager: Manager, timer: Timer) -> list[object]:
@@ -32,46 +36,52 @@ def _live_handles(manager: Manager, timer: Timer) -> list[object]:
     ]
 
 
-def test_timer_fires_once_after_its_interval(app: tuple[Manager, Recorder]) -> None:
-    manager, recorder = app
+def _times(manager: Manager, recorder: Recorder) -> Times:
     times = Times()
     times.register(manager)
     recorder.wait_for("registered", predicate=lambda e: e.args[0] is times)
-    begin = monotonic()
-    Timer(0.1, Event.create("tick")).register(manager)
-    Timer(0.35, Event.create("marker")).register(manager)
-    recorder.wait_for("marker", timeout=5)
-    assert recorder.count("tick") == 1
-    assert times.at["tick"][0] - begin >= 0.1 - EPSILON
-    assert times.at["marker"][0] - begin >= 0.35 - EPSILON
+    return times
 
 
-def test_persistent_timer_repeats_until_unregistered(app: tuple[Manager, Recorder]) -> None:
-    manager, recorder = app
-    times = Times()
-    times.register(manager)
-    recorder.wait_for("registered", predicate=lambda e: e.args[0] is times)
-    interval = 0.03
-    begin = monotonic()
+def test_timer_fires_once_after_its_interval(vapp: tuple[Manager, Recorder, VirtualTime]) -> None:
+    manager, recorder, vt = vapp
+    times = _times(manager, recorder)
+    begin = vt.now
+    Timer(0.125, Event.create("tick")).register(manager)
+    Timer(0.375, Event.create("marker")).register(manager)
+    vt.wait_timer(begin + 0.375)
+    vt.advance(0.125 - STEP)
+    assert recorder.count("tick") == 0  # not a moment early
+    vt.advance(STEP)
+    assert times.at["tick"] == [begin + 0.125]
+    vt.advance(0.25)
+    assert times.at["marker"] == [begin + 0.375]
+    assert recorder.count("tick") == 1  # once
+
+
+def test_persistent_timer_repeats_until_unregistered(
+    vapp: tuple[Manager, Recorder, VirtualTime],
+) -> None:
+    manager, recorder, vt = vapp
+    times = _times(manager, recorder)
+    interval = 0.03125
+    begin = vt.now
     timer = Timer(interval, Event.create("tick"), persist=True)
     timer.register(manager)
-    recorder.wait_for("tick", count=3, timeout=5)
-    for k, at in enumerate(times.at["tick"][:3], start=1):
-        assert at - begin >= k * interval - EPSILON  # never early, no drift forward
+    vt.wait_timer(begin + interval)
+    vt.advance(3 * interval)
+    # Each at its deadline: never early, no drift forward.
+    assert times.at["tick"] == [begin + k * interval for k in (1, 2, 3)]
     timer.unregister()
     recorder.wait_for("unregistered", predicate=lambda e: e.args[0] is timer, timeout=5)
-    ticks = recorder.count("tick")
-    assert ticks >= 3
-    # A marker far past several intervals: the timer must not have fired again by then.
-    Timer(6 * interval, Event.create("marker")).register(manager)
-    recorder.wait_for("marker", timeout=5)
-    assert recorder.count("tick") == ticks
+    vt.advance(6 * interval)  # several intervals on: it must not fire again
+    assert recorder.count("tick") == 3
     assert timer.expiry is None
     assert _live_handles(manager, timer) == []
 
 
-def test_reset_postpones_the_deadline(app: tuple[Manager, Recorder]) -> None:
-    manager, recorder = app
+def test_reset_postpones_the_deadline(vapp: tuple[Manager, Recorder, VirtualTime]) -> None:
+    manager, recorder, vt = vapp
     target = Timer(0.25, Event.create("target"))
 
     class Resetter(Component):
@@ -79,57 +89,61 @@ def test_reset_postpones_the_deadline(app: tuple[Manager, Recorder]) -> None:
             self.reset_at: float | None = None
 
         def do_reset(self) -> None:
-            self.reset_at = monotonic()
+            self.reset_at = self.loop.time()
             target.reset()
 
-    times = Times()
+    times = _times(manager, recorder)
     resetter = Resetter()
-    times.register(manager)
     resetter.register(manager)
     recorder.wait_for("registered", predicate=lambda e: e.args[0] is resetter)
-    begin = monotonic()
+    begin = vt.now
     target.register(manager)
-    Timer(0.1, Event.create("do_reset")).register(manager)
-    recorder.wait_for("target", timeout=5)
-    assert resetter.reset_at is not None
-    fired = times.at["target"]
-    assert len(fired) == 1
-    assert fired[0] - resetter.reset_at >= 0.25 - EPSILON
-    assert fired[0] - begin >= 0.35 - EPSILON  # 0.1 until the reset, then a full 0.25
+    Timer(0.125, Event.create("do_reset")).register(manager)
+    vt.wait_timer(begin + 0.25)
+    vt.advance(0.25)  # past the first deadline, which the reset at 0.125 moved
+    assert resetter.reset_at == begin + 0.125
+    assert "target" not in times.at
+    vt.advance(0.125 - STEP)
+    assert "target" not in times.at
+    vt.advance(STEP)
+    assert times.at["target"] == [begin + 0.375]  # 0.125 until the reset, then a full 0.25
 
 
 def test_reset_with_a_new_interval_and_tick_sleeping_until_the_deadline() -> None:
     manager = Manager()
+    clock = VirtualClock(autojump_threshold=0)  # an idle pass jumps to the next deadline
+    manager.loop.clock = clock
     times = Times()
     manager += times
     timer = Timer(30.0, Event.create("tick"))
     manager += timer
     manager.flush()
-    timer.reset(0.05)
-    assert timer.interval == 0.05
-    begin = monotonic()
-    manager.tick(None)  # one pass: sleeps exactly until the deadline, fires, dispatches
-    assert len(times.at.get("tick", [])) == 1
-    assert times.at["tick"][0] - begin >= 0.05 - EPSILON
+    timer.reset(0.0625)
+    assert timer.interval == 0.0625
+    manager.tick(None)  # one pass: waits exactly until the deadline, fires, dispatches
+    assert times.at.get("tick") == [0.0625]
+    assert clock.time() == 0.0625  # the new deadline, not the old one
     assert timer.expiry is None
 
 
-def test_unregistering_a_timer_cancels_it(app: tuple[Manager, Recorder]) -> None:
-    manager, recorder = app
-    timer = Timer(0.3, Event.create("tick"))
+def test_unregistering_a_timer_cancels_it(vapp: tuple[Manager, Recorder, VirtualTime]) -> None:
+    manager, recorder, vt = vapp
+    timer = Timer(0.25, Event.create("tick"))
     timer.register(manager)
     recorder.wait_for("registered", predicate=lambda e: e.args[0] is timer)
     timer.unregister()
     recorder.wait_for("unregistered", predicate=lambda e: e.args[0] is timer, timeout=5)
-    # The marker's deadline is past the cancelled timer's: it would have fired by then.
-    Timer(0.4, Event.create("marker")).register(manager)
     assert _live_handles(manager, timer) == []
-    recorder.wait_for("marker", timeout=5)
+    # The marker's deadline is past the cancelled timer's: it would have fired by then.
+    Timer(0.5, Event.create("marker")).register(manager)
+    vt.advance(0.5)
+    assert recorder.count("marker") == 1
     assert recorder.count("tick") == 0
 
 
 def test_unregistering_a_timer_without_a_loop_cancels_it() -> None:
     manager = Manager()
+    manager.loop.clock = VirtualClock(autojump_threshold=0)
     times = Times()
     timer = Timer(0.02, Event.create("tick"))
     manager += times
@@ -138,15 +152,16 @@ def test_unregistering_a_timer_without_a_loop_cancels_it() -> None:
     manager -= timer
     marker = Timer(0.1, Event.create("marker"))
     manager += marker
-    for _ in range(50):  # bounded: each pass sleeps until the next deadline
+    for _ in range(50):  # bounded: each idle pass jumps to the next deadline
         manager.tick(1.0)
         if "marker" in times.at:
             break
-    assert "marker" in times.at
+    assert times.at["marker"] == [0.1]
     assert "tick" not in times.at
 
 
 def test_the_loop_sleeps_until_the_deadline_without_spinning() -> None:
+    """On real time: the subject is the real sleep until the deadline."""
     manager = Manager()
     with running(manager) as recorder:
         before = manager.loop.passes
@@ -158,8 +173,8 @@ def test_the_loop_sleeps_until_the_deadline_without_spinning() -> None:
     assert during <= 10
 
 
-def test_timer_fires_on_explicit_channels(app: tuple[Manager, Recorder]) -> None:
-    manager, recorder = app
+def test_timer_fires_on_explicit_channels(vapp: tuple[Manager, Recorder, VirtualTime]) -> None:
+    manager, recorder, vt = vapp
 
     class Listener(Component):
         def init(self, channel: str) -> None:
@@ -174,20 +189,22 @@ def test_timer_fires_on_explicit_channels(app: tuple[Manager, Recorder]) -> None
     b.register(manager)
     recorder.wait_for("registered", predicate=lambda e: e.args[0] is b)
     Timer(0.02, Event.create("ping"), "a").register(manager)
+    vt.advance(0.02)
     event = recorder.wait_for("ping", timeout=5)
     assert event.channels == ("a",)
     assert (a.pings, b.pings) == (1, 0)
 
 
 def test_timer_without_channels_uses_the_events_own_channels(
-    app: tuple[Manager, Recorder],
+    vapp: tuple[Manager, Recorder, VirtualTime],
 ) -> None:
-    manager, recorder = app
+    manager, recorder, vt = vapp
 
     class onb(Event):
         channels = ("b",)
 
     Timer(0.01, onb()).register(manager)
+    vt.advance(0.01)
     event = recorder.wait_for("onb", timeout=5)
     assert event.channels == ("b",)
 

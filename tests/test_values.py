@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from netcomp import BaseComponent, Event, Manager, Value, handler
+from netcomp.testing import fire_and_flush
 
 
 class ask(Event):
@@ -39,12 +40,6 @@ class Answers(BaseComponent):
             return result
 
         return answer
-
-
-def fire_and_flush(manager: Manager, event: Event, *channels: Any) -> Value:
-    value = manager.fire(event, *channels)
-    manager.flush()
-    return value
 
 
 # ------------------------------------------------------------------ results

@@ -2,7 +2,9 @@
 
 Each breach gets its status and a close on that connection only; another keep-alive
 connection in mid-conversation goes on, and the handler never sees a bad request.
-Timeouts are a few tenths of a second; the waits are socket reads with a timeout.
+Timeouts run on virtual time (``serve(virtual=True)``): the test moves the clock to just
+before a deadline, sees the connection still quiet, then past it, and reads the outcome.
+No test waits for a timeout in real time.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import contextlib
 import http.client
 import socket
 import struct
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +21,8 @@ import pytest
 from _web_support import Client, Gate, Gauge, Site, curl, raw_request, serve
 from netcomp import Component, Event, handler, sleep
 from netcomp.web import HTTPError, HTTPLimits, ProtocolError, Request, Response
+
+STEP = 2.0**-10  # "just before a deadline"
 
 SMALL = HTTPLimits(
     max_request_line=256,
@@ -134,45 +137,69 @@ def test_chunk_extensions_too_large_are_400(seen: Seen) -> None:
 
 # ------------------------------------------------------------- timeouts
 def test_slow_head_gets_408_and_is_closed(seen: Seen) -> None:
-    with serve(seen, limits=HTTPLimits(head_timeout=0.3)) as site, site.client() as client:
-        started = time.monotonic()
+    limits = HTTPLimits(head_timeout=0.3)
+    with serve(seen, limits=limits, virtual=True) as site, site.client() as client:
+        vt = site.vt
         client.send(b"GET / HTTP/1.1\r\nHost: t\r\n")  # and never the end of the head
+        vt.wait_timer(0.3)  # the head's deadline, from its first bytes
+        vt.advance_to(0.3 - STEP)
+        assert client.quiet()
+        vt.advance_to(0.3)
         reply = client.reply()
-        elapsed = time.monotonic() - started
         assert (reply.status, reply.closes) == (408, True)
         assert client.closed()
-    assert 0.2 <= elapsed < 4
     assert seen.targets == []
 
 
 def test_slow_head_of_a_second_request_gets_408(seen: Seen) -> None:
     limits = HTTPLimits(head_timeout=0.3, keepalive_timeout=30)
-    with serve(seen, limits=limits) as site, site.client() as client:
+    with serve(seen, limits=limits, virtual=True) as site, site.client() as client:
+        vt = site.vt
         assert client.request().status == 200
         client.send(b"GET /second HTTP/1.1\r\n")
+        vt.wait_timer(0.3)
+        vt.advance_to(0.3 - STEP)
+        assert client.quiet()
+        vt.advance_to(0.3)
         assert client.reply().status == 408
         assert client.closed()
     assert seen.targets == ["/"]
 
 
 def test_idle_keep_alive_connection_is_closed(seen: Seen) -> None:
-    with serve(seen, limits=HTTPLimits(keepalive_timeout=0.3)) as site, site.client() as client:
+    limits = HTTPLimits(keepalive_timeout=0.3)
+    with serve(seen, limits=limits, virtual=True) as site, site.client() as client:
+        vt = site.vt
+        vt.advance(0.25)  # connected a while ago: the idle time counts from the response
         reply = client.request()
         assert reply.status == 200 and not reply.closes
-        started = time.monotonic()
+        deadline = vt.now + 0.3
+        vt.advance_to(deadline - STEP)
+        assert client.quiet()
+        vt.advance_to(deadline)
         assert client.sock.recv(100) == b""  # no 408: an idle connection just closes
-        assert 0.2 <= time.monotonic() - started < 4
 
 
 def test_silent_new_connection_is_closed(seen: Seen) -> None:
-    with serve(seen, limits=HTTPLimits(keepalive_timeout=0.3)) as site, site.client() as client:
+    limits = HTTPLimits(keepalive_timeout=0.3)
+    with serve(seen, limits=limits, virtual=True) as site, site.client() as client:
+        vt = site.vt
+        vt.wait_timer(0.3)  # the server has the connection: idle from now
+        vt.advance_to(0.3 - STEP)
+        assert client.quiet()
+        vt.advance_to(0.3)
         assert client.sock.recv(100) == b""
 
 
 def test_slow_body_gets_408(seen: Seen) -> None:
     limits = HTTPLimits(body_timeout=0.3, head_timeout=30)
-    with serve(seen, limits=limits) as site, site.client() as client:
+    with serve(seen, limits=limits, virtual=True) as site, site.client() as client:
+        vt = site.vt
         client.send(raw_request("/", "Content-Length: 100", method="POST") + b"x" * 10)
+        vt.wait_timer(0.3)
+        vt.advance_to(0.3 - STEP)
+        assert client.quiet()
+        vt.advance_to(0.3)
         reply = client.reply("POST")
         assert (reply.status, reply.closes) == (408, True)
         assert client.closed()
@@ -182,15 +209,15 @@ def test_slow_body_gets_408(seen: Seen) -> None:
 def test_body_that_keeps_coming_is_not_timed_out(seen: Seen) -> None:
     """Body inactivity, not body duration: each piece re-arms the timer."""
     limits = HTTPLimits(body_timeout=0.3)
-    with serve(seen, limits=limits) as site, site.client() as client:
+    with serve(seen, limits=limits, virtual=True) as site, site.client() as client:
+        vt = site.vt
         client.send(raw_request("/", "Content-Length: 6", method="POST"))
-        for piece in (b"ab", b"cd", b"ef"):
-            # A read with a timeout is the wait: nothing may arrive meanwhile.
-            client.sock.settimeout(0.2)
-            with pytest.raises(TimeoutError):
-                client.sock.recv(100)
-            client.send(piece)
-        client.sock.settimeout(5)
+        vt.wait_timer(0.3)
+        for piece in (b"ab", b"cd", b"ef"):  # 0.75 s in all: longer than the timeout
+            vt.advance(0.25)
+            assert client.quiet()
+            with vt.reading():  # the server has it before time moves on
+                client.send(piece)
         assert client.reply("POST").text == "seen / 6"
 
 
@@ -201,11 +228,15 @@ def test_handler_that_never_answers_gets_503() -> None:
         await gate.wait()
         return "too late"
 
-    with serve(never, limits=HTTPLimits(response_timeout=0.3)) as site:
+    with serve(never, limits=HTTPLimits(response_timeout=0.3), virtual=True) as site:
+        vt = site.vt
         with site.client() as client:
-            started = time.monotonic()
-            reply = client.request()
-            assert 0.2 <= time.monotonic() - started < 4
+            client.send(raw_request("/"))
+            vt.wait_timer(0.3)  # the handler runs: its answer is due by then
+            vt.advance_to(0.3 - STEP)
+            assert client.quiet()
+            vt.advance_to(0.3)
+            reply = client.reply()
             assert (reply.status, reply.closes) == (503, True)
             assert client.closed()
         gate.open(site.manager)  # the late answer is dropped quietly
@@ -221,9 +252,14 @@ def test_response_timeout_in_a_pipeline_answers_in_order() -> None:
             await gate.wait()
         return f"ok {request.path}"
 
-    with serve(stuck, limits=HTTPLimits(response_timeout=0.3)) as site, site.client() as client:
+    limits = HTTPLimits(response_timeout=0.3)
+    with serve(stuck, limits=limits, virtual=True) as site, site.client() as client:
+        vt = site.vt
         client.send(raw_request("/one") + raw_request("/stuck") + raw_request("/three"))
         assert client.reply().text == "ok /one"
+        vt.advance_to(0.3 - STEP)
+        assert client.quiet()  # "/three" is answered, but waits its turn
+        vt.advance_to(0.3)
         assert client.reply().status == 503
         assert client.closed()
         gate.open(site.manager)
@@ -241,8 +277,11 @@ def test_max_pipelined_bounds_handlers_in_flight() -> None:
             running.leave()
         return f"#{request.path.strip('/')}"
 
-    with serve(counted, limits=HTTPLimits(max_pipelined=4)) as site, site.client() as client:
+    limits = HTTPLimits(max_pipelined=4)
+    with serve(counted, limits=limits, virtual=True) as site, site.client() as client:
         client.send(b"".join(raw_request(f"/{n}") for n in range(50)))
+        running.wait(lambda g: g.now == 4)
+        site.vt.advance(1.0)  # 0.02 s at a time, four handlers at a time
         bodies = [client.reply().text for _ in range(50)]
     assert bodies == [f"#{n}" for n in range(50)]
     assert running.total == 50
@@ -626,8 +665,11 @@ def test_error_after_pipelined_requests_comes_last(seen: Seen) -> None:
         await sleep(0.05 if request.path == "/a" else 0)
         return seen(request, response)
 
-    with serve(slow) as site, site.client() as client:
+    with serve(slow, virtual=True) as site, site.client() as client:
         client.send(raw_request("/a") + raw_request("/b") + b"GET / HTTP/9.9\r\n\r\n")
+        site.vt.wait_timer(0.05)  # "/a" sleeps; "/b" and the error are due after it
+        assert client.quiet()
+        site.vt.advance(0.05)
         assert [client.reply().text for _ in range(2)] == ["seen /a 0", "seen /b 0"]
         assert client.reply().status == 505
         assert client.closed()
@@ -636,35 +678,36 @@ def test_error_after_pipelined_requests_comes_last(seen: Seen) -> None:
 # ------------------------------------------------------- timers in use
 def test_dripping_head_is_still_timed_out(seen: Seen) -> None:
     """Slow loris: a byte now and then does not extend the head's deadline."""
-    with serve(seen, limits=HTTPLimits(head_timeout=0.3)) as site, site.client() as client:
-        started = time.monotonic()
-        client.sock.settimeout(0.05)
-        data = b""
-        for byte in b"GET / HTTP/1.1\r\nHost: t\r\nX-Slow: " + b"s" * 100:
-            try:
+    limits = HTTPLimits(head_timeout=0.3)
+    with serve(seen, limits=limits, virtual=True) as site, site.client() as client:
+        vt = site.vt
+        head = b"GET / HTTP/1.1\r\nHost: t\r\nX-Slow: " + b"s" * 100
+        client.send(head[:1])
+        vt.wait_timer(0.3)
+        for n, byte in enumerate(head[1:30], start=1):  # one byte every 0.01 s
+            vt.advance_to(n * 0.01)
+            assert client.quiet()
+            with vt.reading():
                 client.send(bytes([byte]))
-            except OSError:
-                break
-            try:
-                data = client.sock.recv(1000)  # the wait between two bytes
-            except TimeoutError:
-                continue
-            break
-        elapsed = time.monotonic() - started
-        assert data.startswith(b"HTTP/1.1 408 "), data
-    assert 0.2 <= elapsed < 3
+        vt.advance_to(0.3 - STEP)
+        assert client.quiet()
+        vt.advance_to(0.3)
+        assert client.read_raw().startswith(b"HTTP/1.1 408 ")
     assert seen.targets == []
 
 
 def test_each_request_restarts_the_keep_alive_timer(seen: Seen) -> None:
-    limits = HTTPLimits(keepalive_timeout=0.3)
-    with serve(seen, limits=limits) as site, site.client() as client:
-        for n in range(4):  # 0.6 s in all: longer than one idle period
+    limits = HTTPLimits(keepalive_timeout=0.375)
+    with serve(seen, limits=limits, virtual=True) as site, site.client() as client:
+        vt = site.vt
+        for n in range(4):  # 1 s in all: longer than one idle period
             assert client.request(target=f"/{n}").status == 200
-            client.sock.settimeout(0.15)
-            with pytest.raises(TimeoutError):
-                client.sock.recv(100)  # still open after half the idle time
-            client.sock.settimeout(5)
+            vt.advance(0.25)
+            assert client.quiet()  # still open: idle since the response only
+        vt.advance(0.125 - STEP)
+        assert client.quiet()
+        vt.advance(STEP)
+        assert client.closed()  # 0.375 s after the last response
     assert seen.targets == ["/0", "/1", "/2", "/3"]
 
 
@@ -674,19 +717,29 @@ def test_slow_handler_is_not_cut_by_the_idle_timer() -> None:
         return "slow but fine"
 
     limits = HTTPLimits(keepalive_timeout=0.2, response_timeout=None)
-    with serve(slow, limits=limits) as site, site.client() as client:
-        assert client.request().text == "slow but fine"
+    with serve(slow, limits=limits, virtual=True) as site, site.client() as client:
+        vt = site.vt
+        client.send(raw_request("/"))
+        vt.wait_timer(0.5)  # the handler sleeps
+        vt.advance_to(0.5 - STEP)  # well past the idle timeout
+        assert client.quiet()
+        vt.advance_to(0.5)
+        assert client.reply().text == "slow but fine"
 
 
 def test_streaming_response_may_outlast_the_response_timeout() -> None:
     async def ticker(request: Request, response: Response) -> None:
         response.write("tick ")
         for _ in range(3):
-            await sleep(0.2)
+            await sleep(0.25)
             response.write("tick ")
 
-    with serve(ticker, limits=HTTPLimits(response_timeout=0.3)) as site, site.client() as client:
-        assert client.request().text == "tick " * 4
+    limits = HTTPLimits(response_timeout=0.3)
+    with serve(ticker, limits=limits, virtual=True) as site, site.client() as client:
+        client.send(raw_request("/"))
+        site.vt.wait_timer(0.25)
+        site.vt.advance(0.75)  # more than twice the response timeout
+        assert client.reply().text == "tick " * 4
 
 
 def test_curl_upload_over_the_body_limit_gets_413(tmp_path: Any) -> None:

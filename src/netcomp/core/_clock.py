@@ -63,18 +63,36 @@ class VirtualClock(Clock):
     ``advance(seconds)`` moves time forward (from any thread) and wakes the loop, which
     runs what became due. With ``autojump_threshold`` (real seconds, default: never), a loop
     that has had nothing to do for that long jumps to its next deadline by itself, so a
-    30 s keep-alive or a five-round backoff takes milliseconds, deterministically. Use a
-    threshold somewhat above the time real I/O on loopback takes (``0.01`` to ``0.05``)
-    when the test's peers run on other threads. ``start`` is the initial time.
+    30 s keep-alive or a five-round backoff takes a few threshold's worth of real time.
+    When the test's peers run on other threads, use a threshold comfortably above what
+    they may take to answer on a loaded machine (``0.1`` to ``0.2``): time must never jump
+    under a peer that is merely slow. To move time exactly from the test thread, see
+    ``netcomp.testing.VirtualTime``. ``start`` is the initial time.
     """
 
     def __init__(self, start: float = 0.0, autojump_threshold: float = math.inf) -> None:
-        if autojump_threshold < 0:
-            raise ValueError(f"autojump_threshold must be >= 0 seconds, got {autojump_threshold}")
         self._now = float(start)
-        self.autojump_threshold = float(autojump_threshold)
         self._lock = threading.Lock()
         self._wakes: list[Callable[[], None]] = []
+        self._threshold = math.inf
+        self.autojump_threshold = autojump_threshold
+
+    @property
+    def autojump_threshold(self) -> float:
+        """Real seconds of idleness after which a loop jumps to its next deadline
+        (``inf``: never). Settable at any time, from any thread: the loops are woken to
+        wait with the new threshold."""
+        return self._threshold
+
+    @autojump_threshold.setter
+    def autojump_threshold(self, seconds: float) -> None:
+        if not seconds >= 0:
+            raise ValueError(f"autojump_threshold must be >= 0 seconds, got {seconds}")
+        with self._lock:
+            self._threshold = float(seconds)
+            wakes = list(self._wakes)
+        for wake in wakes:
+            wake()
 
     def time(self) -> float:
         """The current virtual time."""
@@ -104,12 +122,12 @@ class VirtualClock(Clock):
         """Due now: 0. Otherwise the autojump threshold (``None``: wait to be woken)."""
         if deadline <= self._now:
             return 0.0
-        threshold = self.autojump_threshold
+        threshold = self._threshold
         return None if threshold == math.inf else threshold
 
     def idle(self, deadline: float) -> None:
         """Nothing happened for the threshold: jump to ``deadline``."""
-        if self.autojump_threshold != math.inf and deadline > self._now:
+        if self._threshold != math.inf and deadline > self._now:
             with self._lock:
                 if deadline > self._now:
                     self._now = deadline
@@ -126,4 +144,4 @@ class VirtualClock(Clock):
                 self._wakes.remove(wake)
 
     def __repr__(self) -> str:
-        return f"<VirtualClock t={self._now} autojump={self.autojump_threshold}>"
+        return f"<VirtualClock t={self._now} autojump={self._threshold}>"

@@ -50,8 +50,10 @@ class Timer(BaseComponent):
 
     @property
     def expiry(self) -> float | None:
-        """When it fires next, on its loop's clock (``None``: not armed)."""
-        return self._handle.when if self._handle is not None else None
+        """When the timer fires next, on its loop's clock (``None``: not armed). Read from
+        the loop's timer, so it stays right when the loop's clock is replaced."""
+        handle = self._handle
+        return None if handle is None else handle.when
 
     def loop_changed(self) -> None:
         """Arm on joining a tree, disarm on leaving it; follow the tree to its new loop."""
@@ -74,8 +76,9 @@ class Timer(BaseComponent):
     def _expired(self) -> None:
         handle, self._handle = self._handle, None
         self.fire(self.event, *self.channels)
-        if self.persist and self.parent is not None and handle is not None:
-            nxt = handle.when + self.interval  # from the deadline, not from now: no drift
+        if self.persist and self.parent is not None:
+            assert handle is not None
+            nxt = handle.when + self.interval  # the loop keeps ``when`` on its current clock
             now = self.loop.time()
             if nxt <= now:
                 nxt = now + self.interval
