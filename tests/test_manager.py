@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import queue
 import signal
 import subprocess
@@ -381,15 +379,19 @@ def test_register_then_unregister_from_another_thread_keeps_their_order() -> Non
 # ------------------------------------------------------------------------ processes
 
 
-def test_start_process_runs_the_tree_in_a_child_and_stop_ends_it() -> None:
-    ctx = multiprocessing.get_context("fork")
-    reader, writer = ctx.Pipe(duplex=False)
+# start(process=True) forks, which it refuses while other threads run; pytest's process may
+# have some (a resolver pool left by an earlier test), so these run in a fresh interpreter.
+START_PROCESS = """
+    import multiprocessing, os
+    from netcomp import Component, Manager
+
+    reader, writer = multiprocessing.get_context("fork").Pipe(duplex=False)
 
     class Reporter(Component):
-        def started(self, manager: Manager) -> None:
+        def started(self, manager):
             writer.send(("started", os.getpid()))
 
-        def stopped(self, manager: Manager) -> None:
+        def stopped(self, manager):
             writer.send(("stopped", os.getpid()))
 
     manager = Manager()
@@ -399,39 +401,73 @@ def test_start_process_runs_the_tree_in_a_child_and_stop_ends_it() -> None:
     try:
         assert reader.poll(10), "the child did not report started"
         kind, pid = reader.recv()
-        assert kind == "started"
-        assert pid != os.getpid()
-        assert pid == process.pid
+        assert kind == "started" and pid == process.pid and pid != os.getpid()
         assert manager.running
         manager.stop()
         assert manager.join(10) == 0
         assert reader.poll(5), "the child's stopped handler did not run"
         assert reader.recv() == ("stopped", pid)
         assert not manager.running
+        print("OK", flush=True)
     finally:
         if process.is_alive():
             process.kill()
-            process.join(5)
-        reader.close()
-        writer.close()
+"""
 
+EXIT_CODE = """
+    from netcomp import Component, Manager
 
-def test_child_process_exit_code_is_what_its_loop_stopped_with() -> None:
     class Quit(Component):
-        def started(self, manager: Manager) -> None:
+        def started(self, manager):
             self.stop(4)
 
     manager = Manager()
     manager += Quit()
     manager.start(process=True)
-    process = manager.loop.process
+    assert manager.join(10) == 4
+    assert not manager.running
+    print("OK", flush=True)
+"""
+
+REFUSED_WITH_THREADS = """
+    import threading
+    from netcomp import Manager
+
+    done = threading.Event()
+    threading.Thread(target=done.wait, name="busy-helper", daemon=True).start()
     try:
-        assert manager.join(10) == 4
-        assert not manager.running
+        Manager().start(process=True)
+    except RuntimeError as error:
+        print(error, flush=True)
     finally:
-        if process.is_alive():
-            process.kill()
-            process.join(5)
+        done.set()
+"""
+
+
+def _run_script(source: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-W", "error", "-c", textwrap.dedent(source)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_start_process_runs_the_tree_in_a_child_and_stop_ends_it() -> None:
+    assert _run_script(START_PROCESS) == "OK\n"
+
+
+def test_child_process_exit_code_is_what_its_loop_stopped_with() -> None:
+    assert _run_script(EXIT_CODE) == "OK\n"
+
+
+def test_start_process_refuses_to_fork_while_other_threads_run() -> None:
+    out = _run_script(REFUSED_WITH_THREADS)
+    assert out.startswith("start(process=True) forks this process, and forking while other ")
+    assert "(running: busy-helper)" in out
 
 
 # -------------------------------------------------------------------------- signals
