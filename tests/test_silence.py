@@ -198,3 +198,48 @@ def test_run_returns_zero_on_a_stop_without_a_code() -> None:
             self.stop()
 
     assert Quick().run() == 0
+
+
+def test_an_error_through_a_chained_value_is_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Failing(Component):
+        def hello(self, name: str) -> str:
+            raise ValueError("through a chain")
+
+    class Relay(BaseComponent):
+        @handler("go")
+        def _go(self) -> Any:
+            return self.fire(hello("x"))  # the outer event takes the inner's result
+
+    app = Manager() + Failing() + Relay()
+    value = fire_and_flush(app, go())
+    assert isinstance(value.exception, ValueError)
+    errors = [r for r in _records(caplog, "netcomp") if r.levelno == logging.ERROR]
+    assert len(errors) == 1
+    assert "<go[" in errors[0].getMessage() and "hello" in errors[0].getMessage()
+
+
+def test_an_error_through_a_chain_the_caller_awaits_is_not_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Failing(Component):
+        def hello(self, name: str) -> str:
+            raise ValueError("awaited through a chain")
+
+    class Relay(BaseComponent):
+        @handler("relay")
+        def _relay(self) -> Any:
+            return self.fire(hello("x"))
+
+    class Caller(BaseComponent):
+        @handler("go")
+        async def _go(self) -> str:
+            try:
+                return await self.call(Event.create("relay"))
+            except ValueError as error:
+                return f"caught: {error}"
+
+    app = Manager() + Failing() + Relay() + Caller()
+    assert fire_and_flush(app, go()).value == "caught: awaited through a chain"
+    assert _records(caplog, "netcomp") == []

@@ -241,18 +241,37 @@ class Dispatch:
             if result is event.value:
                 return
             event._pending += 1
-            result.add_done_callback(lambda inner: self._chained(event, inner))
+            # Its error becomes this event's, and is reported here (unless it was done,
+            # and so reported, already).
+            report = not result.result
+            result.observed = True
+            result.add_done_callback(lambda inner: self._chained(event, inner, report))
         else:  # Future
             event._pending += 1
             result.add_done_callback(lambda f: self._future_done(event, entry, f))
 
-    def _chained(self, event: Event, inner: Value) -> None:
-        # The inner handler's error already fired its own ``exception``: record it only.
-        assert event.value is not None
-        if inner.exception is not None:
-            event.value.set_error(inner.exception)
+    def _chained(self, event: Event, inner: Value, report: bool) -> None:
+        # The inner handler's error already fired its own ``exception``; it is logged here,
+        # once, if nobody awaits this event's value either.
+        value = event.value
+        assert value is not None
+        error = inner.exception
+        if error is not None:
+            value.set_error(error)
+            if (
+                report
+                and not value.observed
+                and getattr(error, "report", True) is not False
+                and not self.registry.has("exception")
+            ):
+                log.error(
+                    "unhandled error while handling %r (through %r)",
+                    event,
+                    inner.event,
+                    exc_info=error,
+                )
         else:
-            event.value.add(inner.value)
+            value.add(inner.value)
         self._one_pending_done(event)
 
     def _future_done(self, event: Event, entry: HandlerEntry, future: Future) -> None:

@@ -58,6 +58,14 @@ class _Signature:
             return False
         return True
 
+    def mismatch(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+        """Why these arguments do not fit (for the log line of a 404)."""
+        try:
+            self.signature.bind(*args, **kwargs)
+        except TypeError as error:
+            return str(error)
+        return "they fit"
+
 
 class Controller(BaseComponent):
     """Answers URLs under its ``channel`` (a path prefix such as ``"/"`` or ``"/api"``).
@@ -139,6 +147,19 @@ class Controller(BaseComponent):
         """Whether action ``name`` exists and takes these arguments."""
         signature = self._signatures.get(name)
         return signature is not None and signature.accepts(args, kwargs)
+
+    def why_not(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+        """Why action ``name`` does not take these arguments (``accepts`` was false)."""
+        signature = self._signatures.get(name)
+        if signature is None:
+            return f"{type(self).__name__} has no action {name!r}"
+        params = ", ".join(
+            str(p.replace(annotation=p.empty)) for p in signature.signature.parameters.values()
+        )
+        return (
+            f"{type(self).__name__}.{name}({params}) cannot take "
+            f"{args!r} {kwargs!r}: {signature.mismatch(args, kwargs)}"
+        )
 
     @property
     def methods(self) -> frozenset[str]:

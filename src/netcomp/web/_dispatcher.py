@@ -14,6 +14,7 @@ Rules:
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from ..core import BaseComponent, Event, Value, handler
@@ -23,6 +24,8 @@ from ._request import Request
 from ._response import Response
 
 __all__ = ["Dispatcher"]
+
+log = logging.getLogger("netcomp.web")
 
 
 class Dispatcher(BaseComponent):
@@ -86,6 +89,14 @@ class Dispatcher(BaseComponent):
         if request.body and request.content_type in _FORMS:
             kwargs.update(request.form)
         if not controller.accepts(name, args, kwargs):
+            # A URL that names an action with the wrong arguments is a wrong URL: 404, and
+            # a line that says why, for whoever wonders where their request went.
+            log.debug(
+                "%s %s: 404, %s",
+                request.method,
+                request.target,
+                controller.why_not(name, args, kwargs),
+            )
             raise NotFound()
         action = Event.create(name, *args, **kwargs)
         action.request = request  # type: ignore[attr-defined]

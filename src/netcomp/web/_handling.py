@@ -8,9 +8,13 @@ Rules:
   response times out, or its connection is gone, whichever comes first, and gives it
   back once. A response finished early (``response.finish()``) keeps the slot until its
   handler returns. Past the limit a request is answered 503 and its connection closes.
-* A handler that raises gives 500 (its traceback only with ``expose_tracebacks``) and
-  fires ``exception`` like any handler error; an :class:`HTTPError` gives its status
-  quietly. A result that cannot be sent is the handler's bug too: 500 and ``exception``.
+* A handler that raises gives 500 (its traceback in the response only with
+  ``expose_tracebacks``), fires ``exception`` like any handler error, and is logged with
+  its traceback on ``netcomp.web`` at ERROR (the server takes the error, so the core does
+  not log it again); an :class:`HTTPError` gives its status quietly. A result that cannot
+  be sent is the handler's bug too: 500, ``exception`` and the same log line.
+* Handlers that return nothing and write nothing get 404, as in circuits.web, with a
+  WARNING on ``netcomp.web`` saying so (raise ``NotFound`` for a deliberate, quiet 404).
 * A handler that has not started answering within ``response_timeout`` gets 503 sent
   for it; what it returns later is dropped.
 
@@ -19,6 +23,7 @@ What is needed of the server is a :class:`Host`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Hashable
 from typing import Any, Protocol
 
@@ -29,6 +34,8 @@ from ._exchange import Exchange
 from ._limits import HTTPLimits
 
 __all__ = ["Host", "call_handlers", "handlers_done", "release", "report", "time_out"]
+
+log = logging.getLogger("netcomp.web")
 
 
 class Host(Protocol):
@@ -69,6 +76,7 @@ def call_handlers(server: Host, exchange: Exchange) -> None:
     if limits.response_timeout is not None:
         exchange.deadline = server.loop.time() + limits.response_timeout
     value = server.fire(request(exchange.request, exchange.response), server.channel)
+    value.observed = True  # a handler's error becomes this request's 500, logged here
     value.add_done_callback(lambda v: handlers_done(server, exchange, v))
 
 
@@ -82,9 +90,19 @@ def handlers_done(server: Host, exchange: Exchange, value: Value) -> None:
     if value.errors:
         error = value.exception
         assert error is not None
+        if not isinstance(error, HTTPError):
+            _log_500(exchange, error, "a handler raised")
         exchange.fail(error, expose)
         return
     result = value.value
+    if result is None and not exchange.response.touched and not exchange.head_sent:
+        req = exchange.request
+        log.warning(
+            "%s %s: no handler answered (they returned None and wrote nothing): 404; "
+            "return a body, or raise NotFound() for a deliberate 404",
+            req.method if req is not None else "-",
+            req.target if req is not None else "-",
+        )
     if isinstance(result, list) and all(isinstance(r, (str, bytes)) for r in result):
         result = (
             "".join(result)
@@ -94,8 +112,21 @@ def handlers_done(server: Host, exchange: Exchange, value: Value) -> None:
     try:
         exchange.respond(result)
     except Exception as error:  # a body we cannot send: the handler's bug, not fatal
+        _log_500(exchange, error, "the handler's answer cannot be sent")
         report(server, error)
         exchange.fail(error, expose)
+
+
+def _log_500(exchange: Exchange, error: BaseException, what: str) -> None:
+    req = exchange.request
+    log.error(
+        "%s %s: 500 Internal Server Error: %s: %r",
+        req.method if req is not None else "-",
+        req.target if req is not None else "-",
+        what,
+        error,
+        exc_info=error,
+    )
 
 
 def release(server: Host, exchange: Exchange) -> None:
