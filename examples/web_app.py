@@ -7,13 +7,13 @@ What it shows: a `netcomp.web.Server` routing URLs to `Controller`s by prefix. `
 statuses (`NotFound`, 400 for bad JSON). It prints `listening on http://127.0.0.1:PORT` once
 bound and stops gracefully on Ctrl-C or SIGTERM.
 
-Poke it:   python examples/web_app.py 8000                (port from argv[1]; 0 = any free)
-           curl -d 'text=buy milk' http://127.0.0.1:8000/add   (303 back to /)
-           curl http://127.0.0.1:8000/                          (the HTML list)
-           curl -H 'Content-Type: application/json' -d '{"text": "call bob"}' \\
-                http://127.0.0.1:8000/api                       (201 and the new note)
-           curl http://127.0.0.1:8000/api  ;  curl http://127.0.0.1:8000/api/1  (a 404)
-           curl -N 'http://127.0.0.1:8000/count?to=5'
+Poke it:   python examples/web_app.py 8000                       (port from argv[1]; 0 = any free)
+           curl -i -d 'text=buy milk' http://127.0.0.1:8000/add     (303 back to /)
+           curl http://127.0.0.1:8000/                              (the HTML list)
+           curl -i --json '{"text": "call bob"}' http://127.0.0.1:8000/api   (201, the new note)
+           curl http://127.0.0.1:8000/api                           (both notes, as JSON)
+           curl -i http://127.0.0.1:8000/api/99                     (404: there is no note 99)
+           curl -N 'http://127.0.0.1:8000/count?to=5'               (five lines, streamed)
 """
 
 from __future__ import annotations

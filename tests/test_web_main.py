@@ -25,9 +25,9 @@ LISTENING = re.compile(r"^listening on http://127\.0\.0\.1:(\d+)$")
 class Process:
     """A server subprocess; its stdout lines are read by a thread (waits have timeouts)."""
 
-    def __init__(self, *argv: str) -> None:
+    def __init__(self, *argv: str, cwd: pathlib.Path = ROOT) -> None:
         self.proc = subprocess.Popen(
-            list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
+            list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd
         )
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.errors: list[str] = []
@@ -46,11 +46,11 @@ class Process:
             self.lines.put(line.rstrip("\n"))
         self.lines.put(None)
 
-    def wait_listening(self) -> int:
+    def wait_listening(self, pattern: re.Pattern[str] = LISTENING) -> int:
         line = self.lines.get(timeout=TIMEOUT)
         assert line is not None, "".join(self.errors)
-        match = LISTENING.match(line)
-        assert match, f"expected 'listening on http://127.0.0.1:PORT', got {line!r}"
+        match = pattern.match(line)
+        assert match, f"expected {pattern.pattern!r}, got {line!r}"
         self.port = int(match.group(1))
         return self.port
 

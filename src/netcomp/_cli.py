@@ -1,24 +1,117 @@
-"""The ``netcomp`` command: ``netcomp serve [--bind ...] [--static DIR] [--log-level L]``."""
+"""The ``netcomp`` command.
+
+``netcomp serve [module:attr] [--bind ...] [--static DIR] [--log-level L]`` runs an
+application, like ``uvicorn module:app``: ``attr`` names a component tree (its root, or any
+component in it), a component, or a factory (a class, a function) that returns one. A tree
+with no server of its own (controllers, static files, a WSGI gateway) is served by a web
+``Server`` on ``--bind`` (default 127.0.0.1:8000); a tree with its own servers listens
+where they say. Without ``module:attr`` it runs the demo web server. ``netcomp --version``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import os
 import sys
+from typing import Any
 
-__all__ = ["main"]
+from . import __version__
+from .core import Manager, configure_logging
+from .net import Server as StreamServer
+from .net import UDPServer
+from .web import Server
+from .web._demo import add_server_options, build, check_static, run_tree
+
+__all__ = ["load", "main"]
+
+PROG = "netcomp"
+
+
+class AppError(Exception):
+    """The application named on the command line cannot be run (says why)."""
+
+
+def load(spec: str) -> Manager:
+    """The component named by ``module:attr`` (a factory is called with no arguments)."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise AppError(f"{spec!r}: expected module:attribute, as in myapp:app")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as python -m does: the app lives here
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        raise AppError(f"{spec!r}: cannot import {module_name!r}: {error}") from None
+    for part in attr.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise AppError(f"{spec!r}: {module_name} has no attribute {attr!r}") from None
+    if not isinstance(target, Manager) and callable(target):
+        target = target()
+    if not isinstance(target, Manager):
+        raise AppError(
+            f"{spec!r} is a {type(target).__name__}; expected a component or a tree "
+            "(a Manager), or a factory that returns one"
+        )
+    return target
+
+
+def _serves(root: Manager) -> bool:
+    return any(isinstance(node, (StreamServer, UDPServer)) for node in root.walk())
+
+
+def serve(options: argparse.Namespace) -> int:
+    """``netcomp serve``: the user's application, or the demo."""
+    prog = f"{PROG} serve"
+    configure_logging(options.log_level)
+    try:
+        if options.app is None:
+            static = check_static(prog, options.static)
+            if static is None:
+                return 2
+            root: Manager = build(options.bind or "127.0.0.1:8000", static)
+        else:
+            if options.static is not None:
+                raise AppError("--static is the demo's option; serve files with Static")
+            app = load(options.app)
+            root = app.root
+            if not _serves(root):
+                server = Server(options.bind or "127.0.0.1:8000")
+                root.register(server)
+                root = server
+            elif options.bind is not None:
+                raise AppError(
+                    f"{options.app} brings its own servers: --bind is for an application "
+                    "without one (controllers, static files, WSGI)"
+                )
+    except AppError as error:
+        print(f"{prog}: {error}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError, TypeError) as error:
+        print(f"{prog}: cannot start: {error}", file=sys.stderr)
+        return 1
+    return run_tree(root, prog)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``netcomp`` console script."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    top = argparse.ArgumentParser(prog="netcomp", description="netcomp command line")
-    top.add_argument("command", choices=["serve"], help="serve: run the demo web server")
-    if not args or args[0] not in ("serve",):
-        top.parse_args(args[:1] or ["--help"])
+    parser = argparse.ArgumentParser(prog=PROG, description="netcomp command line")
+    parser.add_argument("--version", action="version", version=f"netcomp {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve_parser = commands.add_parser(
+        "serve", help="run an application (module:attr) or the demo web server"
+    )
+    serve_parser.add_argument(
+        "app", nargs="?", help="module:attr of a component, a tree or a factory (default: demo)"
+    )
+    add_server_options(serve_parser)
+    options = parser.parse_args(argv)
+    if options.command is None:
+        parser.print_help(sys.stderr)
         return 2
-    from .web._demo import main as serve
-
-    return serve(args[1:], prog="netcomp serve")
+    return serve(options)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from ._events import (
 from ._future import Future
 from ._handlers import handler
 from ._io import Watch
+from ._logs import configure_logging
 from ._loop import Loop, current_loop
 from ._manager import Manager, current_manager
 from ._scheduling import TimerHandle
@@ -56,6 +57,7 @@ __all__ = [
     "Wait",
     "Watch",
     "Worker",
+    "configure_logging",
     "current_loop",
     "current_manager",
     "exception",

@@ -8,18 +8,26 @@ from __future__ import annotations
 
 import argparse
 import html
-import logging
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..core import Component, Manager
+from ..core import Component, Manager, configure_logging, handler
 from ._controllers import Controller
 from ._server import BaseServer, Server
 from ._static import Static
 
-__all__ = ["Demo", "build", "main"]
+__all__ = [
+    "Announce",
+    "Demo",
+    "add_server_options",
+    "build",
+    "check_static",
+    "main",
+    "parser",
+    "run_tree",
+]
 
 STATIC = Path(__file__).with_name("demo_static")
 
@@ -76,59 +84,91 @@ class Demo(Controller):
         return (f"line {n} of {count}\n" for n in range(1, count + 1))
 
 
-class _Announce(Component):
-    """Prints where the server listens, and says goodbye on stop."""
+class Announce(Component):
+    """Prints where each server listens (``listening on URL``) and ``stopped`` on the way
+    out: what the command line shows, and what tests wait for."""
 
-    def init(self, server: BaseServer) -> None:
-        self.server = server
-
-    def started(self, manager: Manager) -> None:
-        print(f"listening on {self.server.url}", flush=True)
+    @handler("ready", channel="*")
+    def _on_ready(self, component: Any, bind: Any = None) -> None:
+        if isinstance(component, BaseServer):
+            print(f"listening on {component.url}", flush=True)
+        elif bind is not None:
+            print(f"listening on {_address(bind)}", flush=True)
 
     def stopped(self, manager: Manager) -> None:
+        """Say goodbye."""
         print("stopped", flush=True)
 
 
-def build(bind: Any = ("127.0.0.1", 8000), static: Path = STATIC) -> Server:
+def _address(bind: Any) -> str:
+    if isinstance(bind, tuple):
+        host = f"[{bind[0]}]" if ":" in str(bind[0]) else bind[0]
+        return f"{host}:{bind[1]}"
+    return str(bind)
+
+
+def build(bind: Any = "127.0.0.1:8000", static: Path = STATIC) -> Server:
     """The demo tree: a Server with the demo controller and static files under /static/."""
     server = Server(bind)
     Demo(static).register(server)
     Static(str(static), prefix="/static").register(server)
-    _Announce(server).register(server)
     return server
 
 
-def _parse_bind(text: str) -> Any:
-    if text.startswith("/"):
-        return text
-    host, _, port = text.rpartition(":")
-    if not host:
-        return ("127.0.0.1", int(port))
-    return (host.strip("[]"), int(port))
+def run_tree(root: Manager, prog: str) -> int:
+    """Run a tree until SIGINT/SIGTERM (a second one forces the exit) and give the
+    process's exit status: the stop code if it is an int, 1 (with the text printed) for
+    another one, 130 for a forced exit."""
+    Announce().register(root)
+    try:
+        code = root.run()
+    except KeyboardInterrupt as forced:
+        print(f"{prog}: {forced}", file=sys.stderr)
+        return 130
+    if isinstance(code, int):
+        return code
+    print(f"{prog}: stopped: {code}", file=sys.stderr)
+    return 1
 
 
 def parser(prog: str = "python -m netcomp.web") -> argparse.ArgumentParser:
     """The command line of the demo server."""
     args = argparse.ArgumentParser(prog=prog, description="netcomp's demo web server")
-    args.add_argument(
-        "--bind", default="127.0.0.1:8000", help="HOST:PORT, [V6]:PORT, PORT or a UNIX path"
-    )
-    args.add_argument("--static", type=Path, default=STATIC, help="directory for /static/")
-    args.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    add_server_options(args)
     return args
+
+
+def add_server_options(args: argparse.ArgumentParser) -> None:
+    """``--bind``, ``--static``, ``--log-level``: what both commands take."""
+    args.add_argument(
+        "--bind",
+        default=None,
+        help="HOST:PORT, [V6]:PORT, PORT or a UNIX path (default 127.0.0.1:8000)",
+    )
+    args.add_argument("--static", type=Path, default=None, help="directory for /static/")
+    args.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+
+def check_static(prog: str, static: Path | None) -> Path | None:
+    """The demo's static directory, or None after saying why it is not one."""
+    path = STATIC if static is None else static
+    if not path.is_dir():
+        print(f"{prog}: --static {path}: not a directory", file=sys.stderr)
+        return None
+    return path
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m netcomp.web") -> int:
     """Run the demo server until SIGINT/SIGTERM; returns the exit code."""
     options = parser(prog).parse_args(argv)
-    logging.basicConfig(level=options.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
-    if not options.static.is_dir():
-        print(f"{prog}: --static {options.static}: not a directory", file=sys.stderr)
+    configure_logging(options.log_level)
+    static = check_static(prog, options.static)
+    if static is None:
         return 2
+    bind = options.bind or "127.0.0.1:8000"
     try:
-        server = build(_parse_bind(options.bind), options.static)
-    except (OSError, ValueError) as err:
-        print(f"{prog}: cannot listen on {options.bind}: {err}", file=sys.stderr)
+        server = build(bind, static)
+    except (OSError, ValueError, TypeError) as err:
+        print(f"{prog}: cannot listen on {bind}: {err}", file=sys.stderr)
         return 1
-    code = server.run()  # SIGINT / SIGTERM stop it gracefully
-    return code if isinstance(code, int) else 0
+    return run_tree(server, prog)
