@@ -97,7 +97,8 @@ def pytest_collectreport(report):
 
 
 def pytest_collection_finish(session):
-    _emit({"event": "collected", "count": len(session.items)})
+    _emit({"event": "collected", "count": len(session.items),
+           "items": [item.nodeid for item in session.items]})
 
 
 def pytest_runtest_logstart(nodeid, location):
@@ -120,11 +121,11 @@ PYTEST_INI = """\
 
 #: Run in a subprocess by :func:`probe_imports`: which modules and names the target has.
 PROBE_SOURCE = """\
-import importlib, json, sys
-pairs = json.load(sys.stdin)
+import importlib, json, pkgutil, sys
+request = json.load(sys.stdin)
 modules = {}
 result = []
-for module, name in pairs:
+for module, name in request["pairs"]:
     if module not in modules:
         try:
             modules[module] = (importlib.import_module(module), "")
@@ -146,6 +147,24 @@ for module, name in pairs:
             result.append({"module_ok": True, "name_ok": False, "kind": "",
                            "error": "cannot import name " + repr(name) + " from "
                            + repr(module)})
+# Where else the target's public modules (no _private path segment) define each name.
+public = []
+try:
+    top = importlib.import_module(request["target"])
+    public.append(top)
+    for info in pkgutil.walk_packages(getattr(top, "__path__", []), top.__name__ + ".",
+                                      onerror=lambda name: None):
+        if not any(part.startswith("_") for part in info.name.split(".")):
+            try:
+                public.append(importlib.import_module(info.name))
+            except BaseException:
+                pass
+except BaseException:
+    pass
+for (module, name), entry in zip(request["pairs"], result):
+    entry["elsewhere"] = [m.__name__ for m in public
+                          if name and name != "*" and not entry["name_ok"]
+                          and name in vars(m)]
 json.dump(result, sys.stdout)
 """
 
@@ -537,6 +556,7 @@ class ImportPair:
     name_ok: bool = False
     kind: str = ""  # "attribute", "submodule" or "module" when found
     error: str = ""
+    elsewhere: list[str] = field(default_factory=list)  # public target modules with the name
 
 
 def import_pairs(uses: Iterable[ImportUse], source: str, target: str) -> list[ImportPair]:
@@ -555,11 +575,15 @@ def import_pairs(uses: Iterable[ImportUse], source: str, target: str) -> list[Im
     return sorted(pairs.values(), key=lambda p: (p.module, p.name or ""))
 
 
-def probe_imports(pairs: list[ImportPair], cwd: Path) -> None:
-    """Fill in, in a subprocess, which target modules import and which names they have."""
+def probe_imports(pairs: list[ImportPair], target: str, cwd: Path) -> None:
+    """Fill in, in a subprocess, which target modules import and which names they have.
+
+    For a name the target lacks where the tests look for it, also which public modules of
+    the target define that name (a re-export would do).
+    """
     if not pairs:
         return
-    payload = json.dumps([[p.target_module, p.name] for p in pairs])
+    payload = json.dumps({"target": target, "pairs": [[p.target_module, p.name] for p in pairs]})
     try:
         proc = subprocess.run(
             [sys.executable, "-c", PROBE_SOURCE],
@@ -580,6 +604,7 @@ def probe_imports(pairs: list[ImportPair], cwd: Path) -> None:
         pair.name_ok = bool(result["name_ok"])
         pair.kind = str(result["kind"])
         pair.error = str(result["error"])
+        pair.elsewhere = [str(m) for m in result["elsewhere"]]
 
 
 # --------------------------------------------------------------------------- results
@@ -592,6 +617,7 @@ class TestResult:
     nodeid: str
     outcome: str
     message: str = ""
+    where: str = ""  # the deepest line of a test file in the traceback: "path:line: source"
 
 
 @dataclass
@@ -644,6 +670,31 @@ def _last_error_line(text: str) -> str:
     return lines[-1].strip() if lines else ""
 
 
+_LOCATION = re.compile(r"^(tests/(?:\S+/)?test_\w+\.py):(\d+):(?: in \S+| [\w.]+)?\s*$")
+
+
+def test_frame(traceback: str) -> str:
+    """``path:line: source`` of the deepest frame of a test file in a pytest traceback.
+
+    Understands the long style (the source line marked ``>`` comes before the location)
+    and the short one (the location, then the source line).
+    """
+    lines = traceback.splitlines()
+    found = ""
+    marked = ""
+    for i, line in enumerate(lines):
+        if line.startswith(">"):
+            marked = line[1:].strip()
+        match = _LOCATION.match(line)
+        if match is None:
+            continue
+        source = marked
+        if ": in " in line and i + 1 < len(lines):
+            source = lines[i + 1].strip()
+        found = f"{match.group(1)}:{match.group(2)}: {source}"
+    return found
+
+
 def _is_timeout(message: str) -> bool:
     return TIMEOUT_MARK in message
 
@@ -653,28 +704,58 @@ def _nodeid(classname: str, name: str) -> str:
     return f"{classname}::{name}" if classname else name
 
 
-def parse_junit(path: Path) -> tuple[list[TestResult], list[CollectionError], list[str]]:
-    """Tests, collection errors and files skipped at collection in a junitxml report."""
+def junit_key(nodeid: str) -> str:
+    """The key junitxml gives a pytest nodeid: ``tests/a/test_b.py::C::t[x]`` ->
+    ``tests.a.test_b.C::t[x]`` (a file alone: ``tests.a.test_b``)."""
+    path, _, rest = nodeid.partition("::")
+    dotted = re.sub(r"\.py$", "", path.replace("/", "."))
+    if not rest:
+        return dotted
+    names = rest.split("::")
+    return _nodeid(".".join([dotted, *names[:-1]]), names[-1])
+
+
+@dataclass
+class JunitReport:
+    """What a junitxml report says."""
+
+    tests: list[TestResult]
+    collection_errors: list[CollectionError]
+    skipped_files: list[str]
+    internal_error: str | None  # pytest's INTERNALERROR, which ends the session early
+
+
+def parse_junit(path: Path) -> JunitReport:
+    """Tests, collection errors, files skipped at collection and internal errors."""
+    report = JunitReport([], [], [], None)
     tests: dict[str, TestResult] = {}
-    errors: list[CollectionError] = []
-    skipped_files: list[str] = []
     for case in ET.parse(path).getroot().iter("testcase"):
-        key = _nodeid(case.get("classname", ""), case.get("name", ""))
+        classname, name = case.get("classname", ""), case.get("name", "")
+        key = _nodeid(classname, name)
+        if (classname, name) == ("pytest", "internal"):
+            report.internal_error = _last_error_line("".join(case.itertext()))
+            continue
         result = TestResult(key, "passed")
         for child in case:
             message = child.get("message", "")
             if child.tag == "error" and message == "collection failure":
-                errors.append(CollectionError(key, _last_error_line(child.text or "")))
+                report.collection_errors.append(
+                    CollectionError(key, _last_error_line(child.text or ""))
+                )
                 result = TestResult("", "")
                 break
             if child.tag == "skipped" and message == "collection skipped":
-                skipped_files.append(key)
+                report.skipped_files.append(key)
                 result = TestResult("", "")
                 break
-            result = _worse(result, _junit_child(key, child.tag, child.get("type", ""), message))
-        if result.nodeid:
+            outcome = _junit_child(key, child.tag, child.get("type", ""), message)
+            if outcome.outcome in ("failed", "error", "timeout"):
+                outcome.where = test_frame(child.text or "")
+            result = _worse(result, outcome)
+        if result.nodeid:  # (a testcase element pytest opened but never filled has no name)
             tests[key] = _worse(tests.get(key), result)
-    return list(tests.values()), errors, skipped_files
+    report.tests = list(tests.values())
+    return report
 
 
 def _junit_child(key: str, tag: str, kind: str, message: str) -> TestResult:
@@ -700,15 +781,16 @@ class Progress:
     """What the progress plugin logged before pytest ended (or was killed)."""
 
     collected: int | None = None
+    items: list[str] = field(default_factory=list)  # collected nodeids
     tests: list[TestResult] = field(default_factory=list)
     collection_errors: list[CollectionError] = field(default_factory=list)
     skipped_files: list[str] = field(default_factory=list)
-    running: str | None = None  # the test started last and never finished
+    running: str | None = None  # the test started last and never finished (its key)
     running_since: float = 0.0
 
 
 def _report_result(record: dict[str, Any]) -> TestResult:
-    nodeid = str(record["nodeid"])
+    nodeid = junit_key(str(record["nodeid"]))
     outcome, message = str(record["outcome"]), str(record.get("message", ""))
     if outcome == "failed" and _is_timeout(message):
         return TestResult(nodeid, "timeout", message)
@@ -737,15 +819,18 @@ def parse_progress(path: Path) -> Progress:
         event = record.get("event")
         if event == "collected":
             progress.collected = int(record["count"])
+            progress.items = [str(i) for i in record.get("items", [])]
         elif event == "collect" and record["outcome"] == "failed":
             message = _last_error_line(str(record.get("longrepr", ""))) or record["message"]
-            progress.collection_errors.append(CollectionError(record["nodeid"], message))
+            key = junit_key(record["nodeid"])
+            progress.collection_errors.append(CollectionError(key, message))
         elif event == "collect":
-            progress.skipped_files.append(str(record["nodeid"]))
+            progress.skipped_files.append(junit_key(record["nodeid"]))
         elif event == "start":
-            progress.running, progress.running_since = record["nodeid"], record["time"]
+            progress.running = junit_key(record["nodeid"])
+            progress.running_since = record["time"]
         elif event == "report":
-            nodeid = record["nodeid"]
+            nodeid = junit_key(record["nodeid"])
             partial[nodeid] = _worse(partial.get(nodeid), _report_result(record))
             if record["when"] == "teardown":
                 tests[nodeid] = partial.pop(nodeid)
@@ -791,14 +876,13 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
             continue
 
 
-def pytest_command(root: Path, name: str, settings: Settings) -> list[str]:
-    """The pytest command line for ``tests/<name>``."""
-    harness = root / HARNESS_DIR
+def pytest_command(root: Path, args: Sequence[str], xml: Path, settings: Settings) -> list[str]:
+    """The pytest command line for ``args`` (a directory, or the nodeids left to run)."""
     return [
         sys.executable,
         "-m",
         "pytest",
-        f"tests/{name}",
+        *args,
         "-p",
         "no:cacheprovider",
         "-p",
@@ -806,7 +890,7 @@ def pytest_command(root: Path, name: str, settings: Settings) -> list[str]:
         "--continue-on-collection-errors",
         f"--timeout={settings.timeout:g}",
         f"--timeout-method={settings.timeout_method}",
-        f"--junitxml={harness / f'{name}.xml'}",
+        f"--junitxml={xml}",
         "-o",
         "junit_logging=no",
         "-q",
@@ -814,8 +898,33 @@ def pytest_command(root: Path, name: str, settings: Settings) -> list[str]:
     ]
 
 
+@dataclass
+class Attempt:
+    """One pytest process over a directory (or over what a crashed one left to run)."""
+
+    tests: list[TestResult] = field(default_factory=list)
+    collection_errors: list[CollectionError] = field(default_factory=list)
+    skipped_files: list[str] = field(default_factory=list)
+    items: list[str] = field(default_factory=list)  # collected nodeids
+    collected: int | None = None
+    expired: bool = False
+    returncode: int | None = None
+    status: str = ""
+    detail: str = ""
+    crashed: bool = False  # pytest ended during a test and can be resumed after it
+
+
+#: How many times a directory's run is resumed after pytest crashed during a test.
+MAX_RESUMES = 20
+
+
 def run_directory(root: Path, name: str, settings: Settings) -> DirResult:
-    """Run ``tests/<name>`` under pytest in a subprocess within the budget."""
+    """Run ``tests/<name>`` under pytest in subprocesses within the budget.
+
+    When pytest crashes during a test (an INTERNALERROR, ``os._exit`` from the thread
+    timeout method, a signal), that test is recorded and a new pytest runs the collected
+    tests that have no result yet, as long as the budget lasts.
+    """
     result = DirResult(name)
     directory = root / "tests" / name
     if not directory.is_dir():
@@ -823,17 +932,49 @@ def run_directory(root: Path, name: str, settings: Settings) -> DirResult:
         return result
     test_files = sorted(directory.rglob("test_*.py"))
     result.files = len(test_files)
+    start = time.monotonic()
+    deadline = start + settings.budget
+    first = attempt = _attempt(root, name, 0, [f"tests/{name}"], deadline, settings)
+    done = {t.nodeid: t for t in attempt.tests}
+    resumes = 0
+    while attempt.crashed and resumes < MAX_RESUMES:
+        remaining = [n for n in first.items if junit_key(n) not in done]
+        if not remaining or time.monotonic() >= deadline:
+            break
+        resumes += 1
+        attempt = _attempt(root, name, resumes, remaining, deadline, settings)
+        done.update((t.nodeid, t) for t in attempt.tests)
+    result.duration = time.monotonic() - start
+    result.returncode = attempt.returncode
+    result.collection_errors, result.skipped_files = first.collection_errors, first.skipped_files
+    result.status, result.detail = attempt.status, first.detail or attempt.detail
+    if resumes:
+        result.status += f"; resumed after {resumes} pytest crash(es) during a test"
+    result.tests = list(done.values())
+    result.collected = first.collected if first.collected is not None else len(done)
+    for test in result.tests:
+        result.counts[test.outcome] += 1
+    result.counts["notrun"] = max(0, result.collected - len(result.tests))
+    _estimate_uncollected(result, test_files, root)
+    return result
+
+
+def _attempt(
+    root: Path, name: str, number: int, args: Sequence[str], deadline: float, settings: Settings
+) -> Attempt:
+    """Run one pytest process until it ends or the deadline passes; read what it did."""
     harness = root / HARNESS_DIR
-    xml, log = harness / f"{name}.xml", harness / f"{name}.progress.jsonl"
-    out, err = harness / f"{name}.stdout", harness / f"{name}.stderr"
+    stem = name if number == 0 else f"{name}.{number}"
+    xml, log = harness / f"{stem}.xml", harness / f"{stem}.progress.jsonl"
+    out, err = harness / f"{stem}.stdout", harness / f"{stem}.stderr"
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(harness), env.get("PYTHONPATH")]))
     env["COMPAT_PROGRESS"] = str(log)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
-    start = time.monotonic()
+    attempt = Attempt()
     with out.open("wb") as stdout, err.open("wb") as stderr:
         proc = subprocess.Popen(
-            pytest_command(root, name, settings),
+            pytest_command(root, args, xml, settings),
             cwd=root,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -841,71 +982,71 @@ def run_directory(root: Path, name: str, settings: Settings) -> DirResult:
             stderr=stderr,
             start_new_session=True,
         )
-        expired = False
         try:
-            proc.wait(timeout=settings.budget)
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            expired = True
+            attempt.expired = True
         _kill_group(proc)  # the budget ran out, or leftovers of tests in the group
-    result.duration = time.monotonic() - start
-    result.returncode = None if expired else proc.returncode
+    attempt.returncode = None if attempt.expired else proc.returncode
     output = out.read_text("utf-8", "replace") + err.read_text("utf-8", "replace")
-    _fill_result(result, xml, parse_progress(log), expired, output, settings)
-    _estimate_uncollected(result, test_files, root)
-    return result
+    _read_attempt(attempt, xml, parse_progress(log), output, settings)
+    return attempt
 
 
-def _fill_result(
-    result: DirResult,
-    xml: Path,
-    progress: Progress,
-    expired: bool,
-    output: str,
-    settings: Settings,
+def _read_attempt(
+    attempt: Attempt, xml: Path, progress: Progress, output: str, settings: Settings
 ) -> None:
-    """Counts from the junitxml report if pytest wrote it, else from the progress log."""
-    tests: list[TestResult] | None = None
+    """Results from the junitxml report if pytest wrote one, else from the progress log."""
+    attempt.items, attempt.collected = progress.items, progress.collected
+    report: JunitReport | None = None
     if xml.exists():
         with contextlib.suppress(ET.ParseError):
-            tests, result.collection_errors, result.skipped_files = parse_junit(xml)
-    if tests is not None:
-        result.status = "completed"
-        if expired:
-            result.status = "budget expired after the session ended (hung at exit)"
-    else:
-        tests = progress.tests
-        result.collection_errors, result.skipped_files = (
-            progress.collection_errors,
-            progress.skipped_files,
+            report = parse_junit(xml)
+    if report is not None:
+        attempt.tests = report.tests
+        attempt.collection_errors, attempt.skipped_files = (
+            report.collection_errors,
+            report.skipped_files,
         )
-        result.status = _status_without_report(result, progress, expired, output, settings)
-        if progress.running is not None and progress.running not in {t.nodeid for t in tests}:
-            stuck = time.time() - progress.running_since >= settings.timeout
-            if stuck:
-                tests.append(TestResult(progress.running, "timeout", "hung: killed"))
-    result.tests = tests
-    result.collected = progress.collected if progress.collected is not None else len(tests)
-    for test in tests:
-        result.counts[test.outcome] += 1
-    result.counts["notrun"] = max(0, result.collected - len(tests))
+        attempt.status = "completed"
+        if attempt.expired:
+            attempt.status = "budget expired after the session ended (hung at exit)"
+        if report.internal_error is not None:
+            attempt.status = "pytest internal error"
+            attempt.detail = report.internal_error
+    else:
+        attempt.tests = progress.tests
+        attempt.collection_errors = progress.collection_errors
+        attempt.skipped_files = progress.skipped_files
+        attempt.status = _status_without_report(attempt, progress, output, settings)
+    running = progress.running
+    if running is None or running in {t.nodeid for t in attempt.tests}:
+        return
+    elapsed = time.time() - progress.running_since
+    if elapsed >= settings.timeout:
+        attempt.tests.append(TestResult(running, "timeout", "hung: killed by the harness"))
+    elif not attempt.expired:
+        message = f"crashed pytest: {attempt.detail or _last_error_line(output)}"
+        attempt.tests.append(TestResult(running, "error", message))
+    attempt.crashed = not attempt.expired
 
 
 def _status_without_report(
-    result: DirResult, progress: Progress, expired: bool, output: str, settings: Settings
+    attempt: Attempt, progress: Progress, output: str, settings: Settings
 ) -> str:
     """Why pytest wrote no junitxml report, with the detail worth showing."""
-    if expired:
+    if attempt.expired:
         return f"budget of {settings.budget:g} s expired (partial results)"
     conftest = re.search(r"ImportError while loading conftest '([^']*)'", output)
     if conftest:
         path = Path(conftest.group(1))
         parts = path.parts[path.parts.index("tests") :] if "tests" in path.parts else path.parts
-        result.detail = f"{'/'.join(parts)}: {_last_error_line(output)}"
+        attempt.detail = f"{'/'.join(parts)}: {_last_error_line(output)}"
         return "conftest error"
-    result.detail = _last_error_line(output)
+    attempt.detail = _last_error_line(output)
     if progress.running is not None:
-        return f"pytest died during a test (exit {result.returncode})"
-    return f"pytest failed (exit {result.returncode})"
+        return f"pytest died during a test (exit {attempt.returncode})"
+    return f"pytest failed (exit {attempt.returncode})"
 
 
 def _estimate_uncollected(result: DirResult, test_files: list[Path], root: Path) -> None:
@@ -915,12 +1056,8 @@ def _estimate_uncollected(result: DirResult, test_files: list[Path], root: Path)
     ):
         blocked = test_files
     else:
-        names = {e.nodeid.replace("::", "/") for e in result.collection_errors}
-        blocked = [
-            p
-            for p in test_files
-            if _file_key(p, root) in names or p.relative_to(root).as_posix() in names
-        ]
+        names = {e.nodeid for e in result.collection_errors}
+        blocked = [p for p in test_files if _file_key(p, root) in names]
     result.uncollected_estimate = sum(static_test_count(p) for p in blocked)
 
 
@@ -1051,28 +1188,38 @@ def format_pass_rate(results: Sequence[DirResult]) -> str:
     return "\n".join(lines)
 
 
+def _pair_label(pair: ImportPair) -> str:
+    """``name``, or ``name(->module)`` when the target has the name in another module."""
+    name = pair.name or "(module)"
+    return f"{name}(->{pair.elsewhere[0]})" if pair.elsewhere else name
+
+
 def format_imports(pairs: Sequence[ImportPair], target: str) -> str:
     """The circuits modules the tests import, per module: present and missing names."""
     by_module: dict[str, list[ImportPair]] = {}
     for pair in pairs:
         by_module.setdefault(pair.module, []).append(pair)
-    lines = [f"imports from {SOURCE_PACKAGE} in the tests, as {target} names:"]
+    lines = [
+        f"imports from {SOURCE_PACKAGE} in the tests, as {target} names"
+        f" (name(->m): public module m of {target} has an object of that name,"
+        " not necessarily the same thing):"
+    ]
     width = max((len(m) for m in by_module), default=0)
     for module, group in sorted(by_module.items()):
         uses = sum(p.uses for p in group)
-        status = "ok" if group[0].module_ok else "MISSING MODULE"
-        names = [p for p in group if p.name is not None]
-        have = ", ".join(f"{p.name}" for p in names if p.name_ok)
-        lack = ", ".join(f"{p.name}" for p in names if not p.name_ok)
-        line = f"  {module.ljust(width)}  {uses:3d} uses  {status}"
+        line = f"  {module.ljust(width)}  {uses:3d} uses  "
         if group[0].module_ok:
-            line += f"; has: {have or '-'}; lacks: {lack or '-'}"
+            have = ", ".join(str(p.name) for p in group if p.name is not None and p.name_ok)
+            lack = ", ".join(_pair_label(p) for p in group if not p.name_ok)
+            line += f"ok; has: {have or '-'}; lacks: {lack or '-'}"
         else:
-            line += f"; names: {', '.join(p.name or '(module)' for p in group)}"
+            line += f"MISSING MODULE; names: {', '.join(_pair_label(p) for p in group)}"
         lines.append(line)
     bad = [p for p in pairs if not p.name_ok]
+    moved = [p for p in bad if p.elsewhere]
     lines.append(
-        f"  {len(pairs) - len(bad)}/{len(pairs)} (module, name) pairs resolve;"
+        f"  {len(pairs) - len(bad)}/{len(pairs)} (module, name) pairs resolve,"
+        f" {len(moved)} more exist elsewhere in {target}, {len(bad) - len(moved)} do not;"
         f" {len({p.module for p in pairs if not p.module_ok})} of {len(by_module)}"
         " modules missing"
     )
@@ -1136,7 +1283,22 @@ def format_report(
             parts.append(f"  skipped at collection: {name}")
     parts += ["", f"most common failure messages (top {settings.top}):"]
     parts += [f"  {count:4d}  {msg}" for msg, count in top_messages(results, settings.top)]
+    waits = top_waits(results, settings.top)
+    if waits:
+        parts += ["", f"where timed-out tests were waiting (top {settings.top}):"]
+        parts += [f"  {count:4d}  {where}" for where, count in waits]
     return "\n".join(parts)
+
+
+def top_waits(results: Iterable[DirResult], limit: int) -> list[tuple[str, int]]:
+    """The test source lines timed-out tests were stuck on, most common first."""
+    counter: Counter[str] = Counter(
+        re.sub(r"^(\S+\.py):\d+: ", r"\1: ", t.where)
+        for result in results
+        for t in result.tests
+        if t.outcome == "timeout" and t.where
+    )
+    return counter.most_common(limit)
 
 
 def _reference_summary(refs: Sequence[Reference]) -> str:
@@ -1245,7 +1407,7 @@ def run(args: argparse.Namespace) -> int:
         write_support_files(root)
         requirements = third_party_imports(root, SOURCE_PACKAGE, settings.target)
         pairs = import_pairs(rewrite.uses, SOURCE_PACKAGE, settings.target)
-        probe_imports(pairs, scratch)
+        probe_imports(pairs, settings.target, scratch)
         results = []
         for name in directories:
             print(f"running tests/{name} ...", file=sys.stderr)
@@ -1271,6 +1433,7 @@ def run(args: argparse.Namespace) -> int:
                 "requirements": [asdict(r) for r in requirements],
                 "imports": [asdict(p) for p in pairs],
                 "top_messages": top_messages(results, settings.top),
+                "top_waits": top_waits(results, settings.top),
             }
             args.json.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return 0

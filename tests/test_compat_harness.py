@@ -118,6 +118,22 @@ def test_c_never():
     pass
 """
 
+CRASH = """\
+import os
+
+
+def test_a_before():
+    pass
+
+
+def test_b_crash():
+    os._exit(3)
+
+
+def test_c_after():
+    pass
+"""
+
 CONFTEST = """\
 import pytest
 
@@ -141,6 +157,8 @@ def make_sdist(path: Path) -> Path:
         "tests/core/test_beta.py": BETA,
         "tests/net/__init__.py": "",
         "tests/net/test_hang.py": HANG,
+        "tests/web/__init__.py": "",
+        "tests/web/test_crash.py": CRASH,
         "tests/io/test_other.py": "def test_other():\n    pass\n",  # not extracted
         "circuits/__init__.py": "",  # not extracted
     }
@@ -231,8 +249,14 @@ def test_harness_counts_and_rewrites(tmp_path: Path) -> None:
     [error] = core["collection_errors"]
     assert "No module named 'fakecomp.net'" in error["message"]
     assert core["uncollected_estimate"] == 2
-    assert data["directories"]["web"]["status"] == "absent from the sdist"
-    assert data["totals"]["passed"] == 3 and data["totals"]["collected"] == 8
+    assert data["totals"]["passed"] == 5 and data["totals"]["collected"] == 11
+
+    web = data["directories"]["web"]  # pytest dies in a test: the rest runs in a new one
+    assert web["status"] == "completed; resumed after 1 pytest crash(es) during a test"
+    assert web["collected"] == 3
+    assert (web["counts"]["passed"], web["counts"]["error"]) == (2, 1)
+    [crashed] = [t for t in web["tests"] if t["outcome"] == "error"]
+    assert crashed["nodeid"] == "tests.web.test_crash::test_b_crash"
 
     rewrite = data["rewrite"]
     assert (rewrite["files_rewritten"], rewrite["imports_rewritten"]) == (3, 4)
@@ -255,7 +279,7 @@ def test_harness_counts_and_rewrites(tmp_path: Path) -> None:
 
     table = proc.stdout
     assert "core       2          8       3       1       1         1" in table
-    assert "pass rate: 3/8 collected tests = 37.5%" in table
+    assert "pass rate: 5/11 collected tests = 45.5%" in table
 
 
 def test_harness_budget_keeps_partial_results(tmp_path: Path) -> None:
