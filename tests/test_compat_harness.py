@@ -298,6 +298,10 @@ def test_unsafe_archive_names_are_refused(name: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(
+    os.environ.get("NETCOMP_COMPAT") != "1",
+    reason="downloads circuits' sdist: on demand only (NETCOMP_COMPAT=1), never in CI",
+)
 def test_harness_on_the_real_sdist(tmp_path: Path) -> None:
     """The real circuits 3.2.5 sdist: downloaded, extracted, probed; core within 20 s."""
     out = tmp_path / "out.json"
