@@ -349,3 +349,45 @@ def test_failed_starttls_on_the_client_is_error_then_disconnected(
     assert isinstance(failed.args[0], ssl.SSLError)
     assert recorder.events.index(failed) < recorder.events.index(gone)
     assert "unreachable" not in recorder.names_seen()
+
+
+# ------------------------------------------------- connect options are never ignored
+
+
+def test_connect_with_circuits_ssl_spelling_connects_over_tls(certs: tuple[str, str]) -> None:
+    """``connect(host, port, ssl=True)`` (circuits' spelling) must not connect in plaintext."""
+    manager = Manager()
+    server = TCPServer(("127.0.0.1", 0), ssl_context=server_ssl_context(*certs), channel="srv")
+    server.register(manager)
+    client = TCPClient(channel="cli", ssl_context=client_ssl_context(certs[0]))
+    client.register(manager)
+    with running(manager) as recorder:
+        manager.fire(connect("127.0.0.1", server.port, ssl=True), "cli")
+        recorder.wait_for("connected", predicate=on("cli"))
+        # The server announces a connection only once its TLS handshake is done.
+        recorder.wait_for("connect", predicate=on("srv"))
+        assert "error" not in recorder.names_seen()
+    assert client.secure
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"certfile": "x.pem"}, ["certfile"]),
+        ({"secure": True, "ssl": False}, ["secure", "ssl"]),
+    ],
+    ids=["unknown", "conflicting"],
+)
+def test_connect_refuses_ignored_options(options: dict[str, Any], words: list[str]) -> None:
+    manager = Manager()
+    TCPClient(channel="cli").register(manager)
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        with running(manager, check_errors=False) as recorder:
+            value = manager.fire(connect("127.0.0.1", port, **options), "cli")
+            recorder.wait_for("exception")
+            recorder.wait_for("connect", predicate=lambda e: e.value is value and value.done)
+            assert isinstance(value.exception, TypeError)
+            for word in words:
+                assert word in str(value.exception)
+            assert "connected" not in recorder.names_seen()

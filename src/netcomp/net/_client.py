@@ -46,6 +46,23 @@ def _resolve_pool() -> cf.ThreadPoolExecutor:
         return _resolver
 
 
+def _secure_option(secure: bool | None, options: dict[str, Any]) -> bool | None:
+    """``secure`` from a ``connect`` event, with circuits' spelling ``ssl=`` as an alias.
+
+    Any other keyword is refused (``TypeError``): an option we do not know could be one
+    the caller relies on for security, and ignoring it must never be silent.
+    """
+    alias = options.pop("ssl", None)
+    if options:
+        names = ", ".join(sorted(options))
+        raise TypeError(f"connect got unexpected keyword argument(s): {names}")
+    if alias is None:
+        return secure
+    if secure is not None and bool(secure) != bool(alias):
+        raise TypeError(f"connect got secure={secure!r} and ssl={alias!r}: give one of them")
+    return bool(alias)
+
+
 class DialOwner(Protocol):
     """What a :class:`Dial` reports to: exactly one of these, once (unless cancelled)."""
 
@@ -290,6 +307,9 @@ class Client(SocketComponent):
     def _on_connect(
         self, host: Any = None, port: Any = None, secure: bool | None = None, **options: Any
     ) -> None:
+        # Checked first, even when a connect is in progress: a security option that is
+        # silently dropped would connect in plaintext.
+        secure = _secure_option(secure, options)
         if self._conn is not None or self._dial is not None:
             return  # connected or connecting: a second connect is a no-op
         host = host if host is not None else self.host
