@@ -25,7 +25,7 @@ from _net_support import (
     std_connect,
 )
 from netcomp import Component, Manager
-from netcomp.net import TCPClient, TCPServer, connect, starttls, write
+from netcomp.net import HandshakeTimeout, TCPClient, TCPServer, connect, starttls, write
 from netcomp.testing import Recorder, running
 
 
@@ -302,7 +302,7 @@ def test_stalled_handshake_times_out_without_delaying_others(
         assert served < 0.5
         assert 0.45 <= closed_after < 3
         failure = recorder.wait_for("error", predicate=on("srv"))
-        assert isinstance(failure.args[1], TimeoutError)
+        assert isinstance(failure.args[1], HandshakeTimeout)
         recorder.wait_for("disconnect", predicate=on("srv"), count=3)
         assert recorder.count("connect") == 3  # the stalled socket was never "connected"
         assert server.connections == []

@@ -5,6 +5,7 @@ plain or TLS, with buffered output and backpressure, UDP sockets, the reconnecti
 from ._client import Client, TCP6Client, TCPClient, UNIXClient
 from ._connection import Connection, Limits
 from ._connex import Backoff, Connex, QueueFull, RetriesExhausted, disable, enable
+from ._errors import ConnectTimeout, HandshakeTimeout, NotConnected
 from ._events import (
     broadcast,
     close,
@@ -22,15 +23,17 @@ from ._events import (
     write,
 )
 from ._poller import Poller, ensure_poller
-from ._server import NotConnected, Server, TCP6Server, TCPServer, UNIXServer
+from ._server import Server, TCP6Server, TCPServer, UNIXServer
 from ._threaded import ThreadedTCPClient
 from ._udp import UDP6Server, UDPClient, UDPServer
 
 __all__ = [
     "Backoff",
     "Client",
+    "ConnectTimeout",
     "Connection",
     "Connex",
+    "HandshakeTimeout",
     "Limits",
     "NotConnected",
     "Poller",

@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..core import Future, TimerHandle, handler
 from ._address import is_ip_literal
 from ._connection import Connection, Limits
+from ._errors import ConnectTimeout, NotConnected
 from ._events import connected, disconnected, drained, error, read, ready, unreachable
 from ._poller import SocketComponent
-from ._server import NotConnected
 from ._tls import client_context
 
 if TYPE_CHECKING:
@@ -185,7 +185,7 @@ class Dial:
         if self.done:
             return
         self.cancel()  # ends first: the aborted connection's report is then ignored
-        self.owner._dial_failed(self, TimeoutError("connect timed out"))
+        self.owner._dial_failed(self, ConnectTimeout("connect timed out"))
 
     def _resolved(self, family: Any, address: Any, err: OSError | None) -> None:
         if self.done:

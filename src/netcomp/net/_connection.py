@@ -29,6 +29,8 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ._errors import HandshakeTimeout
+
 if TYPE_CHECKING:
     from ..core import Loop, TimerHandle, Value, Watch
 
@@ -300,7 +302,7 @@ class Connection:
 
     def _handshake_expired(self) -> None:
         if self.handshaking and not self.closed:
-            self._shutdown(TimeoutError("TLS handshake timed out"))
+            self._shutdown(HandshakeTimeout("TLS handshake timed out"))
 
     # --------------------------------------------------------------- read
     def _read(self) -> None:

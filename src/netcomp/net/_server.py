@@ -24,17 +24,14 @@ from typing import Any
 from ..core import Future, TimerHandle, handler
 from ._address import bound_socket
 from ._connection import READ, Connection, Limits
+from ._errors import NotConnected
 from ._events import closed, connect, disconnect, drained, error, read, ready
 from ._poller import SocketComponent
 from ._tls import server_context
 
-__all__ = ["NotConnected", "Server", "TCP6Server", "TCPServer", "UNIXServer"]
+__all__ = ["Server", "TCP6Server", "TCPServer", "UNIXServer"]
 
 _OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
-
-
-class NotConnected(ConnectionError):
-    """A write or close named a connection that is not (or no longer) open."""
 
 
 class Server(SocketComponent):

@@ -29,9 +29,9 @@ import time
 from collections import deque
 from typing import Any
 
-from ..core import BaseComponent, Event, Future, handler
+from ..core import BaseComponent, Event, Future, TimeoutError, handler
+from ._errors import ConnectTimeout, NotConnected
 from ._events import connected, disconnected, error, read, unreachable
-from ._server import NotConnected
 
 __all__ = ["ThreadedTCPClient"]
 
@@ -259,7 +259,7 @@ class ThreadedTCPClient(BaseComponent):
                         return None
                     timeout = None if deadline is None else deadline - time.monotonic()
                     if timeout is not None and timeout <= 0:
-                        raise TimeoutError("connect timed out")
+                        raise ConnectTimeout("connect timed out")
                     ready = selector.select(timeout)
                     if any(key.fileobj is sock for key, _mask in ready):
                         break

@@ -28,9 +28,9 @@ from typing import Any
 from ..core import Value, handler
 from ._address import bound_socket, is_ip_literal
 from ._client import _resolve_pool
+from ._errors import NotConnected
 from ._events import closed, error, read, ready
 from ._poller import SocketComponent
-from ._server import NotConnected
 
 __all__ = ["UDP6Server", "UDPClient", "UDPServer"]
 
