@@ -299,3 +299,14 @@ def test_write_to_an_unknown_connection_is_an_error_event() -> None:
     assert server_error.args[0] is stranger
     assert isinstance(server_error.args[1], ConnectionError)
     assert isinstance(client_error.args[0], ConnectionError)
+
+
+def test_connection_limits_has_a_name_of_its_own() -> None:
+    import netcomp.net
+    import netcomp.web
+
+    assert not hasattr(netcomp.net, "Limits")  # web's HTTP Limits is another type
+    limits = netcomp.net.ConnectionLimits(high_water=10, low_water=5)
+    assert (limits.high_water, limits.low_water, limits.pause_reading) == (10, 5, True)
+    with pytest.raises(ValueError, match="low_water"):
+        netcomp.net.ConnectionLimits(high_water=1, low_water=2)

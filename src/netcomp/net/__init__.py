@@ -3,7 +3,7 @@ plain or TLS, with buffered output and backpressure, UDP sockets, the reconnecti
 ``Connex`` and the thread-serviced ``ThreadedTCPClient``."""
 
 from ._client import Client, TCP6Client, TCPClient, UNIXClient
-from ._connection import Connection, Limits
+from ._connection import Connection
 from ._connex import Backoff, Connex, QueueFull, RetriesExhausted, disable, enable
 from ._errors import ConnectTimeout, HandshakeTimeout, NotConnected
 from ._events import (
@@ -22,6 +22,7 @@ from ._events import (
     unreachable,
     write,
 )
+from ._limits import ConnectionLimits
 from ._poller import Poller, ensure_poller
 from ._server import Server, TCP6Server, TCPServer, UNIXServer
 from ._threaded import ThreadedTCPClient
@@ -32,9 +33,9 @@ __all__ = [
     "Client",
     "ConnectTimeout",
     "Connection",
+    "ConnectionLimits",
     "Connex",
     "HandshakeTimeout",
-    "Limits",
     "NotConnected",
     "Poller",
     "QueueFull",

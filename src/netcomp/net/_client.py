@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..core import Future, TimerHandle, handler
 from ._address import is_ip_literal
-from ._connection import Connection, Limits
+from ._connection import Connection
 from ._errors import ConnectTimeout, NotConnected
 from ._events import connected, disconnected, drained, error, read, ready, unreachable
+from ._limits import ConnectionLimits
 from ._poller import SocketComponent
 from ._tls import client_context
 
@@ -104,7 +105,7 @@ class Dial:
         family: socket.AddressFamily,
         host: Any,
         port: Any,
-        limits: Limits,
+        limits: ConnectionLimits,
         timeout: float | None,
         context: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
@@ -282,7 +283,9 @@ class Client(SocketComponent):
         self.server_hostname = server_hostname
         self.connect_timeout = connect_timeout
         self.nodelay = nodelay
-        self.limits = Limits(high_water, low_water, handshake_timeout, pause_reading=False)
+        self.limits = ConnectionLimits(
+            high_water, low_water, handshake_timeout, pause_reading=False
+        )
         self._conn: Connection | None = None  # the link, once up
         self._dial: Dial | None = None  # the connect in progress
         self._target: tuple[Any, Any] | None = None

@@ -39,8 +39,9 @@ from typing import Any
 
 from ..core import Event, Future, NetcompError, TimerHandle, handler
 from ._client import Dial
-from ._connection import Connection, Limits
+from ._connection import Connection
 from ._events import connected, disconnected, drained, error, read, unreachable
+from ._limits import ConnectionLimits
 from ._poller import SocketComponent
 from ._tls import client_context
 
@@ -228,7 +229,7 @@ class Connex(SocketComponent):
         self.ssl_context = ssl_context
         self.server_hostname = server_hostname
         self.nodelay = nodelay
-        self.limits = Limits(high_water, low_water, pause_reading=False)
+        self.limits = ConnectionLimits(high_water, low_water, pause_reading=False)
         self._tls: ssl.SSLContext | None = client_context(ssl_context) if secure else None
         self._init_state(enabled)
 

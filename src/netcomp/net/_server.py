@@ -23,9 +23,10 @@ from typing import Any
 
 from ..core import Future, TimerHandle, handler
 from ._address import bound_socket
-from ._connection import READ, Connection, Limits
+from ._connection import READ, Connection
 from ._errors import NotConnected
 from ._events import closed, connect, disconnect, drained, error, read, ready
+from ._limits import ConnectionLimits
 from ._poller import SocketComponent
 from ._tls import server_context
 
@@ -71,7 +72,7 @@ class Server(SocketComponent):
             server_context(ssl_context, certfile, keyfile) if self.secure or has_tls else None
         )
         self.nodelay = nodelay
-        self.limits = Limits(high_water, low_water, handshake_timeout)
+        self.limits = ConnectionLimits(high_water, low_water, handshake_timeout)
         self.max_accepts = max_accepts
         self.accept_backoff = accept_backoff
         self._connections: dict[socket.socket, Connection] = {}
