@@ -14,7 +14,6 @@ Rules:
 from __future__ import annotations
 
 import concurrent.futures as cf
-import contextlib
 import errno
 import socket
 import ssl
@@ -22,7 +21,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..core import Future, TimerHandle, handler
-from ._address import is_ip_literal
+from ._address import is_ip_literal, set_nodelay
 from ._connection import Connection
 from ._errors import ConnectTimeout, NotConnected
 from ._events import connected, disconnected, drained, error, read, ready, unreachable
@@ -200,9 +199,8 @@ class Dial:
         self.address = address
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setblocking(False)
-        if self.nodelay and family != socket.AF_UNIX:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.nodelay:
+            set_nodelay(sock)
         try:
             code = sock.connect_ex(address)
         except OSError as err:  # e.g. a malformed address

@@ -22,7 +22,7 @@ import ssl
 from typing import Any
 
 from ..core import Future, TimerHandle, handler
-from ._address import bound_socket
+from ._address import bound_socket, set_nodelay
 from ._connection import READ, Connection
 from ._errors import NotConnected
 from ._events import closed, connect, disconnect, drained, error, read, ready
@@ -146,9 +146,8 @@ class Server(SocketComponent):
     def _accepted(self, sock: socket.socket, address: Any) -> None:
         self._starved = False
         sock.setblocking(False)
-        if self.nodelay and self.family != socket.AF_UNIX:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.nodelay:
+            set_nodelay(sock)
         conn = Connection(self, sock, address, self.limits)
         self._connections[sock] = conn
         conn.attach(self.loop)

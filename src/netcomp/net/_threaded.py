@@ -1,11 +1,12 @@
 """ThreadedTCPClient: a TCP connection serviced by its own thread, talking to the tree by events.
 
 Rules:
-* The socket belongs to one thread, which blocks in ``select`` on it and on a wake-up
-  socket pair; the tree's loop never touches it. ``write`` events reach the thread through
-  a thread-safe deque plus a wake-up byte; ``read``, ``connected``, ``disconnected``,
-  ``unreachable`` and ``error`` are handed from the thread to the loop thread in one FIFO
-  (``call_soon_threadsafe``), so they are fired in the order they happened.
+* The socket belongs to one thread, which blocks in ``select`` on it and on a
+  :class:`~netcomp.core.Wakeup`; the tree's loop never touches it. ``write`` events reach
+  the thread through a thread-safe deque plus a wake-up; ``read``, ``connected``,
+  ``disconnected``, ``unreachable`` and ``error`` are handed from the thread to the loop
+  thread in one FIFO (``call_soon_threadsafe``), so they are fired in the order they
+  happened.
 * Sending is interleaved with receiving (a chunk per writable readiness), so a peer that
   echoes everything never deadlocks the two ends, whatever the sizes.
 * At most ``max_pending_reads`` ``read`` events are in flight: beyond that the thread stops
@@ -20,7 +21,6 @@ Rules:
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import selectors
 import socket
@@ -29,7 +29,8 @@ import time
 from collections import deque
 from typing import Any
 
-from ..core import BaseComponent, Event, Future, TimeoutError, handler
+from ..core import BaseComponent, Event, Future, TimeoutError, Wakeup, handler
+from ._address import set_nodelay
 from ._errors import ConnectTimeout, NotConnected
 from ._events import connected, disconnected, error, read, unreachable
 
@@ -72,8 +73,7 @@ class ThreadedTCPClient(BaseComponent):
         self.join_timeout = join_timeout
         self.max_pending_reads = max(1, max_pending_reads)
         self._inbox: deque[bytes] = deque()  # writes, loop thread -> I/O thread
-        self._waker: socket.socket | None = None  # wake-up pair, made with the thread
-        self._wakee: socket.socket | None = None
+        self._wakeup: Wakeup | None = None  # made with the thread
         self._io_thread: threading.Thread | None = None
         self._closing = False  # close() asked: send what is left, then end
         self._aborting = False  # the loop is gone: end now
@@ -110,9 +110,7 @@ class ThreadedTCPClient(BaseComponent):
         if self._closing:  # closed before it ever started
             self._settle()
             return
-        self._waker, self._wakee = socket.socketpair()
-        self._waker.setblocking(False)
-        self._wakee.setblocking(False)
+        self._wakeup = Wakeup()
         self._io_thread = threading.Thread(
             target=self._run, name=f"netcomp-threadedclient-{self.host}:{self.port}", daemon=True
         )
@@ -157,15 +155,12 @@ class ThreadedTCPClient(BaseComponent):
             self._close_wakeup()
 
     def _nudge(self) -> None:
-        waker = self._waker
-        if waker is not None:
-            with contextlib.suppress(OSError):  # full (a wake-up is pending) or closed
-                waker.send(b"\0")
+        if self._wakeup is not None:
+            self._wakeup.wake()  # never blocks; a no-op once closed
 
     def _close_wakeup(self) -> None:
-        for sock in (self._waker, self._wakee):
-            if sock is not None:
-                sock.close()
+        if self._wakeup is not None:
+            self._wakeup.close()
 
     def _thread_ended(self) -> None:
         """On the loop thread, once the I/O thread is done: join it, settle, report."""
@@ -244,15 +239,14 @@ class ThreadedTCPClient(BaseComponent):
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
             sock.setblocking(False)
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            set_nodelay(sock)
             code = sock.connect_ex(address)
             if code not in (0, errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK):
                 raise OSError(code, errno.errorcode.get(code, str(code)))
             with selectors.DefaultSelector() as selector:
                 selector.register(sock, selectors.EVENT_WRITE)
-                assert self._wakee is not None
-                selector.register(self._wakee, selectors.EVENT_READ)
+                assert self._wakeup is not None
+                selector.register(self._wakeup, selectors.EVENT_READ)
                 while True:
                     if self._closing or self._aborting:
                         sock.close()
@@ -263,7 +257,7 @@ class ThreadedTCPClient(BaseComponent):
                     ready = selector.select(timeout)
                     if any(key.fileobj is sock for key, _mask in ready):
                         break
-                    self._drain_wakeups()
+                    self._wakeup.drain()
             code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if code:
                 raise OSError(code, errno.errorcode.get(code, str(code)))
@@ -272,12 +266,6 @@ class ThreadedTCPClient(BaseComponent):
             raise
         return sock
 
-    def _drain_wakeups(self) -> None:
-        assert self._wakee is not None
-        with contextlib.suppress(OSError):
-            while self._wakee.recv(4096):
-                pass
-
     def _serve(self, sock: socket.socket) -> None:
         """Exchange data until either side closes (or the loop is gone)."""
         out = bytearray(self.initial_send)
@@ -285,9 +273,10 @@ class ThreadedTCPClient(BaseComponent):
         peer_done = False  # the peer's EOF
         shut = False  # our FIN sent
         deadline: float | None = None  # for a close: send the rest, see the peer's EOF
-        assert self._wakee is not None
+        wakeup = self._wakeup
+        assert wakeup is not None
         with selectors.DefaultSelector() as selector:
-            selector.register(self._wakee, selectors.EVENT_READ)
+            selector.register(wakeup, selectors.EVENT_READ)
             selector.register(sock, selectors.EVENT_READ)
             while True:
                 while inbox:
@@ -320,7 +309,7 @@ class ThreadedTCPClient(BaseComponent):
                     return
                 for key, events in selector.select(timeout):
                     if key.fileobj is not sock:
-                        self._drain_wakeups()
+                        wakeup.drain()
                         continue
                     if events & selectors.EVENT_READ:
                         data = sock.recv(_RECV_SIZE)
