@@ -331,3 +331,12 @@ def test_set_nodelay_leaves_unix_sockets_alone() -> None:
     with socket.socket() as tcp:
         set_nodelay(tcp)
         assert tcp.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
+def test_write_back_sends_bytes_and_the_bytes_of_a_list_in_order() -> None:
+    from netcomp.net._replies import write_back
+
+    sent: list[Any] = []
+    for result in [b"a", bytearray(b"b"), memoryview(b"c"), [b"d", None, "e", b"f"], None, "g"]:
+        write_back(result, sent.append)
+    assert [bytes(chunk) for chunk in sent] == [b"a", b"b", b"c", b"d", b"f"]

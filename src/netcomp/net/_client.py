@@ -28,6 +28,7 @@ from ._events import connected, disconnected, drained, error, read, ready, unrea
 from ._limits import ConnectionLimits
 from ._poller import SocketComponent
 from ._tls import client_context
+from ._waiters import AllClosed
 
 if TYPE_CHECKING:
     from ..core import Loop
@@ -288,7 +289,7 @@ class Client(SocketComponent):
         self._dial: Dial | None = None  # the connect in progress
         self._target: tuple[Any, Any] | None = None
         self._up = False
-        self._closed_waiters: list[Future] = []
+        self._all_closed = AllClosed()
         self._upgrading = False  # up, and redoing a handshake (starttls)
         self.fire(ready(self))
 
@@ -376,9 +377,7 @@ class Client(SocketComponent):
         self._conn = None
         self._up = self._upgrading = False
         self._target = None
-        waiters, self._closed_waiters = self._closed_waiters, []
-        for future in waiters:
-            future.set_result(None)
+        self._all_closed.done()
         if err is not None:
             self.fire(error(err))
         self.fire(disconnected())
@@ -421,12 +420,8 @@ class Client(SocketComponent):
     @handler("stopped", channel="*")
     def _on_stopped(self, manager: Any) -> Future | None:
         self._on_close()
-        if self._conn is None:
-            return None
         # The loop waits (up to Manager.stop_timeout) for the connection to close cleanly.
-        future = Future()
-        self._closed_waiters.append(future)
-        return future
+        return self._all_closed.wait(self._conn is not None)
 
     def loop_ended(self) -> None:
         """The loop is gone: cancel the connect, cut the link."""

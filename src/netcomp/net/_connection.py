@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ._errors import HandshakeTimeout
 from ._limits import ConnectionLimits
+from ._replies import write_back
 
 if TYPE_CHECKING:
     from ..core import Loop, TimerHandle, Value, Watch
@@ -334,14 +335,8 @@ class Connection:
         if self.last_read is value:
             self.last_read = None
         result = value.value
-        if result is None or self.closed:
-            return
-        if isinstance(result, (bytes, bytearray, memoryview)):
-            self.write(result)
-        elif isinstance(result, list):
-            for item in result:
-                if isinstance(item, (bytes, bytearray, memoryview)):
-                    self.write(item)
+        if result is not None and not self.closed:
+            write_back(result, self.write)
 
     def after_reads(self, action: Callable[[], Any]) -> None:
         """Run ``action`` once every ``read`` fired so far is done (at once if they are)."""

@@ -44,6 +44,7 @@ from ._events import connected, disconnected, drained, error, read, unreachable
 from ._limits import ConnectionLimits
 from ._poller import SocketComponent
 from ._tls import client_context
+from ._waiters import AllClosed
 
 __all__ = [
     "Backoff",
@@ -242,7 +243,7 @@ class Connex(SocketComponent):
         self._refused = False  # a write was refused: say ``drained`` when there is room
         self._conn: Connection | None = None
         self._closing: set[Connection] = set()  # links we closed, still sending
-        self._closed_waiters: list[Future] = []
+        self._all_closed = AllClosed()
         self._dial: Dial | None = None
         self._cursor = 0  # the destination to try next
         self._round_left = 0  # attempts left in the current round
@@ -470,9 +471,7 @@ class Connex(SocketComponent):
             if err is not None:
                 self.fire(error(err))  # what it was still sending may not have arrived
             if not self._closing:
-                waiters, self._closed_waiters = self._closed_waiters, []
-                for future in waiters:
-                    future.set_result(None)
+                self._all_closed.done()
             return
         if conn is not self._conn:
             return
@@ -526,12 +525,8 @@ class Connex(SocketComponent):
     @handler("stopped", channel="*")
     def _on_stopped(self, manager: Any) -> Future | None:
         self._feed("stop")
-        if not self._closing:
-            return None
         # The loop waits (up to Manager.stop_timeout) for the links we closed to finish.
-        future = Future()
-        self._closed_waiters.append(future)
-        return future
+        return self._all_closed.wait(bool(self._closing))
 
     # --------------------------------------------------------------- plumbing
     def _rearm(self) -> None:

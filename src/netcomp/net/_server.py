@@ -29,6 +29,7 @@ from ._events import closed, connect, disconnect, drained, error, read, ready
 from ._limits import ConnectionLimits
 from ._poller import SocketComponent
 from ._tls import server_context
+from ._waiters import AllClosed
 
 __all__ = ["Server", "TCP6Server", "TCPServer", "UNIXServer"]
 
@@ -79,7 +80,7 @@ class Server(SocketComponent):
         self._upgrading: set[Connection] = set()  # up, and redoing a handshake (starttls)
         self._accept_timer: TimerHandle | None = None
         self._starved = False  # out of descriptors, error already reported
-        self._all_closed: list[Future] = []
+        self._all_closed = AllClosed()
         self._listening = True
         if sock is None:
             sock = self._make_socket(bind, backlog, reuse_port)
@@ -198,10 +199,8 @@ class Server(SocketComponent):
             self.fire(error(conn.handle, err))
         if was_up:
             self.fire(disconnect(conn.handle))
-        if not self._connections and self._all_closed:
-            waiters, self._all_closed = self._all_closed, []
-            for future in waiters:
-                future.set_result(None)
+        if not self._connections:
+            self._all_closed.done()
 
     # ------------------------------------------------------------ handlers
     @handler("write")
@@ -235,11 +234,7 @@ class Server(SocketComponent):
     def _on_stopped(self, manager: Any) -> Future | None:
         self.shutdown()
         # The loop waits (up to Manager.stop_timeout) for the connections to close cleanly.
-        if not self._connections:
-            return None
-        future = Future()
-        self._all_closed.append(future)
-        return future
+        return self._all_closed.wait(bool(self._connections))
 
     def loop_ended(self) -> None:
         """The loop is gone: cut the connections still open."""

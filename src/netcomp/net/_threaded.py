@@ -33,6 +33,8 @@ from ..core import BaseComponent, Event, Future, TimeoutError, Wakeup, handler
 from ._address import set_nodelay
 from ._errors import ConnectTimeout, NotConnected
 from ._events import connected, disconnected, error, read, unreachable
+from ._replies import write_back
+from ._waiters import AllClosed
 
 __all__ = ["ThreadedTCPClient"]
 
@@ -80,7 +82,7 @@ class ThreadedTCPClient(BaseComponent):
         self._ended = False  # the thread has ended (seen on the loop thread)
         self._reads_in_flight = 0
         self._reads_lock = threading.Lock()
-        self._end_waiters: list[Future] = []
+        self._ended_waiters = AllClosed()
         self._up = False
 
     @property
@@ -140,9 +142,8 @@ class ThreadedTCPClient(BaseComponent):
         self._on_close()
         if self._ended:
             return None
-        future = Future()  # the loop waits (up to stop_timeout) for the thread to end
-        self._end_waiters.append(future)
-        return future
+        # The loop waits (up to Manager.stop_timeout) for the thread to end.
+        return self._ended_waiters.wait(not self._ended)
 
     def loop_ended(self) -> None:
         """The loop is gone: end the thread now and join it (bounded)."""
@@ -178,22 +179,20 @@ class ThreadedTCPClient(BaseComponent):
         self._inbox.clear()
         if unsent:
             self.fire(error(NotConnected(f"{self!r}: {unsent} bytes written too late to send")))
-        waiters, self._end_waiters = self._end_waiters, []
-        for future in waiters:
-            future.set_result(None)
+        self._ended_waiters.done()
 
     def _read_done(self, value: Any) -> None:
         """A ``read`` event is done (loop thread): send back bytes, let the thread read on."""
-        result = value.value
-        chunks = result if isinstance(result, list) else [result]
-        for chunk in chunks:
-            if isinstance(chunk, (bytes, bytearray, memoryview)) and chunk:
-                self._on_write(chunk)
+        write_back(value.value, self._send_back)
         with self._reads_lock:
             self._reads_in_flight -= 1
             wake = self._reads_in_flight == self.max_pending_reads - 1
         if wake:
             self._nudge()
+
+    def _send_back(self, data: bytes | bytearray | memoryview) -> None:
+        if data:
+            self._on_write(data)
 
     # -------------------------------------------------------------- I/O thread
     def _emit(self, event: Event) -> None:
