@@ -4,9 +4,12 @@ handshake timeout that never holds up other connections."""
 from __future__ import annotations
 
 import contextlib
+import gc
+import os
 import selectors
 import socket
 import ssl
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -391,3 +394,136 @@ def test_connect_refuses_ignored_options(options: dict[str, Any], words: list[st
             for word in words:
                 assert word in str(value.exception)
             assert "connected" not in recorder.names_seen()
+
+
+# ---------------------------------------- resets and truncation: no leak, EOF not error
+
+_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
+
+
+def open_fds() -> int:
+    gc.collect()  # a socket that an earlier test dropped may close now: not later, mid-count
+    return len(os.listdir("/proc/self/fd"))
+
+
+needs_proc = pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="no /proc")
+
+
+def reset(sock: socket.socket) -> None:
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET)
+    sock.close()
+
+
+def client_hello(context: ssl.SSLContext) -> tuple[bytes, Any, Any]:
+    """The first flight of a TLS client (and its memory-BIO state)."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = context.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    with contextlib.suppress(ssl.SSLWantReadError):
+        tls.do_handshake()
+    return outgoing.read(), incoming, tls
+
+
+@needs_proc
+def test_peers_resetting_during_the_server_handshake_leak_no_descriptor(
+    certs: tuple[str, str],
+) -> None:
+    manager = Manager()
+    server = TCPServer(("127.0.0.1", 0), ssl_context=server_ssl_context(*certs), channel="srv")
+    server.register(manager)
+    context = client_ssl_context(certs[0])
+    rounds = 8
+    with running(manager) as recorder:
+        before = open_fds()
+        for _ in range(rounds):
+            # At once (often before the server accepts), mid ClientHello, and after the
+            # ServerHello (the server waits for our Finished).
+            reset(socket.create_connection(server.bind, timeout=5))
+            hello, _incoming, _tls = client_hello(context)
+            with socket.create_connection(server.bind, timeout=5) as peer:
+                peer.sendall(hello[: len(hello) // 2])
+                reset(peer)
+            with socket.create_connection(server.bind, timeout=5) as peer:
+                peer.sendall(hello)
+                assert peer.recv(65536), "no ServerHello"
+                reset(peer)
+        recorder.wait_for("error", predicate=on("srv"), count=3 * rounds, timeout=10)
+        assert server.connections == []
+        assert open_fds() == before
+    assert recorder.count("connect") == 0
+
+
+@needs_proc
+def test_servers_resetting_during_the_client_handshake_leak_no_descriptor(
+    certs: tuple[str, str],
+) -> None:
+    rounds = 12
+    served = threading.Semaphore(0)
+
+    def reset_all(listener: socket.socket) -> None:
+        for number in range(rounds):
+            peer, _ = listener.accept()
+            if number % 2:
+                peer.recv(65536)  # the ClientHello
+            reset(peer)
+            served.release()
+
+    manager = Manager()
+    TCPClient(channel="cli", secure=True, ssl_context=client_ssl_context(certs[0])).register(
+        manager
+    )
+    with socket.create_server(("127.0.0.1", 0)) as listener, running(manager) as recorder:
+        listener.settimeout(10)
+        before = open_fds()
+        thread = threading.Thread(target=reset_all, args=(listener,), daemon=True)
+        thread.start()
+        for number in range(1, rounds + 1):
+            manager.fire(connect(*listener.getsockname()), "cli")
+            event = recorder.wait_for("unreachable", predicate=on("cli"), count=number)
+            assert isinstance(event.args[2], OSError)
+            assert served.acquire(timeout=10)
+        thread.join(10)
+        assert not thread.is_alive()
+        assert open_fds() == before
+    assert "connected" not in recorder.names_seen()
+
+
+def test_a_tls_client_that_closes_without_close_notify_is_an_eof(
+    certs: tuple[str, str],
+) -> None:
+    manager = Manager()
+    server = TCPServer(("127.0.0.1", 0), ssl_context=server_ssl_context(*certs), channel="srv")
+    server.register(manager)
+    inbox = Inbox("srv")
+    inbox.register(manager)
+    with running(manager) as recorder:
+        secure = std_connect(socket.AF_INET, server.bind, client_ssl_context(certs[0]))
+        secure.sendall(b"last words")
+        inbox.wait_size(len(b"last words"))
+        secure.close()  # SSLSocket.close() sends no close_notify: a truncated stream
+        recorder.wait_for("disconnect", predicate=on("srv"))
+    assert bytes(inbox.data) == b"last words"
+    assert "error" not in recorder.names_seen()
+
+
+def test_a_tls_server_that_closes_without_close_notify_is_an_eof(
+    certs: tuple[str, str],
+) -> None:
+    def say_and_cut(conn: socket.socket) -> None:
+        conn.sendall(b"bye")  # then StdServer closes it: no close_notify
+
+    manager = Manager()
+    TCPClient(channel="cli", secure=True, ssl_context=client_ssl_context(certs[0])).register(
+        manager
+    )
+    inbox = Inbox("cli")
+    inbox.register(manager)
+    context = server_ssl_context(*certs)
+    with (
+        StdServer(socket.AF_INET, ("127.0.0.1", 0), say_and_cut, context) as peer,
+        running(manager) as recorder,
+    ):
+        manager.fire(connect("localhost", peer.address[1]), "cli")
+        recorder.wait_for("disconnected", predicate=on("cli"))
+    assert bytes(inbox.data) == b"bye"
+    assert "error" not in recorder.names_seen()
+    assert peer.errors == []
