@@ -28,7 +28,15 @@ from _net_support import (
     std_connect,
 )
 from netcomp import Component, Manager
-from netcomp.net import HandshakeTimeout, TCPClient, TCPServer, connect, starttls, write
+from netcomp.net import (
+    ConnectionState,
+    HandshakeTimeout,
+    TCPClient,
+    TCPServer,
+    connect,
+    starttls,
+    write,
+)
 from netcomp.testing import Recorder, running
 
 
@@ -152,7 +160,9 @@ def test_starttls_between_netcomp_client_and_server(certs: tuple[str, str]) -> N
             recorder.wait_for("connect", predicate=on("srv"), count=2)
             sock = recorder.wait_for("connect", predicate=on("srv")).args[0]
             assert server.connections == [sock]  # the handle survives the upgrade
-            assert isinstance(server._connections[sock].sock, ssl.SSLSocket)
+            upgraded = server._connections[sock]
+            assert upgraded.tls and upgraded.state is ConnectionState.OPEN
+            assert upgraded.sock is sock  # TLS runs over the plain socket (memory BIOs)
             manager.fire(write(b"top secret"), "cli")
             assert inbox.wait_size(len(b"plain:helloOK\r\ntop secret")).endswith(b"top secret")
     finally:

@@ -22,6 +22,7 @@ from ._events import (
     unreachable,
     write,
 )
+from ._lifecycle import ConnectionState
 from ._limits import ConnectionLimits
 from ._poller import Poller, ensure_poller
 from ._server import Server, TCP6Server, TCPServer, UNIXServer
@@ -34,6 +35,7 @@ __all__ = [
     "ConnectTimeout",
     "Connection",
     "ConnectionLimits",
+    "ConnectionState",
     "Connex",
     "HandshakeTimeout",
     "NotConnected",

@@ -216,20 +216,18 @@ class Dial:
         self.conn = conn
         assert self.loop is not None
         conn.attach(self.loop)
+        if self.context is not None:  # the handshake starts once TCP is up
+            hostname = self.server_hostname
+            if hostname is None and family != socket.AF_UNIX:
+                hostname = str(self.host)
+            conn.start_tls(self.context, False, hostname)
 
     # The connection reports here until it is up (Connection's owner protocol).
     def connection_made(self, conn: Connection) -> None:
+        """The link is up (TCP connected and any TLS handshake done): hand it over."""
         if self.done:
             conn.abort()
             return
-        if self.context is not None and not conn.tls:
-            # TCP is up: now the TLS handshake. Not before: wrapping a socket whose connect
-            # is still in progress fails (ssl checks it is connected, CVE-2023-40217 fix).
-            hostname = self.server_hostname
-            if hostname is None and conn.sock.family != socket.AF_UNIX:
-                hostname = str(self.host)
-            conn.start_tls(self.context, False, hostname)
-            return  # reported here again once the handshake is done
         self._end()
         self.conn = None
         conn.owner = self.owner  # type: ignore[assignment]

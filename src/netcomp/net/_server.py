@@ -7,7 +7,8 @@ Rules:
   ``accept_backoff`` seconds (no spinning on a readiness we cannot serve), report the
   error once, keep serving open connections, then accept again.
 * ``connect(sock, host, port)`` fires once a connection is usable (after the TLS handshake);
-  a connection that fails its handshake fires ``error(sock, err)`` only.
+  a connection that fails its handshake fires ``error(sock, err)`` only. ``disconnect(sock)``
+  fires for exactly the connections that had ``connect`` (a failed STARTTLS included).
 * A ``read`` handler's bytes result is written back to that connection. After the peer's
   EOF the connection is closed once the last ``read`` is done and the output has drained.
 """
@@ -77,7 +78,7 @@ class Server(SocketComponent):
         self.max_accepts = max_accepts
         self.accept_backoff = accept_backoff
         self._connections: dict[socket.socket, Connection] = {}
-        self._upgrading: set[Connection] = set()  # up, and redoing a handshake (starttls)
+        self._announced: set[Connection] = set()  # had ``connect``: will have ``disconnect``
         self._accept_timer: TimerHandle | None = None
         self._starved = False  # out of descriptors, error already reported
         self._all_closed = AllClosed()
@@ -166,7 +167,7 @@ class Server(SocketComponent):
             host, port = peer[0], peer[1]
         else:
             host, port = peer or "", None
-        self._upgrading.discard(conn)
+        self._announced.add(conn)
         self.fire(connect(conn.handle, host, port))
 
     @handler(False)
@@ -190,11 +191,9 @@ class Server(SocketComponent):
 
         A subclass that overrides it calls ``super()`` to keep the bookkeeping.
         """
-        upgrading = conn in self._upgrading
-        self._upgrading.discard(conn)
-        was_up = self._connections.pop(conn.handle, None) is not None and (
-            upgrading or not conn.handshaking
-        )
+        self._connections.pop(conn.handle, None)
+        was_up = conn in self._announced  # a failed first handshake was never announced
+        self._announced.discard(conn)
         if err is not None:
             self.fire(error(conn.handle, err))
         if was_up:
@@ -226,9 +225,7 @@ class Server(SocketComponent):
             return
         if self.ssl_context is None:
             raise ValueError("starttls needs the server to have ssl_context= or certfile=")
-        if not conn.tls:
-            self._upgrading.add(conn)  # a failed handshake now still ends in ``disconnect``
-        conn.start_tls(self.ssl_context, server_side=True)
+        conn.start_tls(self.ssl_context, server_side=True)  # a failure: error + disconnect
 
     @handler("stopped", channel="*")
     def _on_stopped(self, manager: Any) -> Future | None:
