@@ -537,3 +537,38 @@ def test_a_tls_server_that_closes_without_close_notify_is_an_eof(
     assert bytes(inbox.data) == b"bye"
     assert "error" not in recorder.names_seen()
     assert peer.errors == []
+
+
+class BulkThenStartTLS(Component):
+    """On ``STARTTLS``: writes a large plaintext answer, then upgrades at once; echoes after."""
+
+    def init(self, channel: str, bulk: bytes) -> None:
+        self.channel = channel
+        self.bulk = bulk
+        self.upgraded: set[Any] = set()
+
+    def read(self, sock: socket.socket, data: bytes) -> bytes | None:
+        if sock in self.upgraded:
+            return data
+        if data == b"STARTTLS\r\n":
+            self.upgraded.add(sock)
+            self.fire(write(sock, self.bulk + b"OK\r\n"))
+            self.fire(starttls(sock))
+        return None
+
+
+def test_plaintext_still_buffered_when_starttls_begins_goes_out_first_in_plaintext(
+    certs: tuple[str, str],
+) -> None:
+    bulk = b"p" * (8 * 1024 * 1024)  # more than the kernel takes at once: it is buffered
+    manager = Manager()
+    server = plain_server_with_tls(manager, certs)
+    BulkThenStartTLS(channel="srv", bulk=bulk).register(manager)
+    with running(manager), std_connect(socket.AF_INET, server.bind) as raw:
+        got, _eof = pump(raw, b"STARTTLS\r\n", expect=len(bulk) + 4, timeout=20)
+        assert got == bulk + b"OK\r\n"  # in plaintext, in order, before any TLS record
+        raw.setblocking(True)
+        raw.settimeout(10)
+        context = client_ssl_context(certs[0])
+        with context.wrap_socket(raw, server_hostname="localhost") as secure:
+            assert pump(secure, b"now secret", timeout=5)[0] == b"now secret"
