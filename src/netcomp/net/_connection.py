@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import os
 import selectors
 import socket
 import ssl
@@ -53,6 +52,7 @@ from ._lifecycle import (
 )
 from ._limits import ConnectionLimits
 from ._replies import write_back
+from ._sendfile import FileSend
 from ._tls import TLSLayer
 
 if TYPE_CHECKING:
@@ -137,9 +137,7 @@ class Connection:
         self.limits = limits
         self.out = bytearray()  # bytes for the wire (TLS records once TLS is on)
         self._early: bytearray | None = None  # written before the link was up
-        # A file being sent with os.sendfile: [fd, offset, remaining, done, bytes of
-        # ``out`` that go before it].
-        self._file: list[Any] | None = None
+        self._file: FileSend | None = None  # a file being sent with os.sendfile
         self.last_read: Value | None = None
         self._read_done_cb: Callable[[Value], None] | None = self._read_done
         self.loop: Loop | None = None
@@ -539,7 +537,7 @@ class Connection:
         """
         if self._state is not OPEN or self._tls is not None or self._file is not None:
             return False
-        self._file = [fd, offset, count, done, len(self.out)]
+        self._file = FileSend(fd, offset, count, done, len(self.out))
         if not self.out:
             self._flush_file()
         self._update()
@@ -550,29 +548,16 @@ class Connection:
         file = self._file
         if file is None:
             return True
-        sock = self.sock
         try:
-            if file[4]:  # buffered bytes that go before the file
-                sent = sock.send(memoryview(self.out)[: file[4]])
-                del self.out[:sent]
-                file[4] -= sent
-                if file[4]:
-                    return False
-            sent = os.sendfile(sock.fileno(), file[0], file[1], file[2])
+            if not file.advance(self.sock, self.out):
+                return False
         except (BlockingIOError, InterruptedError):
             return False
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, EOFError) as err:
             self._shutdown(err)
             return False
-        if sent == 0:  # the file is shorter than promised
-            self._shutdown(EOFError(f"file ended {file[2]} bytes early"))
-            return False
-        file[1] += sent
-        file[2] -= sent
-        if file[2]:
-            return False
         self._file = None
-        file[3](None)
+        file.done(None)
         return True
 
     def _flush(self) -> None:
@@ -690,7 +675,7 @@ class Connection:
         self._early = None
         file, self._file = self._file, None
         if file is not None:
-            file[3](error or ConnectionError("the connection closed before the file was sent"))
+            file.done(error or ConnectionError("the connection closed before the file was sent"))
         self.owner.connection_lost(self, error)
 
     def __repr__(self) -> str:
