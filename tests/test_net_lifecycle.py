@@ -230,7 +230,7 @@ def connect_refused(harness: Harness, listener: socket.socket, certs: Any) -> Tr
         conn = harness.dial(bound.getsockname(), probe)
         probe.wait("lost")
     assert isinstance(probe.error, ConnectionRefusedError)
-    assert "made" not in probe.heard
+    assert "made" not in probe.heard and not conn.established
     return conn._trace or []
 
 
@@ -259,7 +259,7 @@ def failed_handshake(harness: Harness, listener: socket.socket, certs: Any) -> T
         peer.sendall(b"GET / HTTP/1.0\r\n\r\n")  # not a ClientHello
         probe.wait("lost")
     assert isinstance(probe.error, ssl.SSLError)
-    assert "made" not in probe.heard
+    assert "made" not in probe.heard and not conn.established
     return conn._trace or []
 
 
@@ -272,6 +272,7 @@ def starttls_on_the_server(harness: Harness, listener: socket.socket, certs: Any
     assert raw.recv(4) == b"OK\r\n"
     with client_ssl_context(certs[0]).wrap_socket(raw, server_hostname="localhost") as peer:
         probe.wait("made")
+        assert conn.established
         peer.sendall(b"secret")
         probe.wait("data")
         assert bytes(probe.data) == b"secret"

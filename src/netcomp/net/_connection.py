@@ -96,7 +96,8 @@ class Connection:
     Its owner (a server or client component) hears ``connection_made`` once the link is up,
     then ``data_received``, ``eof_received``, ``connection_drained`` and, once,
     ``connection_lost``. Read-only for users: :attr:`state`, :attr:`closed`, :attr:`tls`,
-    :attr:`paused`, :attr:`buffered` and the flags ``held``, ``congested``, ``eof``.
+    :attr:`paused`, :attr:`buffered` and the flags ``held``, ``congested``, ``eof`` and
+    ``established`` (the owner heard ``connection_made``; it stays True once closed).
     """
 
     __slots__ = (
@@ -111,7 +112,7 @@ class Connection:
         "_watch",
         "congested",
         "eof",
-        "handle",
+        "established",
         "held",
         "last_read",
         "limits",
@@ -132,7 +133,6 @@ class Connection:
     ) -> None:
         self.owner = owner
         self.sock: socket.socket = sock
-        self.handle = sock  # the user's handle: the socket itself (TLS never replaces it)
         self.peer = peer
         self.limits = limits
         self.out = bytearray()  # bytes for the wire (TLS records once TLS is on)
@@ -151,12 +151,19 @@ class Connection:
         self.held = False  # the owner stopped input (hold)
         self.congested = False  # output above high water, until it falls to low water
         self.eof = False  # the peer will send no more
+        self.established = False  # the owner heard connection_made (stays True once closed)
 
     # -------------------------------------------------------------- state
     @property
     def state(self) -> ConnectionState:
         """Where the connection is in its life."""
         return self._state
+
+    @property
+    def handle(self) -> socket.socket:
+        """The socket users name this connection by: ``sock`` itself (TLS over memory
+        buffers never replaces it)."""
+        return self.sock
 
     @property
     def closed(self) -> bool:
@@ -261,6 +268,15 @@ class Connection:
         else:
             self._up()
 
+    def start(self, context: ssl.SSLContext | None = None) -> None:
+        """Begin an accepted connection: with ``context``, its TLS handshake (server side)
+        first; the owner hears ``connection_made`` once it is up."""
+        if context is not None:
+            self.start_tls(context, server_side=True)
+        elif self._state is OPEN and not self.established:
+            self.established = True
+            self.owner.connection_made(self)
+
     def _up(self) -> None:
         """The link is usable: send what was kept, then tell the owner."""
         self._transition(OPEN)
@@ -268,6 +284,7 @@ class Connection:
         self._update()
         if early and not self.write(early):
             return  # it failed at once (and was reported)
+        self.established = True
         self.owner.connection_made(self)
         if self.congested and self._state is OPEN and self.buffered <= self.limits.low_water:
             self._uncongest()  # what was kept went out at once

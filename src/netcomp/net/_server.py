@@ -7,8 +7,8 @@ Rules:
   ``accept_backoff`` seconds (no spinning on a readiness we cannot serve), report the
   error once, keep serving open connections, then accept again.
 * ``connect(sock, host, port)`` fires once a connection is usable (after the TLS handshake);
-  a connection that fails its handshake fires ``error(sock, err)`` only. ``disconnect(sock)``
-  fires for exactly the connections that had ``connect`` (a failed STARTTLS included).
+  a connection that fails its handshake fires ``error(sock, err)`` only; one that was up
+  (a failed STARTTLS included) ends with ``disconnect(sock)``.
 * A ``read`` handler's bytes result is written back to that connection. After the peer's
   EOF the connection is closed once the last ``read`` is done and the output has drained.
 """
@@ -78,7 +78,6 @@ class Server(SocketComponent):
         self.max_accepts = max_accepts
         self.accept_backoff = accept_backoff
         self._connections: dict[socket.socket, Connection] = {}
-        self._announced: set[Connection] = set()  # had ``connect``: will have ``disconnect``
         self._accept_timer: TimerHandle | None = None
         self._starved = False  # out of descriptors, error already reported
         self._all_closed = AllClosed()
@@ -153,10 +152,7 @@ class Server(SocketComponent):
         conn = Connection(self, sock, address, self.limits)
         self._connections[sock] = conn
         conn.attach(self.loop)
-        if self.secure and self.ssl_context is not None:
-            conn.start_tls(self.ssl_context, server_side=True)
-        else:
-            self.connection_made(conn)
+        conn.start(self.ssl_context if self.secure else None)
 
     # ------------------------------------------------------ connection events
     @handler(False)
@@ -167,13 +163,12 @@ class Server(SocketComponent):
             host, port = peer[0], peer[1]
         else:
             host, port = peer or "", None
-        self._announced.add(conn)
-        self.fire(connect(conn.handle, host, port))
+        self.fire(connect(conn.sock, host, port))
 
     @handler(False)
     def data_received(self, conn: Connection, data: bytes) -> None:
         """Hook: ``data`` arrived on ``conn``; fires ``read`` (bytes returned go back)."""
-        conn.track_read(self.fire(read(conn.handle, data)))
+        conn.track_read(self.fire(read(conn.sock, data)))
 
     @handler(False)
     def eof_received(self, conn: Connection) -> None:
@@ -183,7 +178,7 @@ class Server(SocketComponent):
     @handler(False)
     def connection_drained(self, conn: Connection) -> None:
         """Hook: ``conn``'s output fell to low water; fires ``drained``."""
-        self.fire(drained(conn.handle))
+        self.fire(drained(conn.sock))
 
     @handler(False)
     def connection_lost(self, conn: Connection, err: BaseException | None) -> None:
@@ -191,13 +186,12 @@ class Server(SocketComponent):
 
         A subclass that overrides it calls ``super()`` to keep the bookkeeping.
         """
-        self._connections.pop(conn.handle, None)
-        was_up = conn in self._announced  # a failed first handshake was never announced
-        self._announced.discard(conn)
+        self._connections.pop(conn.sock, None)
+        was_up = conn.established  # a failed first handshake was never up
         if err is not None:
-            self.fire(error(conn.handle, err))
+            self.fire(error(conn.sock, err))
         if was_up:
-            self.fire(disconnect(conn.handle))
+            self.fire(disconnect(conn.sock))
         if not self._connections:
             self._all_closed.done()
 
