@@ -37,6 +37,7 @@ from netcomp.net import (
     starttls,
     write,
 )
+from netcomp.net._tls import TLSLayer
 from netcomp.testing import Recorder, running
 
 
@@ -572,3 +573,41 @@ def test_plaintext_still_buffered_when_starttls_begins_goes_out_first_in_plainte
         context = client_ssl_context(certs[0])
         with context.wrap_socket(raw, server_hostname="localhost") as secure:
             assert pump(secure, b"now secret", timeout=5)[0] == b"now secret"
+
+
+# ------------------------------------------------------- the sans-I/O TLS layer
+
+
+def tls_pair(certs: tuple[str, str]) -> tuple[TLSLayer, TLSLayer]:
+    """A client and a server TLSLayer, handshaken by passing bytes in memory."""
+    client = TLSLayer(client_ssl_context(certs[0]), False, "localhost")
+    server = TLSLayer(server_ssl_context(*certs), True, None)
+    for _ in range(10):  # a handshake takes a few flights, never ten
+        client_done = client.handshake()
+        server.feed(client.output())
+        server_done = server.handshake()
+        client.feed(server.output())
+        if client_done and server_done:
+            return client, server
+    raise AssertionError("the in-memory handshake did not finish")
+
+
+def test_tls_layer_delivers_data_before_the_end_or_an_error(certs: tuple[str, str]) -> None:
+    view = memoryview(bytearray(64 * 1024))
+    client, server = tls_pair(certs)
+    server.feed(client.encrypt(b"first") + client.close_notify())
+    assert server.read_into(view) == 5 and bytes(view[:5]) == b"first"
+    assert server.read_into(view) == 0 and server.peer_closed  # then the clean end
+
+    client, server = tls_pair(certs)
+    server.feed(client.encrypt(b"cut"))
+    server.feed_eof()  # no close_notify: a truncated stream is an end, not an error
+    assert server.read_into(view) == 3
+    assert server.read_into(view) == 0 and server.peer_closed
+
+    client, server = tls_pair(certs)
+    server.feed(client.encrypt(b"good") + b"\x17\x03\x03\x00\x05junk!")  # a forged record
+    assert server.read_into(view) == 4  # what came before the bad record is delivered...
+    assert server.pending
+    with pytest.raises(ssl.SSLError):
+        server.read_into(view)  # ...and the error is raised by the next read

@@ -152,8 +152,3 @@ class TLSLayer:
         except (ssl.SSLError, ValueError):
             pass  # the session already failed or ended: nothing more to say
         return self.output()
-
-    @property
-    def version(self) -> str | None:
-        """The protocol in use (``"TLSv1.3"``), once the handshake is done."""
-        return self._obj.version()
