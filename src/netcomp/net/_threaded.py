@@ -140,8 +140,6 @@ class ThreadedTCPClient(BaseComponent):
     @handler("stopped", channel="*")
     def _on_stopped(self, manager: Any) -> Future | None:
         self._on_close()
-        if self._ended:
-            return None
         # The loop waits (up to Manager.stop_timeout) for the thread to end.
         return self._ended_waiters.wait(not self._ended)
 
