@@ -27,6 +27,7 @@ from _net_support import cert_files, client_ssl_context, ipv6_loopback, on, serv
 from netcomp import Component, Event, Manager
 from netcomp.net import (
     Backoff,
+    ConnectTimeout,
     Connex,
     QueueFull,
     RetriesExhausted,
@@ -663,7 +664,7 @@ def test_failover_refused_then_black_hole_then_server(env: Env) -> None:
         pytest.skip("this kernel completed a connect to a listener with a full backlog")
     second = env.wait("unreachable", count=2)
     assert first.args[:2] == refusing and isinstance(first.args[2], ConnectionRefusedError)
-    assert second.args[:2] == hole and isinstance(second.args[2], TimeoutError)
+    assert second.args[:2] == hole and isinstance(second.args[2], ConnectTimeout)
     assert (first.args[3], second.args[3]) == (1, 2)
     assert connected.args == server.address
     assert server.wait_received(15) == b"through at last"
@@ -701,7 +702,7 @@ def test_tls_failover_past_a_stalling_proxy(
     assert env.wait("connected").args == server.bind
     assert env.wait("read").args == (b"secret",)
     stalled = env.wait("unreachable", count=2)
-    assert stalled.args[:2] == proxy.address and isinstance(stalled.args[2], TimeoutError)
+    assert stalled.args[:2] == proxy.address and isinstance(stalled.args[2], ConnectTimeout)
     assert proxy.accepted == 1
 
 
@@ -988,6 +989,6 @@ def test_tls_client_connect_fails_cleanly_before_tcp_is_up(where: str) -> None:
             event = recorder.wait_for("unreachable", predicate=on("cli"))
             if where == "in progress" and recorder.count("connected"):
                 pytest.skip("this kernel completed a connect to a listener with a full backlog")
-        expected = ConnectionRefusedError if where == "refused" else TimeoutError
+        expected = ConnectionRefusedError if where == "refused" else ConnectTimeout
         assert isinstance(event.args[2], expected), event.args[2]
         assert manager.loop.watched == 0

@@ -46,7 +46,6 @@ INTERNAL = {
     "netcomp.core._handlers": {"HandlerSpec", "takes_event"},
     "netcomp.core._registry": {"HandlerEntry", "Plan", "Registry"},
     "netcomp.core._tasks": {"Driver", "Task"},
-    "netcomp.core._wakeup": {"Wakeup"},
 }
 
 #: Which netcomp layers each layer may import (docs/architecture.md: imports point down only).

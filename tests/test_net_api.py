@@ -299,3 +299,44 @@ def test_write_to_an_unknown_connection_is_an_error_event() -> None:
     assert server_error.args[0] is stranger
     assert isinstance(server_error.args[1], ConnectionError)
     assert isinstance(client_error.args[0], ConnectionError)
+
+
+def test_connection_limits_has_a_name_of_its_own() -> None:
+    import netcomp.net
+    import netcomp.web
+
+    assert not hasattr(netcomp.net, "Limits")  # web's HTTP Limits is another type
+    limits = netcomp.net.ConnectionLimits(high_water=10, low_water=5)
+    assert (limits.high_water, limits.low_water, limits.pause_reading) == (10, 5, True)
+    with pytest.raises(ValueError, match="low_water"):
+        netcomp.net.ConnectionLimits(high_water=1, low_water=2)
+
+
+@pytest.mark.parametrize("nodelay", [True, False])
+def test_accepted_tcp_sockets_get_nodelay_unless_asked_not_to(nodelay: bool) -> None:
+    manager = Manager()
+    server = TCPServer(0, channel="srv", nodelay=nodelay)
+    server.register(manager)
+    with running(manager) as recorder, std_connect(socket.AF_INET, server.bind):
+        sock = recorder.wait_for("connect", predicate=on("srv")).args[0]
+        assert bool(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)) is nodelay
+
+
+def test_set_nodelay_leaves_unix_sockets_alone() -> None:
+    from netcomp.net._address import set_nodelay
+
+    left, right = socket.socketpair(socket.AF_UNIX)
+    with left, right:
+        set_nodelay(left)  # no TCP option on a UNIX socket: nothing to do, nothing raised
+    with socket.socket() as tcp:
+        set_nodelay(tcp)
+        assert tcp.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
+def test_write_back_sends_bytes_and_the_bytes_of_a_list_in_order() -> None:
+    from netcomp.net._replies import write_back
+
+    sent: list[Any] = []
+    for result in [b"a", bytearray(b"b"), memoryview(b"c"), [b"d", None, "e", b"f"], None, "g"]:
+        write_back(result, sent.append)
+    assert [bytes(chunk) for chunk in sent] == [b"a", b"b", b"c", b"d", b"f"]

@@ -33,6 +33,7 @@ from _net_support import (
 )
 from netcomp import BaseComponent, Component, Event, Manager, handler
 from netcomp.net import (
+    ConnectTimeout,
     TCPClient,
     TCPServer,
     UNIXClient,
@@ -303,7 +304,7 @@ def test_connect_timeout_against_a_listener_with_a_full_backlog() -> None:
         if name == "connected":
             pytest.skip("this kernel completed a connect to a listener with a full backlog")
         assert early is None, f"{early} before the connect timeout"
-        assert isinstance(args[2], TimeoutError)
+        assert isinstance(args[2], ConnectTimeout) and isinstance(args[2], TimeoutError)
     finally:
         for filler in fillers:
             filler.close()
@@ -334,7 +335,7 @@ def test_connect_timeout_covers_a_tls_handshake_that_never_answers(
                 vt.advance_to(0.3)
                 event = recorder.wait_for("unreachable", predicate=on("cli"), timeout=5)
                 assert manager.loop.watched == 0  # the abandoned socket left the selector
-    assert isinstance(event.args[2], TimeoutError)
+    assert isinstance(event.args[2], ConnectTimeout)
     assert "connected" not in recorder.names_seen()
 
 

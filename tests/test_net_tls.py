@@ -4,9 +4,12 @@ handshake timeout that never holds up other connections."""
 from __future__ import annotations
 
 import contextlib
+import gc
+import os
 import selectors
 import socket
 import ssl
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -25,7 +28,16 @@ from _net_support import (
     std_connect,
 )
 from netcomp import Component, Manager
-from netcomp.net import TCPClient, TCPServer, connect, starttls, write
+from netcomp.net import (
+    ConnectionState,
+    HandshakeTimeout,
+    TCPClient,
+    TCPServer,
+    connect,
+    starttls,
+    write,
+)
+from netcomp.net._tls import TLSLayer
 from netcomp.testing import Recorder, VirtualTime, running
 
 STEP = 2.0**-10  # "just before a deadline"
@@ -151,7 +163,9 @@ def test_starttls_between_netcomp_client_and_server(certs: tuple[str, str]) -> N
             recorder.wait_for("connect", predicate=on("srv"), count=2)
             sock = recorder.wait_for("connect", predicate=on("srv")).args[0]
             assert server.connections == [sock]  # the handle survives the upgrade
-            assert isinstance(server._connections[sock].sock, ssl.SSLSocket)
+            upgraded = server._connections[sock]
+            assert upgraded.tls and upgraded.state is ConnectionState.OPEN
+            assert upgraded.sock is sock  # TLS runs over the plain socket (memory BIOs)
             manager.fire(write(b"top secret"), "cli")
             assert inbox.wait_size(len(b"plain:helloOK\r\ntop secret")).endswith(b"top secret")
     finally:
@@ -319,7 +333,7 @@ def test_stalled_handshake_times_out_without_delaying_others(
             leftover, eof = pump(stalled, b"", until_eof=True, timeout=5)
         assert eof and leftover == b""
         failure = recorder.wait_for("error", predicate=on("srv"))
-        assert isinstance(failure.args[1], TimeoutError)
+        assert isinstance(failure.args[1], HandshakeTimeout)
         recorder.wait_for("disconnect", predicate=on("srv"), count=3)
         assert recorder.count("connect") == 3  # the stalled socket was never "connected"
         assert server.connections == []
@@ -366,3 +380,251 @@ def test_failed_starttls_on_the_client_is_error_then_disconnected(
     assert isinstance(failed.args[0], ssl.SSLError)
     assert recorder.events.index(failed) < recorder.events.index(gone)
     assert "unreachable" not in recorder.names_seen()
+
+
+# ------------------------------------------------- connect options are never ignored
+
+
+def test_connect_with_circuits_ssl_spelling_connects_over_tls(certs: tuple[str, str]) -> None:
+    """``connect(host, port, ssl=True)`` (circuits' spelling) must not connect in plaintext."""
+    manager = Manager()
+    server = TCPServer(("127.0.0.1", 0), ssl_context=server_ssl_context(*certs), channel="srv")
+    server.register(manager)
+    client = TCPClient(channel="cli", ssl_context=client_ssl_context(certs[0]))
+    client.register(manager)
+    with running(manager) as recorder:
+        manager.fire(connect("127.0.0.1", server.port, ssl=True), "cli")
+        recorder.wait_for("connected", predicate=on("cli"))
+        # The server announces a connection only once its TLS handshake is done.
+        recorder.wait_for("connect", predicate=on("srv"))
+        assert "error" not in recorder.names_seen()
+    assert client.secure
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"certfile": "x.pem"}, ["certfile"]),
+        ({"secure": True, "ssl": False}, ["secure", "ssl"]),
+    ],
+    ids=["unknown", "conflicting"],
+)
+def test_connect_refuses_ignored_options(options: dict[str, Any], words: list[str]) -> None:
+    manager = Manager()
+    TCPClient(channel="cli").register(manager)
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        with running(manager, check_errors=False) as recorder:
+            value = manager.fire(connect("127.0.0.1", port, **options), "cli")
+            recorder.wait_for("exception")
+            recorder.wait_for("connect", predicate=lambda e: e.value is value and value.done)
+            assert isinstance(value.exception, TypeError)
+            for word in words:
+                assert word in str(value.exception)
+            assert "connected" not in recorder.names_seen()
+
+
+# ---------------------------------------- resets and truncation: no leak, EOF not error
+
+_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
+
+
+def open_fds() -> int:
+    gc.collect()  # a socket that an earlier test dropped may close now: not later, mid-count
+    return len(os.listdir("/proc/self/fd"))
+
+
+needs_proc = pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="no /proc")
+
+
+def reset(sock: socket.socket) -> None:
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET)
+    sock.close()
+
+
+def client_hello(context: ssl.SSLContext) -> tuple[bytes, Any, Any]:
+    """The first flight of a TLS client (and its memory-BIO state)."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = context.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    with contextlib.suppress(ssl.SSLWantReadError):
+        tls.do_handshake()
+    return outgoing.read(), incoming, tls
+
+
+@needs_proc
+def test_peers_resetting_during_the_server_handshake_leak_no_descriptor(
+    certs: tuple[str, str],
+) -> None:
+    manager = Manager()
+    server = TCPServer(("127.0.0.1", 0), ssl_context=server_ssl_context(*certs), channel="srv")
+    server.register(manager)
+    context = client_ssl_context(certs[0])
+    rounds = 8
+    with running(manager) as recorder:
+        before = open_fds()
+        for _ in range(rounds):
+            # At once (often before the server accepts), mid ClientHello, and after the
+            # ServerHello (the server waits for our Finished).
+            reset(socket.create_connection(server.bind, timeout=5))
+            hello, _incoming, _tls = client_hello(context)
+            with socket.create_connection(server.bind, timeout=5) as peer:
+                peer.sendall(hello[: len(hello) // 2])
+                reset(peer)
+            with socket.create_connection(server.bind, timeout=5) as peer:
+                peer.sendall(hello)
+                assert peer.recv(65536), "no ServerHello"
+                reset(peer)
+        recorder.wait_for("error", predicate=on("srv"), count=3 * rounds, timeout=10)
+        assert server.connections == []
+        assert open_fds() == before
+    assert recorder.count("connect") == 0
+
+
+@needs_proc
+def test_servers_resetting_during_the_client_handshake_leak_no_descriptor(
+    certs: tuple[str, str],
+) -> None:
+    rounds = 12
+    served = threading.Semaphore(0)
+
+    def reset_all(listener: socket.socket) -> None:
+        for number in range(rounds):
+            peer, _ = listener.accept()
+            if number % 2:
+                peer.recv(65536)  # the ClientHello
+            reset(peer)
+            served.release()
+
+    manager = Manager()
+    TCPClient(channel="cli", secure=True, ssl_context=client_ssl_context(certs[0])).register(
+        manager
+    )
+    with socket.create_server(("127.0.0.1", 0)) as listener, running(manager) as recorder:
+        listener.settimeout(10)
+        before = open_fds()
+        thread = threading.Thread(target=reset_all, args=(listener,), daemon=True)
+        thread.start()
+        for number in range(1, rounds + 1):
+            manager.fire(connect(*listener.getsockname()), "cli")
+            event = recorder.wait_for("unreachable", predicate=on("cli"), count=number)
+            assert isinstance(event.args[2], OSError)
+            assert served.acquire(timeout=10)
+        thread.join(10)
+        assert not thread.is_alive()
+        assert open_fds() == before
+    assert "connected" not in recorder.names_seen()
+
+
+def test_a_tls_client_that_closes_without_close_notify_is_an_eof(
+    certs: tuple[str, str],
+) -> None:
+    manager = Manager()
+    server = TCPServer(("127.0.0.1", 0), ssl_context=server_ssl_context(*certs), channel="srv")
+    server.register(manager)
+    inbox = Inbox("srv")
+    inbox.register(manager)
+    with running(manager) as recorder:
+        secure = std_connect(socket.AF_INET, server.bind, client_ssl_context(certs[0]))
+        secure.sendall(b"last words")
+        inbox.wait_size(len(b"last words"))
+        secure.close()  # SSLSocket.close() sends no close_notify: a truncated stream
+        recorder.wait_for("disconnect", predicate=on("srv"))
+    assert bytes(inbox.data) == b"last words"
+    assert "error" not in recorder.names_seen()
+
+
+def test_a_tls_server_that_closes_without_close_notify_is_an_eof(
+    certs: tuple[str, str],
+) -> None:
+    def say_and_cut(conn: socket.socket) -> None:
+        conn.sendall(b"bye")  # then StdServer closes it: no close_notify
+
+    manager = Manager()
+    TCPClient(channel="cli", secure=True, ssl_context=client_ssl_context(certs[0])).register(
+        manager
+    )
+    inbox = Inbox("cli")
+    inbox.register(manager)
+    context = server_ssl_context(*certs)
+    with (
+        StdServer(socket.AF_INET, ("127.0.0.1", 0), say_and_cut, context) as peer,
+        running(manager) as recorder,
+    ):
+        manager.fire(connect("localhost", peer.address[1]), "cli")
+        recorder.wait_for("disconnected", predicate=on("cli"))
+    assert bytes(inbox.data) == b"bye"
+    assert "error" not in recorder.names_seen()
+    assert peer.errors == []
+
+
+class BulkThenStartTLS(Component):
+    """On ``STARTTLS``: writes a large plaintext answer, then upgrades at once; echoes after."""
+
+    def init(self, channel: str, bulk: bytes) -> None:
+        self.channel = channel
+        self.bulk = bulk
+        self.upgraded: set[Any] = set()
+
+    def read(self, sock: socket.socket, data: bytes) -> bytes | None:
+        if sock in self.upgraded:
+            return data
+        if data == b"STARTTLS\r\n":
+            self.upgraded.add(sock)
+            self.fire(write(sock, self.bulk + b"OK\r\n"))
+            self.fire(starttls(sock))
+        return None
+
+
+def test_plaintext_still_buffered_when_starttls_begins_goes_out_first_in_plaintext(
+    certs: tuple[str, str],
+) -> None:
+    bulk = b"p" * (8 * 1024 * 1024)  # more than the kernel takes at once: it is buffered
+    manager = Manager()
+    server = plain_server_with_tls(manager, certs)
+    BulkThenStartTLS(channel="srv", bulk=bulk).register(manager)
+    with running(manager), std_connect(socket.AF_INET, server.bind) as raw:
+        got, _eof = pump(raw, b"STARTTLS\r\n", expect=len(bulk) + 4, timeout=20)
+        assert got == bulk + b"OK\r\n"  # in plaintext, in order, before any TLS record
+        raw.setblocking(True)
+        raw.settimeout(10)
+        context = client_ssl_context(certs[0])
+        with context.wrap_socket(raw, server_hostname="localhost") as secure:
+            assert pump(secure, b"now secret", timeout=5)[0] == b"now secret"
+
+
+# ------------------------------------------------------- the sans-I/O TLS layer
+
+
+def tls_pair(certs: tuple[str, str]) -> tuple[TLSLayer, TLSLayer]:
+    """A client and a server TLSLayer, handshaken by passing bytes in memory."""
+    client = TLSLayer(client_ssl_context(certs[0]), False, "localhost")
+    server = TLSLayer(server_ssl_context(*certs), True, None)
+    for _ in range(10):  # a handshake takes a few flights, never ten
+        client_done = client.handshake()
+        server.feed(client.output())
+        server_done = server.handshake()
+        client.feed(server.output())
+        if client_done and server_done:
+            return client, server
+    raise AssertionError("the in-memory handshake did not finish")
+
+
+def test_tls_layer_delivers_data_before_the_end_or_an_error(certs: tuple[str, str]) -> None:
+    view = memoryview(bytearray(64 * 1024))
+    client, server = tls_pair(certs)
+    server.feed(client.encrypt(b"first") + client.close_notify())
+    assert server.read_into(view) == 5 and bytes(view[:5]) == b"first"
+    assert server.read_into(view) == 0 and server.peer_closed  # then the clean end
+
+    client, server = tls_pair(certs)
+    server.feed(client.encrypt(b"cut"))
+    server.feed_eof()  # no close_notify: a truncated stream is an end, not an error
+    assert server.read_into(view) == 3
+    assert server.read_into(view) == 0 and server.peer_closed
+
+    client, server = tls_pair(certs)
+    server.feed(client.encrypt(b"good") + b"\x17\x03\x03\x00\x05junk!")  # a forged record
+    assert server.read_into(view) == 4  # what came before the bad record is delivered...
+    assert server.pending
+    with pytest.raises(ssl.SSLError):
+        server.read_into(view)  # ...and the error is raised by the next read

@@ -16,7 +16,7 @@ import pytest
 from _fault_proxy import RestartableServer, full_backlog, hold_port
 from _net_support import Inbox, on, payload
 from netcomp import Component, Event, Manager
-from netcomp.net import NotConnected, ThreadedTCPClient, close, write
+from netcomp.net import ConnectTimeout, NotConnected, ThreadedTCPClient, close, write
 from netcomp.testing import Recorder, running
 
 CH = "threaded"
@@ -119,7 +119,7 @@ def test_connect_timeout_is_unreachable() -> None:
             event = recorder.wait_for("unreachable", predicate=on(CH), timeout=5, done=False)
             if recorder.count("connected"):
                 pytest.skip("this kernel completed a connect to a listener with a full backlog")
-            assert isinstance(event.args[2], TimeoutError)
+            assert isinstance(event.args[2], ConnectTimeout)
 
 
 def test_close_while_connecting_ends_quietly() -> None:

@@ -32,6 +32,7 @@ from ._loop import Loop, current_loop
 from ._manager import Manager, current_manager
 from ._scheduling import TimerHandle
 from ._timers import Timer
+from ._wakeup import Wakeup
 from ._workers import Worker, task
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "TimerHandle",
     "Value",
     "Wait",
+    "Wakeup",
     "Watch",
     "Worker",
     "configure_logging",

@@ -13,7 +13,12 @@ __all__ = ["Wakeup"]
 
 
 class Wakeup:
-    """Wake-up descriptor: ``wake()`` from any thread, ``drain()`` on the loop thread."""
+    """Wake-up descriptor: ``wake()`` from any thread, ``drain()`` on the waiting thread.
+
+    The waiting thread watches :meth:`fileno` for readability (in a selector, beside its
+    sockets); any thread calls :meth:`wake` to make it readable; the waiting thread calls
+    :meth:`drain` once woken. :meth:`close` releases it (a later ``wake`` does nothing).
+    """
 
     __slots__ = ("_rfd", "_rsock", "_wfd", "_wsock")
 

@@ -3,8 +3,9 @@ plain or TLS, with buffered output and backpressure, UDP sockets, the reconnecti
 ``Connex`` and the thread-serviced ``ThreadedTCPClient``."""
 
 from ._client import Client, TCP6Client, TCPClient, UNIXClient
-from ._connection import Connection, Limits
+from ._connection import Connection
 from ._connex import Backoff, Connex, QueueFull, RetriesExhausted, disable, enable
+from ._errors import ConnectTimeout, HandshakeTimeout, NotConnected
 from ._events import (
     broadcast,
     close,
@@ -21,17 +22,22 @@ from ._events import (
     unreachable,
     write,
 )
+from ._lifecycle import ConnectionState
+from ._limits import ConnectionLimits
 from ._poller import Poller, ensure_poller
-from ._server import NotConnected, Server, TCP6Server, TCPServer, UNIXServer
+from ._server import Server, TCP6Server, TCPServer, UNIXServer
 from ._threaded import ThreadedTCPClient
 from ._udp import UDP6Server, UDPClient, UDPServer
 
 __all__ = [
     "Backoff",
     "Client",
+    "ConnectTimeout",
     "Connection",
+    "ConnectionLimits",
+    "ConnectionState",
     "Connex",
-    "Limits",
+    "HandshakeTimeout",
     "NotConnected",
     "Poller",
     "QueueFull",

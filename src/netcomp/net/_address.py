@@ -1,4 +1,5 @@
-"""Bind and connect addresses: the forms users write, parsed in one place.
+"""Bind and connect addresses (the forms users write, parsed in one place) and the socket
+options every stream socket gets.
 
 Accepted bind forms: ``8000`` (port on 127.0.0.1 for TCP, ::1 for TCP6), ``("host", port)``,
 ``"host:port"``, ``"[::1]:port"``, a UNIX path (``"/tmp/x.sock"``), or a bound socket.
@@ -6,6 +7,7 @@ Accepted bind forms: ``8000`` (port on 127.0.0.1 for TCP, ::1 for TCP6), ``("hos
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import ipaddress
 import os
@@ -13,7 +15,7 @@ import socket
 import stat
 from typing import Any
 
-__all__ = ["bound_socket", "is_ip_literal", "parse_bind"]
+__all__ = ["bound_socket", "is_ip_literal", "parse_bind", "set_nodelay"]
 
 
 def parse_bind(bind: Any, family: socket.AddressFamily) -> Any:
@@ -89,6 +91,15 @@ def bound_socket(
         sock.close()
         raise
     return sock
+
+
+def set_nodelay(sock: socket.socket) -> None:
+    """Turn Nagle's algorithm off on a TCP socket, so a small write goes out at once instead
+    of waiting for the peer's ACK of the previous one (request/response latency). No-op for
+    UNIX sockets; a failure (the peer is already gone) is left to the next I/O to report."""
+    if sock.family in (socket.AF_INET, socket.AF_INET6):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def _remove_stale_unix_socket(path: Any) -> None:

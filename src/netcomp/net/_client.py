@@ -14,7 +14,6 @@ Rules:
 from __future__ import annotations
 
 import concurrent.futures as cf
-import contextlib
 import errno
 import socket
 import ssl
@@ -22,12 +21,14 @@ import threading
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..core import Future, TimerHandle, handler
-from ._address import is_ip_literal
-from ._connection import Connection, Limits
+from ._address import is_ip_literal, set_nodelay
+from ._connection import Connection
+from ._errors import ConnectTimeout, NotConnected
 from ._events import connected, disconnected, drained, error, read, ready, unreachable
+from ._limits import ConnectionLimits
 from ._poller import SocketComponent
-from ._server import NotConnected
 from ._tls import client_context
+from ._waiters import AllClosed
 
 if TYPE_CHECKING:
     from ..core import Loop
@@ -44,6 +45,23 @@ def _resolve_pool() -> cf.ThreadPoolExecutor:
         if _resolver is None:
             _resolver = cf.ThreadPoolExecutor(4, thread_name_prefix="netcomp-resolve")
         return _resolver
+
+
+def _secure_option(secure: bool | None, options: dict[str, Any]) -> bool | None:
+    """``secure`` from a ``connect`` event, with circuits' spelling ``ssl=`` as an alias.
+
+    Any other keyword is refused (``TypeError``): an option we do not know could be one
+    the caller relies on for security, and ignoring it must never be silent.
+    """
+    alias = options.pop("ssl", None)
+    if options:
+        names = ", ".join(sorted(options))
+        raise TypeError(f"connect got unexpected keyword argument(s): {names}")
+    if alias is None:
+        return secure
+    if secure is not None and bool(secure) != bool(alias):
+        raise TypeError(f"connect got secure={secure!r} and ssl={alias!r}: give one of them")
+    return bool(alias)
 
 
 class DialOwner(Protocol):
@@ -87,7 +105,7 @@ class Dial:
         family: socket.AddressFamily,
         host: Any,
         port: Any,
-        limits: Limits,
+        limits: ConnectionLimits,
         timeout: float | None,
         context: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
@@ -168,7 +186,7 @@ class Dial:
         if self.done:
             return
         self.cancel()  # ends first: the aborted connection's report is then ignored
-        self.owner._dial_failed(self, TimeoutError("connect timed out"))
+        self.owner._dial_failed(self, ConnectTimeout("connect timed out"))
 
     def _resolved(self, family: Any, address: Any, err: OSError | None) -> None:
         if self.done:
@@ -182,9 +200,8 @@ class Dial:
         self.address = address
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setblocking(False)
-        if self.nodelay and family != socket.AF_UNIX:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.nodelay:
+            set_nodelay(sock)
         try:
             code = sock.connect_ex(address)
         except OSError as err:  # e.g. a malformed address
@@ -199,20 +216,18 @@ class Dial:
         self.conn = conn
         assert self.loop is not None
         conn.attach(self.loop)
+        if self.context is not None:  # the handshake starts once TCP is up
+            hostname = self.server_hostname
+            if hostname is None and family != socket.AF_UNIX:
+                hostname = str(self.host)
+            conn.start_tls(self.context, False, hostname)
 
     # The connection reports here until it is up (Connection's owner protocol).
     def connection_made(self, conn: Connection) -> None:
+        """The link is up (TCP connected and any TLS handshake done): hand it over."""
         if self.done:
             conn.abort()
             return
-        if self.context is not None and not conn.tls:
-            # TCP is up: now the TLS handshake. Not before: wrapping a socket whose connect
-            # is still in progress fails (ssl checks it is connected, CVE-2023-40217 fix).
-            hostname = self.server_hostname
-            if hostname is None and conn.sock.family != socket.AF_UNIX:
-                hostname = str(self.host)
-            conn.start_tls(self.context, False, hostname)
-            return  # reported here again once the handshake is done
         self._end()
         self.conn = None
         conn.owner = self.owner  # type: ignore[assignment]
@@ -265,12 +280,14 @@ class Client(SocketComponent):
         self.server_hostname = server_hostname
         self.connect_timeout = connect_timeout
         self.nodelay = nodelay
-        self.limits = Limits(high_water, low_water, handshake_timeout, pause_reading=False)
+        self.limits = ConnectionLimits(
+            high_water, low_water, handshake_timeout, pause_reading=False
+        )
         self._conn: Connection | None = None  # the link, once up
         self._dial: Dial | None = None  # the connect in progress
         self._target: tuple[Any, Any] | None = None
         self._up = False
-        self._closed_waiters: list[Future] = []
+        self._all_closed = AllClosed()
         self._upgrading = False  # up, and redoing a handshake (starttls)
         self.fire(ready(self))
 
@@ -290,6 +307,9 @@ class Client(SocketComponent):
     def _on_connect(
         self, host: Any = None, port: Any = None, secure: bool | None = None, **options: Any
     ) -> None:
+        # Checked first, even when a connect is in progress: a security option that is
+        # silently dropped would connect in plaintext.
+        secure = _secure_option(secure, options)
         if self._conn is not None or self._dial is not None:
             return  # connected or connecting: a second connect is a no-op
         host = host if host is not None else self.host
@@ -355,9 +375,7 @@ class Client(SocketComponent):
         self._conn = None
         self._up = self._upgrading = False
         self._target = None
-        waiters, self._closed_waiters = self._closed_waiters, []
-        for future in waiters:
-            future.set_result(None)
+        self._all_closed.done()
         if err is not None:
             self.fire(error(err))
         self.fire(disconnected())
@@ -400,12 +418,8 @@ class Client(SocketComponent):
     @handler("stopped", channel="*")
     def _on_stopped(self, manager: Any) -> Future | None:
         self._on_close()
-        if self._conn is None:
-            return None
         # The loop waits (up to Manager.stop_timeout) for the connection to close cleanly.
-        future = Future()
-        self._closed_waiters.append(future)
-        return future
+        return self._all_closed.wait(self._conn is not None)
 
     def loop_ended(self) -> None:
         """The loop is gone: cancel the connect, cut the link."""

@@ -1,19 +1,30 @@
-"""One non-blocking stream socket: buffered output with water marks, optional TLS.
+"""One non-blocking stream socket: its lifecycle, buffered output with water marks, TLS.
 
 Rules (the invariants every server and client relies on):
+* A connection is in one :class:`ConnectionState` (CONNECTING, HANDSHAKING, OPEN, CLOSING,
+  LINGERING, CLOSED); every change goes through ``_transition``, checked against
+  ``TRANSITIONS`` (``_lifecycle.py``). What is not a stage of the lifecycle is a flag of
+  its own: ``held`` (by the owner), ``congested`` (output), ``eof`` (the peer's), ``tls``.
 * Output goes straight to the kernel when nothing is buffered; the rest is kept in one
   ``bytearray`` (front deletion is amortised O(1)) and flushed when the socket is writable.
-* Above ``high_water`` buffered bytes the connection stops reading (the peer is not serviced
-  until it takes our output), so a peer that never reads cannot grow our memory without
-  bound; at or below ``low_water`` reading resumes and the owner hears ``drained``.
-* ``close()`` sends what is buffered, then closes. The peer's EOF stops reading but output
-  still drains (half-close); the owner decides when to close.
+  With TLS the buffer holds records: the water marks count ciphertext.
+* Writes made before the link is up (CONNECTING, HANDSHAKING) are kept and sent, in order
+  and before anything written later, once it is OPEN (encrypted, with TLS). Bytes already
+  buffered when STARTTLS begins were written before it: they go out first, in plaintext.
+* Above ``high_water`` buffered bytes a server connection stops reading (the peer is not
+  serviced until it takes our output), so a peer that never reads cannot grow our memory
+  without bound; at or below ``low_water`` reading resumes and the owner hears ``drained``.
+* ``close()`` of an OPEN connection sends what is buffered (with TLS, then close_notify),
+  then FIN. The peer's EOF stops reading but output still drains (half-close); the owner
+  decides when to close. ``close()`` before the link is up abandons it.
 * A closing connection keeps reading (and drops what it reads): a peer blocked on sending to
   us could never take our last output, and closing a socket with unread input makes the
   kernel reset the link and drop what it had not yet sent. Once the output is out it sends
   FIN and lingers until the peer's EOF (at most ``LINGER`` seconds), then closes.
-* A TLS handshake is driven by readiness only (never blocks), bounded by a timeout that the
-  owner arms. TLS data the SSL object has already buffered is delivered at once (``pending``).
+* TLS is sans-I/O (:class:`~netcomp.net._tls.TLSLayer`): the socket stays a plain socket,
+  so a failed handshake cannot leak it; the handshake is driven by readiness only and
+  bounded by ``handshake_timeout``. Plaintext TLS has already decrypted is delivered at
+  once, and when input resumes (``hold(False)``, drained).
 * Every OSError is mapped once, here: it aborts this connection only.
 """
 
@@ -21,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import os
 import selectors
 import socket
 import ssl
@@ -29,16 +39,30 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ._errors import HandshakeTimeout
+from ._lifecycle import (
+    CLOSED,
+    CLOSING,
+    CONNECTING,
+    HANDSHAKING,
+    LINGERING,
+    OPEN,
+    TRANSITIONS,
+    ConnectionState,
+)
+from ._limits import ConnectionLimits
+from ._replies import write_back
+from ._sendfile import FileSend
+from ._tls import TLSLayer
+
 if TYPE_CHECKING:
     from ..core import Loop, TimerHandle, Value, Watch
 
-__all__ = ["Connection", "Limits"]
+__all__ = ["Connection"]
 
 READ = selectors.EVENT_READ
 WRITE = selectors.EVENT_WRITE
 _RECV_SIZE = 256 * 1024
-_TLS_SEND_CHUNK = 256 * 1024
-_WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 #: Seconds a closed connection waits for the peer's EOF after sending its FIN.
 LINGER = 5.0
 STOP_LINGER = 1.0
@@ -66,74 +90,37 @@ def _recv_view() -> memoryview:
         return _local.view  # type: ignore[no-any-return]
 
 
-def _close_half_wrapped(err: BaseException) -> None:
-    """Close the SSLSocket a failed ``wrap_socket`` made and dropped.
-
-    ``SSLSocket._create`` moves the descriptor into the new object before it checks the
-    connection; when that check raises (a reset or refused link), nothing closes it.
-    """
-    tb = err.__traceback__
-    while tb is not None:
-        candidate = tb.tb_frame.f_locals.get("self")
-        if isinstance(candidate, ssl.SSLSocket) and tb.tb_frame.f_code.co_name == "_create":
-            with contextlib.suppress(OSError):
-                candidate.close()
-        tb = tb.tb_next
-
-
-class Limits:
-    """Per-connection buffer limits (bytes) and TLS handshake timeout (seconds).
-
-    ``pause_reading``: stop reading while output is above high water. Right for servers
-    (a peer that does not read our answers gets no more service, so it cannot make us
-    buffer without bound). Clients leave it off: their output is what the application
-    chose to send, and pausing their reading could deadlock two ends that both send more
-    than they buffer; they pace themselves on ``drained`` instead.
-    """
-
-    __slots__ = ("handshake_timeout", "high_water", "low_water", "pause_reading")
-
-    def __init__(
-        self,
-        high_water: int = 1024 * 1024,
-        low_water: int = 256 * 1024,
-        handshake_timeout: float = 30.0,
-        pause_reading: bool = True,
-    ) -> None:
-        if not 0 <= low_water <= high_water:
-            raise ValueError(f"need 0 <= low_water <= high_water, got {low_water}, {high_water}")
-        self.high_water = high_water
-        self.low_water = low_water
-        self.handshake_timeout = handshake_timeout
-        self.pause_reading = pause_reading
-
-
 class Connection:
-    """A connected (or connecting) stream socket serviced by its loop's selector."""
+    """A connected (or connecting) stream socket serviced by its loop's selector.
+
+    Its owner (a server or client component) hears ``connection_made`` once the link is up,
+    then ``data_received``, ``eof_received``, ``connection_drained`` and, once,
+    ``connection_lost``. Read-only for users: :attr:`state`, :attr:`closed`, :attr:`tls`,
+    :attr:`paused`, :attr:`buffered` and the flags ``held``, ``congested``, ``eof`` and
+    ``established`` (the owner heard ``connection_made``; it stays True once closed).
+    """
 
     __slots__ = (
+        "_early",
         "_file",
         "_handshake_timer",
         "_linger_timer",
         "_read_done_cb",
+        "_state",
+        "_tls",
+        "_trace",
         "_watch",
-        "closed",
-        "closing",
         "congested",
-        "connecting",
         "eof",
-        "handle",
-        "handshaking",
+        "established",
         "held",
         "last_read",
         "limits",
         "loop",
         "out",
         "owner",
-        "paused",
         "peer",
         "sock",
-        "tls",
     )
 
     def __init__(
@@ -141,38 +128,77 @@ class Connection:
         owner: Owner,
         sock: socket.socket,
         peer: Any,
-        limits: Limits,
+        limits: ConnectionLimits,
         connecting: bool = False,
     ) -> None:
         self.owner = owner
         self.sock: socket.socket = sock
-        self.handle = sock  # stays the user's handle across a TLS upgrade
         self.peer = peer
         self.limits = limits
-        self.out = bytearray()
-        # A file being sent with os.sendfile: [fd, offset, remaining, done, bytes of
-        # ``out`` that go before it].
-        self._file: list[Any] | None = None
+        self.out = bytearray()  # bytes for the wire (TLS records once TLS is on)
+        self._early: bytearray | None = None  # written before the link was up
+        self._file: FileSend | None = None  # a file being sent with os.sendfile
         self.last_read: Value | None = None
         self._read_done_cb: Callable[[Value], None] | None = self._read_done
         self.loop: Loop | None = None
         self._watch: Watch | None = None
+        self._tls: TLSLayer | None = None
         self._handshake_timer: TimerHandle | None = None
         self._linger_timer: TimerHandle | None = None
-        self.connecting = connecting
-        self.handshaking = False
-        self.paused = False
-        self.held = False
-        self.congested = False
-        self.closing = False
-        self.closed = False
-        self.eof = False
-        self.tls = False
+        self._state = CONNECTING if connecting else OPEN
+        #: When set to a list, every transition is appended as (state, next state).
+        self._trace: list[tuple[ConnectionState, ConnectionState]] | None = None
+        self.held = False  # the owner stopped input (hold)
+        self.congested = False  # output above high water, until it falls to low water
+        self.eof = False  # the peer will send no more
+        self.established = False  # the owner heard connection_made (stays True once closed)
+
+    # -------------------------------------------------------------- state
+    @property
+    def state(self) -> ConnectionState:
+        """Where the connection is in its life."""
+        return self._state
+
+    @property
+    def handle(self) -> socket.socket:
+        """The socket users name this connection by: ``sock`` itself (TLS over memory
+        buffers never replaces it)."""
+        return self.sock
+
+    @property
+    def closed(self) -> bool:
+        """Whether the socket is closed (nothing more will happen)."""
+        return self._state is CLOSED
+
+    @property
+    def tls(self) -> bool:
+        """Whether TLS is on (or starts once connected): handshaking or done."""
+        return self._tls is not None
+
+    @property
+    def paused(self) -> bool:
+        """Whether input is paused because output is congested (``pause_reading``)."""
+        return self.congested and self.limits.pause_reading
+
+    @property
+    def buffered(self) -> int:
+        """Bytes waiting to be sent (kept before the link is up, or not yet taken)."""
+        early = self._early
+        return len(self.out) + (len(early) if early is not None else 0)
+
+    def _transition(self, new: ConnectionState) -> None:
+        """Move to ``new``; a move ``TRANSITIONS`` does not allow is a bug and raises."""
+        old = self._state
+        if new not in TRANSITIONS[old]:
+            raise RuntimeError(f"{self!r}: no transition from {old.name} to {new.name}")
+        self._state = new
+        if self._trace is not None:
+            self._trace.append((old, new))
 
     # ----------------------------------------------------------- plumbing
     def attach(self, loop: Loop) -> None:
         """Start being serviced by ``loop`` (moving from a previous loop)."""
-        if self.closed:
+        if self._state is CLOSED:
             return
         self.loop = loop
         if self._watch is None:
@@ -182,17 +208,22 @@ class Connection:
         self._update()
 
     def _update(self) -> None:
+        """Watch for what the state and the flags call for."""
         watch = self._watch
-        if watch is None or self.closed:
+        state = self._state
+        if watch is None or state is CLOSED:
             return
-        if self.connecting:
+        if state is CONNECTING:
             mask = WRITE
-        elif self.handshaking:
-            mask = watch.events or READ
         else:
+            # Input: a handshake needs it and a closing link drops it; an open one reads
+            # unless its owner holds it or its output is congested.
             mask = 0
-            if not self.eof and (self.closing or not (self.paused or self.held)):
-                mask |= READ
+            if not self.eof and (
+                state is not OPEN
+                or not (self.held or (self.congested and self.limits.pause_reading))
+            ):
+                mask = READ
             if self.out or self._file is not None:
                 mask |= WRITE
         if mask != watch.events:
@@ -204,147 +235,212 @@ class Connection:
         if held != self.held:
             self.held = held
             self._update()
-            sock = self.sock
-            if not held and self.tls and self.loop is not None and sock.pending():  # type: ignore[attr-defined]
-                self.loop.call_soon(self._read)  # decrypted bytes wait in the TLS object
-
-    def _set_mask(self, mask: int) -> None:
-        if self._watch is not None:
-            self._watch.modify(mask)
+            if not held:
+                self._resume_tls()
 
     def _on_ready(self, mask: int) -> None:
-        if self.connecting:
+        state = self._state
+        if state is OPEN:
+            if mask & READ:
+                self._read()
+            if mask & WRITE and self._state is not CLOSED:
+                self._flush()
+        elif state is CONNECTING:
             self._finish_connect()
-            return
-        if self.handshaking:
-            self._handshake()
-            return
-        if mask & READ:
-            self._read()
-        if mask & WRITE and not self.closed:
-            self._flush()
+        elif state is HANDSHAKING:
+            if mask & WRITE:
+                self._flush()
+            if mask & READ and self._state is HANDSHAKING:
+                self._read_handshake()
+        else:  # CLOSING or LINGERING
+            if mask & READ:
+                self._drop_input()
+            if mask & WRITE and self._state is CLOSING:
+                self._flush()
 
     # ------------------------------------------------------------ connect
     def _finish_connect(self) -> None:
         code = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if code:
             self._shutdown(OSError(code, errno.errorcode.get(code, str(code))))
-            return
-        self.connecting = False
-        if self.handshaking:
-            self._set_mask(READ | WRITE)
-            self._handshake()
+        elif self._tls is not None:
+            self._begin_handshake()
         else:
-            self._update()
+            self._up()
+
+    def start(self, context: ssl.SSLContext | None = None) -> None:
+        """Begin an accepted connection: with ``context``, its TLS handshake (server side)
+        first; the owner hears ``connection_made`` once it is up."""
+        if context is not None:
+            self.start_tls(context, server_side=True)
+        elif self._state is OPEN and not self.established:
+            self.established = True
             self.owner.connection_made(self)
+
+    def _up(self) -> None:
+        """The link is usable: send what was kept, then tell the owner."""
+        self._transition(OPEN)
+        early, self._early = self._early, None
+        self._update()
+        if early and not self.write(early):
+            return  # it failed at once (and was reported)
+        self.established = True
+        self.owner.connection_made(self)
+        if self.congested and self._state is OPEN and self.buffered <= self.limits.low_water:
+            self._uncongest()  # what was kept went out at once
 
     # ---------------------------------------------------------------- TLS
     def start_tls(
         self, context: ssl.SSLContext, server_side: bool, server_hostname: str | None = None
     ) -> None:
-        """Wrap the socket and run the handshake (now, or once connected)."""
-        if self.closed or self.tls:
+        """Run a TLS handshake: now when OPEN (STARTTLS), or once the TCP connect is done.
+
+        A no-op when TLS is already on, or when the connection is closing or closed.
+        """
+        state = self._state
+        if self._tls is not None or (state is not OPEN and state is not CONNECTING):
             return
-        loop = self.loop
-        if self._watch is not None:
-            self._watch.cancel()  # the wrapped socket is a new file object
-            self._watch = None
         try:
-            self.sock = context.wrap_socket(
-                self.sock,
-                server_side=server_side,
-                server_hostname=server_hostname,
-                do_handshake_on_connect=False,
-            )
-        except (OSError, ValueError) as err:  # e.g. the peer reset the link just before
-            _close_half_wrapped(err)
+            self._tls = TLSLayer(context, server_side, server_hostname)
+        except (ssl.SSLError, ValueError) as err:  # e.g. check_hostname without a name
             self._shutdown(err)
             return
-        if loop is not None:
-            self._watch = loop.watch(self.sock, 0, self._on_ready)
-        self.tls = True
-        self.handshaking = True
-        if loop is not None and self.limits.handshake_timeout is not None:
-            self._handshake_timer = loop.call_later(
-                self.limits.handshake_timeout, self._handshake_expired
-            )
-        if not self.connecting:
-            if loop is not None:
-                self._set_mask(READ)
-            self._handshake()
+        if state is OPEN:
+            self._begin_handshake()
+
+    def _begin_handshake(self) -> None:
+        self._transition(HANDSHAKING)
+        loop = self.loop
+        timeout = self.limits.handshake_timeout
+        if loop is not None and timeout is not None:
+            self._handshake_timer = loop.call_later(timeout, self._handshake_expired)
+        self._handshake()
+
+    def _read_handshake(self) -> None:
+        tls = self._tls
+        assert tls is not None
+        try:
+            count = self.sock.recv_into(_recv_view())
+        except (BlockingIOError, InterruptedError):
+            return
+        except (OSError, ValueError) as err:  # e.g. the peer reset the link
+            self._shutdown(err)
+            return
+        if count:
+            tls.feed(_recv_view()[:count])
         else:
-            self._update()
+            tls.feed_eof()
+        self._handshake()
 
     def _handshake(self) -> None:
-        sock = self.sock
-        assert isinstance(sock, ssl.SSLSocket)
+        tls = self._tls
+        assert tls is not None
         try:
-            sock.do_handshake()
-        except ssl.SSLWantReadError:
-            self._set_mask(READ)
-            return
-        except ssl.SSLWantWriteError:
-            self._set_mask(WRITE)
-            return
+            done = tls.handshake()
         except (OSError, ValueError) as err:  # ssl.SSLError is an OSError
+            self._send_alert(tls.output())
             self._shutdown(err)
             return
-        self.handshaking = False
+        output = tls.output()
+        if output and not self._push(output):
+            return
+        if not done:
+            self._update()
+            return
         if self._handshake_timer is not None:
             self._handshake_timer.cancel()
             self._handshake_timer = None
-        self._update()
-        self.owner.connection_made(self)
-        if sock.pending():
-            self._read()
+        self._up()
+        if self._state is OPEN and tls.pending:
+            self._deliver()  # records that came with the end of the handshake
+
+    def _send_alert(self, alert: bytes) -> None:
+        """Best effort: tell the peer why the handshake failed (unknown CA, ...)."""
+        if alert and not self.out:
+            with contextlib.suppress(OSError, ValueError):
+                self.sock.send(alert)
 
     def _handshake_expired(self) -> None:
-        if self.handshaking and not self.closed:
-            self._shutdown(TimeoutError("TLS handshake timed out"))
+        self._handshake_timer = None
+        if self._state is HANDSHAKING:
+            self._shutdown(HandshakeTimeout("TLS handshake timed out"))
+
+    def _resume_tls(self) -> None:
+        """Input may flow again: deliver what TLS already holds (no readiness will say so)."""
+        tls = self._tls
+        loop = self.loop
+        if tls is not None and tls.pending and not self.eof and self._state is OPEN and loop:
+            loop.call_soon(self._deliver)
+
+    def _deliver(self) -> None:
+        """Hand the owner what TLS can decrypt now (while input is not paused)."""
+        tls = self._tls
+        assert tls is not None
+        view = _recv_view()  # free again: what the socket gave is inside ``tls`` already
+        limits = self.limits
+        while self._state is OPEN and not (self.held or (self.congested and limits.pause_reading)):
+            try:
+                count = tls.read_into(view)
+            except (OSError, ValueError) as err:
+                self._shutdown(err)
+                return
+            if not count:
+                if tls.peer_closed and not self.eof:
+                    self._peer_eof()
+                break
+            self.owner.data_received(self, bytes(view[:count]))
+        output = tls.output()  # e.g. the answer to a key update
+        if output and self._state is OPEN:
+            self._push(output)
 
     # --------------------------------------------------------------- read
     def _read(self) -> None:
-        if self._linger_timer is not None:
-            self._linger()
-            return
-        sock = self.sock
         view = _recv_view()
         try:
             # recv_into one per-thread buffer: recv(256 KiB) would have malloc map and unmap
             # a fresh block per read, and a small read would keep a whole page alive.
-            count = sock.recv_into(view)
-            data = bytes(view[:count])
-        except _WOULD_BLOCK:
+            count = self.sock.recv_into(view)
+        except (BlockingIOError, InterruptedError):
             return
-        except ssl.SSLEOFError:
-            data = b""  # a TLS peer that closed without close_notify: treat as EOF
         except (OSError, ValueError) as err:
-            self._shutdown(err)
+            if self._tls is None or not isinstance(err, ConnectionResetError):
+                self._shutdown(err)
+                return
+            count = 0  # a TLS stream cut by a reset ends like one cut by a FIN (see _tls.py)
+        tls = self._tls
+        if tls is not None:
+            if count:
+                tls.feed(view[:count])
+            else:
+                tls.feed_eof()
+            self._deliver()
+        elif count:
+            self.owner.data_received(self, bytes(view[:count]))
+        else:
+            self._peer_eof()
+
+    def _peer_eof(self) -> None:
+        self.eof = True
+        self._update()
+        self.owner.eof_received(self)
+
+    def _drop_input(self) -> None:
+        """Closing or lingering: read and drop (below any TLS) until the peer's EOF."""
+        try:
+            count = self.sock.recv_into(_recv_view())
+        except (BlockingIOError, InterruptedError):
             return
-        if not data:
+        except (OSError, ValueError) as err:
+            # After our FIN, a reset only ends the wait; before it, output may be lost.
+            self._shutdown(None if self._state is LINGERING else err)
+            return
+        if count:
+            return
+        if self._state is LINGERING:
+            self._shutdown(None)
+        else:
             self.eof = True
             self._update()
-            if not self.closing:
-                self.owner.eof_received(self)
-            return
-        if self.closing:
-            return  # input after close() is dropped
-        self.owner.data_received(self, data)
-        if self.tls:
-            sock = self.sock
-            assert isinstance(sock, ssl.SSLSocket)
-            while not self.closed and not (self.paused or self.held) and sock.pending():
-                try:
-                    more = sock.recv(_RECV_SIZE)
-                except _WOULD_BLOCK:
-                    return
-                except (OSError, ValueError) as err:
-                    self._shutdown(err)
-                    return
-                if not more:
-                    return
-                if not self.closing:
-                    self.owner.data_received(self, more)
 
     def track_read(self, value: Value) -> None:
         """Remember the ``read`` event fired for this connection's latest data.
@@ -358,14 +454,12 @@ class Connection:
         if self.last_read is value:
             self.last_read = None
         result = value.value
-        if result is None or self.closed:
+        if result is None or self._state is CLOSED:
             return
-        if isinstance(result, (bytes, bytearray, memoryview)):
+        if result.__class__ is bytes:  # the common case, on the echo hot path
             self.write(result)
-        elif isinstance(result, list):
-            for item in result:
-                if isinstance(item, (bytes, bytearray, memoryview)):
-                    self.write(item)
+        else:
+            write_back(result, self.write)
 
     def after_reads(self, action: Callable[[], Any]) -> None:
         """Run ``action`` once every ``read`` fired so far is done (at once if they are)."""
@@ -377,33 +471,72 @@ class Connection:
 
     # -------------------------------------------------------------- write
     def write(self, data: bytes | bytearray | memoryview) -> bool:
-        """Send ``data`` (or buffer what the kernel won't take now). False if closed."""
-        if self.closed or self.closing:
-            return False
+        """Send ``data`` (or buffer what the kernel won't take now). False once closing."""
+        if self._state is not OPEN:
+            return self._write_early(data)
         if not data:
             return True
-        out = self.out
-        if not out and not self.connecting and not self.handshaking and self._file is None:
+        tls = self._tls
+        if tls is not None:
             try:
-                if self.tls:
-                    sent = self.sock.send(data[:_TLS_SEND_CHUNK])
-                else:
-                    sent = self.sock.send(data)
-            except _WOULD_BLOCK:
+                data = tls.encrypt(data)
+            except (OSError, ValueError) as err:
+                self._shutdown(err)
+                return False
+        elif not self.out and self._file is None:
+            # _push inlined for plain data with nothing buffered: the measured hot path
+            # (one method call less per echo).
+            try:
+                sent = self.sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except (OSError, ValueError) as err:
+                self._shutdown(err)
+                return False
+            if sent != len(data):
+                self._buffer(memoryview(data)[sent:])
+            return True
+        return self._push(data)
+
+    def _write_early(self, data: bytes | bytearray | memoryview) -> bool:
+        """Before the link is up: keep ``data`` for then. False if it is going away."""
+        state = self._state
+        if state is not CONNECTING and state is not HANDSHAKING:
+            return False
+        if data:
+            early = self._early
+            if early is None:
+                early = self._early = bytearray()
+            early += data
+            if not self.congested and self.buffered > self.limits.high_water:
+                self.congested = True
+                self._update()
+        return True
+
+    def _push(self, data: bytes | bytearray | memoryview) -> bool:
+        """Send bytes for the wire now, buffering what the kernel does not take."""
+        out = self.out
+        if not out and self._file is None:
+            try:
+                sent = self.sock.send(data)
+            except (BlockingIOError, InterruptedError):
                 sent = 0
             except (OSError, ValueError) as err:
                 self._shutdown(err)
                 return False
             if sent == len(data):
                 return True
-            out += memoryview(data)[sent:]
-        else:
-            out += data
+            data = memoryview(data)[sent:]
+        self._buffer(data)
+        return True
+
+    def _buffer(self, data: bytes | bytearray | memoryview) -> None:
+        """Keep what the kernel did not take, for the next writable readiness."""
+        out = self.out
+        out += data
         if not self.congested and len(out) > self.limits.high_water:
             self.congested = True
-            self.paused = self.limits.pause_reading
         self._update()
-        return True
 
     def write_file(
         self,
@@ -416,12 +549,13 @@ class Connection:
         buffered, with ``os.sendfile`` (the kernel copies; Python never sees the bytes).
 
         ``done(None)`` once sent, ``done(error)`` if the connection fails first. Plain
-        sockets only: False for TLS, a closed connection or a file already in progress.
+        sockets that are up only: False for TLS, a connection that is not OPEN or a file
+        already in progress.
         """
-        if self.closed or self.closing or self.tls or self._file is not None:
+        if self._state is not OPEN or self._tls is not None or self._file is not None:
             return False
-        self._file = [fd, offset, count, done, len(self.out)]
-        if not self.out and not self.connecting and not self.handshaking:
+        self._file = FileSend(fd, offset, count, done, len(self.out))
+        if not self.out:
             self._flush_file()
         self._update()
         return True
@@ -431,139 +565,122 @@ class Connection:
         file = self._file
         if file is None:
             return True
-        sock = self.sock
         try:
-            if file[4]:  # buffered bytes that go before the file
-                sent = sock.send(memoryview(self.out)[: file[4]])
-                del self.out[:sent]
-                file[4] -= sent
-                if file[4]:
-                    return False
-            sent = os.sendfile(sock.fileno(), file[0], file[1], file[2])
-        except _WOULD_BLOCK:
+            if not file.advance(self.sock, self.out):
+                return False
+        except (BlockingIOError, InterruptedError):
             return False
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, EOFError) as err:
             self._shutdown(err)
             return False
-        if sent == 0:  # the file is shorter than promised
-            self._shutdown(EOFError(f"file ended {file[2]} bytes early"))
-            return False
-        file[1] += sent
-        file[2] -= sent
-        if file[2]:
-            return False
         self._file = None
-        file[3](None)
+        file.done(None)
         return True
 
     def _flush(self) -> None:
         if self._file is not None and not self._flush_file():
-            if not self.closed:
+            if self._state is not CLOSED:
                 self._update()
             return
         out = self.out
-        sock = self.sock
-        while out:
+        if out:
             try:
-                if self.tls:
-                    sent = sock.send(out[:_TLS_SEND_CHUNK])
-                else:
-                    sent = sock.send(out)
-            except _WOULD_BLOCK:
-                break
+                sent = self.sock.send(out)  # one send per readiness: fair to the others
+            except (BlockingIOError, InterruptedError):
+                sent = 0
             except (OSError, ValueError) as err:
                 self._shutdown(err)
                 return
-            if not sent:
-                break
             del out[:sent]
-            if not self.tls:
-                break  # one send per readiness: fair to other connections
-        if self.congested and len(out) <= self.limits.low_water:
-            self.congested = False
-            self.paused = False
-            self._update()
-            self.owner.connection_drained(self)
-        if not out and self.closing and self._file is None:
+        if self.congested and self.buffered <= self.limits.low_water:
+            self._uncongest()
+            if self._state is CLOSED:
+                return
+        if not out and self._state is CLOSING and self._file is None:
             self._close_write()
             return
         self._update()
 
-    @property
-    def buffered(self) -> int:
-        """Bytes waiting to be sent."""
-        return len(self.out)
+    def _uncongest(self) -> None:
+        self.congested = False
+        self._update()
+        self._resume_tls()
+        self.owner.connection_drained(self)
 
     # -------------------------------------------------------------- close
     def close(self) -> None:
-        """Close after sending what is buffered."""
-        if self.closed:
-            return
-        self.closing = True
-        loop = self.loop
-        if self.connecting:
+        """Close after sending what is buffered (abandons a link that is not up yet)."""
+        state = self._state
+        if state is OPEN:
+            self._close_open()
+        elif state is CONNECTING or state is HANDSHAKING:
             self._shutdown(None)
-        elif not self.out and self._file is None:
+        elif state is LINGERING and (self.loop is None or not self.loop.running):
+            self._shutdown(None)  # no loop left to end the linger
+
+    def _close_open(self) -> None:
+        tls = self._tls
+        if tls is not None:  # close_notify: the peer can tell our end from a cut
+            self._send_close_notify(tls.close_notify())
+        if not self.out and self._file is None:
             self._close_write()
-        elif loop is None or not loop.running:
-            # No loop to flush later: one last try, then close.
-            if not self.handshaking:
-                self._flush()
+            return
+        loop = self.loop
+        if loop is None or not loop.running:
+            self._flush()  # no loop to flush later: one last try, then close
             self._shutdown(None)
-        else:
-            self._update()
+            return
+        self._transition(CLOSING)
+        self._update()
+
+    def _send_close_notify(self, notify: bytes) -> None:
+        """Queue close_notify after the last record; alone, it is a courtesy: a peer that is
+        gone already (it reset the link) missed nothing, so that is no error."""
+        if not notify:
+            return
+        if self.out or self._file is not None:
+            self.out += notify
+            return
+        try:
+            sent = self.sock.send(notify)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except (OSError, ValueError):
+            sent = len(notify)
+        if sent < len(notify):
+            self.out += memoryview(notify)[sent:]
 
     def _close_write(self) -> None:
         """All output is out: send FIN, then linger until the peer's EOF (bounded)."""
         loop = self.loop
-        if self.closed:
-            return
-        ending = loop is None or not loop.running  # no loop: nothing would linger
-        if self._linger_timer is not None:
-            if ending:
-                self._shutdown(None)
-            return
-        if self.tls and not self.handshaking:  # close_notify: the peer can tell it from a cut
-            with contextlib.suppress(OSError, ValueError):
-                self.sock.unwrap()  # type: ignore[attr-defined]
-        if self.eof or self.handshaking or ending or loop is None:
+        if self.eof or loop is None or not loop.running:  # no one to wait for, or no loop
             self._shutdown(None)
             return
-        try:  # the plain socket method: SSLSocket.shutdown() would drop the TLS state
-            socket.socket.shutdown(self.sock, socket.SHUT_WR)
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
         except OSError:
             self._shutdown(None)
             return
+        self._transition(LINGERING)
         # While the tree stops, linger briefly: stop() waits for this close.
         delay = STOP_LINGER if loop.stopping else LINGER
         self._linger_timer = loop.call_later(delay, self._shutdown, None)
         self._update()
 
-    def _linger(self) -> None:
-        """After our FIN: drop input (below any TLS layer) until the peer's EOF."""
-        try:
-            data = socket.socket.recv(self.sock, _RECV_SIZE)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            data = b""
-        if not data:
-            self._shutdown(None)
-
     def abort(self, error: BaseException | None = None) -> None:
         """Close now, dropping buffered output."""
         self.out.clear()
+        self._early = None
         self._shutdown(error)
 
     def _shutdown(self, error: BaseException | None) -> None:
-        if self.closed:
+        if self._state is CLOSED:
             return
-        self.closed = True
-        if self._handshake_timer is not None:
-            self._handshake_timer.cancel()
-            self._handshake_timer = None
-        if self._linger_timer is not None:
-            self._linger_timer.cancel()
+        self._transition(CLOSED)
+        for timer in (self._handshake_timer, self._linger_timer):
+            if timer is not None:
+                timer.cancel()
+        self._handshake_timer = self._linger_timer = None
         # Cancelling the watch lets go of its callback: with the line below, that breaks
         # the cycles through bound methods, so that refcounting frees a closed connection
         # at once instead of the cyclic GC later (it matters under churn).
@@ -572,11 +689,11 @@ class Connection:
         self._read_done_cb = None
         with contextlib.suppress(OSError):
             self.sock.close()
+        self._early = None
         file, self._file = self._file, None
         if file is not None:
-            file[3](error or ConnectionError("the connection closed before the file was sent"))
+            file.done(error or ConnectionError("the connection closed before the file was sent"))
         self.owner.connection_lost(self, error)
 
     def __repr__(self) -> str:
-        state = "closed" if self.closed else "connecting" if self.connecting else "open"
-        return f"<Connection {self.peer!r} {state} buffered={len(self.out)}>"
+        return f"<Connection {self.peer!r} {self._state.value} buffered={self.buffered}>"

@@ -39,10 +39,12 @@ from typing import Any
 
 from ..core import Event, Future, NetcompError, TimerHandle, handler
 from ._client import Dial
-from ._connection import Connection, Limits
+from ._connection import Connection
 from ._events import connected, disconnected, drained, error, read, unreachable
+from ._limits import ConnectionLimits
 from ._poller import SocketComponent
 from ._tls import client_context
+from ._waiters import AllClosed
 
 __all__ = [
     "Backoff",
@@ -228,7 +230,7 @@ class Connex(SocketComponent):
         self.ssl_context = ssl_context
         self.server_hostname = server_hostname
         self.nodelay = nodelay
-        self.limits = Limits(high_water, low_water, pause_reading=False)
+        self.limits = ConnectionLimits(high_water, low_water, pause_reading=False)
         self._tls: ssl.SSLContext | None = client_context(ssl_context) if secure else None
         self._init_state(enabled)
 
@@ -241,7 +243,7 @@ class Connex(SocketComponent):
         self._refused = False  # a write was refused: say ``drained`` when there is room
         self._conn: Connection | None = None
         self._closing: set[Connection] = set()  # links we closed, still sending
-        self._closed_waiters: list[Future] = []
+        self._all_closed = AllClosed()
         self._dial: Dial | None = None
         self._cursor = 0  # the destination to try next
         self._round_left = 0  # attempts left in the current round
@@ -469,9 +471,7 @@ class Connex(SocketComponent):
             if err is not None:
                 self.fire(error(err))  # what it was still sending may not have arrived
             if not self._closing:
-                waiters, self._closed_waiters = self._closed_waiters, []
-                for future in waiters:
-                    future.set_result(None)
+                self._all_closed.done()
             return
         if conn is not self._conn:
             return
@@ -525,12 +525,8 @@ class Connex(SocketComponent):
     @handler("stopped", channel="*")
     def _on_stopped(self, manager: Any) -> Future | None:
         self._feed("stop")
-        if not self._closing:
-            return None
         # The loop waits (up to Manager.stop_timeout) for the links we closed to finish.
-        future = Future()
-        self._closed_waiters.append(future)
-        return future
+        return self._all_closed.wait(bool(self._closing))
 
     # --------------------------------------------------------------- plumbing
     def _rearm(self) -> None:

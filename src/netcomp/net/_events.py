@@ -32,7 +32,8 @@ __all__ = [
 
 
 class connect(Event):
-    """In (client): ``connect(host, port, secure=False)``.
+    """In (client): ``connect(host, port, secure=None)``; ``ssl=`` (circuits' spelling) is
+    an alias of ``secure=``, and any other keyword is refused with ``TypeError``.
 
     Out (server): ``connect(sock, host, port)``.
     """

@@ -7,7 +7,8 @@ Rules:
   ``accept_backoff`` seconds (no spinning on a readiness we cannot serve), report the
   error once, keep serving open connections, then accept again.
 * ``connect(sock, host, port)`` fires once a connection is usable (after the TLS handshake);
-  a connection that fails its handshake fires ``error(sock, err)`` only.
+  a connection that fails its handshake fires ``error(sock, err)`` only; one that was up
+  (a failed STARTTLS included) ends with ``disconnect(sock)``.
 * A ``read`` handler's bytes result is written back to that connection. After the peer's
   EOF the connection is closed once the last ``read`` is done and the output has drained.
 """
@@ -22,19 +23,18 @@ import ssl
 from typing import Any
 
 from ..core import Future, TimerHandle, handler
-from ._address import bound_socket
-from ._connection import READ, Connection, Limits
+from ._address import bound_socket, set_nodelay
+from ._connection import READ, Connection
+from ._errors import NotConnected
 from ._events import closed, connect, disconnect, drained, error, read, ready
+from ._limits import ConnectionLimits
 from ._poller import SocketComponent
 from ._tls import server_context
+from ._waiters import AllClosed
 
-__all__ = ["NotConnected", "Server", "TCP6Server", "TCPServer", "UNIXServer"]
+__all__ = ["Server", "TCP6Server", "TCPServer", "UNIXServer"]
 
 _OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
-
-
-class NotConnected(ConnectionError):
-    """A write or close named a connection that is not (or no longer) open."""
 
 
 class Server(SocketComponent):
@@ -74,14 +74,13 @@ class Server(SocketComponent):
             server_context(ssl_context, certfile, keyfile) if self.secure or has_tls else None
         )
         self.nodelay = nodelay
-        self.limits = Limits(high_water, low_water, handshake_timeout)
+        self.limits = ConnectionLimits(high_water, low_water, handshake_timeout)
         self.max_accepts = max_accepts
         self.accept_backoff = accept_backoff
         self._connections: dict[socket.socket, Connection] = {}
-        self._upgrading: set[Connection] = set()  # up, and redoing a handshake (starttls)
         self._accept_timer: TimerHandle | None = None
         self._starved = False  # out of descriptors, error already reported
-        self._all_closed: list[Future] = []
+        self._all_closed = AllClosed()
         self._listening = True
         if sock is None:
             sock = self._make_socket(bind, backlog, reuse_port)
@@ -148,16 +147,12 @@ class Server(SocketComponent):
     def _accepted(self, sock: socket.socket, address: Any) -> None:
         self._starved = False
         sock.setblocking(False)
-        if self.nodelay and self.family != socket.AF_UNIX:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.nodelay:
+            set_nodelay(sock)
         conn = Connection(self, sock, address, self.limits)
         self._connections[sock] = conn
         conn.attach(self.loop)
-        if self.secure and self.ssl_context is not None:
-            conn.start_tls(self.ssl_context, server_side=True)
-        else:
-            self.connection_made(conn)
+        conn.start(self.ssl_context if self.secure else None)
 
     # ------------------------------------------------------ connection events
     @handler(False)
@@ -168,13 +163,12 @@ class Server(SocketComponent):
             host, port = peer[0], peer[1]
         else:
             host, port = peer or "", None
-        self._upgrading.discard(conn)
-        self.fire(connect(conn.handle, host, port))
+        self.fire(connect(conn.sock, host, port))
 
     @handler(False)
     def data_received(self, conn: Connection, data: bytes) -> None:
         """Hook: ``data`` arrived on ``conn``; fires ``read`` (bytes returned go back)."""
-        conn.track_read(self.fire(read(conn.handle, data)))
+        conn.track_read(self.fire(read(conn.sock, data)))
 
     @handler(False)
     def eof_received(self, conn: Connection) -> None:
@@ -184,7 +178,7 @@ class Server(SocketComponent):
     @handler(False)
     def connection_drained(self, conn: Connection) -> None:
         """Hook: ``conn``'s output fell to low water; fires ``drained``."""
-        self.fire(drained(conn.handle))
+        self.fire(drained(conn.sock))
 
     @handler(False)
     def connection_lost(self, conn: Connection, err: BaseException | None) -> None:
@@ -192,19 +186,14 @@ class Server(SocketComponent):
 
         A subclass that overrides it calls ``super()`` to keep the bookkeeping.
         """
-        upgrading = conn in self._upgrading
-        self._upgrading.discard(conn)
-        was_up = self._connections.pop(conn.handle, None) is not None and (
-            upgrading or not conn.handshaking
-        )
+        self._connections.pop(conn.sock, None)
+        was_up = conn.established  # a failed first handshake was never up
         if err is not None:
-            self.fire(error(conn.handle, err))
+            self.fire(error(conn.sock, err))
         if was_up:
-            self.fire(disconnect(conn.handle))
-        if not self._connections and self._all_closed:
-            waiters, self._all_closed = self._all_closed, []
-            for future in waiters:
-                future.set_result(None)
+            self.fire(disconnect(conn.sock))
+        if not self._connections:
+            self._all_closed.done()
 
     # ------------------------------------------------------------ handlers
     @handler("write")
@@ -230,19 +219,13 @@ class Server(SocketComponent):
             return
         if self.ssl_context is None:
             raise ValueError("starttls needs the server to have ssl_context= or certfile=")
-        if not conn.tls:
-            self._upgrading.add(conn)  # a failed handshake now still ends in ``disconnect``
-        conn.start_tls(self.ssl_context, server_side=True)
+        conn.start_tls(self.ssl_context, server_side=True)  # a failure: error + disconnect
 
     @handler("stopped", channel="*")
     def _on_stopped(self, manager: Any) -> Future | None:
         self.shutdown()
         # The loop waits (up to Manager.stop_timeout) for the connections to close cleanly.
-        if not self._connections:
-            return None
-        future = Future()
-        self._all_closed.append(future)
-        return future
+        return self._all_closed.wait(bool(self._connections))
 
     def loop_ended(self) -> None:
         """The loop is gone: cut the connections still open."""

@@ -1,11 +1,12 @@
 """ThreadedTCPClient: a TCP connection serviced by its own thread, talking to the tree by events.
 
 Rules:
-* The socket belongs to one thread, which blocks in ``select`` on it and on a wake-up
-  socket pair; the tree's loop never touches it. ``write`` events reach the thread through
-  a thread-safe deque plus a wake-up byte; ``read``, ``connected``, ``disconnected``,
-  ``unreachable`` and ``error`` are handed from the thread to the loop thread in one FIFO
-  (``call_soon_threadsafe``), so they are fired in the order they happened.
+* The socket belongs to one thread, which blocks in ``select`` on it and on a
+  :class:`~netcomp.core.Wakeup`; the tree's loop never touches it. ``write`` events reach
+  the thread through a thread-safe deque plus a wake-up; ``read``, ``connected``,
+  ``disconnected``, ``unreachable`` and ``error`` are handed from the thread to the loop
+  thread in one FIFO (``call_soon_threadsafe``), so they are fired in the order they
+  happened.
 * Sending is interleaved with receiving (a chunk per writable readiness), so a peer that
   echoes everything never deadlocks the two ends, whatever the sizes.
 * At most ``max_pending_reads`` ``read`` events are in flight: beyond that the thread stops
@@ -20,7 +21,6 @@ Rules:
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import selectors
 import socket
@@ -29,9 +29,12 @@ import time
 from collections import deque
 from typing import Any
 
-from ..core import BaseComponent, Event, Future, handler
+from ..core import BaseComponent, Event, Future, TimeoutError, Wakeup, handler
+from ._address import set_nodelay
+from ._errors import ConnectTimeout, NotConnected
 from ._events import connected, disconnected, error, read, unreachable
-from ._server import NotConnected
+from ._replies import write_back
+from ._waiters import AllClosed
 
 __all__ = ["ThreadedTCPClient"]
 
@@ -72,15 +75,14 @@ class ThreadedTCPClient(BaseComponent):
         self.join_timeout = join_timeout
         self.max_pending_reads = max(1, max_pending_reads)
         self._inbox: deque[bytes] = deque()  # writes, loop thread -> I/O thread
-        self._waker: socket.socket | None = None  # wake-up pair, made with the thread
-        self._wakee: socket.socket | None = None
+        self._wakeup: Wakeup | None = None  # made with the thread
         self._io_thread: threading.Thread | None = None
         self._closing = False  # close() asked: send what is left, then end
         self._aborting = False  # the loop is gone: end now
         self._ended = False  # the thread has ended (seen on the loop thread)
         self._reads_in_flight = 0
         self._reads_lock = threading.Lock()
-        self._end_waiters: list[Future] = []
+        self._ended_waiters = AllClosed()
         self._up = False
 
     @property
@@ -110,9 +112,7 @@ class ThreadedTCPClient(BaseComponent):
         if self._closing:  # closed before it ever started
             self._settle()
             return
-        self._waker, self._wakee = socket.socketpair()
-        self._waker.setblocking(False)
-        self._wakee.setblocking(False)
+        self._wakeup = Wakeup()
         self._io_thread = threading.Thread(
             target=self._run, name=f"netcomp-threadedclient-{self.host}:{self.port}", daemon=True
         )
@@ -140,11 +140,8 @@ class ThreadedTCPClient(BaseComponent):
     @handler("stopped", channel="*")
     def _on_stopped(self, manager: Any) -> Future | None:
         self._on_close()
-        if self._ended:
-            return None
-        future = Future()  # the loop waits (up to stop_timeout) for the thread to end
-        self._end_waiters.append(future)
-        return future
+        # The loop waits (up to Manager.stop_timeout) for the thread to end.
+        return self._ended_waiters.wait(not self._ended)
 
     def loop_ended(self) -> None:
         """The loop is gone: end the thread now and join it (bounded)."""
@@ -157,15 +154,12 @@ class ThreadedTCPClient(BaseComponent):
             self._close_wakeup()
 
     def _nudge(self) -> None:
-        waker = self._waker
-        if waker is not None:
-            with contextlib.suppress(OSError):  # full (a wake-up is pending) or closed
-                waker.send(b"\0")
+        if self._wakeup is not None:
+            self._wakeup.wake()  # never blocks; a no-op once closed
 
     def _close_wakeup(self) -> None:
-        for sock in (self._waker, self._wakee):
-            if sock is not None:
-                sock.close()
+        if self._wakeup is not None:
+            self._wakeup.close()
 
     def _thread_ended(self) -> None:
         """On the loop thread, once the I/O thread is done: join it, settle, report."""
@@ -183,22 +177,20 @@ class ThreadedTCPClient(BaseComponent):
         self._inbox.clear()
         if unsent:
             self.fire(error(NotConnected(f"{self!r}: {unsent} bytes written too late to send")))
-        waiters, self._end_waiters = self._end_waiters, []
-        for future in waiters:
-            future.set_result(None)
+        self._ended_waiters.done()
 
     def _read_done(self, value: Any) -> None:
         """A ``read`` event is done (loop thread): send back bytes, let the thread read on."""
-        result = value.value
-        chunks = result if isinstance(result, list) else [result]
-        for chunk in chunks:
-            if isinstance(chunk, (bytes, bytearray, memoryview)) and chunk:
-                self._on_write(chunk)
+        write_back(value.value, self._send_back)
         with self._reads_lock:
             self._reads_in_flight -= 1
             wake = self._reads_in_flight == self.max_pending_reads - 1
         if wake:
             self._nudge()
+
+    def _send_back(self, data: bytes | bytearray | memoryview) -> None:
+        if data:
+            self._on_write(data)
 
     # -------------------------------------------------------------- I/O thread
     def _emit(self, event: Event) -> None:
@@ -244,26 +236,25 @@ class ThreadedTCPClient(BaseComponent):
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
             sock.setblocking(False)
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            set_nodelay(sock)
             code = sock.connect_ex(address)
             if code not in (0, errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK):
                 raise OSError(code, errno.errorcode.get(code, str(code)))
             with selectors.DefaultSelector() as selector:
                 selector.register(sock, selectors.EVENT_WRITE)
-                assert self._wakee is not None
-                selector.register(self._wakee, selectors.EVENT_READ)
+                assert self._wakeup is not None
+                selector.register(self._wakeup, selectors.EVENT_READ)
                 while True:
                     if self._closing or self._aborting:
                         sock.close()
                         return None
                     timeout = None if deadline is None else deadline - time.monotonic()
                     if timeout is not None and timeout <= 0:
-                        raise TimeoutError("connect timed out")
+                        raise ConnectTimeout("connect timed out")
                     ready = selector.select(timeout)
                     if any(key.fileobj is sock for key, _mask in ready):
                         break
-                    self._drain_wakeups()
+                    self._wakeup.drain()
             code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if code:
                 raise OSError(code, errno.errorcode.get(code, str(code)))
@@ -272,12 +263,6 @@ class ThreadedTCPClient(BaseComponent):
             raise
         return sock
 
-    def _drain_wakeups(self) -> None:
-        assert self._wakee is not None
-        with contextlib.suppress(OSError):
-            while self._wakee.recv(4096):
-                pass
-
     def _serve(self, sock: socket.socket) -> None:
         """Exchange data until either side closes (or the loop is gone)."""
         out = bytearray(self.initial_send)
@@ -285,9 +270,10 @@ class ThreadedTCPClient(BaseComponent):
         peer_done = False  # the peer's EOF
         shut = False  # our FIN sent
         deadline: float | None = None  # for a close: send the rest, see the peer's EOF
-        assert self._wakee is not None
+        wakeup = self._wakeup
+        assert wakeup is not None
         with selectors.DefaultSelector() as selector:
-            selector.register(self._wakee, selectors.EVENT_READ)
+            selector.register(wakeup, selectors.EVENT_READ)
             selector.register(sock, selectors.EVENT_READ)
             while True:
                 while inbox:
@@ -320,7 +306,7 @@ class ThreadedTCPClient(BaseComponent):
                     return
                 for key, events in selector.select(timeout):
                     if key.fileobj is not sock:
-                        self._drain_wakeups()
+                        wakeup.drain()
                         continue
                     if events & selectors.EVENT_READ:
                         data = sock.recv(_RECV_SIZE)

@@ -28,9 +28,10 @@ from typing import Any
 from ..core import Value, handler
 from ._address import bound_socket, is_ip_literal
 from ._client import _resolve_pool
+from ._errors import NotConnected
 from ._events import closed, error, read, ready
 from ._poller import SocketComponent
-from ._server import NotConnected
+from ._replies import write_back
 
 __all__ = ["UDP6Server", "UDPClient", "UDPServer"]
 
@@ -130,14 +131,8 @@ class UDPServer(SocketComponent):
 
     def _reply(self, address: Any, value: Value) -> None:
         result = value.value
-        if result is None or self._closed or self._closing:
-            return
-        if isinstance(result, (bytes, bytearray, memoryview)):
-            self._send(address, bytes(result))
-        elif isinstance(result, list):
-            for item in result:
-                if isinstance(item, (bytes, bytearray, memoryview)):
-                    self._send(address, bytes(item))
+        if result is not None and not (self._closed or self._closing):
+            write_back(result, lambda data: self._send(address, bytes(data)))
 
     # ------------------------------------------------------------- output
     def _send(self, address: Any, data: bytes) -> None:

@@ -1,0 +1,32 @@
+"""Per-connection limits: output water marks, input pausing and the TLS handshake timeout."""
+
+from __future__ import annotations
+
+__all__ = ["ConnectionLimits"]
+
+
+class ConnectionLimits:
+    """Per-connection buffer limits (bytes) and TLS handshake timeout (seconds).
+
+    ``pause_reading``: stop reading while output is above high water. Right for servers
+    (a peer that does not read our answers gets no more service, so it cannot make us
+    buffer without bound). Clients leave it off: their output is what the application
+    chose to send, and pausing their reading could deadlock two ends that both send more
+    than they buffer; they pace themselves on ``drained`` instead.
+    """
+
+    __slots__ = ("handshake_timeout", "high_water", "low_water", "pause_reading")
+
+    def __init__(
+        self,
+        high_water: int = 1024 * 1024,
+        low_water: int = 256 * 1024,
+        handshake_timeout: float = 30.0,
+        pause_reading: bool = True,
+    ) -> None:
+        if not 0 <= low_water <= high_water:
+            raise ValueError(f"need 0 <= low_water <= high_water, got {low_water}, {high_water}")
+        self.high_water = high_water
+        self.low_water = low_water
+        self.handshake_timeout = handshake_timeout
+        self.pause_reading = pause_reading
