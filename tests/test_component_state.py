@@ -170,7 +170,8 @@ def test_a_components_signature_is_its_init_plus_channel() -> None:
         def init(self, size: int, label: str = "x") -> None:
             self.size = size
 
-    assert str(inspect.signature(Sized)) == "(size: int, label: str = 'x', *, channel: Any = '*')"
+    signature = inspect.signature(Sized)
+    assert str(signature) == "(size: 'int', label: 'str' = 'x', *, channel: 'Any' = '*')"
 
 
 def test_wrong_constructor_arguments_name_the_class_and_what_it_expects() -> None:
@@ -181,7 +182,8 @@ def test_wrong_constructor_arguments_name_the_class_and_what_it_expects() -> Non
     with pytest.raises(TypeError) as info:
         Sized(1, 2)
     assert str(info.value) == (
-        "Sized(): too many positional arguments; expected Sized(size: int, *, channel: Any = '*')"
+        "Sized(): too many positional arguments; "
+        "expected Sized(size: 'int', *, channel: 'Any' = '*')"
     )
     with pytest.raises(TypeError, match=r"Sized\(\): got an unexpected keyword argument 'bogus'"):
         Sized(1, bogus=2)

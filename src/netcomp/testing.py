@@ -55,9 +55,9 @@ class Recorder(BaseComponent):
     ``wait_for`` blocks the calling (test) thread until a matching event was recorded.
     """
 
-    def init(self, channel: Any = "*", names: tuple[str, ...] = ()) -> None:
+    def __init__(self, channel: Any = "*", names: tuple[str, ...] = ()) -> None:
         """``names``: record only these event names (default: every event)."""
-        self.channel = channel
+        super().__init__(channel=channel)
         self.names = frozenset(names)
         self.events: list[Event] = []
         self._cond = threading.Condition()

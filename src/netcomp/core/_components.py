@@ -128,12 +128,7 @@ def _collect_specs(cls: type) -> tuple[tuple[str, HandlerSpec, bool], ...]:
 
 
 def _parameters(func: Callable[..., Any]) -> list[inspect.Parameter]:
-    """``func``'s parameters, with string annotations evaluated where they can be."""
-    try:
-        signature = inspect.signature(func, eval_str=True)
-    except Exception:  # an annotation naming what only a type checker imports
-        signature = inspect.signature(func)
-    return list(signature.parameters.values())
+    return list(inspect.signature(func).parameters.values())
 
 
 def _constructor_signature(cls: type) -> inspect.Signature:
@@ -152,7 +147,7 @@ def _constructor_signature(cls: type) -> inspect.Signature:
             "channel",
             inspect.Parameter.KEYWORD_ONLY,
             default=getattr(cls, "channel", "*"),
-            annotation=Any,
+            annotation="Any",
         )
         params.append(channel)
     return inspect.Signature(params)

@@ -33,7 +33,7 @@ class Debugger(BaseComponent):
     ``ignore_channels`` name events and channels not to show.
     """
 
-    def init(
+    def __init__(
         self,
         events: bool = True,
         errors: bool = True,
@@ -44,13 +44,13 @@ class Debugger(BaseComponent):
         channel: Any = "*",
     ) -> None:
         """See the class docstring."""
+        super().__init__(channel=channel)
         self.events = events
         self.errors = errors
         self.file = file
         self.logger = logger
         self.ignore_events = frozenset(ignore_events)
         self.ignore_channels = frozenset(ignore_channels)
-        self.channel = channel
         if not errors:
             # Not listening for errors by name leaves them to netcomp's default logging.
             self.remove_handler(self._on_exception)

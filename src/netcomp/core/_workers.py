@@ -35,13 +35,13 @@ class Worker(BaseComponent):
 
     channel = "worker"
 
-    def init(
+    def __init__(
         self, process: bool = False, workers: int | None = None, channel: Any = "worker"
     ) -> None:
         """``process``: use processes; ``workers``: pool size (``concurrent.futures`` default)."""
+        super().__init__(channel=channel)
         self.process = process
         self.workers = workers
-        self.channel = channel
         self._pool: cf.Executor | None = None
 
     @property

@@ -257,7 +257,7 @@ class Client(SocketComponent):
     channel = "client"
     family: socket.AddressFamily = socket.AF_INET
 
-    def init(
+    def __init__(
         self,
         host: str | None = None,
         port: int | None = None,
@@ -272,7 +272,7 @@ class Client(SocketComponent):
         channel: Any = "client",
     ) -> None:
         """``host``/``port`` are defaults for a ``connect`` event fired without them."""
-        self.channel = channel
+        super().__init__(channel=channel)
         self.host = host
         self.port = port
         self.secure = secure

@@ -183,7 +183,7 @@ class Connex(SocketComponent):
 
     channel = "connex"
 
-    def init(
+    def __init__(
         self,
         destinations: Iterable[tuple[str, int]],
         connect_timeout: float | None = 10.0,
@@ -210,7 +210,7 @@ class Connex(SocketComponent):
         ``eager``: connect when the loop starts (else on the first write). TLS as the TCP
         client: ``secure``, ``ssl_context``, ``server_hostname``.
         """
-        self.channel = channel
+        super().__init__(channel=channel)
         self.destinations: tuple[tuple[str, int], ...] = tuple(
             (str(host), int(port)) for host, port in destinations
         )

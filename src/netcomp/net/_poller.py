@@ -32,9 +32,9 @@ class Poller(BaseComponent):
 
     channel = "poller"
 
-    def init(self, backend: str | None = None, channel: Any = "poller") -> None:
+    def __init__(self, backend: str | None = None, channel: Any = "poller") -> None:
         """``backend=None`` picks the best the platform has (epoll on Linux)."""
-        self.channel = channel
+        super().__init__(channel=channel)
         if backend is None:
             self.selector_class: type[selectors.BaseSelector] = selectors.DefaultSelector
         else:

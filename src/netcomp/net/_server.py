@@ -43,7 +43,7 @@ class Server(SocketComponent):
     channel = "server"
     family: socket.AddressFamily = socket.AF_INET
 
-    def init(
+    def __init__(
         self,
         bind: Any = None,
         secure: bool | None = None,
@@ -67,7 +67,7 @@ class Server(SocketComponent):
         ``certfile`` is given. ``secure=False`` with a context serves plaintext and keeps the
         context for ``starttls(sock)``.
         """
-        self.channel = channel
+        super().__init__(channel=channel)
         has_tls = ssl_context is not None or certfile is not None
         self.secure = has_tls if secure is None else bool(secure)
         self.ssl_context = (

@@ -53,7 +53,7 @@ class ThreadedTCPClient(BaseComponent):
 
     channel = "threadedclient"
 
-    def init(
+    def __init__(
         self,
         host: str,
         port: int,
@@ -66,7 +66,7 @@ class ThreadedTCPClient(BaseComponent):
     ) -> None:
         """``close_timeout``: seconds a close may spend sending what is left and waiting
         for the peer's EOF. ``join_timeout``: seconds to wait for the thread to end."""
-        self.channel = channel
+        super().__init__(channel=channel)
         self.host = host
         self.port = port
         self.initial_send = bytes(initial_send) if initial_send else b""

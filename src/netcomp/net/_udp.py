@@ -51,7 +51,7 @@ class UDPServer(SocketComponent):
     channel = "server"
     family: socket.AddressFamily = socket.AF_INET
 
-    def init(
+    def __init__(
         self,
         bind: Any = None,
         channel: Any = "server",
@@ -66,9 +66,9 @@ class UDPServer(SocketComponent):
         like the stream servers' high water mark). ``max_reads``: datagrams received per
         readiness before other sockets get their turn.
         """
+        super().__init__(channel=channel)
         if max_queued_bytes < 0 or max_reads < 1:
             raise ValueError("need max_queued_bytes >= 0 and max_reads >= 1")
-        self.channel = channel
         self.max_queued_bytes = max_queued_bytes
         self.max_reads = max_reads
         if sock is None:
@@ -317,7 +317,7 @@ class UDPClient(UDPServer):
 
     channel = "client"
 
-    def init(
+    def __init__(
         self,
         bind: Any = 0,
         channel: Any = "client",
@@ -327,4 +327,4 @@ class UDPClient(UDPServer):
         sock: socket.socket | None = None,
     ) -> None:
         """``bind`` defaults to any free port on 127.0.0.1; the options are UDPServer's."""
-        super().init(bind, channel, reuse_port, max_queued_bytes, max_reads, sock)
+        super().__init__(bind, channel, reuse_port, max_queued_bytes, max_reads, sock)

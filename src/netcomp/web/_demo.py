@@ -51,8 +51,9 @@ class Demo(Controller):
 
     channel = "/"
 
-    def init(self, static: Path = STATIC) -> None:
+    def __init__(self, static: Path = STATIC) -> None:
         """``static``: the directory shown on the index page."""
+        super().__init__()
         self.static = static
 
     def index(self) -> str:

@@ -33,9 +33,9 @@ class Dispatcher(BaseComponent):
 
     channel: Any = "web"
 
-    def init(self, channel: Any = "web") -> None:
+    def __init__(self, channel: Any = "web") -> None:
         """``channel``: the web server's channel."""
-        self.channel = channel
+        super().__init__(channel=channel)
         self.controllers: dict[str, Controller] = {}
         # path -> (remaining segments, controller): most sites have few distinct paths.
         self._routes: dict[str, tuple[list[str], Controller | None]] = {}

@@ -47,9 +47,13 @@ class BaseServer(_StreamServer):
 
     channel = "web"
 
-    def init(  # type: ignore[override]
+    #: A Dispatcher made for each server (``Server``'s); None: the handlers answer alone.
+    dispatcher_class: type[Dispatcher] | None = None
+
+    def __init__(
         self,
         bind: Any = None,
+        *,
         secure: bool | None = None,
         ssl_context: ssl.SSLContext | None = None,
         certfile: str | None = None,
@@ -57,11 +61,21 @@ class BaseServer(_StreamServer):
         limits: HTTPLimits | None = None,
         expose_tracebacks: bool = False,
         server_name: str | None = "netcomp",
+        backlog: int = 1024,
+        reuse_port: bool = False,
+        nodelay: bool = True,
+        high_water: int = 1024 * 1024,
+        low_water: int = 256 * 1024,
+        handshake_timeout: float = 30.0,
+        max_accepts: int = 64,
+        accept_backoff: float = 0.1,
+        sock: socket.socket | None = None,
         channel: Any = "web",
-        **options: Any,
     ) -> None:
-        """Bind and listen at once (errors surface here)."""
-        sock = options.get("sock")
+        """Bind and listen at once (errors surface here). The stream options (``backlog``
+        to ``sock``) are :class:`netcomp.net.Server`'s."""
+        if limits is not None and not isinstance(limits, HTTPLimits):
+            raise TypeError(f"limits must be an HTTPLimits, not {type(limits).__name__}")
         self.family = sock.family if sock is not None else _family(bind)
         self.http_limits = limits if limits is not None else HTTPLimits()
         self.expose_tracebacks = expose_tracebacks
@@ -72,8 +86,26 @@ class BaseServer(_StreamServer):
         self.in_progress = 0
         self.stopping = False
         self._links: dict[Connection, Link] = {}
-        super().init(bind, secure, ssl_context, certfile, keyfile, channel=channel, **options)
+        super().__init__(
+            bind,
+            secure,
+            ssl_context,
+            certfile,
+            keyfile,
+            backlog=backlog,
+            reuse_port=reuse_port,
+            nodelay=nodelay,
+            high_water=high_water,
+            low_water=low_water,
+            handshake_timeout=handshake_timeout,
+            max_accepts=max_accepts,
+            accept_backoff=accept_backoff,
+            sock=sock,
+            channel=channel,
+        )
         self.scheme = "https" if self.secure else "http"
+        if self.dispatcher_class is not None:
+            self.dispatcher = self.dispatcher_class(channel=self.channel).register(self)
 
     @property
     def url(self) -> str:
@@ -142,12 +174,10 @@ class BaseServer(_StreamServer):
 
 
 class Server(BaseServer):
-    """:class:`BaseServer` plus a :class:`Dispatcher` routing to :class:`Controller` s.
+    """:class:`BaseServer` plus a :class:`Dispatcher` routing to :class:`Controller` s
+    (``server.dispatcher``); the same arguments.
 
     >>> app = Server(("127.0.0.1", 8000)) + Root()   # doctest: +SKIP
     """
 
-    def init(self, bind: Any = None, *args: Any, **kwargs: Any) -> None:
-        """Same arguments as :class:`BaseServer`."""
-        super().init(bind, *args, **kwargs)
-        self.dispatcher = Dispatcher(channel=self.channel).register(self)
+    dispatcher_class = Dispatcher

@@ -74,7 +74,7 @@ class Static(BaseComponent):
 
     channel: Any = "web"
 
-    def init(
+    def __init__(
         self,
         docroot: str | os.PathLike[str],
         prefix: str = "/",
@@ -84,7 +84,7 @@ class Static(BaseComponent):
         content_types: dict[str, str] | None = None,
     ) -> None:
         """Check that ``docroot`` is a directory (``NotADirectoryError`` otherwise)."""
-        self.channel = channel
+        super().__init__(channel=channel)
         self.docroot = os.fspath(docroot)
         self.root_path = os.path.realpath(self.docroot)
         if not os.path.isdir(self.root_path):

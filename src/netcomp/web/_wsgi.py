@@ -230,7 +230,7 @@ class WSGIGateway(BaseComponent):
 
     channel: Any = "web"
 
-    def init(
+    def __init__(
         self,
         app: WSGIApp,
         path: str = "/",
@@ -238,12 +238,12 @@ class WSGIGateway(BaseComponent):
         channel: Any = "web",
     ) -> None:
         """``path``: the mount point (``"/"`` or ``"/app"``; a trailing ``/`` is ignored)."""
+        super().__init__(channel=channel)
         if not callable(app):
             raise TypeError(f"WSGIGateway needs a WSGI application, not {app!r}")
         if not path.startswith("/"):
             raise ValueError(f"path must start with '/', got {path!r}")
         self.app = app
-        self.channel = channel
         self.path = "/" + path.strip("/") if path.strip("/") else "/"
         # SCRIPT_NAME: "" at the root, else the mount path (as latin-1 of its UTF-8).
         self.script_name = "" if self.path == "/" else self.path.encode().decode("latin-1")
