@@ -225,7 +225,7 @@ class Dispatch:
         value.handled = False
         logger = event.unhandled_logger
         if logger is not None:
-            logging.getLogger(logger).warning("%s", event.describe())
+            logging.getLogger(logger).log(event.unhandled_level, "%s", event.describe())
 
     def _cancelled(self, event: Event) -> None:
         assert event.value is not None

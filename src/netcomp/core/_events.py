@@ -56,9 +56,11 @@ class Event:
     #: A notification tells what happened and asks nothing: ``started``, ``registered``,
     #: feedback events, ... Nobody handling one is normal (a Debugger does not flag it).
     notification: ClassVar[bool] = False
-    #: A failure event (net's ``error``, ``unreachable``) names the logger that reports it
-    #: at WARNING, with :meth:`describe`, when no handler takes it by name.
+    #: A failure event (net's ``error``, ``unreachable``) names the logger that reports it,
+    #: with :meth:`describe`, when no handler takes it by name; at this level (a number of
+    #: the ``logging`` module; a failure event may make it depend on its arguments).
     unhandled_logger: ClassVar[str | None] = None
+    unhandled_level: int = 30  # logging.WARNING
 
     # Dispatch state. Class-level defaults keep creating an event cheap: an instance only
     # stores what differs (the Manager resets these when an event is fired again).

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import errno
+import os
 import socket
 import ssl
 import threading
@@ -210,7 +211,7 @@ class Dial:
             return
         if code not in (0, errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK):
             sock.close()
-            self._fail(OSError(code, errno.errorcode.get(code, "")))
+            self._fail(OSError(code, os.strerror(code)))
             return
         conn = Connection(self, sock, (self.host, self.port), self.limits, connecting=True)
         self.conn = conn

@@ -31,7 +31,7 @@ Rules (the invariants every server and client relies on):
 from __future__ import annotations
 
 import contextlib
-import errno
+import os
 import selectors
 import socket
 import ssl
@@ -262,7 +262,7 @@ class Connection:
     def _finish_connect(self) -> None:
         code = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if code:
-            self._shutdown(OSError(code, errno.errorcode.get(code, str(code))))
+            self._shutdown(OSError(code, os.strerror(code)))
         elif self._tls is not None:
             self._begin_handshake()
         else:

@@ -11,6 +11,11 @@ UDP: ``read(address, data)`` out, ``write(address, data)`` and ``broadcast(data,
 
 from __future__ import annotations
 
+import logging
+import socket
+import ssl
+from typing import Any
+
 from ..core import Event
 
 __all__ = [
@@ -38,17 +43,25 @@ class connect(Event):
     Out (server): ``connect(sock, host, port)``.
     """
 
+    notification = True
+
 
 class connected(Event):
     """Out (client): ``connected(host, port)``: the connection is up (TLS handshake done)."""
+
+    notification = True
 
 
 class disconnect(Event):
     """Out (server): ``disconnect(sock)``: that connection is gone."""
 
+    notification = True
+
 
 class disconnected(Event):
     """Out (client): ``disconnected()``: the connection is gone."""
+
+    notification = True
 
 
 class read(Event):
@@ -66,20 +79,68 @@ class close(Event):
 class closed(Event):
     """Out: ``closed()``: the client or the listening server is closed."""
 
+    notification = True
+
 
 class ready(Event):
     """Out: ``ready(component)`` (client), ``ready(component, bind)`` (server: real address)."""
+
+    notification = True
 
 
 class unreachable(Event):
     """Out (client): ``unreachable(host, port, reason)``: the connect failed (``reason``).
 
     :class:`Connex` adds the attempt number: ``unreachable(host, port, reason, attempt)``.
+    When nothing handles it by name it is logged at WARNING on ``netcomp.net``.
     """
+
+    unhandled_logger = "netcomp.net"
+
+    def describe(self) -> str:
+        """``cannot connect to HOST:PORT on 'channel': REASON`` (and the attempt)."""
+        host, port, reason = (*self.args, None, None, None)[:3]
+        place = f"{host}:{port}" if port is not None else str(host)
+        attempt = f" (attempt {self.args[3]})" if len(self.args) > 3 else ""
+        return (
+            f"cannot connect to {place}{attempt} on {_channels(self)}: {reason!r} "
+            "(nothing handles 'unreachable' there)"
+        )
 
 
 class error(Event):
-    """Out: ``error(err)`` (client) or ``error(sock, err)`` (server)."""
+    """Out: ``error(err)`` (client) or ``error(sock, err)`` (server, UDP: the address).
+
+    When nothing handles it by name it is logged on ``netcomp.net``: at WARNING, or at INFO
+    for what a server's peer did to its own connection (a reset, a TLS error).
+    """
+
+    unhandled_logger = "netcomp.net"
+    #: The peer's address, when the event is about a connection that is gone.
+    peer: Any = None
+
+    @property
+    def unhandled_level(self) -> int:  # type: ignore[override]
+        """INFO for a peer's doing on a server connection, WARNING for anything else."""
+        *where, err = self.args or (None,)
+        if (
+            where
+            and isinstance(where[0], socket.socket)
+            and isinstance(err, (ConnectionError, ssl.SSLError))
+        ):
+            return logging.INFO
+        return logging.WARNING
+
+    def describe(self) -> str:
+        """``error with PEER on 'channel': ERROR``."""
+        *where, err = self.args or (None,)
+        if self.peer is not None:
+            place = f" with {_peer(self.peer)}"
+        elif where and where[0] is not None:
+            place = f" with {_peer(where[0])}"
+        else:
+            place = ""
+        return f"error{place} on {_channels(self)}: {err!r} (nothing handles 'error' there)"
 
 
 class starttls(Event):
@@ -89,6 +150,25 @@ class starttls(Event):
 class drained(Event):
     """Out: ``drained()`` / ``drained(sock)``: output fell below the low water mark."""
 
+    notification = True
+
 
 class broadcast(Event):
     """In (UDP): ``broadcast(data, port)``."""
+
+
+def _channels(event: Event) -> str:
+    return ", ".join(repr(c) if isinstance(c, str) else type(c).__name__ for c in event.channels)
+
+
+def _peer(where: Any) -> str:
+    """A connection's peer (or a UDP address) as ``host:port``."""
+    if isinstance(where, socket.socket):
+        try:
+            where = where.getpeername()
+        except OSError:
+            return "a closed connection"
+    if isinstance(where, tuple) and len(where) >= 2:
+        host = f"[{where[0]}]" if ":" in str(where[0]) else where[0]
+        return f"{host}:{where[1]}"
+    return repr(where)

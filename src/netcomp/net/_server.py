@@ -189,7 +189,9 @@ class Server(SocketComponent):
         self._connections.pop(conn.sock, None)
         was_up = conn.established  # a failed first handshake was never up
         if err is not None:
-            self.fire(error(conn.sock, err))
+            report = error(conn.sock, err)
+            report.peer = conn.peer  # the socket is closed now: keep who it was
+            self.fire(report)
         if was_up:
             self.fire(disconnect(conn.sock))
         if not self._connections:

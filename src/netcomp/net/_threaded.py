@@ -22,6 +22,7 @@ Rules:
 from __future__ import annotations
 
 import errno
+import os
 import selectors
 import socket
 import threading
@@ -239,7 +240,7 @@ class ThreadedTCPClient(BaseComponent):
             set_nodelay(sock)
             code = sock.connect_ex(address)
             if code not in (0, errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK):
-                raise OSError(code, errno.errorcode.get(code, str(code)))
+                raise OSError(code, os.strerror(code))
             with selectors.DefaultSelector() as selector:
                 selector.register(sock, selectors.EVENT_WRITE)
                 assert self._wakeup is not None
@@ -257,7 +258,7 @@ class ThreadedTCPClient(BaseComponent):
                     self._wakeup.drain()
             code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if code:
-                raise OSError(code, errno.errorcode.get(code, str(code)))
+                raise OSError(code, os.strerror(code))
         except BaseException:
             sock.close()
             raise
