@@ -86,7 +86,12 @@ def bound_socket(
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        sock.bind(address)
+        try:
+            sock.bind(address)
+        except OSError as error:
+            # The kernel's message names no address: say which one could not be had.
+            shown = address if isinstance(address, str) else f"{address[0]}:{address[1]}"
+            raise OSError(error.errno, f"cannot bind {shown}: {error.strerror}") from None
     except BaseException:
         sock.close()
         raise

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..core import Future, TimerHandle, handler
 from ._address import is_ip_literal, set_nodelay
+from ._checks import optional_seconds
+from ._checks import port as check_port
 from ._connection import Connection
 from ._errors import ConnectTimeout, NotConnected
 from ._events import connected, disconnected, drained, error, read, ready, unreachable
@@ -275,11 +277,11 @@ class Client(SocketComponent):
         """``host``/``port`` are defaults for a ``connect`` event fired without them."""
         super().__init__(channel=channel)
         self.host = host
-        self.port = port
+        self.port = port if port is None else check_port(port)
         self.secure = secure
         self.ssl_context = ssl_context
         self.server_hostname = server_hostname
-        self.connect_timeout = connect_timeout
+        self.connect_timeout = optional_seconds("connect_timeout", connect_timeout)
         self.nodelay = nodelay
         self.limits = ConnectionLimits(
             high_water, low_water, handshake_timeout, pause_reading=False

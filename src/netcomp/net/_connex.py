@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core import Event, Future, NetcompError, TimerHandle, handler
+from ._checks import count, optional_seconds
+from ._checks import destinations as check_destinations
 from ._client import Dial
 from ._connection import Connection
 from ._events import connected, disconnected, drained, error, read, unreachable
@@ -211,19 +213,16 @@ class Connex(SocketComponent):
         client: ``secure``, ``ssl_context``, ``server_hostname``.
         """
         super().__init__(channel=channel)
-        self.destinations: tuple[tuple[str, int], ...] = tuple(
-            (str(host), int(port)) for host, port in destinations
-        )
-        if not self.destinations:
-            raise ValueError("Connex needs at least one (host, port) destination")
-        if max_retries is not None and max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0 or None, got {max_retries}")
-        if queue_limit < 0:
-            raise ValueError(f"queue_limit must be >= 0, got {queue_limit}")
-        self.connect_timeout = connect_timeout
+        self.destinations: tuple[tuple[str, int], ...] = check_destinations(destinations)
+        if max_retries is not None:
+            count("max_retries", max_retries)
+        count("queue_limit", queue_limit)
+        if backoff is not None and not callable(backoff):
+            raise TypeError(f"backoff must be a Backoff or f(n) -> seconds, got {backoff!r}")
+        self.connect_timeout = optional_seconds("connect_timeout", connect_timeout)
         self.backoff: Callable[[int], float] = backoff if backoff is not None else Backoff()
         self.max_retries = max_retries
-        self.inactivity_timeout = inactivity_timeout
+        self.inactivity_timeout = optional_seconds("inactivity_timeout", inactivity_timeout)
         self.queue_limit = queue_limit
         self.eager = eager
         self.secure = secure

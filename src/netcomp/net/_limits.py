@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ._checks import count, optional_seconds
+
 __all__ = ["ConnectionLimits"]
 
 
@@ -21,12 +23,14 @@ class ConnectionLimits:
         self,
         high_water: int = 1024 * 1024,
         low_water: int = 256 * 1024,
-        handshake_timeout: float = 30.0,
+        handshake_timeout: float | None = 30.0,
         pause_reading: bool = True,
     ) -> None:
-        if not 0 <= low_water <= high_water:
-            raise ValueError(f"need 0 <= low_water <= high_water, got {low_water}, {high_water}")
+        count("high_water", high_water)
+        count("low_water", low_water)
+        if low_water > high_water:
+            raise ValueError(f"need low_water <= high_water, got {low_water}, {high_water}")
         self.high_water = high_water
         self.low_water = low_water
-        self.handshake_timeout = handshake_timeout
+        self.handshake_timeout = optional_seconds("handshake_timeout", handshake_timeout)
         self.pause_reading = pause_reading

@@ -24,6 +24,7 @@ from typing import Any
 
 from ..core import Future, TimerHandle, handler
 from ._address import bound_socket, set_nodelay
+from ._checks import count, seconds
 from ._connection import READ, Connection
 from ._errors import NotConnected
 from ._events import closed, connect, disconnect, drained, error, read, ready
@@ -75,8 +76,9 @@ class Server(SocketComponent):
         )
         self.nodelay = nodelay
         self.limits = ConnectionLimits(high_water, low_water, handshake_timeout)
-        self.max_accepts = max_accepts
-        self.accept_backoff = accept_backoff
+        self.max_accepts = count("max_accepts", max_accepts, 1)
+        self.accept_backoff = seconds("accept_backoff", accept_backoff)
+        count("backlog", backlog)
         self._connections: dict[socket.socket, Connection] = {}
         self._accept_timer: TimerHandle | None = None
         self._starved = False  # out of descriptors, error already reported

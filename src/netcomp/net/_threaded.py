@@ -32,6 +32,8 @@ from typing import Any
 
 from ..core import BaseComponent, Event, Future, TimeoutError, Wakeup, handler
 from ._address import set_nodelay
+from ._checks import count, optional_seconds, seconds
+from ._checks import port as check_port
 from ._errors import ConnectTimeout, NotConnected
 from ._events import connected, disconnected, error, read, unreachable
 from ._replies import write_back
@@ -69,12 +71,12 @@ class ThreadedTCPClient(BaseComponent):
         for the peer's EOF. ``join_timeout``: seconds to wait for the thread to end."""
         super().__init__(channel=channel)
         self.host = host
-        self.port = port
         self.initial_send = bytes(initial_send) if initial_send else b""
-        self.connect_timeout = connect_timeout
-        self.close_timeout = close_timeout
-        self.join_timeout = join_timeout
-        self.max_pending_reads = max(1, max_pending_reads)
+        self.port = check_port(port)
+        self.connect_timeout = optional_seconds("connect_timeout", connect_timeout)
+        self.close_timeout = seconds("close_timeout", close_timeout)
+        self.join_timeout = seconds("join_timeout", join_timeout)
+        self.max_pending_reads = count("max_pending_reads", max_pending_reads, 1)
         self._inbox: deque[bytes] = deque()  # writes, loop thread -> I/O thread
         self._wakeup: Wakeup | None = None  # made with the thread
         self._io_thread: threading.Thread | None = None
