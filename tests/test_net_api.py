@@ -327,9 +327,9 @@ def test_set_nodelay_leaves_unix_sockets_alone() -> None:
 
     left, right = socket.socketpair(socket.AF_UNIX)
     with left, right:
-        set_nodelay(left)  # no TCP option on a UNIX socket: nothing to do, nothing raised
+        set_nodelay(left, socket.AF_UNIX)  # no TCP option on a UNIX socket: nothing to do
     with socket.socket() as tcp:
-        set_nodelay(tcp)
+        set_nodelay(tcp, socket.AF_INET)
         assert tcp.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
 
 

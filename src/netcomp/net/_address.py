@@ -98,11 +98,13 @@ def bound_socket(
     return sock
 
 
-def set_nodelay(sock: socket.socket) -> None:
-    """Turn Nagle's algorithm off on a TCP socket, so a small write goes out at once instead
-    of waiting for the peer's ACK of the previous one (request/response latency). No-op for
-    UNIX sockets; a failure (the peer is already gone) is left to the next I/O to report."""
-    if sock.family in (socket.AF_INET, socket.AF_INET6):
+def set_nodelay(sock: socket.socket, family: int) -> None:
+    """Turn Nagle's algorithm off on a TCP socket of ``family``, so a small write goes out at
+    once instead of waiting for the peer's ACK of the previous one (request/response
+    latency). No-op for UNIX sockets; a failure (the peer is already gone) is left to the
+    next I/O to report. (The caller passes the family it knows: ``sock.family`` is a
+    Python-level property, a cost on every accept.)"""
+    if family == socket.AF_INET or family == socket.AF_INET6:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 

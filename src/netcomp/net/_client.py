@@ -204,7 +204,7 @@ class Dial:
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setblocking(False)
         if self.nodelay:
-            set_nodelay(sock)
+            set_nodelay(sock, family)
         try:
             code = sock.connect_ex(address)
         except OSError as err:  # e.g. a malformed address

@@ -150,7 +150,7 @@ class Server(SocketComponent):
         self._starved = False
         sock.setblocking(False)
         if self.nodelay:
-            set_nodelay(sock)
+            set_nodelay(sock, self.family)
         conn = Connection(self, sock, address, self.limits)
         self._connections[sock] = conn
         conn.attach(self.loop)

@@ -239,7 +239,7 @@ class ThreadedTCPClient(BaseComponent):
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
             sock.setblocking(False)
-            set_nodelay(sock)
+            set_nodelay(sock, family)
             code = sock.connect_ex(address)
             if code not in (0, errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK):
                 raise OSError(code, os.strerror(code))
