@@ -243,3 +243,40 @@ def test_an_error_through_a_chain_the_caller_awaits_is_not_logged(
     app = Manager() + Failing() + Relay() + Caller()
     assert fire_and_flush(app, go()).value == "caught: awaited through a chain"
     assert _records(caplog, "netcomp") == []
+
+
+def test_importing_netcomp_configures_no_logging() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import logging, netcomp, netcomp.net, netcomp.web, netcomp.testing\n"
+        "names = ['', 'netcomp', 'netcomp.net', 'netcomp.web', 'netcomp.web.access']\n"
+        "print([logging.getLogger(n).handlers for n in names],"
+        " logging.getLogger('netcomp').level, logging.getLogger().level)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
+    ).stdout
+    assert out == "[[], [], [], [], []] 0 30\n"
+
+
+def test_configure_logging_sends_netcomps_lines_to_a_stream() -> None:
+    import io
+
+    from netcomp import configure_logging
+
+    stream = io.StringIO()
+    logger = logging.getLogger("netcomp")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    try:
+        configure_logging("warning", stream)
+        configure_logging("info", stream)  # again: replaces, does not add a second handler
+        logging.getLogger("netcomp.web.access").info("one line")
+        logging.getLogger("netcomp.net").debug("not at info")
+        assert stream.getvalue().endswith(" INFO    netcomp.web.access: one line\n")
+        assert stream.getvalue().count("\n") == 1
+        with pytest.raises(ValueError, match="log level must be one of debug, info"):
+            configure_logging("loud")
+    finally:
+        logger.handlers[:], logger.level, logger.propagate = saved
