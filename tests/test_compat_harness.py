@@ -283,9 +283,9 @@ def test_harness_counts_and_rewrites(tmp_path: Path) -> None:
 
 
 def test_harness_budget_keeps_partial_results(tmp_path: Path) -> None:
-    _, data = run_harness(tmp_path, "--only", "net", "--budget", "4")
+    _, data = run_harness(tmp_path, "--only", "net", "--budget", "2.5")
     net = data["directories"]["net"]
-    assert net["status"].startswith("budget of 4 s expired")
+    assert net["status"].startswith("budget of 2.5 s expired")
     assert net["collected"] == 3
     assert net["counts"]["passed"] == 1
     assert net["counts"]["timeout"] == 1
