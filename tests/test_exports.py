@@ -30,6 +30,8 @@ import pytest
 import netcomp
 import netcomp.core
 import netcomp.net
+import netcomp.net.events
+import netcomp.net.sockets
 import netcomp.testing
 import netcomp.web
 
@@ -55,7 +57,15 @@ LAYERS = {
     "web": {"core", "net", "web"},
 }
 
-PUBLIC_MODULES = [netcomp, netcomp.core, netcomp.testing, netcomp.net, netcomp.web]
+PUBLIC_MODULES = [
+    netcomp,
+    netcomp.core,
+    netcomp.testing,
+    netcomp.net,
+    netcomp.net.events,
+    netcomp.net.sockets,
+    netcomp.web,
+]
 
 
 def own_doc(obj: Any) -> str | None:

@@ -35,29 +35,40 @@ def test_a_refused_connect_nobody_handles_is_logged_once(caplog: pytest.LogCaptu
     with closed_port() as port, running(manager) as recorder:
         manager.fire(connect("127.0.0.1", port), "client")
         recorder.wait_for("unreachable")
+        (report,) = recorder.wait_for("error").args  # circuits' pair: unreachable, error
+        assert isinstance(report, ConnectionRefusedError)
     assert net_records(caplog) == [
         (
             logging.WARNING,
             f"cannot connect to 127.0.0.1:{port} on 'client': "
             "ConnectionRefusedError(111, 'Connection refused') "
-            "(nothing handles 'unreachable' there)",
+            "(nothing handles 'unreachable' or 'error' there)",
         )
     ]
 
 
-def test_a_refused_connect_handled_by_name_is_not_logged(
-    caplog: pytest.LogCaptureFixture,
+class TakesUnreachable(Component):
+    channel = "client"
+
+    def unreachable(self, host: str, port: int, reason: Any) -> None:
+        pass
+
+
+class TakesError(Component):
+    channel = "client"
+
+    def error(self, err: BaseException) -> None:
+        pass
+
+
+@pytest.mark.parametrize("taker", [TakesUnreachable, TakesError], ids=["unreachable", "error"])
+def test_a_refused_connect_handled_as_either_event_is_not_logged(
+    caplog: pytest.LogCaptureFixture, taker: type[Component]
 ) -> None:
-    class Careful(Component):
-        channel = "client"
-
-        def unreachable(self, host: str, port: int, reason: Any) -> None:
-            pass
-
-    manager = Manager() + TCPClient() + Careful()
+    manager = Manager() + TCPClient() + taker()
     with closed_port() as port, running(manager) as recorder:
         manager.fire(connect("127.0.0.1", port), "client")
-        recorder.wait_for("unreachable")
+        recorder.wait_for("error")
     assert net_records(caplog) == []
 
 

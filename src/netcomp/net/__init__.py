@@ -1,6 +1,9 @@
 """netcomp.net: one shared poller servicing TCP and UNIX stream servers and clients,
-plain or TLS, with buffered output and backpressure, UDP sockets, the reconnecting
-``Connex`` and the thread-serviced ``ThreadedTCPClient``."""
+plain or TLS, with buffered output and backpressure, UDP sockets, in-process pipes, the
+reconnecting ``Connex`` and the thread-serviced ``ThreadedTCPClient``.
+
+``netcomp.net.events`` and ``netcomp.net.sockets`` give the same names under circuits'
+module names."""
 
 from ._client import Client, TCP6Client, TCPClient, UNIXClient
 from ._connection import Connection
@@ -24,10 +27,11 @@ from ._events import (
 )
 from ._lifecycle import ConnectionState
 from ._limits import ConnectionLimits
+from ._pipe import Pipe
 from ._poller import Poller, ensure_poller
 from ._server import Server, TCP6Server, TCPServer, UNIXServer
 from ._threaded import ThreadedTCPClient
-from ._udp import UDP6Server, UDPClient, UDPServer
+from ._udp import UDP6Client, UDP6Server, UDPClient, UDPServer
 
 __all__ = [
     "Backoff",
@@ -39,6 +43,7 @@ __all__ = [
     "Connex",
     "HandshakeTimeout",
     "NotConnected",
+    "Pipe",
     "Poller",
     "QueueFull",
     "RetriesExhausted",
@@ -48,6 +53,7 @@ __all__ = [
     "TCPClient",
     "TCPServer",
     "ThreadedTCPClient",
+    "UDP6Client",
     "UDP6Server",
     "UDPClient",
     "UDPServer",

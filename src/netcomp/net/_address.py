@@ -13,9 +13,20 @@ import ipaddress
 import os
 import socket
 import stat
+from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["bound_socket", "is_ip_literal", "parse_bind", "set_nodelay"]
+__all__ = [
+    "SocketOptions",
+    "apply_options",
+    "bound_socket",
+    "host_port",
+    "is_ip_literal",
+    "parse_bind",
+    "set_nodelay",
+    "sockaddr",
+    "socket_options",
+]
 
 
 def parse_bind(bind: Any, family: socket.AddressFamily) -> Any:
@@ -51,9 +62,38 @@ def parse_bind(bind: Any, family: socket.AddressFamily) -> Any:
         raise TypeError(f"cannot bind to {bind!r}: use a port, (host, port) or 'host:port'")
     if not 0 <= int(port) <= 65535:
         raise ValueError(f"port out of range in {bind!r}")
-    if family == socket.AF_INET6:
-        return (host, int(port), 0, 0)
-    return (host, int(port))
+    return sockaddr(host, int(port), family)
+
+
+def sockaddr(host: Any, port: Any, family: socket.AddressFamily) -> Any:
+    """The address tuple ``bind``/``connect`` take for ``(host, port)`` in ``family``.
+
+    An IPv6 literal with a scope (``"fe80::1%eth0"``, as :func:`host_port` writes it) gets
+    its scope id as a number: the socket module ignores the ``%`` part of a host."""
+    if family != socket.AF_INET6:
+        return (host, port)
+    if isinstance(host, str) and "%" in host:
+        with contextlib.suppress(OSError, IndexError):
+            return socket.getaddrinfo(
+                host, port, family, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST
+            )[0][4]
+    return (host, port, 0, 0)
+
+
+def host_port(address: Any) -> Any:
+    """A socket address as netcomp names it to users: ``(host, port)`` for IPv4 *and* IPv6
+    (circuits' shape; an IPv6 scope id is kept in the host as ``"fe80::1%eth0"``, a form
+    ``connect`` and ``bind`` take back), a UNIX path as it is."""
+    if not isinstance(address, tuple) or len(address) < 4:
+        return address
+    host, port, scope = address[0], address[1], address[3]
+    if scope and "%" not in host:
+        try:
+            name = socket.if_indextoname(scope)
+        except OSError:
+            name = str(scope)
+        host = f"{host}%{name}"
+    return (host, port)
 
 
 def is_ip_literal(host: str) -> bool:
@@ -66,13 +106,18 @@ def is_ip_literal(host: str) -> bool:
 
 
 def bound_socket(
-    bind: Any, family: socket.AddressFamily, kind: socket.SocketKind, reuse_port: bool = False
+    bind: Any,
+    family: socket.AddressFamily,
+    kind: socket.SocketKind,
+    reuse_port: bool = False,
+    options: SocketOptions = (),
 ) -> socket.socket:
     """A new socket of ``family`` and ``kind`` bound to a user's bind form (closed on error).
 
     IP stream sockets get SO_REUSEADDR (a restart need not wait out TIME_WAIT); datagram
     sockets do not (on Linux it would let another socket share the port). IPv6 sockets are
     v6-only. A UNIX path left over by a dead server is replaced; a live one is refused.
+    ``options`` (``(level, option, value)`` triples) are set after those, before ``bind``.
     """
     address = parse_bind(bind if bind is not None else 0, family)
     sock = socket.socket(family, kind)
@@ -86,6 +131,7 @@ def bound_socket(
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        apply_options(sock, options)
         try:
             sock.bind(address)
         except OSError as error:
@@ -96,6 +142,40 @@ def bound_socket(
         sock.close()
         raise
     return sock
+
+
+#: ``setsockopt`` arguments: ``(level, option, value)`` triples (circuits' ``socket_options``).
+SocketOptions = Iterable[tuple[int, int, "int | bytes"]]
+
+
+def socket_options(value: Any) -> tuple[tuple[int, int, int | bytes], ...]:
+    """Check a ``socket_options`` argument at construction: ``(level, option, value)``
+    triples of integers (the value may be bytes), as ``socket.setsockopt`` takes them."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise TypeError(f"socket_options takes (level, option, value) triples, got {value!r}")
+    found = []
+    for item in value:
+        if not (
+            isinstance(item, (tuple, list))
+            and len(item) == 3
+            and all(isinstance(n, int) and not isinstance(n, bool) for n in item[:2])
+            and isinstance(item[2], (int, bytes))
+        ):
+            raise TypeError(f"a socket option is (level, option, value), got {item!r}")
+        found.append((item[0], item[1], item[2]))
+    return tuple(found)
+
+
+def apply_options(sock: socket.socket, options: SocketOptions) -> None:
+    """``setsockopt`` each option; a refused one raises ``OSError`` naming it."""
+    for level, option, value in options:
+        try:
+            sock.setsockopt(level, option, value)
+        except OSError as error:
+            raise OSError(
+                error.errno,
+                f"cannot set socket option ({level}, {option}, {value!r}): {error.strerror}",
+            ) from None
 
 
 def set_nodelay(sock: socket.socket, family: int) -> None:

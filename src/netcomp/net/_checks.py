@@ -5,10 +5,11 @@ failing later deep inside a connect or a timer."""
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["count", "destinations", "optional_seconds", "port", "seconds"]
+__all__ = ["count", "destinations", "host", "optional_seconds", "port", "seconds"]
 
 
 def seconds(name: str, value: Any) -> float:
@@ -46,6 +47,22 @@ def port(value: Any, name: str = "port", allow_zero: bool = False) -> int:
     if not low <= value <= 65535:
         raise ValueError(f"{name} must be in {low}..65535, got {value!r}")
     return value
+
+
+def host(owner: str, value: Any) -> Any:
+    """A client's default destination: a name, an address or a UNIX path (or ``None``).
+
+    circuits' clients took their *local* bind address as first argument (``Client(1234)``,
+    ``Client(("0.0.0.0", 0))``); netcomp's take the host to connect to, so those forms are
+    refused here instead of failing at the first connect.
+    """
+    if value is None or isinstance(value, (str, bytes, os.PathLike)):
+        return value
+    raise TypeError(
+        f"{owner}'s first argument is the host to connect to (a name, an address or a UNIX "
+        f"path), got {value!r}; netcomp clients connect from any local address (circuits' "
+        "first argument, the local bind address, has no equivalent)"
+    )
 
 
 def destinations(value: Any) -> tuple[tuple[str, int], ...]:

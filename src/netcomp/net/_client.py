@@ -22,7 +22,8 @@ import threading
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..core import Future, TimerHandle, handler
-from ._address import is_ip_literal, set_nodelay
+from ._address import host_port, is_ip_literal, set_nodelay, sockaddr
+from ._checks import host as check_host
 from ._checks import optional_seconds
 from ._checks import port as check_port
 from ._connection import Connection
@@ -142,14 +143,14 @@ class Dial:
             family = self.family
             if family == socket.AF_UNSPEC:
                 family = socket.AF_INET6 if ":" in str(host) else socket.AF_INET
-            self._open(family, (host, port))
+            self._open(family, sockaddr(host, port, family))
             return
 
         def lookup() -> None:
             try:
                 infos = socket.getaddrinfo(host, port, self.family, socket.SOCK_STREAM)
                 family, address = infos[0][0], infos[0][4]
-            except OSError as err:
+            except Exception as err:  # gaierror, or UnicodeError for a name IDNA refuses
                 loop.call_soon_threadsafe(self._resolved, None, None, err)
             else:
                 loop.call_soon_threadsafe(self._resolved, family, address, None)
@@ -191,7 +192,7 @@ class Dial:
         self.cancel()  # ends first: the aborted connection's report is then ignored
         self.owner._dial_failed(self, ConnectTimeout("connect timed out"))
 
-    def _resolved(self, family: Any, address: Any, err: OSError | None) -> None:
+    def _resolved(self, family: Any, address: Any, err: Exception | None) -> None:
         if self.done:
             return  # cancelled or timed out meanwhile
         if err is not None:
@@ -273,10 +274,16 @@ class Client(SocketComponent):
         low_water: int = 256 * 1024,
         handshake_timeout: float = 30.0,
         channel: Any = "client",
+        sock: socket.socket | None = None,
     ) -> None:
-        """``host``/``port`` are defaults for a ``connect`` event fired without them."""
+        """``host``/``port`` are defaults for a ``connect`` event fired without them.
+
+        ``sock``: adopt this connected stream socket (one end of a ``socketpair``, an
+        inherited descriptor): the client is connected from the start (``connected`` fires
+        after ``ready``; with ``secure``, once the TLS handshake is done).
+        """
         super().__init__(channel=channel)
-        self.host = host
+        self.host = check_host(type(self).__name__, host)
         self.port = port if port is None else check_port(port)
         self.secure = secure
         self.ssl_context = ssl_context
@@ -293,6 +300,34 @@ class Client(SocketComponent):
         self._all_closed = AllClosed()
         self._upgrading = False  # up, and redoing a handshake (starttls)
         self.fire(ready(self))
+        if sock is not None:
+            self._adopt(sock)
+
+    def _adopt(self, sock: socket.socket) -> None:
+        if sock.type != socket.SOCK_STREAM:
+            raise ValueError(f"{type(self).__name__} needs a stream socket, not {sock!r}")
+        try:
+            peer = sock.getpeername()
+        except OSError as err:
+            raise ValueError(
+                f"{type(self).__name__}(sock=) adopts a connected socket; {sock!r} is not"
+            ) from err
+        self.family = sock.family
+        sock.setblocking(False)
+        if self.nodelay:
+            set_nodelay(sock, sock.family)
+        host, port = (peer, None) if sock.family == socket.AF_UNIX else host_port(peer)
+        conn = Connection(self, sock, (host, port), self.limits)
+        self._conn = conn
+        self._target = (host, port)
+        conn.attach(self.loop)
+        if self.secure:  # the link is up once the handshake is done
+            hostname = self.server_hostname
+            if hostname is None and sock.family != socket.AF_UNIX:
+                hostname = str(host)
+            conn.start_tls(client_context(self.ssl_context), False, hostname)
+        else:
+            conn.start(None)
 
     @property
     def connected(self) -> bool:
@@ -342,9 +377,16 @@ class Client(SocketComponent):
         self.connection_made(conn)
 
     def _dial_failed(self, dial: Dial, reason: BaseException) -> None:
+        """``unreachable(host, port, reason)``, then ``error(reason)`` (circuits' pair: a
+        program may take either); logged once if neither is handled."""
         self._dial = None
         self._target = None
-        self.fire(unreachable(dial.host, dial.port, reason))
+        failed = unreachable(dial.host, dial.port, reason)
+        failed.paired = True  # the error that follows reports the pair
+        self.fire(failed)
+        report = error(reason)
+        report.follows = failed
+        self.fire(report)
 
     # ------------------------------------------------------ connection events
     @handler(False)
@@ -391,6 +433,13 @@ class Client(SocketComponent):
             conn = self._dial.conn  # connecting: kept and sent once up
         if conn is None or not conn.write(data):
             self.fire(error(NotConnected(f"{self!r}: write while not connected")))
+
+    @handler("disconnect")
+    def _on_disconnect(self, *args: Any) -> None:
+        # ``disconnect()`` asks the client to close (circuits' spelling); with arguments
+        # it is a server's notification on a shared channel, not addressed to a client.
+        if not args:
+            self._on_close()
 
     @handler("close")
     def _on_close(self) -> None:

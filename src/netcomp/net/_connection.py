@@ -58,11 +58,12 @@ from ._tls import TLSLayer
 if TYPE_CHECKING:
     from ..core import Loop, TimerHandle, Value, Watch
 
-__all__ = ["Connection"]
+__all__ = ["READ_SIZE", "Connection"]
 
 READ = selectors.EVENT_READ
 WRITE = selectors.EVENT_WRITE
-_RECV_SIZE = 256 * 1024
+#: The most bytes one read takes from a stream socket (one ``read`` event at most).
+READ_SIZE = 256 * 1024
 #: Seconds a closed connection waits for the peer's EOF after sending its FIN.
 LINGER = 5.0
 STOP_LINGER = 1.0
@@ -86,7 +87,7 @@ def _recv_view() -> memoryview:
     try:
         return _local.view  # type: ignore[no-any-return]
     except AttributeError:
-        _local.view = memoryview(bytearray(_RECV_SIZE))
+        _local.view = memoryview(bytearray(READ_SIZE))
         return _local.view  # type: ignore[no-any-return]
 
 

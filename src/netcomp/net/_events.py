@@ -92,19 +92,27 @@ class unreachable(Event):
     """Out (client): ``unreachable(host, port, reason)``: the connect failed (``reason``).
 
     :class:`Connex` adds the attempt number: ``unreachable(host, port, reason, attempt)``.
-    When nothing handles it by name it is logged at WARNING on ``netcomp.net``.
+    When nothing handles it by name it is logged at WARNING on ``netcomp.net``; a client's
+    is followed by ``error(reason)``, and the pair is logged once, if neither is handled.
     """
 
-    unhandled_logger = "netcomp.net"
+    #: An ``error`` with the same reason follows (a client's failed connect): that one
+    #: reports the pair, so this one is not logged on its own.
+    paired: bool = False
 
-    def describe(self) -> str:
+    @property
+    def unhandled_logger(self) -> str | None:  # type: ignore[override]
+        """``netcomp.net``, unless the ``error`` that follows reports the failure."""
+        return None if self.paired else "netcomp.net"
+
+    def describe(self, handlers: str = "'unreachable'") -> str:
         """``cannot connect to HOST:PORT on 'channel': REASON`` (and the attempt)."""
         host, port, reason = (*self.args, None, None, None)[:3]
         place = f"{host}:{port}" if port is not None else str(host)
         attempt = f" (attempt {self.args[3]})" if len(self.args) > 3 else ""
         return (
             f"cannot connect to {place}{attempt} on {_channels(self)}: {reason!r} "
-            "(nothing handles 'unreachable' there)"
+            f"(nothing handles {handlers} there)"
         )
 
 
@@ -112,12 +120,24 @@ class error(Event):
     """Out: ``error(err)`` (client) or ``error(sock, err)`` (server, UDP: the address).
 
     When nothing handles it by name it is logged on ``netcomp.net``: at WARNING, or at INFO
-    for what a server's peer did to its own connection (a reset, a TLS error).
+    for what a server's peer did to its own connection (a reset, a TLS error). A client's
+    failed connect fires ``unreachable(host, port, reason)`` then ``error(reason)`` (as
+    circuits does): a program may take either, and the failure is logged once, here, only
+    when neither is handled.
     """
 
-    unhandled_logger = "netcomp.net"
     #: The peer's address, when the event is about a connection that is gone.
     peer: Any = None
+    #: The ``unreachable`` this error follows (a client's failed connect, same reason).
+    follows: unreachable | None = None
+
+    @property
+    def unhandled_logger(self) -> str | None:  # type: ignore[override]
+        """``netcomp.net``, unless the ``unreachable`` it follows was handled."""
+        first = self.follows
+        if first is not None and (first.value is None or first.value.handled):
+            return None  # the failure was taken as 'unreachable'
+        return "netcomp.net"
 
     @property
     def unhandled_level(self) -> int:  # type: ignore[override]
@@ -132,7 +152,9 @@ class error(Event):
         return logging.WARNING
 
     def describe(self) -> str:
-        """``error with PEER on 'channel': ERROR``."""
+        """``error with PEER on 'channel': ERROR`` (a failed connect: what it was)."""
+        if self.follows is not None:
+            return self.follows.describe("'unreachable' or 'error'")
         *where, err = self.args or (None,)
         if self.peer is not None:
             place = f" with {_peer(self.peer)}"

@@ -23,7 +23,8 @@ import ssl
 from typing import Any
 
 from ..core import Future, TimerHandle, handler
-from ._address import bound_socket, set_nodelay
+from ._address import SocketOptions, apply_options, bound_socket, host_port, set_nodelay
+from ._address import socket_options as check_options
 from ._checks import count, seconds
 from ._connection import READ, Connection
 from ._errors import NotConnected
@@ -61,12 +62,14 @@ class Server(SocketComponent):
         accept_backoff: float = 0.1,
         sock: socket.socket | None = None,
         channel: Any = "server",
+        socket_options: SocketOptions = (),
     ) -> None:
         """Bind (or adopt ``sock``) and listen at once, so errors surface here.
 
         ``secure``: TLS from the first byte; by default, whenever ``ssl_context`` or
         ``certfile`` is given. ``secure=False`` with a context serves plaintext and keeps the
-        context for ``starttls(sock)``.
+        context for ``starttls(sock)``. ``socket_options``: ``(level, option, value)``
+        triples set on the listening socket before it binds (on ``sock`` when adopted).
         """
         super().__init__(channel=channel)
         has_tls = ssl_context is not None or certfile is not None
@@ -79,25 +82,30 @@ class Server(SocketComponent):
         self.max_accepts = count("max_accepts", max_accepts, 1)
         self.accept_backoff = seconds("accept_backoff", accept_backoff)
         count("backlog", backlog)
+        options = check_options(socket_options)
         self._connections: dict[socket.socket, Connection] = {}
         self._accept_timer: TimerHandle | None = None
         self._starved = False  # out of descriptors, error already reported
         self._all_closed = AllClosed()
         self._listening = True
         if sock is None:
-            sock = self._make_socket(bind, backlog, reuse_port)
+            sock = self._make_socket(bind, backlog, reuse_port, options)
         else:
             self.family = sock.family
+            apply_options(sock, options)
             sock.listen(backlog)  # a bound socket may not listen yet (again is harmless)
         sock.setblocking(False)
         self.socket = sock
-        self.bind = sock.getsockname()
+        #: The bound address: ``(host, port)`` (IPv6 too), or the UNIX path.
+        self.bind = host_port(sock.getsockname())
         self._listener = self.loop.watch(sock, 0, self._on_acceptable)
         self._watch()
         self.fire(ready(self, self.bind))
 
-    def _make_socket(self, bind: Any, backlog: int, reuse_port: bool) -> socket.socket:
-        sock = bound_socket(bind, self.family, socket.SOCK_STREAM, reuse_port)
+    def _make_socket(
+        self, bind: Any, backlog: int, reuse_port: bool, options: SocketOptions
+    ) -> socket.socket:
+        sock = bound_socket(bind, self.family, socket.SOCK_STREAM, reuse_port, options)
         try:
             sock.listen(backlog)
         except BaseException:

@@ -210,7 +210,7 @@ class ThreadedTCPClient(BaseComponent):
         try:
             try:
                 sock = self._connect()
-            except OSError as err:
+            except (OSError, UnicodeError) as err:  # UnicodeError: a name IDNA refuses
                 if not (self._closing or self._aborting):
                     self._emit(unreachable(self.host, self.port, err))
                 return

@@ -12,8 +12,9 @@ Rules:
   is an ``error(address, err)`` event; the loop goes on. A datagram is never split.
 * Destination names are resolved on a helper thread (never on the loop), in order per
   destination; numeric addresses are sent at once.
-* ``close()`` sends what is queued, then closes and fires ``closed()``; when the tree stops,
-  what the kernel takes now is sent and the rest is dropped.
+* ``close()`` sends what is queued, then closes and fires ``disconnect(sock)`` (circuits'
+  word for "this socket is gone", with the closed socket) and ``closed()``; when the tree
+  stops, what the kernel takes now is sent and the rest is dropped.
 """
 
 from __future__ import annotations
@@ -26,14 +27,15 @@ from collections import deque
 from typing import Any
 
 from ..core import Value, handler
-from ._address import bound_socket, is_ip_literal
+from ._address import SocketOptions, apply_options, bound_socket, host_port, is_ip_literal
+from ._address import socket_options as check_options
 from ._client import _resolve_pool
 from ._errors import NotConnected
-from ._events import closed, error, read, ready
+from ._events import closed, disconnect, error, read, ready
 from ._poller import SocketComponent
 from ._replies import write_back
 
-__all__ = ["UDP6Server", "UDPClient", "UDPServer"]
+__all__ = ["UDP6Client", "UDP6Server", "UDPClient", "UDPServer"]
 
 READ = selectors.EVENT_READ
 WRITE = selectors.EVENT_WRITE
@@ -45,7 +47,9 @@ class UDPServer(SocketComponent):
     """A UDP socket on IPv4 bound to ``bind`` (a port on 127.0.0.1, ``(host, port)``, ...).
 
     Out: ``ready(component, bind)``, ``read(address, data)``, ``error(address, err)``,
-    ``closed()``. In: ``write(address, data)``, ``broadcast(data, port)``, ``close()``.
+    ``disconnect(sock)`` and ``closed()`` once closed. In: ``write(address, data)``,
+    ``broadcast(data, port)``, ``close()``. ``read`` gives the sender's address as the
+    kernel does (a 4-tuple on IPv6); ``bind`` and ``ready`` give ``(host, port)``.
     """
 
     channel = "server"
@@ -59,27 +63,32 @@ class UDPServer(SocketComponent):
         max_queued_bytes: int = 1024 * 1024,
         max_reads: int = 64,
         sock: socket.socket | None = None,
+        socket_options: SocketOptions = (),
     ) -> None:
         """Bind (or adopt the bound datagram socket ``sock``) at once, so errors surface here.
 
         ``max_queued_bytes``: output that may wait for writability or a name lookup (1 MiB,
         like the stream servers' high water mark). ``max_reads``: datagrams received per
-        readiness before other sockets get their turn.
+        readiness before other sockets get their turn. ``socket_options``: ``(level,
+        option, value)`` triples set before the socket binds (on ``sock`` when adopted).
         """
         super().__init__(channel=channel)
         if max_queued_bytes < 0 or max_reads < 1:
             raise ValueError("need max_queued_bytes >= 0 and max_reads >= 1")
         self.max_queued_bytes = max_queued_bytes
         self.max_reads = max_reads
+        options = check_options(socket_options)
         if sock is None:
-            sock = bound_socket(bind, self.family, socket.SOCK_DGRAM, reuse_port)
+            sock = bound_socket(bind, self.family, socket.SOCK_DGRAM, reuse_port, options)
         else:
             if sock.type != socket.SOCK_DGRAM:
                 raise ValueError(f"{type(self).__name__} needs a datagram socket, not {sock!r}")
             self.family = sock.family
+            apply_options(sock, options)
         sock.setblocking(False)
         self.socket = sock
-        self.bind: Any = sock.getsockname()
+        #: The bound address: ``(host, port)``, IPv6 too.
+        self.bind: Any = host_port(sock.getsockname())
         self._buffer = bytearray(_MAX_DATAGRAM)
         self._view = memoryview(self._buffer)
         self._out: deque[tuple[Any, bytes]] = deque()
@@ -207,14 +216,14 @@ class UDPServer(SocketComponent):
             try:
                 infos = socket.getaddrinfo(host, port, family, socket.SOCK_DGRAM)
                 resolved: Any = infos[0][4]
-                failure: OSError | None = None
-            except OSError as err:
+                failure: Exception | None = None
+            except Exception as err:  # gaierror, or UnicodeError for a name IDNA refuses
                 resolved, failure = None, err
             self.loop.call_soon_threadsafe(self._resolved, key, resolved, failure)
 
         _resolve_pool().submit(lookup)
 
-    def _resolved(self, key: tuple[str, Any], resolved: Any, failure: OSError | None) -> None:
+    def _resolved(self, key: tuple[str, Any], resolved: Any, failure: Exception | None) -> None:
         waiting = self._resolving.pop(key, [])
         for data in waiting:
             self._queued_bytes -= len(data)
@@ -280,6 +289,7 @@ class UDPServer(SocketComponent):
         self._closed = True
         self._watch.cancel()
         self.socket.close()
+        self.fire(disconnect(self.socket))
         self.fire(closed())
 
     # ------------------------------------------------------------ queries
@@ -325,6 +335,16 @@ class UDPClient(UDPServer):
         max_queued_bytes: int = 1024 * 1024,
         max_reads: int = 64,
         sock: socket.socket | None = None,
+        socket_options: SocketOptions = (),
     ) -> None:
-        """``bind`` defaults to any free port on 127.0.0.1; the options are UDPServer's."""
-        super().__init__(bind, channel, reuse_port, max_queued_bytes, max_reads, sock)
+        """``bind`` defaults to any free port on loopback; the options are UDPServer's."""
+        super().__init__(
+            bind, channel, reuse_port, max_queued_bytes, max_reads, sock, socket_options
+        )
+
+
+class UDP6Client(UDPClient):
+    """A UDP socket on IPv6 bound to an ephemeral port on ::1 (``bind=0``): write to any
+    IPv6 address. The same events as :class:`UDPServer`, on channel ``"client"``."""
+
+    family = socket.AF_INET6
