@@ -210,6 +210,36 @@ def test_a_client_adopts_a_connected_tcp_socket() -> None:
             recorder.wait_for("disconnected", TIMEOUT)
 
 
+def test_a_socket_as_first_argument_is_adopted_circuits_form() -> None:
+    one, two = socket.socketpair()
+    with two:
+        client = UNIXClient(one)
+        assert client.connected and client.host is None
+        client.loop_ended()
+    with socket.socket(type=socket.SOCK_DGRAM) as bound:
+        bound.bind(("127.0.0.1", 0))
+        udp = UDPServer(bound)
+        assert udp.socket is bound and udp.bind == bound.getsockname()
+    listener = socket.create_server(("127.0.0.1", 0))
+    server = TCPServer(listener)
+    assert server.socket is listener and server.bind == listener.getsockname()
+    listener.close()
+
+
+def test_connect_sets_host_and_port_and_a_bare_connect_goes_there_again() -> None:
+    manager = Manager()
+    server = TCPServer(0).register(manager)
+    client = TCPClient().register(manager)
+    with running(manager) as recorder:
+        manager.fire(connect(*server.bind), "client")
+        recorder.wait_for("connected", TIMEOUT)
+        assert (client.host, client.port) == server.bind
+        manager.fire(close(), "client")
+        recorder.wait_for("disconnected", TIMEOUT)
+        manager.fire(connect(), "client")  # circuits programs reconnect this way too
+        assert recorder.wait_for("connected", TIMEOUT, count=2).args == server.bind
+
+
 def test_a_client_refuses_a_socket_that_is_not_a_connected_stream() -> None:
     with socket.socket() as idle, pytest.raises(ValueError, match="is not"):
         TCPClient(sock=idle)

@@ -37,7 +37,7 @@ from netcomp.net import (
     starttls,
     write,
 )
-from netcomp.net._tls import TLSLayer
+from netcomp.net._tls import TLSLayer, client_context
 from netcomp.testing import Recorder, VirtualTime, running
 
 STEP = 2.0**-10  # "just before a deadline"
@@ -401,13 +401,55 @@ def test_connect_with_circuits_ssl_spelling_connects_over_tls(certs: tuple[str, 
     assert client.secure
 
 
+def test_connect_with_circuits_ca_certs_trusts_that_ca(certs: tuple[str, str]) -> None:
+    """``connect(host, port, secure=True, ca_certs=...)``: verified against that CA file."""
+    manager = Manager()
+    server = TCPServer(("127.0.0.1", 0), ssl_context=server_ssl_context(*certs), channel="srv")
+    server.register(manager)
+    TCPClient(channel="cli").register(manager)
+    with running(manager) as recorder:
+        manager.fire(connect("127.0.0.1", server.port, secure=True, ca_certs=certs[0]), "cli")
+        recorder.wait_for("connected", predicate=on("cli"))
+        recorder.wait_for("connect", predicate=on("srv"))
+        assert "error" not in recorder.names_seen()
+
+
+def test_connect_with_circuits_certfile_presents_a_client_certificate(
+    certs: tuple[str, str],
+) -> None:
+    context = server_ssl_context(*certs)
+    context.verify_mode = ssl.CERT_REQUIRED  # no client certificate, no connection
+    context.load_verify_locations(certs[0])
+    manager = Manager()
+    server = TCPServer(("127.0.0.1", 0), ssl_context=context, channel="srv")
+    server.register(manager)
+    TCPClient(channel="cli").register(manager)
+    files = {"ca_certs": certs[0], "certfile": certs[0], "keyfile": certs[1]}
+    with running(manager) as recorder:
+        manager.fire(connect("127.0.0.1", server.port, secure=True, **files), "cli")
+        recorder.wait_for("connected", predicate=on("cli"))
+        sock = recorder.wait_for("connect", predicate=on("srv")).args[0]
+        assert sock in server.connections
+
+
+def test_circuits_tls_files_do_not_go_with_a_context_of_ones_own(
+    certs: tuple[str, str],
+) -> None:
+    with pytest.raises(TypeError, match="not both"):
+        client_context(client_ssl_context(certs[0]), ca_certs=certs[0])
+    assert client_context(None).verify_mode is ssl.CERT_REQUIRED  # the default verifies
+
+
 @pytest.mark.parametrize(
     ("options", "words"),
     [
-        ({"certfile": "x.pem"}, ["certfile"]),
+        ({"timeout": 3}, ["timeout"]),
+        ({"certfile": "x.pem"}, ["certfile", "without secure=True"]),
+        ({"ssl": False, "ca_certs": "ca.pem"}, ["ca_certs", "without secure=True"]),
         ({"secure": True, "ssl": False}, ["secure", "ssl"]),
+        ({"secure": True, "keyfile": "k.pem"}, ["keyfile= needs certfile="]),
     ],
-    ids=["unknown", "conflicting"],
+    ids=["unknown", "files-without-tls", "files-with-ssl-false", "conflicting", "key-alone"],
 )
 def test_connect_refuses_ignored_options(options: dict[str, Any], words: list[str]) -> None:
     manager = Manager()

@@ -51,21 +51,34 @@ def _resolve_pool() -> cf.ThreadPoolExecutor:
         return _resolver
 
 
-def _secure_option(secure: bool | None, options: dict[str, Any]) -> bool | None:
-    """``secure`` from a ``connect`` event, with circuits' spelling ``ssl=`` as an alias.
+#: circuits' TLS keywords of ``connect``: files a verifying client context loads.
+TLS_FILES = ("ca_certs", "certfile", "keyfile")
+
+
+def _connect_options(
+    secure: bool | None, options: dict[str, Any]
+) -> tuple[bool | None, dict[str, str]]:
+    """``secure`` from a ``connect`` event (circuits' spelling ``ssl=`` is an alias) and the
+    TLS files circuits' ``connect`` takes (``ca_certs``, ``certfile``, ``keyfile``; ``None``
+    means not given).
 
     Any other keyword is refused (``TypeError``): an option we do not know could be one
     the caller relies on for security, and ignoring it must never be silent.
     """
     alias = options.pop("ssl", None)
+    files = {name: options.pop(name) for name in TLS_FILES if name in options}
+    files = {name: path for name, path in files.items() if path is not None}
     if options:
         names = ", ".join(sorted(options))
         raise TypeError(f"connect got unexpected keyword argument(s): {names}")
-    if alias is None:
-        return secure
-    if secure is not None and bool(secure) != bool(alias):
-        raise TypeError(f"connect got secure={secure!r} and ssl={alias!r}: give one of them")
-    return bool(alias)
+    if alias is not None:
+        if secure is not None and bool(secure) != bool(alias):
+            raise TypeError(f"connect got secure={secure!r} and ssl={alias!r}: give one of them")
+        secure = bool(alias)
+    if files and not secure:
+        names = ", ".join(sorted(files))
+        raise TypeError(f"connect got {names} without secure=True: TLS files need TLS")
+    return secure, files
 
 
 class DialOwner(Protocol):
@@ -263,7 +276,7 @@ class Client(SocketComponent):
 
     def __init__(
         self,
-        host: str | None = None,
+        host: str | socket.socket | None = None,
         port: int | None = None,
         secure: bool = False,
         ssl_context: ssl.SSLContext | None = None,
@@ -276,13 +289,17 @@ class Client(SocketComponent):
         channel: Any = "client",
         sock: socket.socket | None = None,
     ) -> None:
-        """``host``/``port`` are defaults for a ``connect`` event fired without them.
+        """``host``/``port``: where a ``connect`` event fired without them connects; each
+        ``connect`` sets them to its destination (circuits' ``client.host``/``port``).
 
         ``sock``: adopt this connected stream socket (one end of a ``socketpair``, an
         inherited descriptor): the client is connected from the start (``connected`` fires
-        after ``ready``; with ``secure``, once the TLS handshake is done).
+        after ``ready``; with ``secure``, once the TLS handshake is done). A socket given as
+        the first argument (circuits' form) is taken as ``sock``.
         """
         super().__init__(channel=channel)
+        if isinstance(host, socket.socket) and sock is None:
+            host, sock = None, host
         self.host = check_host(type(self).__name__, host)
         self.port = port if port is None else check_port(port)
         self.secure = secure
@@ -347,7 +364,7 @@ class Client(SocketComponent):
     ) -> None:
         # Checked first, even when a connect is in progress: a security option that is
         # silently dropped would connect in plaintext.
-        secure = _secure_option(secure, options)
+        secure, files = _connect_options(secure, options)
         if self._conn is not None or self._dial is not None:
             return  # connected or connecting: a second connect is a no-op
         host = host if host is not None else self.host
@@ -356,6 +373,7 @@ class Client(SocketComponent):
             self.secure = secure
         if host is None:
             raise ValueError(f"{self!r}: connect needs a host (or a UNIX path)")
+        self.host, self.port = host, port
         self._target = (host, port)
         dial = Dial(
             self,
@@ -364,7 +382,7 @@ class Client(SocketComponent):
             port,
             self.limits,
             self.connect_timeout,
-            client_context(self.ssl_context) if self.secure else None,
+            client_context(self.ssl_context, **files) if self.secure else None,
             self.server_hostname,
             self.nodelay,
         )

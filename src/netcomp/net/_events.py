@@ -1,12 +1,15 @@
 """The net layer's vocabulary (docs/architecture.md, "Events"), with circuits' argument shapes.
 
 Client side: ``connect(host, port, secure=False)`` in; ``connected(host, port)``,
-``disconnected()``, ``read(data)``, ``unreachable(host, port, reason)``, ``error(err)``,
-``drained()``, ``closed()`` out; ``write(data)``, ``close()``, ``starttls()`` in.
-Server side: ``ready(component, bind)``, ``connect(sock, host, port)``,
-``disconnect(sock)``, ``read(sock, data)``, ``error(sock, err)``, ``drained(sock)``,
-``closed()`` out; ``write(sock, data)``, ``close(sock=None)``, ``starttls(sock)`` in.
-UDP: ``read(address, data)`` out, ``write(address, data)`` and ``broadcast(data, port)`` in.
+``disconnected()``, ``read(data)``, ``unreachable(host, port, reason)`` then
+``error(reason)`` (a failed connect), ``error(err)``, ``drained()``, ``closed()`` out;
+``write(data)``, ``close()`` (or ``disconnect()``), ``starttls()`` in.
+Server side: ``ready(component, bind)`` (``bind``: ``(host, port)``, IPv6 too, or a path),
+``connect(sock, host, port)``, ``disconnect(sock)``, ``read(sock, data)``,
+``error(sock, err)``, ``drained(sock)``, ``closed()`` out; ``write(sock, data)``,
+``close(sock=None)``, ``starttls(sock)`` in.
+UDP: ``read(address, data)``, ``disconnect(sock)`` and ``closed()`` (once closed) out,
+``write(address, data)`` and ``broadcast(data, port)`` in.
 """
 
 from __future__ import annotations
@@ -38,7 +41,9 @@ __all__ = [
 
 class connect(Event):
     """In (client): ``connect(host, port, secure=None)``; ``ssl=`` (circuits' spelling) is
-    an alias of ``secure=``, and any other keyword is refused with ``TypeError``.
+    an alias of ``secure=``; with TLS, circuits' ``ca_certs=``, ``certfile=`` and
+    ``keyfile=`` make a verifying context with those files. Any other keyword is refused
+    with ``TypeError`` (and those three without TLS).
 
     Out (server): ``connect(sock, host, port)``.
     """
@@ -53,7 +58,8 @@ class connected(Event):
 
 
 class disconnect(Event):
-    """Out (server): ``disconnect(sock)``: that connection is gone."""
+    """Out (server): ``disconnect(sock)``: that connection is gone (UDP: the socket is
+    closed). In (client): ``disconnect()``: close, as ``close()`` does."""
 
     notification = True
 

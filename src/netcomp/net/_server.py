@@ -70,8 +70,11 @@ class Server(SocketComponent):
         ``certfile`` is given. ``secure=False`` with a context serves plaintext and keeps the
         context for ``starttls(sock)``. ``socket_options``: ``(level, option, value)``
         triples set on the listening socket before it binds (on ``sock`` when adopted).
+        A socket given as ``bind`` (circuits' form) is adopted as ``sock``.
         """
         super().__init__(channel=channel)
+        if isinstance(bind, socket.socket) and sock is None:
+            bind, sock = None, bind
         has_tls = ssl_context is not None or certfile is not None
         self.secure = has_tls if secure is None else bool(secure)
         self.ssl_context = (

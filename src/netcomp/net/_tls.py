@@ -34,11 +34,28 @@ def server_context(
     return context
 
 
-def client_context(ssl_context: ssl.SSLContext | None) -> ssl.SSLContext:
-    """The context a TLS client uses: the one given, or the verifying default."""
+def client_context(
+    ssl_context: ssl.SSLContext | None,
+    ca_certs: str | None = None,
+    certfile: str | None = None,
+    keyfile: str | None = None,
+) -> ssl.SSLContext:
+    """The context a TLS client uses: the one given, or the verifying default.
+
+    ``ca_certs`` (CAs to trust instead of the system's), ``certfile`` and ``keyfile`` (the
+    client's own certificate) make a verifying context with them (circuits' ``connect``
+    keywords); they do not go with a context of the user's, which says all of that itself.
+    """
+    if ca_certs is None and certfile is None and keyfile is None:
+        return ssl_context if ssl_context is not None else ssl.create_default_context()
     if ssl_context is not None:
-        return ssl_context
-    return ssl.create_default_context()
+        raise TypeError("give the client ssl_context= or connect(ca_certs=, certfile=), not both")
+    if keyfile is not None and certfile is None:
+        raise TypeError("keyfile= needs certfile= (the certificate it is the key of)")
+    context = ssl.create_default_context(cafile=ca_certs)
+    if certfile is not None:
+        context.load_cert_chain(certfile, keyfile)
+    return context
 
 
 class TLSLayer:

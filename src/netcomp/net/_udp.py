@@ -71,8 +71,11 @@ class UDPServer(SocketComponent):
         like the stream servers' high water mark). ``max_reads``: datagrams received per
         readiness before other sockets get their turn. ``socket_options``: ``(level,
         option, value)`` triples set before the socket binds (on ``sock`` when adopted).
+        A socket given as ``bind`` (circuits' form) is adopted as ``sock``.
         """
         super().__init__(channel=channel)
+        if isinstance(bind, socket.socket) and sock is None:
+            bind, sock = None, bind
         if max_queued_bytes < 0 or max_reads < 1:
             raise ValueError("need max_queued_bytes >= 0 and max_reads >= 1")
         self.max_queued_bytes = max_queued_bytes
