@@ -52,7 +52,7 @@ def _resolve_pool() -> cf.ThreadPoolExecutor:
 
 
 #: circuits' TLS keywords of ``connect``: files a verifying client context loads.
-TLS_FILES = ("ca_certs", "certfile", "keyfile")
+_TLS_FILES = ("ca_certs", "certfile", "keyfile")
 
 
 def _connect_options(
@@ -66,7 +66,7 @@ def _connect_options(
     the caller relies on for security, and ignoring it must never be silent.
     """
     alias = options.pop("ssl", None)
-    files = {name: options.pop(name) for name in TLS_FILES if name in options}
+    files = {name: options.pop(name) for name in _TLS_FILES if name in options}
     files = {name: path for name, path in files.items() if path is not None}
     if options:
         names = ", ".join(sorted(options))
