@@ -11,6 +11,7 @@ the status curl printed; ``nc`` sessions type a line and check what comes back.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import queue
@@ -37,6 +38,12 @@ PROGRAMS = ("python", "curl", "nc")
 
 needs_nc = pytest.mark.skipif(shutil.which("nc") is None, reason="nc (netcat) is not installed")
 needs_curl = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+#: circuits_chat.py imports circuits.net.sockets and circuits.net.events, which
+#: ``python -m netcomp.compat`` maps to these modules.
+needs_net_modules = pytest.mark.skipif(
+    not all(importlib.util.find_spec(f"netcomp.net.{name}") for name in ("sockets", "events")),
+    reason="needs netcomp.net.sockets and netcomp.net.events (circuits' net module names)",
+)
 
 
 @dataclass
@@ -186,6 +193,7 @@ def test_every_example_header_is_covered_here() -> None:
         "udp_echo.py",
         "reconnecting_client.py",
         "web_app.py",
+        "circuits_chat.py",
     }
     assert {p.name for p in EXAMPLES.glob("*.py")} == covered
 
@@ -236,6 +244,21 @@ def test_chat_server_header(session: Session) -> None:
     ada.expect(r"joined")
     ada.type("hi bob\n")
     bob.expect(r"\] hi bob$")
+
+
+@needs_nc
+@needs_net_modules
+def test_circuits_chat_header(session: Session) -> None:
+    server, client = steps("circuits_chat.py")
+    assert server.command.startswith("python -m netcomp.compat examples/circuits_chat.py")
+    session.start_server(server)
+    ada = session.start(client.command)  # "(in two or more terminals)"
+    ada.expect(r"^\*\*\* welcome ")
+    bob = session.start(client.command)
+    bob.expect(r"^\*\*\* welcome ")
+    ada.expect(r"joined$")
+    ada.type("hi bob\n")
+    bob.expect(r"> hi bob$")
 
 
 def test_reconnecting_client_header(session: Session) -> None:

@@ -48,7 +48,21 @@ INTERNAL = {
     "netcomp.core._handlers": {"HandlerSpec", "takes_event"},
     "netcomp.core._registry": {"HandlerEntry", "Plan", "Registry"},
     "netcomp.core._tasks": {"Driver", "Task"},
+    "netcomp.core._remote": {
+        "class_id",
+        "defined_event",
+        "error_info",
+        "field",
+        "link_disconnected",
+        "link_error",
+        "link_ready",
+    },
+    "netcomp.core._wire": {"MAX_DEPTH", "MalformedMessage", "dumps", "loads", "to_json"},
 }
+
+#: Public modules of netcomp.core with circuits' names: thin re-exports of the one
+#: implementation, so that circuits' import paths work (``circuits.core.bridge``).
+CIRCUITS_NAMED = {"bridge"}
 
 #: Which netcomp layers each layer may import (docs/architecture.md: imports point down only).
 LAYERS = {
@@ -230,7 +244,18 @@ def test_internal_helpers_still_exist() -> None:
 
 def test_private_modules_are_private() -> None:
     for info in pkgutil.iter_modules(netcomp.core.__path__):
+        if info.name in CIRCUITS_NAMED:
+            continue
         assert info.name.startswith("_"), f"netcomp.core.{info.name} should be private"
+
+
+@pytest.mark.parametrize("name", sorted(CIRCUITS_NAMED))
+def test_circuits_named_modules_only_re_export(name: str) -> None:
+    module = importlib.import_module(f"netcomp.core.{name}")
+    for attr in module.__all__:
+        obj = getattr(module, attr)
+        assert obj is getattr(netcomp.core, attr), (name, attr)
+        assert obj.__module__.startswith("netcomp.core._"), (name, attr, obj.__module__)
 
 
 # ------------------------------------------------------------------ layers

@@ -5,6 +5,8 @@ The core names live here; ``netcomp.net`` and ``netcomp.web`` export their own.
 
 from .core import (
     BaseComponent,
+    Bridge,
+    BridgeError,
     Call,
     Clock,
     Component,
@@ -18,7 +20,9 @@ from .core import (
     MonotonicClock,
     NetcompError,
     NotHandled,
+    NotSendable,
     RegistrationError,
+    RemoteError,
     TimeoutError,
     Timer,
     TimerHandle,
@@ -32,6 +36,7 @@ from .core import (
     current_manager,
     exception,
     handler,
+    ipc,
     prepare_unregister,
     registered,
     signal,
@@ -46,6 +51,8 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "BaseComponent",
+    "Bridge",
+    "BridgeError",
     "Call",
     "Clock",
     "Component",
@@ -59,7 +66,9 @@ __all__ = [
     "MonotonicClock",
     "NetcompError",
     "NotHandled",
+    "NotSendable",
     "RegistrationError",
+    "RemoteError",
     "TimeoutError",
     "Timer",
     "TimerHandle",
@@ -74,6 +83,7 @@ __all__ = [
     "current_manager",
     "exception",
     "handler",
+    "ipc",
     "prepare_unregister",
     "registered",
     "signal",

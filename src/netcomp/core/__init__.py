@@ -2,6 +2,7 @@
 workers and the debugger. Standard library only."""
 
 from ._awaitables import Call, Wait, sleep
+from ._bridge import Bridge
 from ._clock import Clock, MonotonicClock
 from ._components import BaseComponent, Component
 from ._debugger import Debugger
@@ -30,13 +31,17 @@ from ._io import Watch
 from ._logs import configure_logging
 from ._loop import Loop, current_loop
 from ._manager import Manager, current_manager
+from ._remote import BridgeError, RemoteError, ipc
 from ._scheduling import TimerHandle
 from ._timers import Timer
 from ._wakeup import Wakeup
+from ._wire import NotSendable
 from ._workers import Worker, task
 
 __all__ = [
     "BaseComponent",
+    "Bridge",
+    "BridgeError",
     "Call",
     "Clock",
     "Component",
@@ -50,7 +55,9 @@ __all__ = [
     "MonotonicClock",
     "NetcompError",
     "NotHandled",
+    "NotSendable",
     "RegistrationError",
+    "RemoteError",
     "TimeoutError",
     "Timer",
     "TimerHandle",
@@ -64,6 +71,7 @@ __all__ = [
     "current_manager",
     "exception",
     "handler",
+    "ipc",
     "prepare_unregister",
     "registered",
     "signal",

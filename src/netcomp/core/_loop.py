@@ -25,6 +25,7 @@ import contextlib
 import logging
 import os
 import signal as _signal
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -307,8 +308,13 @@ class Loop(Dispatch, Scheduling, IO):
         self._wake()
 
     # ------------------------------------------------------------- start, join
-    def start(self, process: bool = False) -> None:
-        """Run in a new thread (or, with ``process=True``, a forked child process)."""
+    def start(
+        self, process: bool = False, *, before_run: Callable[[], None] | None = None
+    ) -> None:
+        """Run in a new thread (or, with ``process=True``, a forked child process).
+
+        ``before_run``: called in the child, before it runs the tree (``process=True``).
+        """
         if self.running or (self._thread is not None and self._thread.is_alive()):
             raise RuntimeError(f"{self.root!r} is already running")
         name = f"netcomp-{type(self.root).__name__}"
@@ -323,16 +329,23 @@ class Loop(Dispatch, Scheduling, IO):
             import multiprocessing
 
             ctx = multiprocessing.get_context("fork")
-            self._process = ctx.Process(target=self._child_main, name=name, daemon=True)
+            self._process = ctx.Process(
+                target=self._child_main, args=(before_run,), name=name, daemon=True
+            )
             self._process.start()
             return
         self._process = None
         self._thread = threading.Thread(target=self.run, name=name, daemon=True)
         self._thread.start()
 
-    def _child_main(self) -> None:  # pragma: no cover - runs in the child process
-        self._process = None
+    def _child_main(self, before_run: Callable[[], None] | None) -> None:  # pragma: no cover
+        self._process = None  # (runs in the child process)
+        if before_run is not None:
+            before_run()
         code = self.run()
+        for stream in (sys.stdout, sys.stderr):  # os._exit() flushes nothing itself
+            with contextlib.suppress(Exception):
+                stream.flush()
         os._exit(code if isinstance(code, int) else 0)
 
     def join(self, timeout: float | None = None) -> Any:

@@ -29,6 +29,11 @@ __all__ = ["Manager", "current_manager"]
 
 _MISSING: Any = object()
 
+#: What ``start(process=True, link=...)`` calls: it runs the tree in a forked child bridged
+#: to ``link``'s tree and returns the parent's Bridge. ``netcomp.core._bridge`` sets it when
+#: imported (the Bridge is a component, above this module, so it cannot be imported here).
+process_linker: Callable[[Manager, Manager], Manager] | None = None
+
 
 def current_manager() -> Manager | None:
     """The root manager whose loop runs on this thread (``None`` outside a loop)."""
@@ -277,15 +282,32 @@ class Manager:
         """
         self.loop.stop(code)
 
-    def start(self, process: bool = False) -> None:
+    def start(
+        self, process: bool = False, link: Manager | None = None
+    ) -> tuple[Any, Manager | None]:
         """Run the loop in a new thread (or, with ``process=True``, a forked child process).
+
+        Returns ``(thread_or_process, bridge)``, as circuits does. ``link=other`` (with
+        ``process=True``) bridges the child's tree to ``other``'s tree: a ``Bridge`` in
+        each, so ``ipc`` events cross and their answers come back (``netcomp.core.bridge``).
+        The parent's Bridge, registered to ``other``, is the second item (else ``None``).
 
         ``process=True`` refuses to fork while other threads run (unsafe, and deprecated
         from Python 3.12): start it before any thread.
         """
         if self.parent is not None:
             raise RuntimeError(f"start() the root of the tree ({self.root!r}), not {self!r}")
+        if link is not None:
+            if not process:
+                raise ValueError(
+                    "link= bridges a tree running in a child process: "
+                    "use start(process=True, link=...)"
+                )
+            assert process_linker is not None  # set when netcomp.core is imported
+            bridge = process_linker(self, link)
+            return self.loop.process, bridge
         self.loop.start(process)
+        return (self.loop.process if process else self.loop.thread), None
 
     def join(self, timeout: float | None = None) -> Any:
         """Wait for a loop started with :meth:`start` to end; returns its exit code."""

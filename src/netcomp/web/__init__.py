@@ -4,6 +4,7 @@ A sans-IO protocol layer over httptools (llhttp) with netcomp's own limits and R
 rules, glued to the net layer's TCP/TLS server.
 """
 
+from ._compat_errors import forbidden, httperror, notfound, redirect
 from ._controllers import Controller, JSONController, expose
 from ._dispatcher import Dispatcher
 from ._errors import (
@@ -52,5 +53,9 @@ __all__ = [
     "UploadedFile",
     "WSGIGateway",
     "expose",
+    "forbidden",
+    "httperror",
+    "notfound",
+    "redirect",
     "request",
 ]

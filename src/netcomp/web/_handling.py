@@ -95,6 +95,9 @@ def handlers_done(server: Host, exchange: Exchange, value: Value) -> None:
         exchange.fail(error, expose)
         return
     result = value.value
+    if isinstance(result, HTTPError):  # returned, not raised (circuits' httperror idiom)
+        exchange.fail(result, expose)
+        return
     if result is None and not exchange.response.touched and not exchange.head_sent:
         req = exchange.request
         log.warning(
