@@ -87,6 +87,8 @@ def test_circuits_names_are_netcomps_modules() -> None:
             import circuits.core  # noqa
         except ImportError:
             print("gone after uninstall")
+        else:  # the real circuits is installed here (the bench extra brings it)
+            print("gone after uninstall" if circuits.core is not netcomp.core else "still mapped")
         """
     )
     assert out == "gone after uninstall\n"
