@@ -5,7 +5,11 @@ Rules checked here (docs/architecture.md, "Layers"):
   has its own docstring, and so do the public methods of exported classes;
 * each private ``netcomp.core`` module lists its public classes and functions in its own
   ``__all__``, and each of those is re-exported by ``netcomp.core`` unless it is a named
-  internal helper (``INTERNAL`` below: adding one is a deliberate decision);
+  internal helper (``INTERNAL`` below: adding one is a deliberate decision) or a name
+  circuits users import from a submodule (``THIN`` below);
+* the public submodules of ``netcomp.core`` (``THIN``: where circuits users import
+  ``circuits.core.<module>``'s names) define nothing: each name they list is the very
+  object a private core module defines;
 * ``netcomp`` re-exports exactly the core names;
 * ``netcomp.core`` imports only the standard library and itself; ``net`` and ``web`` (when
   they exist) import only lower layers. Imports are read from the source with ``ast``, so
@@ -48,6 +52,37 @@ INTERNAL = {
     "netcomp.core._tasks": {"Driver", "Task"},
 }
 
+#: The public submodules of netcomp.core and what each names again: circuits' module
+#: layout (``circuits.core.manager``, ...). Each is a thin re-export of the one
+#: implementation in a private module.
+THIN = {
+    "components": {"BaseComponent", "Component", "prepare_unregister"},
+    "debugger": {"Debugger"},
+    "events": {
+        "Event",
+        "exception",
+        "prepare_unregister",
+        "registered",
+        "signal",
+        "started",
+        "stopped",
+        "unregistered",
+    },
+    "handlers": {"handler"},
+    "loader": {"Loader"},
+    "manager": {"TIMEOUT", "Manager", "TimeoutError", "current_manager", "sleep"},
+    "pollers": {"BasePoller", "EPoll", "KQueue", "Poll", "Poller", "Select", "ensure_poller"},
+    "timers": {"Timer"},
+    "utils": {"findchannel", "findcmp", "findroot", "findtype", "safeimport"},
+    "values": {"Value"},
+    "workers": {"Worker", "task"},
+}
+THIN_MODULES = [importlib.import_module(f"netcomp.core.{name}") for name in sorted(THIN)]
+THIN_NAMES = set().union(*THIN.values())
+
+#: Core modules that import modules by name at run time (what they are asked to load).
+DYNAMIC_IMPORTS = {"_loader.py"}
+
 #: Which netcomp layers each layer may import (docs/architecture.md: imports point down only).
 LAYERS = {
     "core": {"core"},
@@ -55,7 +90,14 @@ LAYERS = {
     "web": {"core", "net", "web"},
 }
 
-PUBLIC_MODULES = [netcomp, netcomp.core, netcomp.testing, netcomp.net, netcomp.web]
+PUBLIC_MODULES = [
+    netcomp,
+    netcomp.core,
+    netcomp.testing,
+    netcomp.net,
+    netcomp.web,
+    *THIN_MODULES,
+]
 
 
 def own_doc(obj: Any) -> str | None:
@@ -65,9 +107,11 @@ def own_doc(obj: Any) -> str | None:
 
 
 def core_modules() -> list[ModuleType]:
+    """The private modules of netcomp.core (the thin public ones are checked apart)."""
     return [
         importlib.import_module(f"netcomp.core.{info.name}")
         for info in pkgutil.iter_modules(netcomp.core.__path__)
+        if info.name not in THIN
     ]
 
 
@@ -203,7 +247,7 @@ def test_core_module_public_names_are_exported(module: ModuleType) -> None:
     for name in module.__all__:
         assert hasattr(module, name), f"{module.__name__}.__all__ lists missing {name}"
     internal = INTERNAL.get(module.__name__, set())
-    not_exported = set(module.__all__) - set(netcomp.core.__all__) - internal
+    not_exported = set(module.__all__) - set(netcomp.core.__all__) - internal - THIN_NAMES
     assert not not_exported, (
         f"{module.__name__} has public {sorted(not_exported)} that netcomp.core does not "
         "export; export them or list them in INTERNAL"
@@ -220,7 +264,32 @@ def test_internal_helpers_still_exist() -> None:
 
 def test_private_modules_are_private() -> None:
     for info in pkgutil.iter_modules(netcomp.core.__path__):
-        assert info.name.startswith("_"), f"netcomp.core.{info.name} should be private"
+        assert info.name.startswith("_") or info.name in THIN, (
+            f"netcomp.core.{info.name} should be private (or a thin module listed in THIN)"
+        )
+
+
+@pytest.mark.parametrize("module", THIN_MODULES, ids=lambda m: m.__name__)
+def test_thin_modules_name_the_one_implementation(module: ModuleType) -> None:
+    short = module.__name__.rpartition(".")[2]
+    assert set(module.__all__) == THIN[short]
+    private = [m for m in core_modules()]
+    for name in module.__all__:
+        obj = getattr(module, name)
+        homes = [m.__name__ for m in private if name in m.__all__ and getattr(m, name) is obj]
+        assert homes, f"{module.__name__}.{name} is not a private core module's own object"
+    source = Path(module.__file__ or "").read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    defines = [
+        node
+        for node in tree.body
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Assign))
+        and not (
+            isinstance(node, ast.Assign)
+            and [getattr(t, "id", None) for t in node.targets] == ["__all__"]
+        )
+    ]
+    assert not defines, f"{module.__name__} defines things of its own: it only names them"
 
 
 # ------------------------------------------------------------------ layers
@@ -230,6 +299,7 @@ def test_core_imports_only_stdlib_and_core(path: Path) -> None:
         (line, name)
         for line, name in imported_modules(path)
         if not (is_stdlib(name) or name == "netcomp.core" or name.startswith("netcomp.core."))
+        and not (name == "<dynamic import>" and path.name in DYNAMIC_IMPORTS)
     ]
     assert not bad, f"{path.name} imports outside stdlib + netcomp.core: {bad}"
 

@@ -473,3 +473,27 @@ def test_in_looks_for_a_child_or_a_class_of_one() -> None:
     a.unregister()
     assert a not in root and Node not in root
     assert b in a
+
+
+# ----------------------------------------------------- finding components
+def test_findchannel_findtype_and_findroot() -> None:
+    from netcomp.core.utils import findchannel, findcmp, findroot, findtype
+
+    class Other(BaseComponent):
+        pass
+
+    root = Manager()
+    a, b, c = Node("a", channel="x"), Node("b", channel="y"), Node("c", channel="x")
+    root += a
+    a += b
+    b += c
+    assert findchannel(root, "x") is a  # parents before children
+    assert findchannel(root, "x", all=True) == [a, c]
+    assert findchannel(root, "nowhere") is None
+    assert findchannel(b, "x") is c  # the search covers the subtree it is given
+    assert findtype(root, Node) is a
+    assert findtype(root, Node, all=True) == [a, b, c]
+    assert findtype(root, Manager) is root  # the root itself counts
+    assert findtype(root, Other) is None
+    assert findcmp is not findtype and findcmp(root, Node, all=True) == [a, b, c]
+    assert findroot(c) is root and findroot(root) is root

@@ -29,9 +29,15 @@ from ._handlers import HandlerSpec, takes_event
 from ._loop import Loop, current_loop
 from ._registry import HandlerEntry
 
-__all__ = ["Manager", "current_manager"]
+__all__ = ["TIMEOUT", "Manager", "current_manager"]
 
 _MISSING: Any = object()
+
+#: circuits' idle poll interval, in seconds (``circuits.core.manager.TIMEOUT``). netcomp
+#: never polls: a loop sleeps until a descriptor, a timer or another thread wakes it, so
+#: nothing in netcomp uses this. It is kept for programs (and circuits' test helpers) that
+#: poll with it from their own threads.
+TIMEOUT = 0.1
 
 
 class _ClassOrInstance:

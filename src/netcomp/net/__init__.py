@@ -2,6 +2,7 @@
 plain or TLS, with buffered output and backpressure, UDP sockets, the reconnecting
 ``Connex`` and the thread-serviced ``ThreadedTCPClient``."""
 
+from ..core import Poller, ensure_poller
 from ._client import Client, TCP6Client, TCPClient, UNIXClient
 from ._connection import Connection
 from ._connex import Backoff, Connex, QueueFull, RetriesExhausted, disable, enable
@@ -24,7 +25,6 @@ from ._events import (
 )
 from ._lifecycle import ConnectionState
 from ._limits import ConnectionLimits
-from ._poller import Poller, ensure_poller
 from ._server import Server, TCP6Server, TCPServer, UNIXServer
 from ._threaded import ThreadedTCPClient
 from ._udp import UDP6Server, UDPClient, UDPServer
