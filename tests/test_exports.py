@@ -32,6 +32,7 @@ from typing import Any
 import pytest
 
 import netcomp
+import netcomp.app
 import netcomp.core
 import netcomp.net
 import netcomp.testing
@@ -96,6 +97,7 @@ PUBLIC_MODULES = [
     netcomp.testing,
     netcomp.net,
     netcomp.web,
+    netcomp.app,
     *THIN_MODULES,
 ]
 
@@ -319,6 +321,16 @@ def test_layers_import_downwards_only(layer: str) -> None:
                 if target not in allowed:
                     bad.append((path.name, line, name))
     assert not bad, f"netcomp.{layer} imports upwards or sideways: {bad}"
+
+
+def test_app_imports_only_stdlib_and_core() -> None:
+    path = PACKAGE_DIR / "app.py"
+    bad = [
+        (line, name)
+        for line, name in imported_modules(path)
+        if not (is_stdlib(name) or name == "netcomp.core" or name.startswith("netcomp.core."))
+    ]
+    assert not bad, f"netcomp.app imports outside stdlib + netcomp.core: {bad}"
 
 
 def test_import_checker_sees_relative_and_nested_imports(tmp_path: Path) -> None:
