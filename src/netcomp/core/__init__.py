@@ -1,5 +1,9 @@
 """netcomp.core: events, handlers, components, the manager and its loop, values, timers,
-workers and the debugger. Standard library only."""
+workers, the debugger, the poller and the loader. Standard library only.
+
+The submodules ``events``, ``handlers``, ``components``, ``manager``, ``values``,
+``timers``, ``workers``, ``debugger``, ``utils``, ``loader`` and ``pollers`` name the same
+objects where circuits users import them (``circuits.core.<module>``)."""
 
 from ._awaitables import Call, Wait, sleep
 from ._bridge import Bridge
@@ -28,9 +32,11 @@ from ._events import (
 from ._future import Future
 from ._handlers import handler
 from ._io import Watch
+from ._loader import Loader
 from ._logs import configure_logging
 from ._loop import Loop, current_loop
 from ._manager import Manager, current_manager
+from ._pollers import Poller, ensure_poller
 from ._remote import BridgeError, RemoteError, ipc
 from ._scheduling import TimerHandle
 from ._timers import Timer
@@ -50,12 +56,14 @@ __all__ = [
     "EventCancelled",
     "Future",
     "HandlerSignatureError",
+    "Loader",
     "Loop",
     "Manager",
     "MonotonicClock",
     "NetcompError",
     "NotHandled",
     "NotSendable",
+    "Poller",
     "RegistrationError",
     "RemoteError",
     "TimeoutError",
@@ -69,6 +77,7 @@ __all__ = [
     "configure_logging",
     "current_loop",
     "current_manager",
+    "ensure_poller",
     "exception",
     "handler",
     "ipc",

@@ -78,6 +78,7 @@ class Loop(Dispatch, Scheduling, IO):
         self._signalled = False  # a signal event is queued and not yet handled
         self._thread_id: int | None = None
         self._exit_code: Any = None
+        self._exit_raises = False  # a handler raised SystemExit: run() raises it again
         self._passes = 0
         self._thread: threading.Thread | None = None
         self._process: Any = None
@@ -132,6 +133,9 @@ class Loop(Dispatch, Scheduling, IO):
             self.waiters.setdefault(name, []).extend(waiters)
         other.waiters.clear()
         self._take_watches(other)
+        if other._reorder_pending and not self._reorder_pending:
+            self._reorder_pending = True  # fire(priority=) before joining: sort here
+            self.call_soon(self._reorder)
         other.close()
         if self._sleeping:
             self._wake()
@@ -159,6 +163,8 @@ class Loop(Dispatch, Scheduling, IO):
                 callback, args = ready.popleft()
                 self._run_callback(callback, args)
         if queue:
+            if self._reorder_pending:  # a callback fired an event with a priority
+                self._reorder()
             self.dispatch_batch()
 
     def _sleep(self, timeout: float | None) -> None:
@@ -182,7 +188,7 @@ class Loop(Dispatch, Scheduling, IO):
         try:
             callback(*args)
         except SystemExit as exit_:
-            self.stop(exit_.code)
+            self.exit(exit_.code)
         except Exception:
             log.exception("error in loop callback %r", callback)
 
@@ -215,13 +221,14 @@ class Loop(Dispatch, Scheduling, IO):
 
     def run(self) -> Any:
         """Run until :meth:`stop`; returns the code given to it, 0 when none was given
-        (see ``Manager.run``)."""
+        (see ``Manager.run``). After :meth:`exit` it raises ``SystemExit(code)`` instead."""
         if self._running and self._thread_id is not None:
             raise RuntimeError(f"{self.root!r} is already running")
         self._running = True
         self._stopping = False
         self._signalled = False
         self._exit_code = None
+        self._exit_raises = False
         self._thread_id = threading.get_ident()
         self._ensure_selector()
         previous = _set_current_loop(self)
@@ -241,6 +248,8 @@ class Loop(Dispatch, Scheduling, IO):
             _set_current_loop(previous)
             self._running = False
             self._thread_id = None
+        if self._exit_raises:
+            raise SystemExit(self._exit_code)
         return 0 if self._exit_code is None else self._exit_code
 
     # ----------------------------------------------------------------- signals
@@ -303,6 +312,16 @@ class Loop(Dispatch, Scheduling, IO):
         event._on_complete = [self._end_loop, deadline.cancel]
         self.enqueue(event, ("*",))
 
+    def exit(self, code: Any = None) -> None:
+        """A handler raised ``SystemExit(code)``: stop gracefully, as :meth:`stop` does,
+        then let ``SystemExit(code)`` out of :meth:`run`, so that a program whose last
+        line is ``app.run()`` exits with that status (an int, or a message printed on
+        stderr with status 1), as Python and circuits do. ``join()`` of a tree run by
+        ``start()`` returns the code."""
+        if self._running and self.on_loop_thread():
+            self._exit_raises = True
+        self.stop(code)
+
     def _end_loop(self) -> None:
         self._running = False
         self._wake()
@@ -335,8 +354,13 @@ class Loop(Dispatch, Scheduling, IO):
             self._process.start()
             return
         self._process = None
-        self._thread = threading.Thread(target=self.run, name=name, daemon=True)
+        self._thread = threading.Thread(target=self._thread_main, name=name, daemon=True)
         self._thread.start()
+
+    def _thread_main(self) -> None:
+        # A handler's SystemExit ends this thread only; join() returns its code.
+        with contextlib.suppress(SystemExit):
+            self.run()
 
     def _child_main(self, before_run: Callable[[], None] | None) -> None:  # pragma: no cover
         self._process = None  # (runs in the child process)
