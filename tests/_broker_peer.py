@@ -24,7 +24,7 @@ class say(Event):
 
 
 class heard(Event):
-    """``heard(pid, text)`` on ``echo``."""
+    """``heard(pid, text, to=)`` on ``echo``."""
 
 
 class hello(Event):
@@ -54,8 +54,8 @@ FAST = Backoff(initial=0.05, factor=2.0, maximum=0.5)
 class Echo(Component):
     channel = "chat"
 
-    def say(self, text: str) -> None:
-        self.fire(heard(os.getpid(), text), "echo")
+    def say(self, text: str, to: Any = None) -> None:
+        self.fire(heard(os.getpid(), text, to=to), "echo")
 
 
 class Worker(Component):
@@ -109,6 +109,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--stuck", action="store_true")
     parser.add_argument("--idle", type=float, default=1.0)
     parser.add_argument("--prefetch", type=int, default=256)
+    parser.add_argument("--prefix", default="netcomp")
+    parser.add_argument("--group", default="workers")
     args = parser.parse_args(argv)
     idle, claim = args.idle, args.idle / 4
     if args.role == "echo":
@@ -117,8 +119,8 @@ def main(argv: list[str]) -> int:
     elif args.role == "worker":
         channels = [
             WorkQueue(
-                "jobs", consume=True, idle_timeout=idle, claim_interval=claim,
-                prefetch=args.prefetch,
+                "jobs", group=args.group, consume=True, idle_timeout=idle,
+                claim_interval=claim, prefetch=args.prefetch,
             ),
             WorkQueue("results"),
         ]  # fmt: skip
@@ -126,7 +128,9 @@ def main(argv: list[str]) -> int:
     else:
         channels = [WorkQueue("rpc", consume=True, idle_timeout=idle, claim_interval=claim)]
         app = Rpc()
-    bridge = RedisBridge(args.url, channels, events=EVENTS, backoff=FAST, block=1.0)
+    bridge = RedisBridge(
+        args.url, channels, events=EVENTS, backoff=FAST, block=1.0, prefix=args.prefix
+    )
     root = Peer(bridge, args.role == "echo")
     bridge.register(root)
     app.register(root)

@@ -80,9 +80,11 @@ def _read_until(
 class RedisServer:
     """One redis-server process of the test run (see the module's doc)."""
 
-    def __init__(self, folder: Path, *options: str, aof: bool = False) -> None:
+    def __init__(
+        self, folder: Path, *options: str, aof: bool = False, port: int | None = None
+    ) -> None:
         self.folder = folder
-        self.port = free_port()
+        self.port = port or free_port()
         self.options = list(options)
         self.aof = aof
         self.proc: subprocess.Popen[str] | None = None
@@ -162,10 +164,12 @@ class RedisServer:
 
 
 @contextlib.contextmanager
-def redis_server(folder: Path, *options: str, aof: bool = False) -> Iterator[RedisServer]:
+def redis_server(
+    folder: Path, *options: str, aof: bool = False, port: int | None = None
+) -> Iterator[RedisServer]:
     """A started server, stopped by PID on exit."""
     need_redis()
-    server = RedisServer(folder, *options, aof=aof).start()
+    server = RedisServer(folder, *options, aof=aof, port=port).start()
     try:
         yield server
     finally:

@@ -53,8 +53,8 @@ class WireError(NetcompError, ValueError):
     class, arguments its class refuses. ``payload`` is the raw message (bytes)."""
 
     def __init__(self, reason: str, payload: bytes = b"") -> None:
-        shown = payload[:80]
-        super().__init__(f"{reason} (payload {shown!r}{'...' if len(payload) > 80 else ''})")
+        shown = f" (payload {payload[:80]!r}{'...' if len(payload) > 80 else ''})"
+        super().__init__(f"{reason}{shown if payload else ''}")
         self.reason = reason
         self.payload = payload
 

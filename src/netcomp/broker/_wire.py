@@ -9,8 +9,8 @@ Rules:
   answer. ``seq`` counts the messages of one origin (duplicates are recognised by it).
 * Only event classes registered with :meth:`EventTypes.allow` are rebuilt, by calling
   the class with the sender's arguments; anything else is a :class:`WireError` with the
-  reason. Error classes too: builtin exception classes by name, others when registered,
-  and :class:`RemoteError` for the rest.
+  reason. Error classes too, with their message: builtin exception classes by name,
+  others when both ends registered them (by class name), :class:`RemoteError` for the rest.
 """
 
 from __future__ import annotations
@@ -68,7 +68,10 @@ class EventTypes:
     def __init__(self) -> None:
         self.events: dict[str, type[Event]] = {}
         self.errors: dict[str, type[BaseException]] = {}
-        self.allow(NotHandled, NetcompTimeout, RemoteError, WireError)
+        self._error_names: dict[type[BaseException], str] = {}
+        for kind in (NotHandled, NetcompTimeout, RemoteError, WireError):
+            self.errors[_error_name(kind)] = kind  # by module: never mistaken for a builtin
+            self._error_names[kind] = _error_name(kind)
 
     def allow(self, *types: type[Event] | type[BaseException] | str) -> list[str]:
         """Register event classes (by their event name), names of events made with
@@ -86,7 +89,7 @@ class EventTypes:
             elif isinstance(item, type) and issubclass(item, Event):
                 kind, name = item, item.name
             elif isinstance(item, type) and issubclass(item, BaseException):
-                self.errors[_error_name(item)] = item
+                self._allow_error(item)
                 continue
             else:
                 raise TypeError(
@@ -99,6 +102,19 @@ class EventTypes:
                 self.events[name] = kind
                 added.append(name)
         return added
+
+    def _allow_error(self, kind: type[BaseException]) -> None:
+        # By class name: the module of a class differs between a program run as a script
+        # (``__main__``) and one importing it. A builtin's name is taken.
+        name = kind.__qualname__
+        known = self.errors.get(name)
+        builtin = getattr(builtins, name, None)
+        if (known is not None and known is not kind) or (
+            builtin is not None and builtin is not kind
+        ):
+            raise ValueError(f"error class name {name!r} is already taken by {known or builtin!r}")
+        self.errors[name] = kind
+        self._error_names[kind] = name
 
     def sendable(self, event: Event) -> bool:
         """Whether ``event`` is of the class registered under its name."""
@@ -117,8 +133,10 @@ class EventTypes:
             raise WireError(f"{kind.__qualname__} refused its arguments: {err!r}") from None
 
     def error_name(self, error: BaseException) -> str:
-        """The name an error travels under."""
-        return _error_name(type(error))
+        """The name an error travels under: a registered class's name, a builtin's, or
+        the module and name of any other (rebuilt as :class:`RemoteError`)."""
+        kind = type(error)
+        return self._error_names.get(kind) or _error_name(kind)
 
     def build_error(self, name: str, message: str, origin: str) -> BaseException:
         """The error a remote handler raised: its class when known here, else
