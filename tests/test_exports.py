@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 import netcomp
+import netcomp.broker
 import netcomp.core
 import netcomp.net
 import netcomp.testing
@@ -53,9 +54,17 @@ LAYERS = {
     "core": {"core"},
     "net": {"core", "net"},
     "web": {"core", "net", "web"},
+    "broker": {"core", "net", "broker"},
 }
 
-PUBLIC_MODULES = [netcomp, netcomp.core, netcomp.testing, netcomp.net, netcomp.web]
+PUBLIC_MODULES = [
+    netcomp,
+    netcomp.core,
+    netcomp.testing,
+    netcomp.net,
+    netcomp.web,
+    netcomp.broker,
+]
 
 
 def own_doc(obj: Any) -> str | None:

@@ -59,6 +59,15 @@ ORIGIN = "_netcomp_bridge_origin"
 SEEN_ORIGINS = 10_000
 
 
+def _check_options(prefix: Any, call_timeout: Any) -> None:
+    if not isinstance(prefix, str):
+        raise TypeError(f"prefix must be a str, got {prefix!r}")
+    if isinstance(call_timeout, bool) or not isinstance(call_timeout, (int, float)):
+        raise TypeError(f"call_timeout must be a number of seconds, got {call_timeout!r}")
+    if not 0 < call_timeout < float("inf"):
+        raise ValueError(f"call_timeout must be > 0 seconds, got {call_timeout!r}")
+
+
 class _Forward:
     """The handler that sends one channel's events; takes the Event (first parameter)."""
 
@@ -107,13 +116,8 @@ class RedisBridge(BaseComponent):
         before it asks again (a check that the link is alive).
         """
         require_hiredis()
+        _check_options(prefix, call_timeout)
         super().__init__(channel=channel)
-        if not isinstance(prefix, str):
-            raise TypeError(f"prefix must be a str, got {prefix!r}")
-        if isinstance(call_timeout, bool) or not isinstance(call_timeout, (int, float)):
-            raise TypeError(f"call_timeout must be a number of seconds, got {call_timeout!r}")
-        if not 0 < call_timeout < float("inf"):
-            raise ValueError(f"call_timeout must be > 0 seconds, got {call_timeout!r}")
         self.origin = f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
         self.codec: Codec = codec if codec is not None else default_codec()
         self.prefix = prefix
@@ -130,13 +134,8 @@ class RedisBridge(BaseComponent):
         self._reply_key = self.reply_key.encode()
         for item in channels:
             self._add_spec(item)
-        link: dict[str, Any] = {
-            "destinations": tuple(destinations),
-            "ssl_context": ssl_context,
-            "queue_limit": queue_limit,
-            "connect_timeout": connect_timeout,
-            "backoff": backoff,
-        }
+        link: dict[str, Any] = dict(destinations=tuple(destinations), ssl_context=ssl_context)
+        link.update(queue_limit=queue_limit, connect_timeout=connect_timeout, backoff=backoff)
         self.commands = self._client(url, "commands", link)
         self.subscriber = self._client(
             url, "subscriber", link, session=self._subscriptions, push=self._on_push

@@ -117,6 +117,8 @@ def _msgpack_default(obj: Any) -> Any:
         return _msgpack.ExtType(_TUPLE_EXT, _pack_plain(list(obj)))
     if kind is bytearray:
         return bytes(obj)
+    if kind is int:
+        raise TypeError(f"cannot send {obj} with msgpack (64 bits at most): use JsonCodec")
     raise _refuse(obj)
 
 
