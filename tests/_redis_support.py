@@ -179,10 +179,19 @@ def redis_server(
 class Peer:
     """Another process running a bridge (``tests/_broker_peer.py ROLE URL [options]``)."""
 
-    def __init__(self, role: str, url: str, *options: str) -> None:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+    def __init__(
+        self,
+        role: str,
+        url: str,
+        *options: str,
+        script: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        """``script``: run that program (and arguments) instead of the peer script."""
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+        argv = script if script is not None else [str(PEER), role, url, *options]
         self.proc = subprocess.Popen(
-            [sys.executable, str(PEER), role, url, *options],
+            [sys.executable, *argv],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -7,7 +7,10 @@ tests start their own with an append-only file. Peers are other Python processes
 
 from __future__ import annotations
 
+import json
 import threading
+import urllib.error
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -353,3 +356,29 @@ def test_client_queues_while_down_refuses_when_full_and_flushes_in_order(
             recorder.wait_for("linked", timeout=10)
             assert server.call("LRANGE", "order", 0, -1) == [str(n).encode() for n in range(kept)]
         assert [r for r in replies if not isinstance(r, QueueFull)] == list(range(1, kept + 1))
+
+
+# ------------------------------------------------------------------ the example
+def test_distributed_jobs_example(redis: RedisServer, peers: list[Peer]) -> None:
+    """examples/distributed_jobs.py as its header says: two workers, a front, curl."""
+    env = {"REDIS_URL": redis.url}
+    example = [str(Path(__file__).resolve().parent.parent / "examples" / "distributed_jobs.py")]
+    workers = [Peer("", "", script=[*example, "worker"], env=env) for _ in range(2)]
+    peers += workers
+    for worker in workers:
+        worker.wait_line("ready")
+    front = Peer("", "", script=[*example, "front", "0"], env=env)
+    peers.append(front)
+    port = int(front.wait_line("listening on")[-1].rsplit(":", 1)[1])
+    answers = []
+    for n in range(6):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/square?n={n}", timeout=10) as r:
+            answers.append(json.loads(r.read()))
+    assert [a["square"] for a in answers] == [n * n for n in range(6)]
+    assert {a["worker"] for a in answers} <= {w.pid for w in workers}
+    with pytest.raises(urllib.error.HTTPError) as failed:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/fail", timeout=10)
+    assert failed.value.code == 500
+    failed.value.close()
+    for peer in (front, *workers):
+        assert peer.stop() == 0

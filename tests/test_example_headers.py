@@ -186,6 +186,7 @@ def test_every_example_header_is_covered_here() -> None:
         "udp_echo.py",
         "reconnecting_client.py",
         "web_app.py",
+        "distributed_jobs.py",  # tests/test_broker.py (needs redis-server)
     }
     assert {p.name for p in EXAMPLES.glob("*.py")} == covered
 
