@@ -382,3 +382,31 @@ def test_distributed_jobs_example(redis: RedisServer, peers: list[Peer]) -> None
     failed.value.close()
     for peer in (front, *workers):
         assert peer.stop() == 0
+
+
+class Failing(Component):
+    channel = "flaky"
+
+    def job(self, n: int) -> None:
+        raise RuntimeError(f"job {n} fails every time")
+
+
+def test_an_entry_failing_every_delivery_goes_to_the_dead_letter_stream(
+    redis: RedisServer,
+) -> None:
+    queue = WorkQueue(
+        "flaky", consume=True, idle_timeout=0.2, claim_interval=0.05, max_deliveries=2
+    )
+    manager = bridge_tree(redis.url, [queue], Failing(), prefix="dlq")
+    with running(manager, check_errors=False) as recorder:
+        recorder.wait_for("bridged", timeout=10)
+        manager.fire(job(7), "flaky")
+        buried = recorder.wait_for(
+            "error", predicate=lambda e: isinstance(e.args[0], Undeliverable), timeout=10
+        ).args[0]
+        assert "delivered 2 times without success" in buried.reason
+        assert recorder.count("job") == 3  # sent here, then handled twice (and failed)
+        dead = redis.call("XRANGE", "dlq:flaky:dead", "-", "+")
+        fields = dict(zip(dead[0][1][::2], dead[0][1][1::2], strict=True))
+        assert fields[b"deliveries"] == b"2" and fields[b"group"] == b"workers"
+        assert redis.call("XPENDING", "dlq:flaky", "workers")[0] == 0  # acknowledged
