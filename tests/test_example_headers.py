@@ -194,6 +194,7 @@ def test_every_example_header_is_covered_here() -> None:
         "reconnecting_client.py",
         "web_app.py",
         "circuits_chat.py",
+        "distributed_jobs.py",  # tests/test_broker.py (needs redis-server)
     }
     assert {p.name for p in EXAMPLES.glob("*.py")} == covered
 

@@ -33,6 +33,7 @@ import pytest
 
 import netcomp
 import netcomp.app
+import netcomp.broker
 import netcomp.core
 import netcomp.net
 import netcomp.net.events
@@ -102,6 +103,7 @@ LAYERS = {
     "core": {"core"},
     "net": {"core", "net"},
     "web": {"core", "net", "web"},
+    "broker": {"core", "net", "broker"},
 }
 
 PUBLIC_MODULES = [
@@ -113,6 +115,7 @@ PUBLIC_MODULES = [
     netcomp.net.sockets,
     netcomp.web,
     netcomp.app,
+    netcomp.broker,
     *THIN_MODULES,
 ]
 
