@@ -288,6 +288,12 @@ class Server(SocketComponent):
         return self.bind[0] if isinstance(self.bind, tuple) else self.bind  # type: ignore[no-any-return]
 
     @property
+    def _sock(self) -> socket.socket:
+        """The listening socket under circuits' name (``server._sock``), which circuits
+        programs read; netcomp's own name is :attr:`socket`."""
+        return self.socket
+
+    @property
     def port(self) -> int | None:
         """The bound port (the real one when bound to port 0)."""
         return self.bind[1] if isinstance(self.bind, tuple) else None
