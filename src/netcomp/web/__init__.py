@@ -1,7 +1,9 @@
-"""netcomp.web: an HTTP/1.1 server, URL dispatch to controllers, static files and WSGI.
+"""netcomp.web: an HTTP/1.1 server, URL dispatch to controllers, static files, WSGI and
+WebSockets.
 
 A sans-IO protocol layer over httptools (llhttp) with netcomp's own limits and RFC 9112
-rules, glued to the net layer's TCP/TLS server.
+rules, glued to the net layer's TCP/TLS server; WebSockets (RFC 6455, permessage-deflate)
+framed by wsproto, on the same server and as a client.
 """
 
 from ._controllers import Controller, JSONController, expose
@@ -25,6 +27,8 @@ from ._response import Response
 from ._server import BaseServer, Server
 from ._static import Static
 from ._wsgi import WSGIGateway
+from ._wslimits import WebSocketLimits
+from ._wsserver import WebSocketsDispatcher
 
 __all__ = [
     "BadRequest",
@@ -51,6 +55,8 @@ __all__ = [
     "Static",
     "UploadedFile",
     "WSGIGateway",
+    "WebSocketLimits",
+    "WebSocketsDispatcher",
     "expose",
     "request",
 ]
