@@ -479,7 +479,12 @@ def test_stopping_the_server_closes_websockets_with_1001() -> None:
 def test_the_public_module_has_circuits_names() -> None:
     assert websockets.WebSocketsDispatcher is WebSocketsDispatcher
     assert websockets.WebSocketLimits is WebSocketLimits
-    assert set(websockets.__all__) == {"WebSocketLimits", "WebSocketsDispatcher"}
+    assert set(websockets.__all__) == {
+        "HandshakeError",
+        "WebSocketClient",
+        "WebSocketLimits",
+        "WebSocketsDispatcher",
+    }
     for name in websockets.__all__:
         assert getattr(websockets, name).__doc__
 

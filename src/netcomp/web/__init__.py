@@ -26,6 +26,7 @@ from ._request import BodyStream, Request, UploadedFile
 from ._response import Response
 from ._server import BaseServer, Server
 from ._static import Static
+from ._wsclient import HandshakeError, WebSocketClient
 from ._wsgi import WSGIGateway
 from ._wslimits import WebSocketLimits
 from ._wsserver import WebSocketsDispatcher
@@ -41,6 +42,7 @@ __all__ = [
     "Forbidden",
     "HTTPError",
     "HTTPLimits",
+    "HandshakeError",
     "Headers",
     "JSONController",
     "MethodNotAllowed",
@@ -55,6 +57,7 @@ __all__ = [
     "Static",
     "UploadedFile",
     "WSGIGateway",
+    "WebSocketClient",
     "WebSocketLimits",
     "WebSocketsDispatcher",
     "expose",
