@@ -31,6 +31,7 @@ def test_every_example_has_a_test_and_an_opening_comment() -> None:
         "udp_echo.py",
         "reconnecting_client.py",
         "web_app.py",  # tests/test_web_main.py
+        "websocket_chat.py",  # tests/test_websocket_example.py
     }
     found = {p.name for p in EXAMPLES.glob("*.py")}
     missing = found - tested
