@@ -185,6 +185,9 @@ class WebSocketClient(BaseComponent):
     def _on_link_up(self, host: Any, port: Any) -> None:
         """TCP (and TLS) is up: send the opening handshake."""
         self._dialing = False
+        if not self._wanted:  # closed meanwhile (a Connex came back first): no handshake
+            self.fire(close(), self._link_channel)
+            return
         target = self.target
         handshake = self._handshake = Handshake(ConnectionType.CLIENT)
         extensions = [BoundedDeflate(self.limits.max_message_size)] if self.compression else []
