@@ -195,6 +195,7 @@ def test_every_example_header_is_covered_here() -> None:
         "web_app.py",
         "circuits_chat.py",
         "distributed_jobs.py",  # tests/test_broker.py (needs redis-server)
+        "websocket_chat.py",
     }
     assert {p.name for p in EXAMPLES.glob("*.py")} == covered
 
@@ -291,6 +292,14 @@ def test_web_app_header(session: Session) -> None:
     assert json.loads(session.run(listing)) == {"notes": ["buy milk", "call bob"]}
     session.run(missing)  # 404 checked from the comment
     assert session.run(count) == "1\n2\n3\n4\n5\n"
+
+
+@needs_curl
+def test_websocket_chat_header(session: Session) -> None:
+    server, page = steps("websocket_chat.py")
+    session.start_server(server)
+    html = session.run(page)
+    assert "<title>netcomp chat</title>" in html and "new WebSocket(" in html
 
 
 def test_the_parser_reads_commands_and_comments() -> None:

@@ -437,7 +437,9 @@ def _link_process(manager: Manager, link: Manager) -> Bridge:
 
     def in_child() -> None:
         ours.close()
-        Bridge(theirs, channel=channel, stop_when_closed=True).register(manager)
+        child = Bridge(theirs, channel=channel, stop_when_closed=True)
+        child.peer_pid = os.getppid()  # known now: no need to wait for the parent's hello
+        child.register(manager)
 
     try:
         manager.loop.start(True, before_run=in_child)

@@ -28,9 +28,10 @@ from collections.abc import Hashable
 from typing import Any, Protocol
 
 from ..core import Event, Loop, Manager, Value, exception
+from ..net import Connection
 from ._errors import HTTPError
 from ._events import request
-from ._exchange import Exchange
+from ._exchange import Exchange, Handling
 from ._limits import HTTPLimits
 
 __all__ = ["Host", "call_handlers", "handlers_done", "release", "report", "time_out"]
@@ -60,6 +61,7 @@ class Host(Protocol):
     @property
     def _server_field(self) -> str: ...
     def fire(self, event: Event, *channels: Hashable) -> Value: ...
+    def _switched(self, conn: Connection, handling: Handling) -> None: ...
 
 
 def call_handlers(server: Host, exchange: Exchange) -> None:
