@@ -125,7 +125,7 @@ class Manager:
             return self
         self._attach(parent)
         self._registering = None
-        loop.enqueue(registered(self, parent), ("*",))
+        loop.enqueue(registered(self, parent), _lifecycle_channels(self))
         return self
 
     def unregister(self) -> Manager:
@@ -161,7 +161,7 @@ class Manager:
             return
         old_loop = self.loop
         self._detach()
-        old_loop.enqueue(unregistered(self, parent), ("*",))
+        old_loop.enqueue(unregistered(self, parent), _lifecycle_channels(self))
 
     def __len__(self) -> int:
         """How many events are queued on this tree's loop (circuits' ``len(manager)``:
@@ -454,3 +454,13 @@ class Manager:
         return (
             f"<{type(self).__name__}/{channel} {os.getpid()}:{name} (queued={queued}) [{state}]>"
         )
+
+
+def _lifecycle_channels(component: Manager) -> tuple[Any, ...]:
+    """Where ``registered``/``unregistered`` of ``component`` are fired: ``"*"`` (every
+    handler hears them), and the component's own channel too, as circuits named it there
+    (``event.channels`` says whose event it is)."""
+    channel = getattr(component, "channel", "*")
+    if channel == "*" or channel is None or not isinstance(channel, (str, int, tuple)):
+        return ("*",)
+    return ("*", channel)
