@@ -17,6 +17,8 @@ Rules:
   WARNING on ``netcomp.web`` saying so (raise ``NotFound`` for a deliberate, quiet 404).
 * A handler that has not started answering within ``response_timeout`` gets 503 sent
   for it; what it returns later is dropped.
+* The server's ``response_filters`` (none by default) see each response before its head
+  is made (:mod:`._filters`): they are copied onto the response here and run there.
 
 What is needed of the server is a :class:`Host`.
 """
@@ -32,6 +34,7 @@ from ..net import Connection
 from ._errors import HTTPError
 from ._events import request
 from ._exchange import Exchange, Handling
+from ._filters import ResponseFilter, filter_response
 from ._limits import HTTPLimits
 
 __all__ = ["Host", "call_handlers", "handlers_done", "release", "report", "time_out"]
@@ -59,6 +62,8 @@ class Host(Protocol):
     @property
     def stopping(self) -> bool: ...
     @property
+    def response_filters(self) -> list[ResponseFilter]: ...
+    @property
     def _server_field(self) -> str: ...
     def fire(self, event: Event, *channels: Hashable) -> Value: ...
     def _switched(self, conn: Connection, handling: Handling) -> None: ...
@@ -77,6 +82,8 @@ def call_handlers(server: Host, exchange: Exchange) -> None:
     exchange.holds_slot = True
     if limits.response_timeout is not None:
         exchange.deadline = server.loop.time() + limits.response_timeout
+    if server.response_filters:  # an extension point: costs nothing unless used
+        exchange.response.filters = list(server.response_filters)
     value = server.fire(request(exchange.request, exchange.response), server.channel)
     value.observed = True  # a handler's error becomes this request's 500, logged here
     value.add_done_callback(lambda v: handlers_done(server, exchange, v))
@@ -114,12 +121,32 @@ def handlers_done(server: Host, exchange: Exchange, value: Value) -> None:
             if all(isinstance(r, str) for r in result)
             else b"".join(r.encode() if isinstance(r, str) else r for r in result)
         )
+    response = exchange.response
+    if response.filters is not None or response.encoder is not None:
+        filter_response(
+            exchange,
+            result,
+            lambda answer: _send(server, exchange, answer),
+            lambda error: _filter_failed(server, exchange, error),
+        )
+        return
+    _send(server, exchange, result)
+
+
+def _send(server: Host, exchange: Exchange, result: Any) -> None:
     try:
         exchange.respond(result)
     except Exception as error:  # a body we cannot send: the handler's bug, not fatal
         _log_500(exchange, error, "the handler's answer cannot be sent")
         report(server, error)
-        exchange.fail(error, expose)
+        exchange.fail(error, server.expose_tracebacks)
+
+
+def _filter_failed(server: Host, exchange: Exchange, error: BaseException) -> None:
+    if not isinstance(error, HTTPError):
+        _log_500(exchange, error, "a response filter raised")
+        report(server, error)
+    exchange.fail(error, server.expose_tracebacks)
 
 
 def _log_500(exchange: Exchange, error: BaseException, what: str) -> None:
