@@ -31,6 +31,13 @@ THIN = {
 #: Modules with circuits' names whose functions netcomp.web itself does not export:
 #: each name is defined in one private netcomp.web module (no second implementation).
 TOOLS = {
+    "netcomp.web.client": [
+        "Client",
+        "ClientResponse",
+        "MalformedResponse",
+        "parse_url",
+        "request",
+    ],
     "netcomp.web.tools": [
         "basic_auth",
         "check_auth",

@@ -1,6 +1,6 @@
 """netcomp.web: an HTTP/1.1 server, URL dispatch to controllers, static files, WSGI and
 WebSockets; sessions, authentication, gzip, JSON-RPC and XML-RPC, virtual hosts, an
-access-log component.
+access-log component and an HTTP client.
 
 A sans-IO protocol layer over httptools (llhttp) with netcomp's own limits and RFC 9112
 rules, glued to the net layer's TCP/TLS server; WebSockets (RFC 6455, permessage-deflate)
@@ -8,6 +8,8 @@ framed by wsproto, on the same server and as a client. The modules with circuits
 names (``client``, ``tools``, ``utils``, ``wsgi``, ``sessions``, ...) re-export these.
 """
 
+from ._client import Client
+from ._clientwire import ClientResponse, MalformedResponse
 from ._compat_errors import forbidden, httperror, notfound, redirect
 from ._controllers import Controller, Cookies, JSONController, expose
 from ._dispatcher import Dispatcher
@@ -50,6 +52,8 @@ __all__ = [
     "BaseServer",
     "Body",
     "BodyStream",
+    "Client",
+    "ClientResponse",
     "Controller",
     "Cookies",
     "Dispatcher",
@@ -63,6 +67,7 @@ __all__ = [
     "Headers",
     "JSONController",
     "Logger",
+    "MalformedResponse",
     "MemoryStore",
     "MethodNotAllowed",
     "NotFound",
