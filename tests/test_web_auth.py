@@ -211,3 +211,20 @@ def test_users_may_be_a_function() -> None:
 
     with serve(Looked(), dispatcher=True) as site:
         assert curl("--user", "admin:s3cret", site.url + "/looked").stdout == b"found"
+
+
+@pytest.mark.parametrize(
+    ("uri", "target", "same"),
+    [
+        ("/a?b=1", "/a?b=1", True),
+        ("", "/", True),  # urllib's uri for http://host:port
+        ("http://example.org/a?b=1", "/a?b=1", True),
+        ("/a", "/b", False),
+        ("", "/a", False),
+        ("http://example.org/b", "/a", False),
+    ],
+)
+def test_digest_uri_names_the_target(uri: str, target: str, same: bool) -> None:
+    from netcomp.web._auth import _same_target
+
+    assert _same_target(uri, target) is same

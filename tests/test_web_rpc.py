@@ -197,3 +197,12 @@ def test_jsonrpc_1_0_shape_for_circuits_clients() -> None:
         old = {"method": "add", "params": [2, 2], "id": 7}
         status, reply, _ = post(site.port, "/json", json.dumps(old).encode())
         assert (status, reply) == (200, {"result": 4, "error": None, "id": 7})
+
+
+def test_a_streamed_call_is_read_no_further_than_max_body() -> None:
+    limits = HTTPLimits(max_buffered_body=1024)
+    with rpc_site(limits=limits) as site:
+        big = json.dumps(call("add", ("x" * 2_000_000, "y"))).encode()
+        assert post(site.port, "/json", big)[0] == 413
+        small = json.dumps(call("add", ("x" * 5000, "y"))).encode()  # streamed, in bounds
+        assert post(site.port, "/json", small)[1]["result"] == "x" * 5000 + "y"

@@ -32,7 +32,7 @@ import struct
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Union
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from ..core import current_loop
 from ._compat_errors import unauthorized
@@ -158,6 +158,18 @@ def _nonce_state(nonce: str, realm: str, secret: bytes, timeout: float) -> str:
 
 
 # ------------------------------------------------------------------ checking
+def _same_target(uri: str, target: str) -> bool:
+    """Whether a Digest ``uri`` names the request's target (RFC 7616 section 3.4.6): the
+    same text; ``""`` for ``/`` (what ``urllib`` sends for a URL without a path); or the
+    absolute form of the same path and query."""
+    if uri == target or (uri == "" and target == "/"):
+        return True
+    if "://" in uri:
+        parts = urlsplit(uri)
+        return (parts.path or "/") + (f"?{parts.query}" if parts.query else "") == target
+    return False
+
+
 def _check_digest(
     request: Request, params: dict[str, str], realm: str, users: Users, options: dict[str, Any]
 ) -> bool:
@@ -168,7 +180,7 @@ def _check_digest(
         return False
     if "opaque" in params and not _same(params["opaque"], _OPAQUE):
         return False
-    if params["uri"] != request.target:
+    if not _same_target(params["uri"], request.target):
         return False
     state = _nonce_state(params["nonce"], realm, options["secret"], options["nonce_timeout"])
     if state != "good":

@@ -94,13 +94,19 @@ class RPCDispatcher(BaseComponent):
         return self._serve(request, response)
 
     async def _serve(self, request: Request, response: Response) -> Response:
+        too_big = HTTPError(413, f"an RPC call is at most {self.max_body} bytes")
         body = bytes(request.body)
-        if request.stream is not None:
-            if request.stream.buffered > self.max_body:
-                raise HTTPError(413)
-            body = await request.stream.read()
+        if request.stream is not None:  # read no further than max_body: the rest never is
+            parts: list[bytes] = []
+            size = 0
+            async for chunk in request.stream:
+                size += len(chunk)
+                if size > self.max_body:
+                    raise too_big
+                parts.append(chunk)
+            body = b"".join(parts)
         if len(body) > self.max_body:
-            raise HTTPError(413, f"an RPC call is at most {self.max_body} bytes")
+            raise too_big
         return await self.answer(body, response)
 
     async def answer(self, body: bytes, response: Response) -> Response:
