@@ -200,3 +200,13 @@ def test_unused_sessions_cost_no_store_access() -> None:
         headers = [("Cookie", "session=" + "A" * 43)]
         assert get(site.port, "/plain", headers=headers).text == "no session here"
         assert Counting.loads == 0
+
+
+def test_nested_values_are_copied_in_and_out() -> None:
+    store = MemoryStore()
+    cart = {"items": ["a"]}
+    store.save("s", cart, expires=10.0)
+    cart["items"].append("not saved")
+    loaded, _ = store.load("s", 0.0) or ({}, 0.0)
+    loaded["items"].append("nor this")
+    assert store.load("s", 0.0) == ({"items": ["a"]}, 10.0)

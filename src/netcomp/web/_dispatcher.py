@@ -91,7 +91,7 @@ class Dispatcher(BaseComponent):
                 methods = controller.methods
                 raise MethodNotAllowed(methods | _HEAD if "GET" in methods else methods)
         kwargs = dict(request.query) if request.query_string else {}
-        if request.body and request.content_type in _FORMS:
+        if request._body and request.content_type in _FORMS:
             kwargs.update(request.form)
         if not controller.accepts(name, args, kwargs):
             # A URL that names an action with the wrong arguments is a wrong URL: 404, and

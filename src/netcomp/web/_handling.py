@@ -130,16 +130,24 @@ def handlers_done(server: Host, exchange: Exchange, value: Value) -> None:
             lambda error: _filter_failed(server, exchange, error),
         )
         return
-    _send(server, exchange, result)
+    try:  # (inline, not _send: the common path makes no extra call)
+        exchange.respond(result)
+    except Exception as error:
+        _cannot_send(server, exchange, error)
 
 
 def _send(server: Host, exchange: Exchange, result: Any) -> None:
     try:
         exchange.respond(result)
-    except Exception as error:  # a body we cannot send: the handler's bug, not fatal
-        _log_500(exchange, error, "the handler's answer cannot be sent")
-        report(server, error)
-        exchange.fail(error, server.expose_tracebacks)
+    except Exception as error:
+        _cannot_send(server, exchange, error)
+
+
+def _cannot_send(server: Host, exchange: Exchange, error: BaseException) -> None:
+    """A body we cannot send: the handler's bug, not fatal."""
+    _log_500(exchange, error, "the handler's answer cannot be sent")
+    report(server, error)
+    exchange.fail(error, server.expose_tracebacks)
 
 
 def _filter_failed(server: Host, exchange: Exchange, error: BaseException) -> None:

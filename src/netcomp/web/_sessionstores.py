@@ -6,8 +6,9 @@ Rules:
   returns an expired session (and forgets it). Times are on the clock the store asks
   for: ``wall_clock`` false means the loop's clock (monotonic; what tests move by
   hand), true means ``time.time()`` (for a store that outlives the process).
-* Data is copied in and out: a handler changing a session's dict changes nothing in the
-  store until it is saved. Nothing is pickled: :class:`FileStore` writes JSON.
+* Data is copied in and out (deep copies; JSON for :class:`FileStore`): a handler changing
+  a session, nested values included, changes nothing in the store until it is saved.
+  Nothing is pickled.
 * A store is called on the loop's thread and should answer at once (memory, a local
   file, a fast key-value client); see docs/web.md, *Sessions*.
 """
@@ -15,6 +16,7 @@ Rules:
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import os
@@ -71,12 +73,12 @@ class MemoryStore:
         if expires <= now:
             del self._entries[sid]
             return None
-        return dict(data), expires
+        return copy.deepcopy(data), expires
 
     def save(self, sid: str, data: dict[str, Any], expires: float) -> None:
         """Keep a copy of ``data`` until ``expires``."""
         entries = self._entries
-        entries[sid] = (expires, dict(data))
+        entries[sid] = (expires, copy.deepcopy(data))
         entries.move_to_end(sid)
         while len(entries) > self.max_sessions:
             entries.popitem(last=False)
