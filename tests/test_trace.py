@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import sys
@@ -22,6 +23,7 @@ import pytest
 
 from netcomp import Component, Debugger, Event, Manager, Trace, TraceRecord, handler, sleep
 from netcomp.core._manager import _plain_fire
+from netcomp.core._observe import fire_hook
 from netcomp.testing import running, save_failure_trace
 
 
@@ -82,27 +84,42 @@ def by_name(trace: Trace, name: str) -> list[TraceRecord]:
 
 # -------------------------------------------------------------------- off is free
 def test_an_unobserved_loop_runs_the_plain_hot_path() -> None:
+    gc.collect()  # loops of earlier tests that were dropped while observed give fire back
+    before = fire_hook.count
     manager = Manager()
     loop = manager.loop
     assert "dispatch_batch" not in vars(loop)
-    assert Manager.fire is _plain_fire
     trace = Trace().attach(manager)
     assert "dispatch_batch" in vars(loop)
-    assert Manager.fire is not _plain_fire
+    assert Manager.fire is not _plain_fire and fire_hook.count == before + 1
     assert loop.observers == (trace,)
     trace.detach()
     assert "dispatch_batch" not in vars(loop)
-    assert Manager.fire is _plain_fire
-    assert loop.observers == ()
+    assert loop.observers == () and fire_hook.count == before
+    if before == 0:
+        assert Manager.fire is _plain_fire
 
 
 def test_fire_stays_observed_while_any_loop_is() -> None:
+    gc.collect()
+    before = fire_hook.count
     one, two = Manager(), Manager()
     first, second = Trace().attach(one), Trace().attach(two)
     first.detach()
-    assert Manager.fire is not _plain_fire
+    assert Manager.fire is not _plain_fire and fire_hook.count == before + 1
     second.detach()
-    assert Manager.fire is _plain_fire
+    assert fire_hook.count == before
+
+
+def test_a_loop_dropped_while_observed_gives_fire_back() -> None:
+    gc.collect()
+    before = fire_hook.count
+    manager = Manager()
+    Trace().attach(manager)
+    assert fire_hook.count == before + 1
+    del manager
+    gc.collect()
+    assert fire_hook.count == before
 
 
 # --------------------------------------------------------------- same semantics
@@ -158,7 +175,7 @@ def test_records_say_who_fired_what_from_which_handler() -> None:
     assert [r.args for r in pongs] == ["2", "4"]
     first = pings[0]
     assert first.source == "Manager" and first.parent is None
-    assert first.thread == threading.current_thread().name  # fired outside the loop
+    assert first.thread is None  # fired by the code that drives the loop (not running)
     assert first.result == "1" and first.error is None
     assert [run.handler for run in first.handlers] == ["Pinger.ping"]
     assert first.handlers[0].component == "Pinger" and first.handlers[0].seconds >= 0

@@ -28,6 +28,7 @@ import signal as _signal
 import sys
 import threading
 import types
+import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -157,8 +158,10 @@ class Loop(Dispatch, Scheduling, IO):
             self.dispatch_batch = types.MethodType(observed_batch, self)  # type: ignore[method-assign]
         if observers and not was:
             fire_hook.acquire()
+            # A loop that is dropped while observed gives the plain fire back too.
+            self._fire_release = weakref.finalize(self, fire_hook.release)
         elif was and not observers:
-            fire_hook.release()
+            self._fire_release()
 
     def on_loop_thread(self) -> bool:
         """Whether the caller runs on the thread this loop runs (or last ticked) on."""
