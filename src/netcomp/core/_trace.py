@@ -85,11 +85,12 @@ class TraceRecord:
 
     ``seq``: its number in the trace; ``name``, ``channels``, ``args`` (shortened);
     ``source``: the component that fired it (a lifeline name; ``"loop"`` for the loop's
-    own events); ``thread``: the firing thread when it was not the loop's; ``parent``:
+    own events); ``thread``: the firing thread when it was not the running loop's; ``parent``:
     ``seq`` of the event whose handler fired it, ``parent_handler`` that handler;
     ``fired``, ``start``, ``end`` (its handlers returned), ``done`` (its value completed,
     coroutine handlers included): seconds since the trace began; ``handlers``: the runs;
-    ``result`` or ``error`` (shortened); ``handled``: some handler took it by name.
+    ``result`` or ``error`` (shortened); ``handled``: some handler took it by name (or it
+    is a notification, which nobody needs to take).
     """
 
     seq: int
@@ -253,7 +254,7 @@ class Trace:
             elif loop.current is not None:  # a coroutine handler resumed
                 parent = self._seq_of(loop.current)
                 handler = self._resumed_handler(parent, self.label(source))
-        else:
+        elif loop is not None and loop.running:  # another thread fires into a running loop
             thread = threading.current_thread().name
         origin = (seq, self.label(source), thread, parent, handler, self._now())
         event.__dict__[self._key] = origin
@@ -347,7 +348,7 @@ class Trace:
         value = event.value
         if value is None:
             return
-        record.handled = value.handled
+        record.handled = value.handled or event.notification  # nobody needs to take those
         if value.result:
             self._done(record, value)
         else:
