@@ -68,7 +68,7 @@ def _handler_label(entry: HandlerEntry) -> str:
     return f"{type(owner).__name__}.{name}" if owner is not None else str(name)
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class HandlerRun:
     """One handler call: ``handler`` (``Class.method``), its ``component`` (a lifeline
     name), how many ``seconds`` it ran, and the ``error`` it raised (``Type: message``)."""
@@ -79,7 +79,7 @@ class HandlerRun:
     error: str | None = None
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class TraceRecord:
     """One dispatched event.
 
@@ -162,7 +162,9 @@ class Trace:
         self._origin = time.perf_counter()
         self._labels: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
         #: The records still in the ring, by seq (a coroutine's fire finds its handler).
-        self._by_seq: weakref.WeakValueDictionary[int, TraceRecord] = weakref.WeakValueDictionary()
+        self._by_seq: dict[int, TraceRecord] = {}
+        #: Handler labels by entry (entries live as long as their handlers; bounded).
+        self._handler_labels: dict[Any, str] = {}
         self._counts: dict[str, int] = {}
         self._lock = threading.Lock()
         self._loop: Any = None
@@ -214,11 +216,18 @@ class Trace:
     def clear(self) -> None:
         """Forget the records (and the count of dropped ones)."""
         self._records.clear()
+        self._by_seq.clear()
         self.dropped = 0
 
     def label(self, component: Any) -> str:
         """The lifeline name of ``component`` in this trace: its class name, then
         ``Name#2``, ``Name#3`` for other instances of the same class."""
+        try:
+            known = self._labels.get(component)
+        except TypeError:  # not weakly referable
+            return type(component).__name__
+        if known is not None:
+            return known
         with self._lock:
             try:
                 return self._labels[component]
@@ -238,7 +247,9 @@ class Trace:
         records = self._records
         if len(records) == self.capacity:
             self.dropped += 1
+            self._by_seq.pop(records[0].seq, None)
         records.append(record)
+        self._by_seq[record.seq] = record
 
     # --------------------------------------------------------------- observer
     def fired(self, source: Any, event: Event) -> None:
@@ -291,7 +302,6 @@ class Trace:
             fired,
         )
         self._current = record
-        self._by_seq[seq] = record
         self._append(record)
 
     def _arguments(self, event: Event) -> str:
@@ -320,7 +330,13 @@ class Trace:
 
     def running(self, event: Event, entry: HandlerEntry) -> None:
         """Observer: ``entry`` is called for ``event``."""
-        self._handler = _handler_label(entry)
+        labels = self._handler_labels
+        label = labels.get(entry)
+        if label is None:
+            if len(labels) > 10_000:
+                labels.clear()
+            label = labels[entry] = _handler_label(entry)
+        self._handler = label
 
     def ran(
         self, event: Event, entry: HandlerEntry, seconds: float, error: BaseException | None
