@@ -200,6 +200,7 @@ def test_every_example_header_is_covered_here() -> None:
         "web_rpc.py",
         "web_fetch.py",
         "wsgi_app.py",
+        "inspector.py",
     }
     assert {p.name for p in EXAMPLES.glob("*.py")} == covered
 
@@ -351,3 +352,14 @@ def test_the_parser_reads_commands_and_comments() -> None:
     assert steps("udp_echo.py")[1] == Step(
         "nc -u 127.0.0.1 9000", "(each line you type comes back)"
     )
+
+
+@needs_curl
+def test_inspector_header(session: Session) -> None:
+    server, greeting, stats, metrics = steps("inspector.py")
+    session.start_server(server)
+    assert "hello from netcomp" in session.run(greeting)  # "(200: the greeting)"
+    data = json.loads(session.run(stats))  # "(the live numbers, as JSON)"
+    assert data["version"] == 1 and data["servers"][0]["bind"].startswith("127.0.0.1:")
+    text = session.run(metrics)  # "(the counters, for Prometheus)"
+    assert "# TYPE netcomp_events_total counter" in text

@@ -27,6 +27,7 @@ from ._errors import RegistrationError
 from ._events import Event, Value, prepare_unregister, registered, unregistered
 from ._handlers import HandlerSpec, takes_event
 from ._loop import Loop, current_loop
+from ._observe import fire_hook
 from ._registry import HandlerEntry
 
 __all__ = ["TIMEOUT", "Manager", "current_manager"]
@@ -464,3 +465,23 @@ def _lifecycle_channels(component: Manager) -> tuple[Any, ...]:
     if channel == "*" or channel is None or not isinstance(channel, (str, int, tuple)):
         return ("*",)
     return ("*", channel)
+
+
+_plain_fire = Manager.fire
+
+
+def _observed_fire(
+    self: Manager, event: Event, *channels: Hashable, priority: float | None = None
+) -> Value:
+    # Manager.fire while some loop in the process is observed (docs/architecture.md,
+    # "Observing a loop"): tell this loop's observers, then fire as usual.
+    observer = self.loop.observer
+    if observer is not None and isinstance(event, Event):
+        observer.fired(self, event)
+    return _plain_fire(self, event, *channels, priority=priority)
+
+
+_observed_fire.__name__ = "fire"
+_observed_fire.__qualname__ = "Manager.fire"
+_observed_fire.__doc__ = _plain_fire.__doc__
+fire_hook.install(Manager, _plain_fire, _observed_fire)
