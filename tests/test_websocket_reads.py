@@ -1,0 +1,260 @@
+"""How a peer's bytes are cut into reads never changes what a WebSocket delivers: many
+frames in one read are acted on in order (and the limits still hold inside such a read),
+a frame cut anywhere across reads (inside its header, its mask, its payload, a UTF-8
+sequence) arrives the same, nothing after a close frame is delivered, and the client
+takes frames that come with the server's 101 or after a 101 cut into pieces."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from wsproto.utilities import generate_accept_token
+
+from _ws_support import (
+    BINARY,
+    CLOSE,
+    CONTINUATION,
+    PING,
+    TEXT,
+    TIMEOUT,
+    Echo,
+    RawWS,
+    WSSite,
+    frame,
+    ws_serve,
+)
+from netcomp import Event, Manager
+from netcomp.testing import Recorder, VirtualTime, running
+from netcomp.web import WebSocketClient, WebSocketLimits
+
+SMALL = WebSocketLimits(max_message_size=1000, max_frames=4, ping_interval=None)
+
+
+def on_ws(event: Event) -> bool:
+    return event.channels == ("ws",)
+
+
+def reads(site: WSSite) -> list[Any]:
+    """The messages the server's application got, in order."""
+    return [e.args[1] for e in site.recorder.events if e.name == "read" and on_ws(e)]
+
+
+def close_frame(code: int, reason: bytes = b"") -> bytes:
+    return frame(CLOSE, code.to_bytes(2, "big") + reason)
+
+
+# A stream of client frames and the messages it makes: short and 16-bit lengths, empty
+# messages, a text message fragmented with a ping between its fragments and a UTF-8
+# sequence cut between two of them, binary fragments.
+STREAM = [
+    (frame(TEXT, b"one"), "one"),
+    (frame(BINARY, b"\x00\x01\x02"), b"\x00\x01\x02"),
+    (frame(TEXT, b""), ""),
+    (frame(TEXT, "é☃".encode() * 40), "é☃" * 40),  # 200 bytes: a 16-bit length
+    (
+        frame(TEXT, b"fr", fin=False)
+        + frame(PING, b"between")
+        + frame(CONTINUATION, b"ag \xe2\x98", fin=False)
+        + frame(CONTINUATION, b"\x83"),
+        "frag ☃",
+    ),
+    (
+        frame(BINARY, b"\xff" * 3, fin=False) + frame(CONTINUATION, b"\xfe" * 2),
+        b"\xff" * 3 + b"\xfe" * 2,
+    ),
+    (frame(BINARY, b""), b""),
+]
+STREAM_BYTES = b"".join(data for data, _ in STREAM)
+STREAM_MESSAGES = [message for _, message in STREAM]
+
+
+# ------------------------------------------------------------ many in one read
+def test_many_messages_in_one_read_are_delivered_and_answered_in_order() -> None:
+    messages: list[str | bytes] = []
+    for i in range(300):
+        messages.append(f"m{i}" if i % 3 else f"m{i}".encode())
+    blob = b"".join(
+        frame(TEXT if isinstance(m, str) else BINARY, m.encode() if isinstance(m, str) else m)
+        for m in messages
+    )
+    with ws_serve(Echo(), limits=SMALL) as site, site.raw() as raw:
+        raw.send_raw(blob + STREAM_BYTES)
+        expected = messages + STREAM_MESSAGES
+        assert [raw.recv() for _ in expected] == expected
+        assert raw.pongs == [b"between"]
+        assert reads(site) == expected
+
+
+def test_the_limits_hold_inside_one_read() -> None:
+    cases = [
+        (frame(TEXT, b"x" * 1001), 1009),  # too big
+        (b"".join(frame(CONTINUATION if i else TEXT, b"x", fin=i == 4) for i in range(5)), 1008),
+        (frame(TEXT, b"\xff"), 1007),  # bad UTF-8
+        (frame(0x3, b"?"), 1002),  # a reserved opcode
+    ]
+    for bad, code in cases:
+        with ws_serve(Echo(), limits=SMALL) as site, site.raw() as raw:
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                raw.send_raw(frame(TEXT, b"before") + bad + frame(TEXT, b"after"))
+            assert raw.close_code()[0] == code
+            assert raw.ends()
+            raw.sock.close()  # our end too: the server stops lingering
+            site.recorder.wait_for("disconnect", predicate=on_ws)
+            # The message before the bad frame reached the application; its answer came
+            # after our close frame, too late to be sent (RFC 6455 section 5.5.1).
+            assert reads(site) == ["before"], code
+            assert raw.messages == []
+
+
+def test_nothing_after_a_close_frame_is_delivered() -> None:
+    with ws_serve(Echo(), limits=SMALL) as site, site.raw() as raw:
+        raw.send_raw(frame(TEXT, b"a") + close_frame(1000, b"bye") + frame(TEXT, b"b"))
+        assert raw.close_code() == (1000, "bye")  # answered at once: "a"'s echo comes too late
+        assert raw.ends()
+        raw.sock.close()
+        site.recorder.wait_for("disconnect", predicate=on_ws)
+    assert reads(site) == ["a"]
+    closing = next(e for e in site.recorder.events if e.name == "closing" and on_ws(e))
+    assert closing.args[1:] == (1000, "bye")
+
+
+# -------------------------------------------------------------- cut anywhere
+def send_in_reads(site: WSSite, raw: RawWS, data: bytes, cuts: list[int]) -> None:
+    """Send ``data`` cut at ``cuts``, each piece read by the server before the next."""
+    start = 0
+    for end in [*cuts, len(data)]:
+        with site.vt.reading():
+            raw.send_raw(data[start:end])
+        start = end
+
+
+def test_a_stream_cut_at_every_byte_gives_the_same_messages() -> None:
+    with ws_serve(Echo(), limits=SMALL, virtual=True) as site, site.raw() as raw:
+        send_in_reads(site, raw, STREAM_BYTES, list(range(1, len(STREAM_BYTES))))
+        assert [raw.recv() for _ in STREAM_MESSAGES] == STREAM_MESSAGES
+        assert raw.pongs == [b"between"]
+    assert reads(site) == STREAM_MESSAGES
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_stream_cut_at_random_gives_the_same_messages(seed: int) -> None:
+    chooser = random.Random(seed)
+    data = STREAM_BYTES * 3
+    cuts = sorted(chooser.sample(range(1, len(data)), 40))
+    with ws_serve(Echo(), limits=SMALL, virtual=True) as site, site.raw() as raw:
+        send_in_reads(site, raw, data, cuts)
+        expected = STREAM_MESSAGES * 3
+        assert [raw.recv() for _ in expected] == expected
+    assert reads(site) == expected
+
+
+def test_a_too_big_message_fails_in_the_read_that_passes_the_limit() -> None:
+    with ws_serve(Echo(), limits=SMALL, virtual=True) as site, site.raw() as raw:
+        head = frame(BINARY, b"\x00" * 1001)
+        with site.vt.reading():
+            raw.send_raw(head[:900])  # the header and 892 bytes of payload: within
+        assert raw.quiet()
+        with site.vt.reading():
+            raw.send_raw(head[900:1000])  # 992: still within
+        assert raw.quiet()
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError), site.vt.reading():
+            raw.send_raw(head[1000:1009])  # 1001: one byte too many
+        assert raw.close_code()[0] == 1009
+
+
+# ------------------------------------------------------------------- client
+@contextlib.contextmanager
+def scripted_server() -> Iterator[socket.socket]:
+    """A listening socket whose single connection the test drives itself."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(TIMEOUT)
+    try:
+        yield listener
+    finally:
+        listener.close()
+
+
+def accept_handshake(listener: socket.socket) -> tuple[socket.socket, bytes]:
+    """Accept the client, read its request; return the connection and the 101's head."""
+    conn, _ = listener.accept()
+    conn.settimeout(TIMEOUT)
+    request = b""
+    while b"\r\n\r\n" not in request:
+        request += conn.recv(4096)
+    key = next(
+        line.split(b":", 1)[1].strip()
+        for line in request.split(b"\r\n")
+        if line.lower().startswith(b"sec-websocket-key:")
+    )
+    head = (
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + generate_accept_token(key) + b"\r\n\r\n"
+    )
+    return conn, head
+
+
+def server_frame(opcode: int, payload: bytes, fin: bool = True) -> bytes:
+    """An unmasked (server) frame with a short payload."""
+    assert len(payload) < 126
+    return bytes([(0x80 if fin else 0) | opcode, len(payload)]) + payload
+
+
+SERVER_STREAM = (
+    server_frame(TEXT, b"hello")
+    + server_frame(BINARY, b"\x01\x02")
+    + server_frame(TEXT, b"sn\xe2", fin=False)
+    + server_frame(PING, b"p")
+    + server_frame(CONTINUATION, b"\x98\x83man")
+)
+SERVER_MESSAGES = ["hello", b"\x01\x02", "sn☃man"]
+
+
+def client_reads(recorder: Recorder, count: int) -> list[Any]:
+    on_client = lambda e: e.channels == ("wsclient",)  # noqa: E731
+    recorder.wait_for("read", predicate=on_client, count=count)
+    return [e.args[0] for e in recorder.events if e.name == "read" and on_client(e)]
+
+
+def test_frames_that_come_with_the_101_are_delivered() -> None:
+    with scripted_server() as listener:
+        manager = Manager()
+        WebSocketClient(f"ws://127.0.0.1:{listener.getsockname()[1]}/").register(manager)
+        with running(manager, check_errors=False) as recorder:
+            conn, head = accept_handshake(listener)
+            with conn:
+                conn.sendall(head + SERVER_STREAM)
+                assert client_reads(recorder, 3) == SERVER_MESSAGES
+                pong = conn.recv(64)  # the ping was answered: a masked pong of b"p"
+                assert pong[:2] == b"\x8a\x81" and len(pong) == 7
+
+
+def test_a_101_cut_into_pieces_and_the_frames_after_it() -> None:
+    with scripted_server() as listener:
+        manager = Manager()
+        vt = VirtualTime(manager.loop)
+        WebSocketClient(f"ws://127.0.0.1:{listener.getsockname()[1]}/").register(manager)
+        with running(manager, check_errors=False) as recorder:
+            conn, head = accept_handshake(listener)
+            with conn:
+                answer = head + SERVER_STREAM
+                # every byte of the head's end, then the frames in odd pieces
+                cuts = [*range(len(head) - 5, len(head) + 3), len(head) + 9, len(head) + 20]
+                start = 0
+                for end in [*cuts, len(answer)]:
+                    with vt.reading():
+                        conn.sendall(answer[start:end])
+                    start = end
+                assert client_reads(recorder, 3) == SERVER_MESSAGES
+                connected = [
+                    e
+                    for e in recorder.events
+                    if e.name == "connected" and e.channels == ("wsclient",)
+                ]
+                assert len(connected) == 1
