@@ -5,6 +5,7 @@ Usage::
     python benchmarks/websocket.py                          # 5 s per run, best of 3
     python benchmarks/websocket.py --seconds 2 --repeat 1   # quick
     python benchmarks/websocket.py --servers netcomp --profile /tmp/ws.prof
+    python benchmarks/websocket.py --micro                  # CPU per message, no sockets
 
 What runs (every process is a fresh ``python benchmarks/websocket.py --serve/--load``):
 
@@ -21,6 +22,13 @@ What runs (every process is a fresh ``python benchmarks/websocket.py --serve/--l
   once by wsproto's client), wait for the 66 bytes of the unmasked echo, repeat. After a
   warm-up it counts the round trips completed in S seconds and the latency of each
   (p50/p99), and samples both processes' CPU time, so a saturated generator would show.
+
+The table's "CPU us/msg" is the server's CPU time over the messages it echoed: steadier
+than messages/s on a shared machine. ``--micro`` measures netcomp alone without sockets:
+a ``WebSocketsDispatcher``'s sockets over a connection stand-in that keeps no bytes, fed
+the generator's frame (one per read, and ten per read), the same ``read`` handler; the
+best of 40 rounds of CPU time (``time.process_time``) per message. It is what a change to
+the WebSocket layer is judged by before the table is run.
 
 Sockets are closed with ``SO_LINGER`` 0. Every child is killed in a ``finally``; every
 wait has a deadline. Goal (the WebSockets issue): netcomp ahead of both in messages/s at
@@ -207,6 +215,71 @@ def load(port: int, conns: int, seconds: float, warmup: float, server_pid: int |
     print(json.dumps(result), flush=True)
 
 
+# ------------------------------------------------------------------------ micro
+class _NoWire:
+    """A connection stand-in for :func:`micro`: counts what is written, sends nothing."""
+
+    closed = False
+
+    def __init__(self, loop: Any) -> None:
+        self.loop = loop
+        self.written = 0
+
+    def write(self, data: bytes | bytearray) -> bool:
+        self.written += len(data)
+        return True
+
+    def close(self) -> None:
+        self.closed = True
+
+    abort = close
+
+
+def micro(rounds: int = 40, messages: int = 5000, sockets: int = 50) -> None:
+    """CPU time per echoed message in netcomp's WebSocket layer and dispatch, no sockets."""
+    from netcomp import Component, Manager
+    from netcomp.web import WebSocketsDispatcher
+    from netcomp.web._wshandshake import Agreement
+    from netcomp.web._wsserver import ServerSocket
+
+    class Echo(Component):
+        channel = "ws"
+
+        def read(self, sock: Any, message: str | bytes) -> str | bytes:
+            return message
+
+    frame = masked_frame()
+    print(f"{platform.python_version()}  load {' '.join(load_average())}")
+    for per_read in (1, 10):
+        app = Manager()
+        dispatcher = WebSocketsDispatcher("/")
+        dispatcher.register(app)
+        Echo().register(app)
+        app.flush()
+        endpoints = []
+        for _ in range(sockets):
+            handle = object()
+            agreement = Agreement([], None, None)
+            endpoint = ServerSocket(dispatcher, agreement, dispatcher.limits, handle, None)
+            dispatcher._sockets[handle] = endpoint
+            endpoint.start(_NoWire(app.loop))
+            endpoints.append(endpoint)
+        chunk = frame * per_read
+        passes = max(1, messages // (sockets * per_read))
+        count = passes * sockets * per_read
+        best = float("inf")
+        for _ in range(rounds):
+            begin = time.process_time()
+            for _ in range(passes):
+                for endpoint in endpoints:
+                    endpoint.data(chunk)
+                app.flush()
+            best = min(best, time.process_time() - begin)
+        written = sum(e.conn.written for e in endpoints)
+        assert written == count * rounds * REPLY, "not every message was echoed"
+        print(f"{per_read:>2} frame(s) per read: {best / count * 1e6:.2f} us CPU per message")
+
+
 # ------------------------------------------------------------------ orchestrator
 def child(*args: str) -> list[str]:
     return [sys.executable, os.path.abspath(__file__), *args]
@@ -236,7 +309,11 @@ def main() -> None:
     parser.add_argument("--profile")
     parser.add_argument("--load", type=int)
     parser.add_argument("--server-pid", type=int)
+    parser.add_argument("--micro", action="store_true", help="netcomp without sockets")
     args = parser.parse_args()
+    if args.micro:
+        micro()
+        return
     if args.serve:
         serve(args.serve, args.cpu, args.profile)
         return
@@ -255,7 +332,8 @@ def main() -> None:
                 print(f"[{round_}] {kind:<10} failed: {err}", flush=True)
                 continue
             print(
-                f"[{round_}] {kind:<10} {result['rate']:>9,.0f} msg/s  p50 "
+                f"[{round_}] {kind:<10} {result['rate']:>9,.0f} msg/s  {cpu_per(result):5.1f} "
+                f"us/msg  p50 "
                 f"{result['p50_ms']:.2f} ms  p99 {result['p99_ms']:.2f} ms  errors "
                 f"{result['errors']}  cpu srv {result['server_cpu']:.2f} gen "
                 f"{result['gen_cpu']:.2f} rest {result['others_cpu']:.2f}",
@@ -267,6 +345,12 @@ def main() -> None:
     report(best, args)
 
 
+def cpu_per(result: dict[str, Any]) -> float:
+    """The server's CPU time per message echoed, in microseconds."""
+    rate = result["rate"]
+    return result["server_cpu"] * 1e6 / rate if rate else 0.0
+
+
 def report(best: dict[str, dict[str, Any] | None], args: argparse.Namespace) -> None:
     print()
     print(
@@ -274,15 +358,16 @@ def report(best: dict[str, dict[str, Any] | None], args: argparse.Namespace) -> 
         f"{args.seconds:g} s, best of {args.repeat}; server on CPU 0, generator on CPU 1"
     )
     print()
-    print("| server | messages/s | p50 ms | p99 ms | errors | CPU srv/gen/rest |")
-    print("|---|--:|--:|--:|--:|--:|")
+    print("| server | messages/s | CPU us/msg | p50 ms | p99 ms | errors | CPU srv/gen/rest |")
+    print("|---|--:|--:|--:|--:|--:|--:|")
     for kind, r in best.items():
         if r is None:
-            print(f"| {kind} | failed | | | | |")
+            print(f"| {kind} | failed | | | | | |")
             continue
         print(
-            f"| {kind} | {r['rate']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
-            f"{r['errors']} | {r['server_cpu']:.2f}/{r['gen_cpu']:.2f}/{r['others_cpu']:.2f} |"
+            f"| {kind} | {r['rate']:,.0f} | {cpu_per(r):.1f} | {r['p50_ms']:.2f} | "
+            f"{r['p99_ms']:.2f} | {r['errors']} | "
+            f"{r['server_cpu']:.2f}/{r['gen_cpu']:.2f}/{r['others_cpu']:.2f} |"
         )
     ours = best.get("netcomp")
     if ours is None:
