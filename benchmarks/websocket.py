@@ -26,7 +26,8 @@ What runs (every process is a fresh ``python benchmarks/websocket.py --serve/--l
 The table's "CPU us/msg" is the server's CPU time over the messages it echoed: steadier
 than messages/s on a shared machine. ``--micro`` measures netcomp alone without sockets:
 a ``WebSocketsDispatcher``'s sockets over a connection stand-in that keeps no bytes, fed
-the generator's frame (one per read, and ten per read), the same ``read`` handler; the
+the generator's frame (one per read, ten per read, and one per read with permessage-deflate
+agreed: the 64-byte messages still go uncompressed), the same ``read`` handler; the
 best of 40 rounds of CPU time (``time.process_time``) per message. It is what a change to
 the WebSocket layer is judged by before the table is run.
 
@@ -239,6 +240,7 @@ def micro(rounds: int = 40, messages: int = 5000, sockets: int = 50) -> None:
     """CPU time per echoed message in netcomp's WebSocket layer and dispatch, no sockets."""
     from netcomp import Component, Manager
     from netcomp.web import WebSocketsDispatcher
+    from netcomp.web._wsdeflate import BoundedDeflate
     from netcomp.web._wshandshake import Agreement
     from netcomp.web._wsserver import ServerSocket
 
@@ -250,7 +252,7 @@ def micro(rounds: int = 40, messages: int = 5000, sockets: int = 50) -> None:
 
     frame = masked_frame()
     print(f"{platform.python_version()}  load {' '.join(load_average())}")
-    for per_read in (1, 10):
+    for per_read, deflate in ((1, False), (10, False), (1, True)):
         app = Manager()
         dispatcher = WebSocketsDispatcher("/")
         dispatcher.register(app)
@@ -259,7 +261,11 @@ def micro(rounds: int = 40, messages: int = 5000, sockets: int = 50) -> None:
         endpoints = []
         for _ in range(sockets):
             handle = object()
-            agreement = Agreement([], None, None)
+            agreed = None
+            if deflate:
+                agreed = BoundedDeflate(dispatcher.limits.max_message_size)
+                agreed.accept("permessage-deflate")
+            agreement = Agreement([], None, agreed)
             endpoint = ServerSocket(dispatcher, agreement, dispatcher.limits, handle, None)
             dispatcher._sockets[handle] = endpoint
             endpoint.start(_NoWire(app.loop))
@@ -277,7 +283,8 @@ def micro(rounds: int = 40, messages: int = 5000, sockets: int = 50) -> None:
             best = min(best, time.process_time() - begin)
         written = sum(e.conn.written for e in endpoints)
         assert written == count * rounds * REPLY, "not every message was echoed"
-        print(f"{per_read:>2} frame(s) per read: {best / count * 1e6:.2f} us CPU per message")
+        what = f"{per_read:>2} frame(s) per read{', deflate agreed' if deflate else ''}"
+        print(f"{what}: {best / count * 1e6:.2f} us CPU per message")
 
 
 # ------------------------------------------------------------------ orchestrator

@@ -258,3 +258,50 @@ def test_a_101_cut_into_pieces_and_the_frames_after_it() -> None:
                     if e.name == "connected" and e.channels == ("wsclient",)
                 ]
                 assert len(connected) == 1
+
+
+# ------------------------------------------------------- compressed or not
+def read_server_frame(sock: socket.socket) -> tuple[int, bytes]:
+    """One frame from the server, off the wire: (its first byte, its payload)."""
+
+    def exactly(count: int) -> bytes:
+        data = b""
+        while len(data) < count:
+            chunk = sock.recv(count - len(data))
+            assert chunk, "the server ended the connection"
+            data += chunk
+        return data
+
+    first, length = exactly(2)
+    assert not length & 0x80, "a server's frames are not masked"
+    length &= 0x7F
+    if length == 126:
+        length = int.from_bytes(exactly(2), "big")
+    return first, exactly(length)
+
+
+@pytest.mark.parametrize(
+    ("message", "compressed"),
+    [
+        ("x" * 127, False),  # shorter than 128 bytes: never compressed
+        ("x" * 128, True),
+        (b"\x00" * 127, False),
+        (b"\x00" * 200, True),
+        ("é" * 63, False),  # 126 bytes
+        ("é" * 64, True),  # 64 characters, but 128 bytes: compressed
+        (bytes(range(200)), False),  # does not shrink: sent as it is
+    ],
+    ids=["127-ascii", "128-ascii", "127-bytes", "200-bytes", "126-utf8", "128-utf8", "noise"],
+)
+def test_with_deflate_agreed_short_messages_go_uncompressed(
+    message: str | bytes, compressed: bool
+) -> None:
+    with ws_serve(Echo()) as site, site.raw(deflate=True) as raw:
+        assert raw.accepted is not None and raw.accepted.extensions
+        raw.send(message)
+        first, payload = read_server_frame(raw.sock)
+        opcode = TEXT if isinstance(message, str) else BINARY
+        assert first & 0x0F == opcode and first & 0x80  # whole: FIN
+        assert bool(first & 0x40) == compressed  # RSV1: permessage-deflate
+        if not compressed:
+            assert payload == (message.encode() if isinstance(message, str) else message)

@@ -40,7 +40,7 @@ from wsproto.frame_protocol import FrameProtocol, Opcode, ParseFailed
 
 from ..core import TimerHandle, Value
 from ..net import Connection
-from ._wsdeflate import BoundedDeflate
+from ._wsdeflate import MIN_COMPRESS, BoundedDeflate
 from ._wslimits import WebSocketLimits
 
 __all__ = ["Endpoint", "Peer"]
@@ -89,6 +89,7 @@ class Endpoint:
         "parts",
         "pending_close",
         "ping_sent",
+        "plain",
         "proto",
         "size",
         "state",
@@ -113,6 +114,9 @@ class Endpoint:
         self.state = OPEN
         self.limits = limits
         self.deflate = deflate  # negotiated, or None
+        #: Frames without extensions, for the messages too short to compress (with
+        #: deflate agreed): they skip wsproto's extension calls and the copies around them.
+        self.plain = FrameProtocol(proto.client, []) if deflate is not None else None
         self.handle = handle  # what events name this WebSocket by (the server's socket)
         self.conn: Connection | None = None
         self.early: list[str | bytes] | None = None  # sent before the handshake was done
@@ -285,8 +289,16 @@ class Endpoint:
             return True
         if self.state is not OPEN:
             return False
+        proto = self.proto
+        plain = self.plain
+        if (
+            plain is not None
+            and len(message) < MIN_COMPRESS
+            and (message.__class__ is not str or message.isascii())
+        ):
+            proto = plain  # shorter than MIN_COMPRESS bytes: BoundedDeflate would not compress
         # str: a text frame; bytes-like: a binary one (anything else: wsproto's TypeError)
-        return conn.write(self.proto.send_data(message))
+        return conn.write(proto.send_data(message))
 
     def read_done(self, value: Value) -> None:
         """A ``read`` handler is done: send back what it returned (str, bytes, a list)."""
