@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import random
 import socket
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,6 +30,7 @@ from _ws_support import (
     ws_serve,
 )
 from netcomp import Event, Manager
+from netcomp.net import write
 from netcomp.testing import Recorder, VirtualTime, running
 from netcomp.web import WebSocketClient, WebSocketLimits
 
@@ -303,5 +305,66 @@ def test_with_deflate_agreed_short_messages_go_uncompressed(
         opcode = TEXT if isinstance(message, str) else BINARY
         assert first & 0x0F == opcode and first & 0x80  # whole: FIN
         assert bool(first & 0x40) == compressed  # RSV1: permessage-deflate
-        if not compressed:
-            assert payload == (message.encode() if isinstance(message, str) else message)
+        expected = message.encode() if isinstance(message, str) else message
+        if compressed:  # the server keeps no context: each message inflates on its own
+            payload = zlib.decompressobj(-15).decompress(payload + b"\x00\x00\xff\xff")
+        assert payload == expected
+
+
+def read_client_frame(sock: socket.socket) -> tuple[int, bytes]:
+    """One frame from the client, off the wire: (its first byte, its unmasked payload)."""
+    first, length = recv_exactly(sock, 2)
+    assert length & 0x80, "a client's frames are masked"
+    length &= 0x7F
+    if length == 126:
+        length = int.from_bytes(recv_exactly(sock, 2), "big")
+    mask = recv_exactly(sock, 4)
+    payload = recv_exactly(sock, length)
+    return first, bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def recv_exactly(sock: socket.socket, count: int) -> bytes:
+    data = b""
+    while len(data) < count:
+        chunk = sock.recv(count - len(data))
+        assert chunk, "the peer ended the connection"
+        data += chunk
+    return data
+
+
+def test_with_deflate_agreed_the_client_compresses_long_messages_only() -> None:
+    # The client keeps its compression context: a long message repeated compresses to
+    # less the second time, and a short message sent plain in between must not disturb
+    # that context (one inflater, kept across the messages, reads them all).
+    sent: list[tuple[str | bytes, bool]] = [
+        ("a" * 300, True),
+        ("short", False),
+        (b"\x00" * 127, False),
+        ("a" * 300, True),
+        ("é" * 64, True),  # 128 bytes
+        ("é" * 63, False),  # 126 bytes
+    ]
+    with scripted_server() as listener:
+        manager = Manager()
+        client = WebSocketClient(f"ws://127.0.0.1:{listener.getsockname()[1]}/")
+        client.register(manager)
+        with running(manager, check_errors=False) as recorder:
+            conn, head = accept_handshake(listener)
+            with conn:
+                agreed = b"Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n"
+                conn.sendall(head[:-2] + agreed)
+                recorder.wait_for("connected", predicate=lambda e: e.channels == ("wsclient",))
+                for message, _ in sent:
+                    manager.fire(write(message), "wsclient")
+                inflater = zlib.decompressobj(-15)
+                sizes = []
+                for message, compressed in sent:
+                    first, payload = read_client_frame(conn)
+                    opcode = TEXT if isinstance(message, str) else BINARY
+                    assert first & 0x0F == opcode and first & 0x80
+                    assert bool(first & 0x40) == compressed, message
+                    if compressed:
+                        sizes.append(len(payload))
+                        payload = inflater.decompress(payload + b"\x00\x00\xff\xff")
+                    assert payload == (message.encode() if isinstance(message, str) else message)
+                assert sizes[1] < sizes[0]  # the context was kept across the plain ones
