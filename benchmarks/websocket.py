@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/websocket.py                          # 5 s per run, best of 3
+    python benchmarks/websocket.py                          # 5 s per run, 3 rounds
     python benchmarks/websocket.py --seconds 2 --repeat 1   # quick
     python benchmarks/websocket.py --servers netcomp --profile /tmp/ws.prof
     python benchmarks/websocket.py --micro                  # CPU per message, no sockets
@@ -23,13 +23,18 @@ What runs (every process is a fresh ``python benchmarks/websocket.py --serve/--l
   warm-up it counts the round trips completed in S seconds and the latency of each
   (p50/p99), and samples both processes' CPU time, so a saturated generator would show.
 
-The table's "CPU us/msg" is the server's CPU time over the messages it echoed: steadier
-than messages/s on a shared machine. ``--micro`` measures netcomp alone without sockets:
-a ``WebSocketsDispatcher``'s sockets over a connection stand-in that keeps no bytes, fed
-the generator's frame (one per read, ten per read, and one per read with permessage-deflate
-agreed: the 64-byte messages still go uncompressed), the same ``read`` handler; the
-best of 40 rounds of CPU time (``time.process_time``) per message. It is what a change to
-the WebSocket layer is judged by before the table is run.
+Rounds (``--repeat``): every server once per round, each round starting one server later
+in the order, so none is always first while the machine's load drifts. The table has each
+server's best run (by messages/s) and its medians over the rounds; "CPU us/msg" is the
+server's CPU time over the messages it echoed: steadier than messages/s on a shared
+machine, where the share of CPU a server gets decides its rate.
+
+``--micro`` measures netcomp alone without sockets: a ``WebSocketsDispatcher``'s sockets
+over a connection stand-in that keeps no bytes, fed the generator's frame (one per read,
+ten per read, and one per read with permessage-deflate agreed: the 64-byte messages still
+go uncompressed), the same ``read`` handler; the best of 40 rounds of CPU time
+(``time.process_time``) per message. It is what a change to the WebSocket layer is judged
+by before the table is run.
 
 Sockets are closed with ``SO_LINGER`` 0. Every child is killed in a ``finally``; every
 wait has a deadline. Goal (the WebSockets issue): netcomp ahead of both in messages/s at
@@ -330,9 +335,12 @@ def main() -> None:
     servers = [s for s in args.servers.split(",") if s]
     started = datetime.datetime.now().isoformat(timespec="seconds")
     print(f"{started}  {platform.python_version()}  load {' '.join(load_average())}")
-    best: dict[str, dict[str, Any] | None] = dict.fromkeys(servers)
+    runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in servers}
     for round_ in range(1, args.repeat + 1):
-        for kind in servers:  # alternate the servers within each round
+        # Alternate the servers within each round, each round starting one server later:
+        # none is always first (or always last) while the machine's load drifts.
+        shift = (round_ - 1) % len(servers)
+        for kind in servers[shift:] + servers[:shift]:
             try:
                 result = measure(kind, args.conns, args)
             except Exception as err:  # one failing server must not hide the others
@@ -346,10 +354,8 @@ def main() -> None:
                 f"{result['gen_cpu']:.2f} rest {result['others_cpu']:.2f}",
                 flush=True,
             )
-            previous = best[kind]
-            if previous is None or result["rate"] > previous["rate"]:
-                best[kind] = result
-    report(best, args)
+            runs[kind].append(result)
+    report(runs, args)
 
 
 def cpu_per(result: dict[str, Any]) -> float:
@@ -358,33 +364,62 @@ def cpu_per(result: dict[str, Any]) -> float:
     return result["server_cpu"] * 1e6 / rate if rate else 0.0
 
 
-def report(best: dict[str, dict[str, Any] | None], args: argparse.Namespace) -> None:
+def median(values: list[float]) -> float:
+    """The middle value (the mean of the two middle ones for an even count)."""
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def report(runs: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -> None:
+    """The best run of each server (by messages/s), the medians over the rounds, and
+    netcomp's ratios to the others on both."""
     print()
     print(
         f"WebSocket echo, 64-byte text messages, {args.conns} connections, "
-        f"{args.seconds:g} s, best of {args.repeat}; server on CPU 0, generator on CPU 1"
+        f"{args.seconds:g} s per run, {args.repeat} rounds; server on CPU 0, generator on CPU 1"
     )
     print()
-    print("| server | messages/s | CPU us/msg | p50 ms | p99 ms | errors | CPU srv/gen/rest |")
-    print("|---|--:|--:|--:|--:|--:|--:|")
-    for kind, r in best.items():
-        if r is None:
-            print(f"| {kind} | failed | | | | | |")
+    print(
+        "| server | best msg/s | its CPU us/msg | its p50 ms | its p99 ms | median msg/s | "
+        "median CPU us/msg | median p99 ms | errors | best's CPU srv/gen/rest |"
+    )
+    print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+    best: dict[str, dict[str, Any]] = {}
+    medians: dict[str, dict[str, float]] = {}
+    for kind, results in runs.items():
+        if not results:
+            print(f"| {kind} | failed | | | | | | | | |")
             continue
+        r = best[kind] = max(results, key=lambda x: x["rate"])
+        m = medians[kind] = {
+            "rate": median([x["rate"] for x in results]),
+            "cpu": median([cpu_per(x) for x in results]),
+            "p99_ms": median([x["p99_ms"] for x in results]),
+        }
         print(
             f"| {kind} | {r['rate']:,.0f} | {cpu_per(r):.1f} | {r['p50_ms']:.2f} | "
-            f"{r['p99_ms']:.2f} | {r['errors']} | "
+            f"{r['p99_ms']:.2f} | {m['rate']:,.0f} | {m['cpu']:.1f} | {m['p99_ms']:.2f} | "
+            f"{sum(x['errors'] for x in results)} | "
             f"{r['server_cpu']:.2f}/{r['gen_cpu']:.2f}/{r['others_cpu']:.2f} |"
         )
-    ours = best.get("netcomp")
-    if ours is None:
+    if "netcomp" not in best:
         return
     print()
     for other in ("websockets", "aiohttp"):
-        theirs = best.get(other)
-        if theirs and theirs["rate"]:
-            ratio = ours["rate"] / theirs["rate"]
-            print(f"netcomp/{other}: {ratio:.2f}x ({'ahead' if ratio > 1 else 'BEHIND'})")
+        if other not in best or not best[other]["rate"]:
+            continue
+        lines = []
+        for what, ours, theirs in (
+            ("best", best["netcomp"]["rate"], best[other]["rate"]),
+            ("median", medians["netcomp"]["rate"], medians[other]["rate"]),
+        ):
+            ratio = ours / theirs
+            lines.append(f"{what} {ratio:.2f}x ({'ahead' if ratio > 1 else 'BEHIND'})")
+        cpu = medians[other]["cpu"] / medians["netcomp"]["cpu"]
+        less = f"{cpu:.2f}x less" if cpu >= 1 else f"{1 / cpu:.2f}x MORE"
+        lines.append(f"median CPU per message {less}")
+        print(f"netcomp/{other}: " + ", ".join(lines))
 
 
 if __name__ == "__main__":
