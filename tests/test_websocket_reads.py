@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from wsproto.frame_protocol import FrameProtocol, Opcode
 from wsproto.utilities import generate_accept_token
 
 from _ws_support import (
@@ -32,7 +33,7 @@ from _ws_support import (
 from netcomp import Event, Manager
 from netcomp.net import write
 from netcomp.testing import Recorder, VirtualTime, running
-from netcomp.web import WebSocketClient, WebSocketLimits
+from netcomp.web import WebSocketClient, WebSocketLimits, _wsendpoint
 
 SMALL = WebSocketLimits(max_message_size=1000, max_frames=4, ping_interval=None)
 
@@ -75,8 +76,34 @@ STREAM_BYTES = b"".join(data for data, _ in STREAM)
 STREAM_MESSAGES = [message for _, message in STREAM]
 
 
+@pytest.fixture(params=["frame-generator", "received-frames"])
+def framer(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test with the endpoint taking wsproto's frame generator directly (what the
+    installed wsproto allows), and again as if a wsproto kept it elsewhere (the endpoint
+    then iterates ``received_frames()``)."""
+    if request.param == "received-frames":
+        monkeypatch.setattr(_wsendpoint, "frame_source", lambda proto: None)
+    return str(request.param)
+
+
+def test_the_installed_wsproto_lends_its_frame_generator_and_buffer() -> None:
+    proto = FrameProtocol(False, [])
+    source = _wsendpoint.frame_source(proto)
+    assert source is not None, "this wsproto keeps its frame generator elsewhere"
+    frames, buffer = source
+    second = frame(TEXT, b"two")
+    proto.receive_bytes(frame(TEXT, b"one") + second[:3])
+    assert buffer  # the bytes wait in that buffer
+    assert next(frames)[:2] == (Opcode.TEXT, "one")
+    assert len(buffer) == 3  # what is left: part of the next frame
+    assert next(frames) is None  # no whole frame: the generator says so
+    proto.receive_bytes(second[3:])
+    assert next(frames)[:2] == (Opcode.TEXT, "two")
+    assert not buffer  # all parsed: the endpoint stops asking here
+
+
 # ------------------------------------------------------------ many in one read
-def test_many_messages_in_one_read_are_delivered_and_answered_in_order() -> None:
+def test_many_messages_in_one_read_are_delivered_and_answered_in_order(framer: str) -> None:
     messages: list[str | bytes] = []
     for i in range(300):
         messages.append(f"m{i}" if i % 3 else f"m{i}".encode())
@@ -92,7 +119,7 @@ def test_many_messages_in_one_read_are_delivered_and_answered_in_order() -> None
         assert reads(site) == expected
 
 
-def test_the_limits_hold_inside_one_read() -> None:
+def test_the_limits_hold_inside_one_read(framer: str) -> None:
     cases = [
         (frame(TEXT, b"x" * 1001), 1009),  # too big
         (b"".join(frame(CONTINUATION if i else TEXT, b"x", fin=i == 4) for i in range(5)), 1008),
@@ -113,7 +140,7 @@ def test_the_limits_hold_inside_one_read() -> None:
             assert raw.messages == []
 
 
-def test_nothing_after_a_close_frame_is_delivered() -> None:
+def test_nothing_after_a_close_frame_is_delivered(framer: str) -> None:
     with ws_serve(Echo(), limits=SMALL) as site, site.raw() as raw:
         raw.send_raw(frame(TEXT, b"a") + close_frame(1000, b"bye") + frame(TEXT, b"b"))
         assert raw.close_code() == (1000, "bye")  # answered at once: "a"'s echo comes too late
@@ -135,7 +162,7 @@ def send_in_reads(site: WSSite, raw: RawWS, data: bytes, cuts: list[int]) -> Non
         start = end
 
 
-def test_a_stream_cut_at_every_byte_gives_the_same_messages() -> None:
+def test_a_stream_cut_at_every_byte_gives_the_same_messages(framer: str) -> None:
     with ws_serve(Echo(), limits=SMALL, virtual=True) as site, site.raw() as raw:
         send_in_reads(site, raw, STREAM_BYTES, list(range(1, len(STREAM_BYTES))))
         assert [raw.recv() for _ in STREAM_MESSAGES] == STREAM_MESSAGES
@@ -144,7 +171,7 @@ def test_a_stream_cut_at_every_byte_gives_the_same_messages() -> None:
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_a_stream_cut_at_random_gives_the_same_messages(seed: int) -> None:
+def test_a_stream_cut_at_random_gives_the_same_messages(seed: int, framer: str) -> None:
     chooser = random.Random(seed)
     data = STREAM_BYTES * 3
     cuts = sorted(chooser.sample(range(1, len(data)), 40))

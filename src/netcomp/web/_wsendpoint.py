@@ -28,11 +28,20 @@ parser checks codes), and the endpoint keeps the state ``Connection`` would keep
 ``Connection``'s event object and generator on input, and a message object and an ABC
 ``isinstance`` on output: about 3 us of the 30 us an echoed message costs the server
 (benchmarks/README.md, "websocket.py").
+
+Input is taken from the protocol's own frame generator (what ``received_frames()`` wraps),
+and the taking stops once the protocol's input buffer is empty: asking again would only
+have wsproto try (and fail) to parse one more header, about 0.7 us of its 9 us per
+message. Both live in private attributes of wsproto's ``FrameProtocol`` (wsproto 1.2 and
+1.3); if a version keeps them elsewhere, :func:`frame_source` says so and the endpoint uses
+``received_frames()`` (tests/test_websocket_reads.py checks the installed one has them).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from types import GeneratorType
 from typing import Any, Protocol
 
 from wsproto.connection import ConnectionState
@@ -59,6 +68,19 @@ PONG = Opcode.PONG
 SENDABLE = frozenset((1000, 1001, 1002, 1003, *range(1007, 1015), *range(3000, 5000)))
 _LOST = "the connection ended without a close frame"
 _MESSAGES = (str, bytes, bytearray, memoryview)
+_ALWAYS = b"-"  # an "input buffer" never empty: take frames until the protocol has none
+
+
+def frame_source(proto: FrameProtocol) -> tuple[Iterator[Any], bytearray] | None:
+    """wsproto's frame generator and input buffer inside ``proto`` (the generator yields
+    each frame it can parse, then None; the buffer holds the bytes not parsed yet), or
+    None if this wsproto keeps them elsewhere."""
+    frames = getattr(proto, "_parse_more", None)
+    decoder = getattr(proto, "_frame_decoder", None)
+    buffer = getattr(getattr(decoder, "buffer", None), "buffer", None)
+    if not isinstance(frames, GeneratorType) or not isinstance(buffer, bytearray):
+        return None
+    return frames, buffer
 
 
 class Peer(Protocol):
@@ -76,11 +98,13 @@ class Endpoint:
 
     __slots__ = (
         "announced",
+        "buffer",
         "client",
         "close_deadline",
         "conn",
         "deflate",
         "early",
+        "framer",
         "frames",
         "handle",
         "last_input",
@@ -109,6 +133,10 @@ class Endpoint:
         (``deflate`` among them, when negotiated)."""
         self.owner = owner
         self.proto = proto
+        source = frame_source(proto)
+        #: wsproto's frame generator and its input buffer (None: received_frames()).
+        self.framer: Iterator[Any] | None = source[0] if source is not None else None
+        self.buffer: bytearray | bytes = source[1] if source is not None else _ALWAYS
         self.client: bool = proto.client
         #: Where the closing handshake is, as wsproto's ``Connection`` would say.
         self.state = OPEN
@@ -164,9 +192,17 @@ class Endpoint:
             self.last_input = loop.time()
         proto = self.proto
         proto.receive_bytes(data)
+        framer = self.framer
+        if framer is None:
+            framer = proto.received_frames()
+        buffer = self.buffer
         payload: Any  # str (text), bytes (binary, ping, pong) or (code, reason) (close)
         try:
-            for opcode, payload, frame_finished, message_finished in proto.received_frames():
+            while True:
+                frame = next(framer, None)  # (None: no whole frame; it ends after a close)
+                if frame is None:
+                    return
+                opcode, payload, frame_finished, message_finished = frame
                 if opcode is TEXT or opcode is BINARY:
                     # (continuation frames come with their message's opcode)
                     if message_finished and self.parts is None:  # a whole message
@@ -189,6 +225,8 @@ class Endpoint:
                 else:  # CLOSE: the last frame the protocol gives
                     self.close_frame(*payload)
                     return
+                if not buffer:
+                    return  # every byte parsed: no frame left to ask for
         except ParseFailed as err:  # a framing error, bad UTF-8, a deflate limit
             violation = self.deflate.violation if self.deflate is not None else None
             self.fail(*(violation or (int(err.code), str(err) or "protocol error")))
