@@ -2,9 +2,10 @@
 
 Usage::
 
-    python benchmarks/websocket.py                          # 5 s per run, best of 3
+    python benchmarks/websocket.py                          # 5 s per run, 3 rounds
     python benchmarks/websocket.py --seconds 2 --repeat 1   # quick
     python benchmarks/websocket.py --servers netcomp --profile /tmp/ws.prof
+    python benchmarks/websocket.py --micro                  # CPU per message, no sockets
 
 What runs (every process is a fresh ``python benchmarks/websocket.py --serve/--load``):
 
@@ -21,6 +22,20 @@ What runs (every process is a fresh ``python benchmarks/websocket.py --serve/--l
   once by wsproto's client), wait for the 66 bytes of the unmasked echo, repeat. After a
   warm-up it counts the round trips completed in S seconds and the latency of each
   (p50/p99), and samples both processes' CPU time, so a saturated generator would show.
+
+Rounds (``--repeat``): every server once per round, each round starting one server later
+in the order, so none is always first while the machine's load drifts. The table has each
+server's best run (by messages/s) and its medians over the rounds; "CPU us/msg" is the
+server's CPU time over the messages it echoed: steadier than messages/s on a shared
+machine, where the share of CPU a server gets decides its rate. "generator us/msg" is the
+generator's (median): well under the server's, it is not what limits the rate.
+
+``--micro`` measures netcomp alone without sockets: a ``WebSocketsDispatcher``'s sockets
+over a connection stand-in that keeps no bytes, fed the generator's frame (one per read,
+ten per read, and one per read with permessage-deflate agreed: the 64-byte messages still
+go uncompressed), the same ``read`` handler; the best of 40 rounds of CPU time
+(``time.process_time``) per message. It is what a change to the WebSocket layer is judged
+by before the table is run.
 
 Sockets are closed with ``SO_LINGER`` 0. Every child is killed in a ``finally``; every
 wait has a deadline. Goal (the WebSockets issue): netcomp ahead of both in messages/s at
@@ -207,6 +222,77 @@ def load(port: int, conns: int, seconds: float, warmup: float, server_pid: int |
     print(json.dumps(result), flush=True)
 
 
+# ------------------------------------------------------------------------ micro
+class _NoWire:
+    """A connection stand-in for :func:`micro`: counts what is written, sends nothing."""
+
+    closed = False
+
+    def __init__(self, loop: Any) -> None:
+        self.loop = loop
+        self.written = 0
+
+    def write(self, data: bytes | bytearray) -> bool:
+        self.written += len(data)
+        return True
+
+    def close(self) -> None:
+        self.closed = True
+
+    abort = close
+
+
+def micro(rounds: int = 40, messages: int = 5000, sockets: int = 50) -> None:
+    """CPU time per echoed message in netcomp's WebSocket layer and dispatch, no sockets."""
+    from netcomp import Component, Manager
+    from netcomp.web import WebSocketsDispatcher
+    from netcomp.web._wsdeflate import BoundedDeflate
+    from netcomp.web._wshandshake import Agreement
+    from netcomp.web._wsserver import ServerSocket
+
+    class Echo(Component):
+        channel = "ws"
+
+        def read(self, sock: Any, message: str | bytes) -> str | bytes:
+            return message
+
+    frame = masked_frame()
+    print(f"{platform.python_version()}  load {' '.join(load_average())}")
+    for per_read, deflate in ((1, False), (10, False), (1, True)):
+        app = Manager()
+        dispatcher = WebSocketsDispatcher("/")
+        dispatcher.register(app)
+        Echo().register(app)
+        app.flush()
+        endpoints = []
+        for _ in range(sockets):
+            handle = object()
+            agreed = None
+            if deflate:
+                agreed = BoundedDeflate(dispatcher.limits.max_message_size)
+                agreed.accept("permessage-deflate")
+            agreement = Agreement([], None, agreed)
+            endpoint = ServerSocket(dispatcher, agreement, dispatcher.limits, handle, None)
+            dispatcher._sockets[handle] = endpoint
+            endpoint.start(_NoWire(app.loop))
+            endpoints.append(endpoint)
+        chunk = frame * per_read
+        passes = max(1, messages // (sockets * per_read))
+        count = passes * sockets * per_read
+        best = float("inf")
+        for _ in range(rounds):
+            begin = time.process_time()
+            for _ in range(passes):
+                for endpoint in endpoints:
+                    endpoint.data(chunk)
+                app.flush()
+            best = min(best, time.process_time() - begin)
+        written = sum(e.conn.written for e in endpoints)
+        assert written == count * rounds * REPLY, "not every message was echoed"
+        what = f"{per_read:>2} frame(s) per read{', deflate agreed' if deflate else ''}"
+        print(f"{what}: {best / count * 1e6:.2f} us CPU per message")
+
+
 # ------------------------------------------------------------------ orchestrator
 def child(*args: str) -> list[str]:
     return [sys.executable, os.path.abspath(__file__), *args]
@@ -236,7 +322,11 @@ def main() -> None:
     parser.add_argument("--profile")
     parser.add_argument("--load", type=int)
     parser.add_argument("--server-pid", type=int)
+    parser.add_argument("--micro", action="store_true", help="netcomp without sockets")
     args = parser.parse_args()
+    if args.micro:
+        micro()
+        return
     if args.serve:
         serve(args.serve, args.cpu, args.profile)
         return
@@ -246,53 +336,94 @@ def main() -> None:
     servers = [s for s in args.servers.split(",") if s]
     started = datetime.datetime.now().isoformat(timespec="seconds")
     print(f"{started}  {platform.python_version()}  load {' '.join(load_average())}")
-    best: dict[str, dict[str, Any] | None] = dict.fromkeys(servers)
+    runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in servers}
     for round_ in range(1, args.repeat + 1):
-        for kind in servers:  # alternate the servers within each round
+        # Alternate the servers within each round, each round starting one server later:
+        # none is always first (or always last) while the machine's load drifts.
+        shift = (round_ - 1) % len(servers)
+        for kind in servers[shift:] + servers[:shift]:
             try:
                 result = measure(kind, args.conns, args)
             except Exception as err:  # one failing server must not hide the others
                 print(f"[{round_}] {kind:<10} failed: {err}", flush=True)
                 continue
             print(
-                f"[{round_}] {kind:<10} {result['rate']:>9,.0f} msg/s  p50 "
+                f"[{round_}] {kind:<10} {result['rate']:>9,.0f} msg/s  {cpu_per(result):5.1f} "
+                f"us/msg  p50 "
                 f"{result['p50_ms']:.2f} ms  p99 {result['p99_ms']:.2f} ms  errors "
                 f"{result['errors']}  cpu srv {result['server_cpu']:.2f} gen "
                 f"{result['gen_cpu']:.2f} rest {result['others_cpu']:.2f}",
                 flush=True,
             )
-            previous = best[kind]
-            if previous is None or result["rate"] > previous["rate"]:
-                best[kind] = result
-    report(best, args)
+            runs[kind].append(result)
+    report(runs, args)
 
 
-def report(best: dict[str, dict[str, Any] | None], args: argparse.Namespace) -> None:
+def cpu_per(result: dict[str, Any], process: str = "server_cpu") -> float:
+    """The server's (or the generator's: ``gen_cpu``) CPU time per message echoed, in
+    microseconds."""
+    rate = result["rate"]
+    return result[process] * 1e6 / rate if rate else 0.0
+
+
+def median(values: list[float]) -> float:
+    """The middle value (the mean of the two middle ones for an even count)."""
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def report(runs: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -> None:
+    """The best run of each server (by messages/s), the medians over the rounds, and
+    netcomp's ratios to the others on both."""
     print()
     print(
         f"WebSocket echo, 64-byte text messages, {args.conns} connections, "
-        f"{args.seconds:g} s, best of {args.repeat}; server on CPU 0, generator on CPU 1"
+        f"{args.seconds:g} s per run, {args.repeat} rounds; server on CPU 0, generator on CPU 1"
     )
     print()
-    print("| server | messages/s | p50 ms | p99 ms | errors | CPU srv/gen/rest |")
-    print("|---|--:|--:|--:|--:|--:|")
-    for kind, r in best.items():
-        if r is None:
-            print(f"| {kind} | failed | | | | |")
+    print(
+        "| server | best msg/s | its CPU us/msg | its p50 ms | its p99 ms | median msg/s | "
+        "median CPU us/msg | median p99 ms | errors | best's CPU srv/gen/rest | "
+        "generator us/msg |"
+    )
+    print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+    best: dict[str, dict[str, Any]] = {}
+    medians: dict[str, dict[str, float]] = {}
+    for kind, results in runs.items():
+        if not results:
+            print(f"| {kind} | failed | | | | | | | | | |")
             continue
+        r = best[kind] = max(results, key=lambda x: x["rate"])
+        m = medians[kind] = {
+            "rate": median([x["rate"] for x in results]),
+            "cpu": median([cpu_per(x) for x in results]),
+            "p99_ms": median([x["p99_ms"] for x in results]),
+        }
         print(
-            f"| {kind} | {r['rate']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
-            f"{r['errors']} | {r['server_cpu']:.2f}/{r['gen_cpu']:.2f}/{r['others_cpu']:.2f} |"
+            f"| {kind} | {r['rate']:,.0f} | {cpu_per(r):.1f} | {r['p50_ms']:.2f} | "
+            f"{r['p99_ms']:.2f} | {m['rate']:,.0f} | {m['cpu']:.1f} | {m['p99_ms']:.2f} | "
+            f"{sum(x['errors'] for x in results)} | "
+            f"{r['server_cpu']:.2f}/{r['gen_cpu']:.2f}/{r['others_cpu']:.2f} | "
+            f"{median([cpu_per(x, 'gen_cpu') for x in results]):.1f} |"
         )
-    ours = best.get("netcomp")
-    if ours is None:
+    if "netcomp" not in best:
         return
     print()
     for other in ("websockets", "aiohttp"):
-        theirs = best.get(other)
-        if theirs and theirs["rate"]:
-            ratio = ours["rate"] / theirs["rate"]
-            print(f"netcomp/{other}: {ratio:.2f}x ({'ahead' if ratio > 1 else 'BEHIND'})")
+        if other not in best or not best[other]["rate"]:
+            continue
+        lines = []
+        for what, ours, theirs in (
+            ("best", best["netcomp"]["rate"], best[other]["rate"]),
+            ("median", medians["netcomp"]["rate"], medians[other]["rate"]),
+        ):
+            ratio = ours / theirs
+            lines.append(f"{what} {ratio:.2f}x ({'ahead' if ratio > 1 else 'BEHIND'})")
+        cpu = medians[other]["cpu"] / medians["netcomp"]["cpu"]
+        less = f"{cpu:.2f}x less" if cpu >= 1 else f"{1 / cpu:.2f}x MORE"
+        lines.append(f"median CPU per message {less}")
+        print(f"netcomp/{other}: " + ", ".join(lines))
 
 
 if __name__ == "__main__":

@@ -238,17 +238,21 @@ class Dispatch:
                     self.current = self.in_dispatch = None
                     if event._pending:
                         continue
-                # finish(), inlined for the common case: no callbacks, waiters, feedback or
-                # tracking.
+                # finish(), inlined for the common case: no waiters, feedback or tracking;
+                # done callbacks (a protocol's answer to its own ``read``) run here.
                 if (
-                    value._callbacks is None
-                    and not self.waiters
+                    not self.waiters
                     and not event._tracked
                     and not event.success
                     and not event.failure
                 ):
                     value.result = True
                     value._event = _weak(event)  # no cycle: see Value.event
+                    callbacks = value._callbacks
+                    if callbacks is not None:
+                        value._callbacks = None
+                        for callback in callbacks:
+                            callback(value)
                 else:
                     self.finish(event)
             if (

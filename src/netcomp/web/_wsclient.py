@@ -22,6 +22,7 @@ Rules:
 
 from __future__ import annotations
 
+import re
 import ssl
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -30,6 +31,7 @@ from typing import Any
 from wsproto import ConnectionType
 from wsproto import WSConnection as Handshake
 from wsproto.events import AcceptConnection, RejectConnection, Request
+from wsproto.frame_protocol import FrameProtocol
 from wsproto.utilities import RemoteProtocolError
 
 from ..core import BaseComponent, NetcompError, TimerHandle, handler
@@ -55,6 +57,11 @@ from ._wslimits import WebSocketLimits
 from ._wstransport import Link, Relink, Target, parse_url
 
 __all__ = ["HandshakeError", "WebSocketClient"]
+
+#: Where the head of an HTTP response ends (the first empty line, as h11 finds it).
+_HEAD_END = re.compile(b"\n\r?\n")
+#: The most bytes held for a response head: h11's own default limit.
+MAX_HEAD = 16 * 1024
 
 
 class HandshakeError(NetcompError, ConnectionError):
@@ -118,6 +125,7 @@ class WebSocketClient(BaseComponent):
         self._wanted = eager  # a link is wanted (not closed by the user)
         self._dialing = False  # a connect is in progress (without reconnect)
         self._handshake: Handshake | None = None  # the handshake in progress
+        self._answer = bytearray()  # the server's answer so far, until its head is whole
         self._endpoint: Endpoint | None = None  # the open WebSocket
         self._queue: deque[str | bytes] = deque()
         self._queued = 0
@@ -190,6 +198,7 @@ class WebSocketClient(BaseComponent):
             return
         target = self.target
         handshake = self._handshake = Handshake(ConnectionType.CLIENT)
+        self._answer = bytearray()
         extensions = [BoundedDeflate(self.limits.max_message_size)] if self.compression else []
         request = Request(
             host=target.host_field,
@@ -223,15 +232,17 @@ class WebSocketClient(BaseComponent):
         else:
             self.fire(close(), self._link_channel)
 
-    def _opened(self, conn: Connection, accepted: AcceptConnection) -> None:
-        """The server accepted: the WebSocket is open."""
+    def _opened(self, conn: Connection, accepted: AcceptConnection, rest: bytes) -> None:
+        """The server accepted: the WebSocket is open (``rest``: what came after the 101)."""
         handshake, self._handshake = self._handshake, None
-        assert handshake is not None and handshake.connection is not None
+        assert handshake is not None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        deflate = next((e for e in accepted.extensions if isinstance(e, BoundedDeflate)), None)
-        endpoint = self._endpoint = Endpoint(self, handshake.connection, self.limits, deflate)
+        extensions = list(accepted.extensions)
+        deflate = next((e for e in extensions if isinstance(e, BoundedDeflate)), None)
+        proto = FrameProtocol(True, extensions)
+        endpoint = self._endpoint = Endpoint(self, proto, self.limits, deflate)
         endpoint.attach(conn)
         self.subprotocol = accepted.subprotocol
         host, port = conn.peer if isinstance(conn.peer, tuple) else (self.target.host, None)
@@ -240,11 +251,15 @@ class WebSocketClient(BaseComponent):
         self._queued = 0
         for message in queue:
             endpoint.send(message)
-        endpoint.process()  # what came with the 101
+        if rest:
+            endpoint.data(rest)
 
     # ------------------------------------------------------- transport hooks
     def link_data(self, conn: Connection, data: bytes) -> None:
-        """Bytes from the server: the handshake's answer, then frames."""
+        """Bytes from the server: the handshake's answer, then frames.
+
+        wsproto's handshake is given the answer's head only: what follows a 101 is
+        frames, for this WebSocket's own frame protocol."""
         endpoint = self._endpoint
         if endpoint is not None:
             endpoint.data(data)
@@ -252,11 +267,21 @@ class WebSocketClient(BaseComponent):
         handshake = self._handshake
         if handshake is None:
             return  # an answer nobody waits for any more
+        answer = self._answer
+        answer += data
+        found = _HEAD_END.search(answer)
+        if found is None:
+            if len(answer) > MAX_HEAD:
+                self._declined(HandshakeError(0, "an answer without an end of head"), False)
+            return
+        end = found.end()
+        head, rest = bytes(answer[:end]), bytes(answer[end:])
+        self._answer = bytearray()
         try:
-            handshake.receive_data(data)
+            handshake.receive_data(head)
             for event in handshake.events():
                 if isinstance(event, AcceptConnection):
-                    self._opened(conn, event)
+                    self._opened(conn, event, rest)
                     return
                 if isinstance(event, RejectConnection):
                     status = event.status_code

@@ -31,6 +31,8 @@ MIN_COMPRESS: Final = 128
 #: What a sender strips from the end of each compressed message (RFC 7692 section 7.2.1).
 SYNC_TAIL: Final = b"\x00\x00\xff\xff"
 _USED: Final = RsvBits(True, False, False)
+_CONTROL: Final = 0x8  # opcodes from here on are control frames (RFC 6455 section 5.5)
+_CONTINUATION: Final = Opcode.CONTINUATION
 
 
 class BoundedDeflate(PerMessageDeflate):
@@ -69,13 +71,15 @@ class BoundedDeflate(PerMessageDeflate):
         payload_length: int,
     ) -> CloseReason | RsvBits:
         """Note whether a message starts compressed (RSV1 on its first frame only)."""
-        if rsv.rsv1 and (opcode.iscontrol() or opcode is Opcode.CONTINUATION):
+        rsv1 = rsv[0]
+        control = opcode >= _CONTROL  # (Opcode.iscontrol(), without a call per frame)
+        if rsv1 and (control or opcode is _CONTINUATION):
             return CloseReason.PROTOCOL_ERROR
-        self._data_frame = not opcode.iscontrol()
-        if self._data_frame and opcode is not Opcode.CONTINUATION:
-            self._compressed = rsv.rsv1
+        self._data_frame = not control
+        if not control and opcode is not _CONTINUATION:
+            self._compressed = rsv1
             self._received = self._inflated = 0
-            if rsv.rsv1 and self._inflater is None:
+            if rsv1 and self._inflater is None:
                 bits = self.server_max_window_bits if proto.client else self.client_max_window_bits
                 self._inflater = zlib.decompressobj(-bits)
         return _USED

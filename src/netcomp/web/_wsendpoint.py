@@ -20,20 +20,36 @@ Rules:
 * The owner hears ``ws_closing(code, reason)`` once (the peer's close frame, or ours, or
   the failure), then ``ws_gone`` once when the connection is gone.
 * One timer per WebSocket, re-armed lazily (never later than needed).
+
+wsproto is used one layer below its ``Connection``: its ``FrameProtocol`` parses and
+makes every frame (its message decoder reassembles the opcode and checks UTF-8, its close
+parser checks codes), and the endpoint keeps the state ``Connection`` would keep (wsproto's
+``ConnectionState``, with the same moves on close frames). Per message that saves
+``Connection``'s event object and generator on input, and a message object and an ABC
+``isinstance`` on output: about 3 us of the 30 us an echoed message costs the server
+(benchmarks/README.md, "websocket.py").
+
+Input is taken from the protocol's own frame generator (what ``received_frames()`` wraps),
+and the taking stops once the protocol's input buffer is empty: asking again would only
+have wsproto try (and fail) to parse one more header, about 0.7 us of its 9 us per
+message. Both live in private attributes of wsproto's ``FrameProtocol`` (wsproto 1.2 and
+1.3); if a version keeps them elsewhere, :func:`frame_source` says so and the endpoint uses
+``received_frames()`` (tests/test_websocket_reads.py checks the installed one has them).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from types import GeneratorType
 from typing import Any, Protocol
 
-from wsproto.connection import Connection as WSConnection
 from wsproto.connection import ConnectionState
-from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
+from wsproto.frame_protocol import FrameProtocol, Opcode, ParseFailed
 
 from ..core import TimerHandle, Value
 from ..net import Connection
-from ._wsdeflate import BoundedDeflate
+from ._wsdeflate import MIN_COMPRESS, BoundedDeflate
 from ._wslimits import WebSocketLimits
 
 __all__ = ["Endpoint", "Peer"]
@@ -42,11 +58,29 @@ log = logging.getLogger("netcomp.web")
 
 OPEN = ConnectionState.OPEN
 CLOSED = ConnectionState.CLOSED
+LOCAL_CLOSING = ConnectionState.LOCAL_CLOSING
 REMOTE_CLOSING = ConnectionState.REMOTE_CLOSING
+TEXT = Opcode.TEXT
+BINARY = Opcode.BINARY
+PING = Opcode.PING
+PONG = Opcode.PONG
 #: Close codes an application may send (RFC 6455 section 7.4; 1004-1006 and 1015 are not).
 SENDABLE = frozenset((1000, 1001, 1002, 1003, *range(1007, 1015), *range(3000, 5000)))
 _LOST = "the connection ended without a close frame"
 _MESSAGES = (str, bytes, bytearray, memoryview)
+_ALWAYS = b"-"  # an "input buffer" never empty: take frames until the protocol has none
+
+
+def frame_source(proto: FrameProtocol) -> tuple[Iterator[Any], bytearray] | None:
+    """wsproto's frame generator and input buffer inside ``proto`` (the generator yields
+    each frame it can parse, then None; the buffer holds the bytes not parsed yet), or
+    None if this wsproto keeps them elsewhere."""
+    frames = getattr(proto, "_parse_more", None)
+    decoder = getattr(proto, "_frame_decoder", None)
+    buffer = getattr(getattr(decoder, "buffer", None), "buffer", None)
+    if not isinstance(frames, GeneratorType) or not isinstance(buffer, bytearray):
+        return None
+    return frames, buffer
 
 
 class Peer(Protocol):
@@ -59,14 +93,18 @@ class Peer(Protocol):
 
 
 class Endpoint:
-    """One WebSocket: wsproto's state, the connection under it, its owner and its timer."""
+    """One WebSocket: wsproto's frame protocol and the state over it, the connection under
+    it, its owner and its timer."""
 
     __slots__ = (
         "announced",
+        "buffer",
+        "client",
         "close_deadline",
         "conn",
         "deflate",
         "early",
+        "framer",
         "frames",
         "handle",
         "last_input",
@@ -75,24 +113,38 @@ class Endpoint:
         "parts",
         "pending_close",
         "ping_sent",
+        "plain",
+        "proto",
         "size",
+        "state",
         "timer",
         "timer_at",
-        "ws",
     )
 
     def __init__(
         self,
         owner: Peer,
-        ws: WSConnection,
+        proto: FrameProtocol,
         limits: WebSocketLimits,
         deflate: BoundedDeflate | None = None,
         handle: Any = None,
     ) -> None:
+        """``proto``: wsproto's frames of this WebSocket, with the extensions agreed on
+        (``deflate`` among them, when negotiated)."""
         self.owner = owner
-        self.ws = ws
+        self.proto = proto
+        source = frame_source(proto)
+        #: wsproto's frame generator and its input buffer (None: received_frames()).
+        self.framer: Iterator[Any] | None = source[0] if source is not None else None
+        self.buffer: bytearray | bytes = source[1] if source is not None else _ALWAYS
+        self.client: bool = proto.client
+        #: Where the closing handshake is, as wsproto's ``Connection`` would say.
+        self.state = OPEN
         self.limits = limits
         self.deflate = deflate  # negotiated, or None
+        #: Frames without extensions, for the messages too short to compress (with
+        #: deflate agreed): they skip wsproto's extension calls and the copies around them.
+        self.plain = FrameProtocol(proto.client, []) if deflate is not None else None
         self.handle = handle  # what events name this WebSocket by (the server's socket)
         self.conn: Connection | None = None
         self.early: list[str | bytes] | None = None  # sent before the handshake was done
@@ -110,7 +162,7 @@ class Endpoint:
     @property
     def open(self) -> bool:
         """Messages can be sent (the handshake is done and no close frame was sent)."""
-        return self.conn is not None and self.ws.state is OPEN
+        return self.conn is not None and self.state is OPEN
 
     # ------------------------------------------------------------------ start
     def attach(self, conn: Connection) -> None:
@@ -130,61 +182,77 @@ class Endpoint:
 
     # ------------------------------------------------------------------ input
     def data(self, data: bytes) -> None:
-        """Bytes from the peer."""
-        ws = self.ws
-        if ws.state is CLOSED:
-            return  # after the closing handshake: nothing more is read
-        loop = self.conn.loop if self.conn is not None else None
+        """Bytes from the peer: every frame they complete is acted on, in order."""
+        state = self.state
+        if state is not OPEN and state is not LOCAL_CLOSING:
+            return  # after the peer's close frame (answered at once): nothing more is read
+        conn = self.conn
+        loop = conn.loop if conn is not None else None
         if loop is not None:
             self.last_input = loop.time()
-        ws.receive_data(data)
-        self.process()
-
-    def process(self) -> None:
-        """Act on what wsproto parsed."""
-        ws = self.ws
-        for event in ws.events():
-            kind = event.__class__
-            if kind is TextMessage or kind is BytesMessage:
-                if not self.piece(event):  # type: ignore[arg-type]
+        proto = self.proto
+        proto.receive_bytes(data)
+        framer = self.framer
+        if framer is None:
+            framer = proto.received_frames()
+        buffer = self.buffer
+        payload: Any  # str (text), bytes (binary, ping, pong) or (code, reason) (close)
+        try:
+            while True:
+                frame = next(framer, None)  # (None: no whole frame; it ends after a close)
+                if frame is None:
                     return
-            elif kind is Ping:
-                if ws.state is OPEN:
-                    self.write(ws.send(event.response()))  # type: ignore[attr-defined]
-            elif kind is Pong:
-                self.ping_sent = 0.0
-            elif kind is CloseConnection:
-                self.close_frame(event)  # type: ignore[arg-type]
-                return
+                opcode, payload, frame_finished, message_finished = frame
+                if opcode is TEXT or opcode is BINARY:
+                    # (continuation frames come with their message's opcode)
+                    if message_finished and self.parts is None:  # a whole message
+                        size = (
+                            len(payload)
+                            if payload.__class__ is bytes or payload.isascii()
+                            else len(payload.encode())
+                        )
+                        if size > self.limits.max_message_size:
+                            self.too_big()
+                            return
+                        self.owner.ws_message(self, payload)
+                    elif not self.piece(payload, frame_finished, message_finished):
+                        return
+                elif opcode is PING:
+                    if self.state is OPEN:
+                        self.write(proto.pong(payload))
+                elif opcode is PONG:
+                    self.ping_sent = 0.0
+                else:  # CLOSE: the last frame the protocol gives
+                    self.close_frame(*payload)
+                    return
+                if not buffer:
+                    return  # every byte parsed: no frame left to ask for
+        except ParseFailed as err:  # a framing error, bad UTF-8, a deflate limit
+            violation = self.deflate.violation if self.deflate is not None else None
+            self.fail(*(violation or (int(err.code), str(err) or "protocol error")))
 
-    def piece(self, event: TextMessage | BytesMessage) -> bool:
-        """Part (or the whole) of a message; False once a limit failed the WebSocket."""
-        data: Any = event.data  # str or bytes (wsproto gives bytes, never a bytearray)
-        size = len(data) if data.__class__ is bytes or data.isascii() else len(data.encode())
+    def piece(self, data: Any, frame_finished: bool, message_finished: bool) -> bool:
+        """Part of a message; False once a limit failed the WebSocket."""
         limits = self.limits
-        parts = self.parts
-        if parts is None and event.message_finished:  # a whole message: the common case
-            if size > limits.max_message_size:
-                return self.too_big()
-            self.owner.ws_message(self, data)
-            return True
+        size = len(data) if data.__class__ is bytes or data.isascii() else len(data.encode())
         size += self.size
         if size > limits.max_message_size:
             return self.too_big()
-        if event.frame_finished:
+        if frame_finished:
             self.frames += 1
             if self.frames > limits.max_frames:
                 self.fail(1008, f"more than {limits.max_frames} frames in one message")
                 return False
+        parts = self.parts
         if parts is None:
             self.parts = parts = []
         parts.append(data)
-        if not event.message_finished:
+        if not message_finished:
             self.size = size
             return True
         self.parts = None
         self.size = self.frames = 0
-        joined: Any = "".join(parts) if isinstance(data, str) else b"".join(parts)
+        joined: Any = "".join(parts) if data.__class__ is str else b"".join(parts)
         self.owner.ws_message(self, joined)
         return True
 
@@ -192,20 +260,16 @@ class Endpoint:
         self.fail(1009, f"message larger than {self.limits.max_message_size} bytes")
         return False
 
-    def close_frame(self, event: CloseConnection) -> None:
-        """A close frame from the peer, or a framing error wsproto found."""
-        ws = self.ws
-        state = ws.state
-        if state is REMOTE_CLOSING:  # the peer begins the closing handshake
-            self.announce(event.code, event.reason or "")
-            self.write(ws.send(event.response()))
-            self.handshake_done()
-        elif state is CLOSED:  # the answer to ours
-            self.handshake_done()
-        else:  # a ParseFailed: wsproto reports it as a close it did not receive
-            violation = self.deflate.violation if self.deflate is not None else None
-            code, reason = violation or (event.code, event.reason or "protocol error")
-            self.fail(code, reason)
+    def close_frame(self, code: int, reason: str) -> None:
+        """A close frame from the peer: the answer to ours, or the peer begins."""
+        if self.state is LOCAL_CLOSING:  # the answer to ours
+            self.state = CLOSED
+        else:  # the peer begins the closing handshake: answer with its code
+            self.state = REMOTE_CLOSING
+            self.announce(code, reason or "")
+            self.write(self.proto.close(code, reason))
+            self.state = CLOSED
+        self.handshake_done()
 
     def handshake_done(self) -> None:
         """Both close frames have crossed: the server ends the connection, the client
@@ -213,7 +277,7 @@ class Endpoint:
         conn = self.conn
         if conn is None:
             return
-        if not self.ws.client:
+        if not self.client:
             conn.close()
             return
         loop = conn.loop
@@ -253,21 +317,26 @@ class Endpoint:
     def send(self, message: str | bytes) -> bool:
         """Send one message (kept until the handshake is done); False if the WebSocket
         is closing or closed."""
-        ws = self.ws
-        if self.conn is None:
+        conn = self.conn
+        if conn is None:
             if self.pending_close is not None:
                 return False
             if self.early is None:
                 self.early = []
             self.early.append(message)
             return True
-        if ws.state is not OPEN:
+        if self.state is not OPEN:
             return False
-        if isinstance(message, str):
-            frame = ws.send(TextMessage(data=message))
-        else:
-            frame = ws.send(BytesMessage(data=message))
-        return self.write(frame)
+        proto = self.proto
+        plain = self.plain
+        if (
+            plain is not None
+            and len(message) < MIN_COMPRESS
+            and (message.__class__ is not str or message.isascii())
+        ):
+            proto = plain  # shorter than MIN_COMPRESS bytes: BoundedDeflate would not compress
+        # str: a text frame; bytes-like: a binary one (anything else: wsproto's TypeError)
+        return conn.write(proto.send_data(message))
 
     def read_done(self, value: Value) -> None:
         """A ``read`` handler is done: send back what it returned (str, bytes, a list)."""
@@ -290,10 +359,11 @@ class Endpoint:
             if self.pending_close is None:
                 self.pending_close = (code, reason)
             return
-        if self.ws.state is not OPEN:
+        if self.state is not OPEN:
             return
         self.announce(code, reason)
-        self.write(self.ws.send(CloseConnection(code=code, reason=reason)))
+        self.write(self.proto.close(code, reason))
+        self.state = LOCAL_CLOSING
         loop = conn.loop
         assert loop is not None
         self.close_deadline = deadline = loop.time() + self.limits.close_timeout
@@ -303,8 +373,9 @@ class Endpoint:
         """The peer broke the protocol or a limit: send ``code``, end the connection."""
         log.debug("%r: closing the WebSocket with %d: %s", self.conn, code, reason)
         self.announce(code, reason)
-        if self.ws.state is OPEN:
-            self.write(self.ws.send(CloseConnection(code=code, reason=reason)))
+        if self.state is OPEN:
+            self.write(self.proto.close(code, reason))
+            self.state = LOCAL_CLOSING
         if self.conn is not None:
             self.conn.close()
 
@@ -337,13 +408,13 @@ class Endpoint:
         if self.close_deadline:
             if now < self.close_deadline:
                 self.arm(self.close_deadline)
-            elif self.ws.state is CLOSED:
+            elif self.state is CLOSED:
                 conn.close()  # the client waited long enough for the server's end
             else:
                 log.info("%r: no answer to our close frame in time: cut", conn)
                 conn.abort()
             return
-        if self.ws.state is OPEN:
+        if self.state is OPEN:
             self.keepalive(now)
 
     def keepalive(self, now: float) -> None:
@@ -370,7 +441,7 @@ class Endpoint:
         if now < due:
             self.arm(due)
             return
-        self.write(self.ws.send(Ping(payload=b"netcomp")))
+        self.write(self.proto.ping(b"netcomp"))
         if limits.ping_timeout is not None:
             self.ping_sent = now
             self.arm(now + limits.ping_timeout)
@@ -378,4 +449,4 @@ class Endpoint:
             self.arm(now + interval)  # no timeout: ping again after the interval
 
     def __repr__(self) -> str:
-        return f"<Endpoint {self.ws.state.name} {self.conn!r}>"
+        return f"<Endpoint {self.state.name} {self.conn!r}>"

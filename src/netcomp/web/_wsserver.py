@@ -24,10 +24,8 @@ import socket
 from collections.abc import Callable, Collection, Iterable
 from typing import Any, Final
 
-from wsproto.connection import Connection as WSConnection
-from wsproto.connection import ConnectionType
-from wsproto.events import BytesMessage, TextMessage
 from wsproto.extensions import Extension
+from wsproto.frame_protocol import FrameProtocol
 
 from ..core import BaseComponent, Event, Future, Value, handler
 from ..net import NotConnected, connect, disconnect, drained, read
@@ -67,9 +65,8 @@ class ServerSocket(Endpoint):
         request: Request,
     ) -> None:
         deflate = agreement.deflate
-        extensions: list[Extension] | None = [deflate] if deflate is not None else None
-        ws = WSConnection(ConnectionType.SERVER, extensions)
-        super().__init__(owner, ws, limits, deflate, handle)
+        extensions: list[Extension] = [deflate] if deflate is not None else []
+        super().__init__(owner, FrameProtocol(False, extensions), limits, deflate, handle)
         self.request = request
         self.subprotocol = agreement.subprotocol
         self.phase = CONNECTING
@@ -134,7 +131,7 @@ class WebSocketsDispatcher(BaseComponent):
         self.compression = compression
         self.limits = limits if limits is not None else WebSocketLimits()
         self._sockets: dict[socket.socket, ServerSocket] = {}
-        self._encoders: dict[int | None, WSConnection] = {}
+        self._encoders: dict[int | None, FrameProtocol] = {}
         self.add_handler(self._on_request, "request", channel=web_channel, priority=1)
 
     # -------------------------------------------------------------- handshake
@@ -267,16 +264,14 @@ class WebSocketsDispatcher(BaseComponent):
     def _encode(self, key: int | None, message: str | bytes) -> bytes:
         encoder = self._encoders.get(key)
         if encoder is None:
-            extensions: list[Extension] | None = None
+            extensions: list[Extension] = []
             if key is not None:
                 deflate = BoundedDeflate(1, server_no_context_takeover=True)
                 deflate.server_max_window_bits = key
                 deflate.accept("permessage-deflate")  # enables it
                 extensions = [deflate]
-            encoder = self._encoders[key] = WSConnection(ConnectionType.SERVER, extensions)
-        if isinstance(message, str):
-            return encoder.send(TextMessage(data=message))
-        return encoder.send(BytesMessage(data=message))
+            encoder = self._encoders[key] = FrameProtocol(False, extensions)
+        return bytes(encoder.send_data(message))  # shared by every socket: immutable
 
     @property
     def sockets(self) -> list[socket.socket]:
