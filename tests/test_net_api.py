@@ -310,6 +310,27 @@ def test_connection_limits_has_a_name_of_its_own() -> None:
     assert (limits.high_water, limits.low_water, limits.pause_reading) == (10, 5, True)
     with pytest.raises(ValueError, match="low_water"):
         netcomp.net.ConnectionLimits(high_water=1, low_water=2)
+    with pytest.raises(TypeError, match="OutputBudget"):
+        netcomp.net.ConnectionLimits(budget=1000)  # type: ignore[arg-type]
+
+
+def test_output_budget_is_checked_and_shared_by_a_servers_connections() -> None:
+    import netcomp.net
+
+    with pytest.raises(ValueError, match="output_budget"):
+        TCPServer(0, output_budget=0)
+    with pytest.raises(ValueError, match="output_grace"):
+        TCPServer(0, output_budget=1000, output_grace=-1)
+    server = TCPServer(0, output_budget=1000)
+    try:
+        budget = server.limits.budget
+        assert isinstance(budget, netcomp.net.OutputBudget)
+        assert (budget.limit, budget.resume, budget.total, budget.over) == (1000, 750, 0, False)
+        plain = TCPServer(0)
+        assert plain.limits.budget is None  # plain net servers: no ceiling by default
+        plain.socket.close()
+    finally:
+        server.socket.close()
 
 
 @pytest.mark.parametrize("nodelay", [True, False])

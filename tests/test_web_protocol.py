@@ -400,6 +400,8 @@ def test_default_limits() -> None:
         max_buffered_body=1 * MiB,
         max_chunk_extension=16 * KiB,
         max_pipelined=16,
+        output_budget=64 * MiB,
+        output_grace=10.0,
     )
     field = "X: " + "v" * 8000
     cases = [
@@ -898,6 +900,8 @@ def test_upgrade_without_connection_upgrade_is_a_plain_request() -> None:
         {"body_timeout": 0.0},
         {"response_timeout": -5},
         {"max_requests": 0},
+        {"output_budget": 0},
+        {"output_grace": -1.0},
     ],
     ids=str,
 )

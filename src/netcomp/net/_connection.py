@@ -14,6 +14,10 @@ Rules (the invariants every server and client relies on):
 * Above ``high_water`` buffered bytes a server connection stops reading (the peer is not
   serviced until it takes our output), so a peer that never reads cannot grow our memory
   without bound; at or below ``low_water`` reading resumes and the owner hears ``drained``.
+* Connections may share an :class:`~netcomp.net.OutputBudget` (``limits.budget``): what
+  they buffer counts in its total, and while it is over its limit a connection that
+  buffers anything is congested too, until its own buffer is empty or the budget is under
+  again (``_budget.py``).
 * ``close()`` of an OPEN connection sends what is buffered (with TLS, then close_notify),
   then FIN. The peer's EOF stops reading but output still drains (half-close); the owner
   decides when to close. ``close()`` before the link is up abandons it.
@@ -98,7 +102,8 @@ class Connection:
     then ``data_received``, ``eof_received``, ``connection_drained`` and, once,
     ``connection_lost``. Read-only for users: :attr:`state`, :attr:`closed`, :attr:`tls`,
     :attr:`paused`, :attr:`buffered` and the flags ``held``, ``congested``, ``eof`` and
-    ``established`` (the owner heard ``connection_made``; it stays True once closed).
+    ``established`` (the owner heard ``connection_made``; it stays True once closed);
+    ``congested_at``: when the output last became congested (loop time; 0.0 if never).
     """
 
     __slots__ = (
@@ -112,6 +117,7 @@ class Connection:
         "_trace",
         "_watch",
         "congested",
+        "congested_at",
         "eof",
         "established",
         "held",
@@ -151,6 +157,7 @@ class Connection:
         self._trace: list[tuple[ConnectionState, ConnectionState]] | None = None
         self.held = False  # the owner stopped input (hold)
         self.congested = False  # output above high water, until it falls to low water
+        self.congested_at = 0.0  # when it last became congested (loop time)
         self.eof = False  # the peer will send no more
         self.established = False  # the owner heard connection_made (stays True once closed)
 
@@ -510,7 +517,7 @@ class Connection:
                 early = self._early = bytearray()
             early += data
             if not self.congested and self.buffered > self.limits.high_water:
-                self.congested = True
+                self._congest()
                 self._update()
         return True
 
@@ -535,9 +542,20 @@ class Connection:
         """Keep what the kernel did not take, for the next writable readiness."""
         out = self.out
         out += data
-        if not self.congested and len(out) > self.limits.high_water:
-            self.congested = True
+        limits = self.limits
+        budget = limits.budget
+        if budget is not None:
+            budget.add(len(data), self.loop)
+            if not self.congested and budget.over_since is not None:
+                self._congest()
+        if not self.congested and len(out) > limits.high_water:
+            self._congest()
         self._update()
+
+    def _congest(self) -> None:
+        self.congested = True
+        loop = self.loop
+        self.congested_at = loop.time() if loop is not None else 0.0
 
     def write_file(
         self,
@@ -566,13 +584,18 @@ class Connection:
         file = self._file
         if file is None:
             return True
+        out = self.out
+        ahead = len(out)
         try:
-            if not file.advance(self.sock, self.out):
-                return False
+            done = file.advance(self.sock, out)
         except (BlockingIOError, InterruptedError):
-            return False
+            done = False
         except (OSError, ValueError, EOFError) as err:
+            self._took(ahead - len(out))
             self._shutdown(err)
+            return False
+        self._took(ahead - len(out))
+        if not done:
             return False
         self._file = None
         file.done(None)
@@ -593,10 +616,17 @@ class Connection:
                 self._shutdown(err)
                 return
             del out[:sent]
+            budget = self.limits.budget
+            if budget is not None:
+                budget.remove(sent, self.loop)
         if self.congested and self.buffered <= self.limits.low_water:
-            self._uncongest()
-            if self._state is CLOSED:
-                return
+            budget = self.limits.budget
+            if budget is None or budget.over_since is None or not out:
+                self._uncongest()
+                if self._state is CLOSED:
+                    return
+            else:
+                budget.hold(self)  # low, but the budget is over: wait for it (or for empty)
         if not out and self._state is CLOSING and self._file is None:
             self._close_write()
             return
@@ -604,6 +634,9 @@ class Connection:
 
     def _uncongest(self) -> None:
         self.congested = False
+        budget = self.limits.budget
+        if budget is not None:
+            budget.let_go(self)
         self._update()
         self._resume_tls()
         self.owner.connection_drained(self)
@@ -640,7 +673,7 @@ class Connection:
         if not notify:
             return
         if self.out or self._file is not None:
-            self.out += notify
+            self._keep(notify)
             return
         try:
             sent = self.sock.send(notify)
@@ -649,7 +682,35 @@ class Connection:
         except (OSError, ValueError):
             sent = len(notify)
         if sent < len(notify):
-            self.out += memoryview(notify)[sent:]
+            self._keep(memoryview(notify)[sent:])
+
+    def _keep(self, data: bytes | memoryview) -> None:
+        """Buffer ``data`` while closing (counted in the budget, no congestion)."""
+        self.out += data
+        budget = self.limits.budget
+        if budget is not None:
+            budget.add(len(data), self.loop)
+
+    def _took(self, size: int) -> None:
+        """``size`` buffered bytes went to the kernel."""
+        budget = self.limits.budget
+        if size and budget is not None:
+            budget.remove(size, self.loop)
+
+    def _drop_output(self) -> None:
+        """Forget the buffered output (a close that will not send it)."""
+        out = self.out
+        budget = self.limits.budget
+        if budget is not None:
+            budget.let_go(self)
+            if out:
+                budget.remove(len(out), self.loop)
+        out.clear()
+
+    def _budget_released(self) -> None:
+        """The budget that held this connection is under again (see ``_budget.py``)."""
+        if self.congested and self._state is OPEN and self.buffered <= self.limits.low_water:
+            self._uncongest()
 
     def _close_write(self) -> None:
         """All output is out: send FIN, then linger until the peer's EOF (bounded)."""
@@ -670,7 +731,7 @@ class Connection:
 
     def abort(self, error: BaseException | None = None) -> None:
         """Close now, dropping buffered output."""
-        self.out.clear()
+        self._drop_output()
         self._early = None
         self._shutdown(error)
 
@@ -690,6 +751,7 @@ class Connection:
         self._read_done_cb = None
         with contextlib.suppress(OSError):
             self.sock.close()
+        self._drop_output()
         self._early = None
         file, self._file = self._file, None
         if file is not None:

@@ -54,6 +54,16 @@ class HTTPLimits:
     body_timeout: float | None = 60.0
     #: A handler's time to start answering [503]. ``None``: wait forever.
     response_timeout: float | None = 60.0
+    #: Response bytes buffered over all connections together, at most (each connection
+    #: holds at most the server's ``high_water``, 64 KiB by default, plus one chunk of a
+    #: streamed body). Over it, every connection that buffers waits as above its high
+    #: water (one whose client keeps up goes on). 64 MiB: 1,000 slow readers at 64 KiB
+    #: each, a small share of a server's memory. ``None``: no ceiling over the sum.
+    output_budget: int | None = 64 * MiB
+    #: Seconds the output budget may stay exceeded before the connections congested the
+    #: longest (the slowest readers) are closed until it is back to 3/4 [close, one
+    #: WARNING counting them]. Long enough for a burst of readers to catch up.
+    output_grace: float = 10.0
 
     def __post_init__(self) -> None:
         for name in (
@@ -75,6 +85,12 @@ class HTTPLimits:
             )
         if self.max_body_size < 0 or self.max_buffered_body < 0:
             raise ValueError("HTTPLimits.max_body_size and max_buffered_body must be >= 0")
+        if self.output_budget is not None and self.output_budget < 1:
+            raise ValueError(
+                f"HTTPLimits.output_budget must be at least 1 or None, got {self.output_budget}"
+            )
+        if self.output_grace < 0:
+            raise ValueError(f"HTTPLimits.output_grace must be >= 0, got {self.output_grace}")
         for name in ("head_timeout", "keepalive_timeout", "body_timeout", "response_timeout"):
             value = getattr(self, name)
             if value is not None and value <= 0:

@@ -45,6 +45,12 @@ class BaseServer(_StreamServer):
     TLS with ``ssl_context=`` or ``certfile=``/``keyfile=``. ``limits``:
     :class:`HTTPLimits`. Other keywords go to the stream server (``backlog``,
     ``reuse_port``, ``sock``...).
+
+    ``high_water``/``low_water``: a connection's buffered output above which a streamed
+    response stops producing (and the connection is not read), and below which it goes
+    on. 64 KiB / 16 KiB: a slow reader holds at most 64 KiB plus one chunk of its
+    response (the kernel's socket buffer keeps fast ones fed; 1 MiB, the net layer's
+    default, let 200 slow readers hold 180 MB). ``limits.output_budget`` caps the sum.
     """
 
     channel = "web"
@@ -66,8 +72,8 @@ class BaseServer(_StreamServer):
         backlog: int = 1024,
         reuse_port: bool = False,
         nodelay: bool = True,
-        high_water: int = 1024 * 1024,
-        low_water: int = 256 * 1024,
+        high_water: int = 64 * 1024,
+        low_water: int = 16 * 1024,
         handshake_timeout: float = 30.0,
         max_accepts: int = 64,
         accept_backoff: float = 0.1,
@@ -104,6 +110,8 @@ class BaseServer(_StreamServer):
             accept_backoff=accept_backoff,
             sock=sock,
             channel=channel,
+            output_budget=self.http_limits.output_budget,
+            output_grace=self.http_limits.output_grace,
         )
         self.scheme = "https" if self.secure else "http"
         if self.dispatcher_class is not None:
