@@ -402,6 +402,9 @@ def test_default_limits() -> None:
         max_pipelined=16,
         output_budget=64 * MiB,
         output_grace=10.0,
+        head_min_rate=500,
+        body_min_rate=500,
+        min_rate_grace=20.0,
     )
     field = "X: " + "v" * 8000
     cases = [
@@ -902,6 +905,9 @@ def test_upgrade_without_connection_upgrade_is_a_plain_request() -> None:
         {"max_requests": 0},
         {"output_budget": 0},
         {"output_grace": -1.0},
+        {"head_min_rate": 0},
+        {"body_min_rate": -500},
+        {"min_rate_grace": -1.0},
     ],
     ids=str,
 )
