@@ -29,6 +29,10 @@ Rules (the invariants every server and client relies on):
   so a failed handshake cannot leak it; the handshake is driven by readiness only and
   bounded by ``handshake_timeout``. Plaintext TLS has already decrypted is delivered at
   once, and when input resumes (``hold(False)``, drained).
+* A TLS server's peer whose first bytes are no TLS record (plain HTTP sent to an HTTPS
+  port) fails its handshake; if the owner's ``plaintext_answer`` hook returns bytes for
+  it, they are sent in clear and the connection closes as an open one does (output
+  first, then FIN and the linger), instead of a reset without a word.
 * Every OSError is mapped once, here: it aborts this connection only.
 """
 
@@ -70,6 +74,11 @@ WRITE = selectors.EVENT_WRITE
 READ_SIZE = 256 * 1024
 #: Seconds a closed connection waits for the peer's EOF after sending its FIN.
 LINGER = 5.0
+#: The first bytes of a TLS server's peer kept for ``plaintext_answer`` (a request line's
+#: method and the start of its target fit).
+GREETING = 64
+#: First bytes of a TLS record (handshake) and of an SSLv2-style ClientHello.
+_TLS_FIRST = frozenset((0x16, 0x80))
 STOP_LINGER = 1.0
 
 
@@ -109,6 +118,7 @@ class Connection:
     __slots__ = (
         "_early",
         "_file",
+        "_greeting",
         "_handshake_timer",
         "_linger_timer",
         "_read_done_cb",
@@ -145,6 +155,7 @@ class Connection:
         self.out = bytearray()  # bytes for the wire (TLS records once TLS is on)
         self._early: bytearray | None = None  # written before the link was up
         self._file: FileSend | None = None  # a file being sent with os.sendfile
+        self._greeting: bytes | None = None  # a TLS server's peer's first bytes (b"": none yet)
         self.last_read: Value | None = None
         self._read_done_cb: Callable[[Value], None] | None = self._read_done
         self.loop: Loop | None = None
@@ -313,6 +324,8 @@ class Connection:
         except (ssl.SSLError, ValueError) as err:  # e.g. check_hostname without a name
             self._shutdown(err)
             return
+        if server_side:
+            self._greeting = b""
         if state is OPEN:
             self._begin_handshake()
 
@@ -335,6 +348,8 @@ class Connection:
             self._shutdown(err)
             return
         if count:
+            if self._greeting == b"":
+                self._greeting = bytes(_recv_view()[: min(count, GREETING)])
             tls.feed(_recv_view()[:count])
         else:
             tls.feed_eof()
@@ -346,8 +361,9 @@ class Connection:
         try:
             done = tls.handshake()
         except (OSError, ValueError) as err:  # ssl.SSLError is an OSError
-            self._send_alert(tls.output())
-            self._shutdown(err)
+            if not self._answer_plaintext():
+                self._send_alert(tls.output())
+                self._shutdown(err)
             return
         output = tls.output()
         if output and not self._push(output):
@@ -358,9 +374,31 @@ class Connection:
         if self._handshake_timer is not None:
             self._handshake_timer.cancel()
             self._handshake_timer = None
+        self._greeting = None
         self._up()
         if self._state is OPEN and tls.pending:
             self._deliver()  # records that came with the end of the handshake
+
+    def _answer_plaintext(self) -> bool:
+        """The handshake failed on a peer that spoke no TLS at all: send it the owner's
+        answer in clear, then close gracefully. False when there is nothing to say."""
+        greeting = self._greeting
+        if not greeting or greeting[0] in _TLS_FIRST:
+            return False
+        hook = getattr(self.owner, "plaintext_answer", None)
+        answer = hook(self, greeting) if hook is not None else None
+        if not answer:
+            return False
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
+            self._handshake_timer = None
+        self._tls = None  # no session: the answer goes out as it is
+        self._greeting = None
+        self._transition(OPEN)
+        self._update()
+        if self.write(answer):
+            self.close()
+        return True
 
     def _send_alert(self, alert: bytes) -> None:
         """Best effort: tell the peer why the handshake failed (unknown CA, ...)."""

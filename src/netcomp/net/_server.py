@@ -261,6 +261,14 @@ class Server(SocketComponent):
         self.fire(drained(conn.sock))
 
     @handler(False)
+    def plaintext_answer(self, conn: Connection, greeting: bytes) -> bytes | None:
+        """Hook: the peer of ``conn`` sent this TLS server ``greeting`` (its first bytes,
+        at most 64), which is no TLS. Bytes returned are sent to it in clear before the
+        connection closes (a protocol's "this port speaks TLS"); ``None``, the default:
+        it closes at once and the failed handshake is reported as ``error``."""
+        return None
+
+    @handler(False)
     def connection_lost(self, conn: Connection, err: BaseException | None) -> None:
         """Hook: ``conn`` is gone (``err``: why); fires ``error``/``disconnect``.
 

@@ -9,10 +9,15 @@ Rules:
   :mod:`._handling` for the rest).
 * On stop, an idle connection closes at once; a busy one answers what it has (with
   ``Connection: close``), then closes.
+* A TLS server whose client sends plain HTTP (its first bytes look like a request line)
+  answers 400 in clear, saying the port expects TLS, then closes; other bytes that are
+  no TLS end the connection as a failed handshake.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 import socket
 import ssl
 from typing import Any
@@ -20,6 +25,7 @@ from typing import Any
 from ..core import handler
 from ..net import Connection
 from ..net import Server as _StreamServer
+from ._accesslog import log_access
 from ._dispatcher import Dispatcher
 from ._exchange import Handling
 from ._headers import check_field
@@ -27,6 +33,22 @@ from ._limits import HTTPLimits
 from ._link import Link
 
 __all__ = ["BaseServer", "Server"]
+
+log = logging.getLogger("netcomp.web")
+
+#: A request line's start: a method (an upper-case token) and the first byte of a target.
+_REQUEST_LINE = re.compile(rb"[A-Z][A-Z_-]{2,19} [^\s]")
+_TLS_EXPECTED = (
+    b"This port expects TLS (HTTPS): the plain HTTP request was not read.\n"
+    b"Use an https:// URL for it.\n"
+)
+#: What a TLS server answers to a plain HTTP request.
+_PLAINTEXT_ANSWER = (
+    b"HTTP/1.1 400 Bad Request\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Length: %d\r\n"
+    b"Connection: close\r\n\r\n%s" % (len(_TLS_EXPECTED), _TLS_EXPECTED)
+)
 
 
 def _family(bind: Any) -> socket.AddressFamily:
@@ -164,6 +186,14 @@ class BaseServer(_StreamServer):
         link = self._links.get(conn)
         if link is not None:
             link.drained()
+
+    def plaintext_answer(self, conn: Connection, greeting: bytes) -> bytes | None:
+        """Plain HTTP on this TLS port: a 400 saying so (other non-TLS bytes: nothing)."""
+        if _REQUEST_LINE.match(greeting) is None:
+            return None
+        log.debug("%r: a plain HTTP request on a TLS port: 400", conn)
+        log_access(conn.peer, None, 400, len(_TLS_EXPECTED))
+        return _PLAINTEXT_ANSWER
 
     def connection_lost(self, conn: Connection, err: BaseException | None) -> None:
         """The connection is gone: end its exchanges, then the stream server's part."""
