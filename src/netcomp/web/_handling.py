@@ -143,10 +143,17 @@ _PLAIN = (str, bytes, bytearray, memoryview, dict, list)
 
 def _log_500(exchange: Exchange, error: BaseException, what: str) -> None:
     req = exchange.request
+    # Once the head is out (a streamed body), the client gets a cut body, not a 500.
+    outcome = (
+        f"{exchange.response.status} cut after {exchange.sent} body bytes"
+        if exchange.head_sent
+        else "500 Internal Server Error"
+    )
     log.error(
-        "%s %s: 500 Internal Server Error: %s: %r",
+        "%s %s: %s: %s: %r",
         req.method if req is not None else "-",
         req.target if req is not None else "-",
+        outcome,
         what,
         error,
         exc_info=error,
