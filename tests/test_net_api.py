@@ -6,6 +6,7 @@ import errno
 import os
 import selectors
 import socket
+import sys
 from typing import Any
 
 import pytest
@@ -331,6 +332,22 @@ def test_output_budget_is_checked_and_shared_by_a_servers_connections() -> None:
         plain.socket.close()
     finally:
         server.socket.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="TCP_NOTSENT_LOWAT: Linux")
+@pytest.mark.parametrize("lowat", [None, 32 * 1024])
+def test_accepted_tcp_sockets_get_the_notsent_lowat_asked_for(lowat: int | None) -> None:
+    manager = Manager()
+    server = TCPServer(0, channel="srv", notsent_lowat=lowat)
+    server.register(manager)
+    option = getattr(socket, "TCP_NOTSENT_LOWAT", 25)
+    with running(manager) as recorder, std_connect(socket.AF_INET, server.bind):
+        recorder.wait_for("connect", predicate=on("srv"))
+        [sock] = server.connections
+        got = sock.getsockopt(socket.IPPROTO_TCP, option)
+    assert got == (lowat if lowat is not None else 0)  # 0: not set (the sysctl applies)
+    with pytest.raises(ValueError, match="notsent_lowat"):
+        TCPServer(0, notsent_lowat=0)
 
 
 @pytest.mark.parametrize("nodelay", [True, False])

@@ -29,10 +29,17 @@ import ssl
 from typing import Any
 
 from ..core import Future, TimerHandle, handler
-from ._address import SocketOptions, apply_options, bound_socket, host_port, set_nodelay
+from ._address import (
+    SocketOptions,
+    apply_options,
+    bound_socket,
+    host_port,
+    set_nodelay,
+    set_notsent_lowat,
+)
 from ._address import socket_options as check_options
 from ._budget import OutputBudget, shed
-from ._checks import count, seconds
+from ._checks import count, optional_count, seconds
 from ._connection import READ, Connection
 from ._errors import NotConnected
 from ._events import closed, connect, disconnect, drained, error, read, ready
@@ -46,6 +53,18 @@ __all__ = ["Server", "TCP6Server", "TCPServer", "UNIXServer"]
 _OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 
 log = logging.getLogger("netcomp.net")
+
+
+def _tls_options(
+    secure: bool | None,
+    ssl_context: ssl.SSLContext | None,
+    certfile: str | None,
+    keyfile: str | None,
+) -> tuple[bool, ssl.SSLContext | None]:
+    """Whether a server speaks TLS from the first byte, and its context (if it has one)."""
+    has_tls = ssl_context is not None or certfile is not None
+    on = has_tls if secure is None else bool(secure)
+    return on, server_context(ssl_context, certfile, keyfile) if on or has_tls else None
 
 
 class Server(SocketComponent):
@@ -74,6 +93,7 @@ class Server(SocketComponent):
         socket_options: SocketOptions = (),
         output_budget: int | None = None,
         output_grace: float = 10.0,
+        notsent_lowat: int | None = None,
     ) -> None:
         """Bind (or adopt ``sock``) and listen at once, so errors surface here.
 
@@ -84,16 +104,15 @@ class Server(SocketComponent):
         A socket given as ``bind`` (circuits' form) is adopted as ``sock``.
         ``output_budget``: bytes buffered over all connections at most (``None``: each one's
         ``high_water`` only); ``output_grace``: seconds over it before the slowest go.
+        ``notsent_lowat``: bytes the kernel may hold unsent per TCP connection (Linux's
+        ``TCP_NOTSENT_LOWAT``; ``None``: the system's setting, often unbounded).
         """
         super().__init__(channel=channel)
         if isinstance(bind, socket.socket) and sock is None:
             bind, sock = None, bind
-        has_tls = ssl_context is not None or certfile is not None
-        self.secure = has_tls if secure is None else bool(secure)
-        self.ssl_context = (
-            server_context(ssl_context, certfile, keyfile) if self.secure or has_tls else None
-        )
+        self.secure, self.ssl_context = _tls_options(secure, ssl_context, certfile, keyfile)
         self.nodelay = nodelay
+        self.notsent_lowat = optional_count("notsent_lowat", notsent_lowat, 1)
         self.output_grace = seconds("output_grace", output_grace)
         self.limits = self._connection_limits(
             high_water, low_water, handshake_timeout, output_budget
@@ -101,7 +120,6 @@ class Server(SocketComponent):
         self._shed_timer: TimerHandle | None = None
         self.max_accepts = count("max_accepts", max_accepts, 1)
         self.accept_backoff = seconds("accept_backoff", accept_backoff)
-        count("backlog", backlog)
         options = check_options(socket_options)
         self._connections: dict[socket.socket, Connection] = {}
         self._accept_timer: TimerHandle | None = None
@@ -131,6 +149,7 @@ class Server(SocketComponent):
         reuse_port: bool,
         options: SocketOptions,
     ) -> socket.socket:
+        count("backlog", backlog)
         if sock is None:
             sock = self._make_socket(bind, backlog, reuse_port, options)
         else:
@@ -197,6 +216,8 @@ class Server(SocketComponent):
         sock.setblocking(False)
         if self.nodelay:
             set_nodelay(sock, self.family)
+        if self.notsent_lowat is not None:
+            set_notsent_lowat(sock, self.family, self.notsent_lowat)
         conn = Connection(self, sock, address, self.limits)
         self._connections[sock] = conn
         conn.attach(self.loop)

@@ -73,6 +73,10 @@ class BaseServer(_StreamServer):
     on. 64 KiB / 16 KiB: a slow reader holds at most 64 KiB plus one chunk of its
     response (the kernel's socket buffer keeps fast ones fed; 1 MiB, the net layer's
     default, let 200 slow readers hold 180 MB). ``limits.output_budget`` caps the sum.
+    ``notsent_lowat``: what the kernel may hold unsent per connection (64 KiB). Without
+    it, a peer advertising a 1 KiB window let the kernel take 1.6 MB (its send buffer
+    autotunes to 4 MB), which the server then generated for nothing; ``None`` leaves the
+    system's setting.
     """
 
     channel = "web"
@@ -96,6 +100,7 @@ class BaseServer(_StreamServer):
         nodelay: bool = True,
         high_water: int = 64 * 1024,
         low_water: int = 16 * 1024,
+        notsent_lowat: int | None = 64 * 1024,
         handshake_timeout: float = 30.0,
         max_accepts: int = 64,
         accept_backoff: float = 0.1,
@@ -134,6 +139,7 @@ class BaseServer(_StreamServer):
             channel=channel,
             output_budget=self.http_limits.output_budget,
             output_grace=self.http_limits.output_grace,
+            notsent_lowat=notsent_lowat,
         )
         self.scheme = "https" if self.secure else "http"
         if self.dispatcher_class is not None:
