@@ -78,7 +78,10 @@ class Run:
     rss_before_mb: float = 0.0
     rss_peak_mb: float = 0.0
     attacker: dict[str, int] = field(default_factory=dict)  # slowhttptest's last counts
+    attacker_exit: str = ""  # slowhttptest's own words on why it ended
+    attack_seconds: float = 0.0  # how long slowhttptest ran
     server_errors: list[str] = field(default_factory=list)
+    server_warnings: list[str] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
 
     @property
@@ -150,6 +153,11 @@ class DemoServer:
             for line in text.splitlines()
             if "Traceback" in line or " ERROR " in line or "Error:" in line
         ]
+
+    def warnings(self) -> list[str]:
+        """Its WARNING lines (the output budget's closes, for one)."""
+        text = self.stderr_path.read_text(errors="replace")
+        return [line for line in text.splitlines() if " WARNING " in line]
 
 
 def raise_fd_limit() -> None:
@@ -229,15 +237,17 @@ def slowhttptest_command(attack: str, port: int, connections: int, duration: flo
     ]
 
 
-def _attacker_counts(output: str) -> dict[str, int]:
-    """slowhttptest's last status block: connected, closed, error, pending."""
+def _attacker_counts(output: str) -> tuple[dict[str, int], str]:
+    """slowhttptest's last status block (connected, closed, error, pending) and why it
+    ended."""
     plain = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", output)
     counts: dict[str, int] = {}
     for name in ("pending", "connected", "error", "closed"):
         found = re.findall(rf"{name}:\s+(\d+)", plain)
         if found:
             counts[name] = int(found[-1])
-    return counts
+    ended = re.findall(r"Exit status:\s*(.+)", plain)
+    return counts, ended[-1].strip() if ended else ""
 
 
 def run_attack(
@@ -258,6 +268,7 @@ def run_attack(
             command = slowhttptest_command(attack, server.port, connections, duration)
             run.command = " ".join(command).replace(str(server.port), "PORT")
             probe.start()
+            began = time.monotonic()
             attacker = subprocess.run(
                 command,
                 capture_output=True,
@@ -265,7 +276,10 @@ def run_attack(
                 cwd=tmp,
                 check=False,
             )
-            run.attacker = _attacker_counts(attacker.stdout.decode(errors="replace"))
+            run.attack_seconds = time.monotonic() - began
+            run.attacker, run.attacker_exit = _attacker_counts(
+                attacker.stdout.decode(errors="replace")
+            )
             time.sleep(settle)  # let the probe see the server after the attack, too
         finally:
             probe.stopping.set()
@@ -275,6 +289,7 @@ def run_attack(
             run.rss_peak_mb = max(sampler.peak, server.rss_mb("VmHWM"))
             server.stop()
             run.server_errors = server.errors()
+            run.server_warnings = server.warnings()
     _summarise(run, probe.results)
     return run
 
@@ -302,20 +317,21 @@ def _summarise(run: Run, results: list[tuple[float, float | None]]) -> None:
 # ------------------------------------------------------------------- report
 def table(runs: list[Run]) -> str:
     head = (
-        "| attack | conns | s | probes | <= 1 s | answered | p50 ms | p99 ms | max ms "
+        "| attack | conns | s (ran) | probes | <= 1 s | answered | p50 ms | p99 ms | max ms "
         "| longest gap s | RSS before MB | RSS peak MB | attacker (connected/closed/error) "
-        "| server errors |"
+        "| server errors / warnings |"
     )
     rows = [head, "|" + "---|" * 14]
     for r in runs:
         att = r.attacker
         rows.append(
-            f"| {r.attack} | {r.connections} | {r.duration:.0f} | {r.probes} "
+            f"| {r.attack} | {r.connections} | {r.duration:.0f} ({r.attack_seconds:.0f}) "
+            f"| {r.probes} "
             f"| {r.within_1s} ({100 * r.answered_share:.1f}%) | {r.answered} "
             f"| {1000 * r.p50:.1f} | {1000 * r.p99:.1f} | {1000 * r.max_latency:.0f} "
             f"| {r.longest_gap:.2f} | {r.rss_before_mb:.1f} | {r.rss_peak_mb:.1f} "
             f"| {att.get('connected', '?')}/{att.get('closed', '?')}/{att.get('error', '?')} "
-            f"| {len(r.server_errors)} |"
+            f"| {len(r.server_errors)} / {len(r.server_warnings)} |"
         )
     return "\n".join(rows)
 
@@ -337,7 +353,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== {attack}: {what}", flush=True)
         run = run_attack(attack, options.connections, options.duration, options.probe_interval)
         print(f"   {run.command}", flush=True)
-        for line in run.server_errors[:5]:
+        print(f"   slowhttptest: {run.attacker_exit} after {run.attack_seconds:.1f} s")
+        for line in (run.server_errors + run.server_warnings)[:5]:
             print(f"   server: {line}", flush=True)
         runs.append(run)
     print(f"\nload average before the report: {os.getloadavg()}")
