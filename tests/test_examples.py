@@ -34,6 +34,7 @@ def test_every_example_has_a_test_and_an_opening_comment() -> None:
         "circuits_chat.py",  # tests/test_compat.py (run with python -m netcomp.compat)
         "distributed_jobs.py",  # tests/test_broker.py (needs redis-server)
         "websocket_chat.py",  # tests/test_websocket_example.py
+        "slow_readers.py",  # tests/test_example_headers.py
     }
     found = {p.name for p in EXAMPLES.glob("*.py")}
     missing = found - tested
