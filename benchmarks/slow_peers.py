@@ -9,7 +9,8 @@ Usage::
 For each attack, a fresh demo server (``python -m netcomp.web --bind 127.0.0.1:0``, the
 same process the issue measured) is started; one probe request (``GET /`` on a new
 connection, as an ordinary client) is sent every ``--probe-interval`` seconds for the
-whole run, each with a 5 s timeout; ``slowhttptest`` runs ``--connections`` slow
+whole run, on schedule whether or not earlier ones are answered, each with a 5 s timeout
+(so an outage counts every probe it holds up); ``slowhttptest`` runs ``--connections`` slow
 connections for ``--duration`` seconds; the server's RSS is sampled every 0.1 s and its
 peak (``VmHWM``) read at the end. Then the server is stopped (SIGINT) and its standard
 error searched for tracebacks and ERROR lines.
@@ -26,13 +27,14 @@ Attacks (slowhttptest's options as in the issue):
 Prints one row per attack: probes answered within 1 s (and at all), p50/p99/max
 latency, the longest time without an answer, baseline and peak RSS, slowhttptest's
 last counts, and server errors. ``tests/test_web_attacks.py`` runs short versions of
-the same (200 connections, 8 s) with assertions. Linux only; needs slowhttptest.
+the same (200 connections, 10 s) with assertions. Linux only; needs slowhttptest.
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import itertools
 import json
 import os
 import re
@@ -170,23 +172,46 @@ def raise_fd_limit() -> None:
 
 # -------------------------------------------------------------------- probe
 class Probe(threading.Thread):
-    """``GET /`` on a new connection every ``interval`` s; records each latency (or
-    ``None`` for no 200 within PROBE_TIMEOUT) with its start time."""
+    """``GET /`` on a new connection every ``interval`` s, on schedule whether or not the
+    earlier ones are answered (each on a thread of its own, at most ``PROBE_TIMEOUT``
+    s), so an outage counts every probe it holds up; records each latency (or ``None``
+    for no 200 within PROBE_TIMEOUT) with its start time."""
 
     def __init__(self, port: int, interval: float) -> None:
         super().__init__(daemon=True)
         self.port = port
         self.interval = interval
         self.results: list[tuple[float, float | None]] = []
+        self.began = 0.0
+        self.ended = 0.0  # when the last probe was sent
         self.stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._sent: list[threading.Thread] = []
 
     def run(self) -> None:
-        next_at = time.monotonic()
+        self.began = next_at = time.monotonic()
         while not self.stopping.is_set():
-            start = time.monotonic()
-            self.results.append((start, self.once()))
+            sender = threading.Thread(target=self._send, daemon=True)
+            sender.start()
+            self._sent.append(sender)
+            self.ended = time.monotonic()
             next_at += self.interval
             self.stopping.wait(max(0.0, next_at - time.monotonic()))
+        # Each probe is bounded by its timeout (connecting, then reading): wait for them.
+        deadline = time.monotonic() + 2 * PROBE_TIMEOUT + 1
+        for sender in self._sent:
+            sender.join(max(0.0, deadline - time.monotonic()))
+
+    @property
+    def sent(self) -> int:
+        """How many probes were sent (one still unanswered counts as not answered)."""
+        return len(self._sent)
+
+    def _send(self) -> None:
+        start = time.monotonic()
+        latency = self.once()
+        with self._lock:
+            self.results.append((start, latency))
 
     def once(self) -> float | None:
         start = time.monotonic()
@@ -284,18 +309,21 @@ def run_attack(
         finally:
             probe.stopping.set()
             sampler.stopping.set()
-            probe.join(PROBE_TIMEOUT + 1)
+            probe.join(2 * PROBE_TIMEOUT + 2)
             sampler.join(1)
             run.rss_peak_mb = max(sampler.peak, server.rss_mb("VmHWM"))
             server.stop()
             run.server_errors = server.errors()
             run.server_warnings = server.warnings()
-    _summarise(run, probe.results)
+    _summarise(run, list(probe.results), probe.sent, probe.began, probe.ended)
     return run
 
 
-def _summarise(run: Run, results: list[tuple[float, float | None]]) -> None:
-    run.probes = len(results)
+def _summarise(
+    run: Run, results: list[tuple[float, float | None]], sent: int, began: float, ended: float
+) -> None:
+    results = sorted(results)
+    run.probes = max(sent, len(results))
     latencies = sorted(t for _, t in results if t is not None)
     run.latencies = [round(t, 4) for _, t in results if t is not None]
     run.answered = len(latencies)
@@ -304,14 +332,10 @@ def _summarise(run: Run, results: list[tuple[float, float | None]]) -> None:
         run.p50 = latencies[len(latencies) // 2]
         run.p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
         run.max_latency = latencies[-1]
-    # The longest time from one answer to the next (or from the start to the first).
-    last = results[0][0] if results else 0.0
-    gap = 0.0
-    for start, latency in results:
-        if latency is not None:
-            gap = max(gap, start + latency - last)
-            last = start + latency
-    run.longest_gap = gap
+    # The longest time without an answer: from the first probe sent to the first answer,
+    # between answers (in the order they came), and from the last one to the last probe.
+    marks = [began, *sorted(start + t for start, t in results if t is not None)]
+    run.longest_gap = max([b - a for a, b in itertools.pairwise(marks)] + [ended - marks[-1], 0.0])
 
 
 # ------------------------------------------------------------------- report
