@@ -25,9 +25,10 @@ Attacks (slowhttptest's options as in the issue):
 * ``read-pipelined``: the same with ``-k 3`` (three pipelined requests a connection).
 
 Prints one row per attack: probes answered within 1 s (and at all), p50/p99/max
-latency, the longest time without an answer, baseline and peak RSS, slowhttptest's
-last counts, and server errors. ``tests/test_web_attacks.py`` runs short versions of
-the same (200 connections, 10 s) with assertions. Linux only; needs slowhttptest.
+latency, the longest time without an answer, baseline and peak RSS, the CPU time the
+server used, slowhttptest's last counts, and server errors and warnings.
+``tests/test_web_attacks.py`` runs short versions of the same (200 connections, 10 s)
+with assertions. Linux only; needs slowhttptest.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ class Run:
     longest_gap: float = 0.0  # the longest time the probe went without an answer
     rss_before_mb: float = 0.0
     rss_peak_mb: float = 0.0
+    server_cpu: float = 0.0  # seconds of CPU the server used, from start to stop
     attacker: dict[str, int] = field(default_factory=dict)  # slowhttptest's last counts
     attacker_exit: str = ""  # slowhttptest's own words on why it ended
     attack_seconds: float = 0.0  # how long slowhttptest ran
@@ -133,6 +135,15 @@ class DemoServer:
         except OSError:
             pass
         return 0.0
+
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time the server has used so far."""
+        try:
+            with open(f"/proc/{self.proc.pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> int | None:
         if self.proc.poll() is None:
@@ -312,6 +323,7 @@ def run_attack(
             probe.join(2 * PROBE_TIMEOUT + 2)
             sampler.join(1)
             run.rss_peak_mb = max(sampler.peak, server.rss_mb("VmHWM"))
+            run.server_cpu = server.cpu_seconds()
             server.stop()
             run.server_errors = server.errors()
             run.server_warnings = server.warnings()
@@ -342,10 +354,10 @@ def _summarise(
 def table(runs: list[Run]) -> str:
     head = (
         "| attack | conns | s (ran) | probes | <= 1 s | answered | p50 ms | p99 ms | max ms "
-        "| longest gap s | RSS before MB | RSS peak MB | attacker (connected/closed/error) "
-        "| server errors / warnings |"
+        "| longest gap s | RSS before MB | RSS peak MB | server CPU s "
+        "| attacker (connected/closed/error) | server errors / warnings |"
     )
-    rows = [head, "|" + "---|" * 14]
+    rows = [head, "|" + "---|" * 15]
     for r in runs:
         att = r.attacker
         rows.append(
@@ -354,6 +366,7 @@ def table(runs: list[Run]) -> str:
             f"| {r.within_1s} ({100 * r.answered_share:.1f}%) | {r.answered} "
             f"| {1000 * r.p50:.1f} | {1000 * r.p99:.1f} | {1000 * r.max_latency:.0f} "
             f"| {r.longest_gap:.2f} | {r.rss_before_mb:.1f} | {r.rss_peak_mb:.1f} "
+            f"| {r.server_cpu:.1f} "
             f"| {att.get('connected', '?')}/{att.get('closed', '?')}/{att.get('error', '?')} "
             f"| {len(r.server_errors)} / {len(r.server_warnings)} |"
         )
