@@ -2,8 +2,8 @@
 
 What it shows: a `netcomp.web.Server` streaming a large generated response to each
 client. The generator is pulled only while the client's connection has room (below its
-64 KiB high water mark), so a client that reads slowly is produced for at its own pace:
-it costs the server 64 KiB plus one chunk, never the whole response, and a fast client
+32 KiB high water mark), so a client that reads slowly is produced for at its own pace:
+it costs the server 32 KiB plus one chunk, never the whole response, and a fast client
 on another connection is served at full speed meanwhile. The server's output budget
 (`HTTPLimits.output_budget`) caps what all connections buffer together. `/progress` is a
 WSGI application (`WSGIGateway`) whose lines reach the client one by one as they are
@@ -16,7 +16,7 @@ Poke it:   python examples/slow_readers.py 8000             (port from argv[1]; 
            curl -s -o /dev/null -w '%{size_download}' http://127.0.0.1:8000/stream   (4194304)
            curl -N http://127.0.0.1:8000/progress             (five lines, 0.2 s apart, as made)
 The slow reader takes 64 s for its 4 MiB. Meanwhile /stats shows that its stream has made
-only what the reader took, what the kernel's socket buffers hold, and at most 64 KiB and a
+only what the reader took, what the kernel's socket buffers hold, and at most 32 KiB and a
 line more, which the server buffers ("buffered_max" <= "high_water" + 1 KiB), while the
 fast reader gets its 4 MiB at once. Many slow readers, with slowhttptest installed:
            slowhttptest -c 500 -X -w 512 -y 1024 -n 5 -z 32 -l 20 -u http://127.0.0.1:8000/stream

@@ -22,7 +22,7 @@ HARNESS = Path(__file__).resolve().parent.parent / "benchmarks" / "slow_peers.py
 CONNECTIONS = 200
 DURATION = 10.0
 #: The demo server starts at about 28 MB. 200 slow readers of a streamed response used
-#: to take it to 180 MB (1 MiB each); now each holds at most 64 KiB plus a chunk.
+#: to take it to 180 MB (1 MiB each); now each holds at most 32 KiB plus a chunk.
 RSS_BOUND_MB = 80.0
 
 pytestmark = [

@@ -171,7 +171,7 @@ def test_a_slow_reader_makes_the_worker_wait() -> None:
             body += len(chunk)
             producer.received = body
     assert body == producer.total == producer.produced
-    # Kernel buffers (about 64 + 32 KiB), high water (64 KiB), the pipe (64 KiB), a chunk.
+    # Kernel buffers (about 64 + 32 KiB), high water (32 KiB), the pipe (64 KiB), a chunk.
     assert producer.ahead < 1 * MiB, producer.ahead
 
 

@@ -68,9 +68,9 @@ class HTTPLimits:
     #: A handler's time to start answering [503]. ``None``: wait forever.
     response_timeout: float | None = 60.0
     #: Response bytes buffered over all connections together, at most (each connection
-    #: holds at most the server's ``high_water``, 64 KiB by default, plus one chunk of a
+    #: holds at most the server's ``high_water``, 32 KiB by default, plus one chunk of a
     #: streamed body). Over it, every connection that buffers waits as above its high
-    #: water (one whose client keeps up goes on). 64 MiB: 1,000 slow readers at 64 KiB
+    #: water (one whose client keeps up goes on). 64 MiB: 2,000 slow readers at 32 KiB
     #: each, a small share of a server's memory. ``None``: no ceiling over the sum.
     output_budget: int | None = 64 * MiB
     #: Seconds the output budget may stay exceeded before the connections congested the

@@ -10,7 +10,7 @@ Rules:
 * Bodies stream (see :mod:`._wsgistream`): each chunk the application yields (or gives
   ``write()``) goes to the client as it comes, the head with the first one, chunked
   unless the application set a Content-Length; the worker waits while the connection
-  is above its high water mark, so a slow reader costs 64 KiB plus 64 KiB in transit
+  is above its high water mark, so a slow reader costs 32 KiB plus 64 KiB in transit
   (and holds its worker thread). A list or tuple returned (with no ``write()``) is sent
   whole with a Content-Length. ``wsgi.file_wrapper`` files go to the connection as
   files (``os.sendfile`` on plain TCP) and free the worker at once.
