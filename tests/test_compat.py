@@ -99,7 +99,7 @@ def test_a_circuits_module_without_counterpart_says_so() -> None:
         """
         import netcomp.compat
         netcomp.compat.install()
-        for name in ("circuits.io", "circuits.io.file", "circuits.web.sessions",
+        for name in ("circuits.io", "circuits.io.file", "circuits.web.parsers",
                      "circuits.web.nosuchmodule"):
             try:
                 __import__(name)
@@ -109,11 +109,11 @@ def test_a_circuits_module_without_counterpart_says_so() -> None:
         print(netcomp.compat.counterpart("circuits.net.events"))
         """
     )
-    io, io_file, sessions, nosuch, mapped = out.splitlines()
+    io, io_file, parsers, nosuch, mapped = out.splitlines()
     assert io.startswith("No module named 'circuits.io': netcomp has no counterpart of")
     assert "circuits.io (circuits' file, serial, process" in io
     assert io_file == io  # its parent package fails first, as for any missing package
-    assert "circuits.web.sessions (circuits.web's sessions)" in sessions
+    assert "circuits.web.parsers (circuits.web's own HTTP parsers" in parsers
     assert nosuch.startswith(
         "No module named 'circuits.web.nosuchmodule': netcomp.compat maps it to "
         "netcomp.web.nosuchmodule, which this netcomp does not have"

@@ -197,6 +197,11 @@ def test_every_example_header_is_covered_here() -> None:
         "circuits_chat.py",
         "distributed_jobs.py",  # tests/test_broker.py (needs redis-server)
         "websocket_chat.py",
+        "web_members.py",
+        "web_rpc.py",
+        "web_fetch.py",
+        "wsgi_app.py",
+        "inspector.py",
         "slow_readers.py",
     }
     assert {p.name for p in EXAMPLES.glob("*.py")} == covered
@@ -305,6 +310,47 @@ def test_websocket_chat_header(session: Session) -> None:
 
 
 @needs_curl
+def test_web_members_header(session: Session) -> None:
+    server, first, login, again, visits, logout = steps("web_members.py")
+    Path("/tmp/m.jar").unlink(missing_ok=True)
+    session.start_server(server)
+    assert session.run(first) == "Hello, stranger\n"
+    assert session.run(login) == "Welcome, ada\n"
+    assert session.run(again) == "Hello, ada\n"
+    assert session.run(visits).startswith("visit 1 of this session")
+    assert session.run(logout) == "Bye\n"
+    Path("/tmp/m.jar").unlink(missing_ok=True)
+
+
+@needs_curl
+def test_web_rpc_header(session: Session) -> None:
+    server, add, divide, docs = steps("web_rpc.py")
+    session.start_server(server)
+    assert json.loads(session.run(add)) == {"jsonrpc": "2.0", "result": 3, "id": 1}
+    failed = json.loads(session.run(divide))  # JSON-RPC 1.0's shape; the details stay put
+    assert failed == {"result": None, "error": {"code": -32603, "message": "internal error"},
+                      "id": 1}  # fmt: skip
+    assert session.run(docs).startswith("methods: add")
+
+
+def test_web_fetch_header(session: Session) -> None:
+    server, fetch = steps("web_fetch.py")
+    session.start_server(server)
+    lines = session.run(fetch).splitlines()
+    assert [line.split()[0] for line in lines] == ["200", "404"]
+
+
+@needs_curl
+def test_wsgi_app_header(session: Session) -> None:
+    server, index, add, bad, lines = steps("wsgi_app.py")
+    session.start_server(server)
+    assert session.run(index) == "Hello from a WSGI server\n"
+    assert session.run(add) == "5\n"
+    assert session.run(bad).startswith("400 Bad Request")
+    assert session.run(lines) == "line 1\nline 2\nline 3\n"
+
+
+@needs_curl
 def test_slow_readers_header(session: Session) -> None:
     server, slow, stats, fast, progress = steps("slow_readers.py")
     session.start_server(server)
@@ -335,3 +381,14 @@ def test_the_parser_reads_commands_and_comments() -> None:
     assert steps("udp_echo.py")[1] == Step(
         "nc -u 127.0.0.1 9000", "(each line you type comes back)"
     )
+
+
+@needs_curl
+def test_inspector_header(session: Session) -> None:
+    server, greeting, stats, metrics = steps("inspector.py")
+    session.start_server(server)
+    assert "hello from netcomp" in session.run(greeting)  # "(200: the greeting)"
+    data = json.loads(session.run(stats))  # "(the live numbers, as JSON)"
+    assert data["version"] == 1 and data["servers"][0]["bind"].startswith("127.0.0.1:")
+    text = session.run(metrics)  # "(the counters, for Prometheus)"
+    assert "# TYPE netcomp_events_total counter" in text

@@ -34,6 +34,11 @@ def test_every_example_has_a_test_and_an_opening_comment() -> None:
         "circuits_chat.py",  # tests/test_compat.py (run with python -m netcomp.compat)
         "distributed_jobs.py",  # tests/test_broker.py (needs redis-server)
         "websocket_chat.py",  # tests/test_websocket_example.py
+        "web_members.py",  # tests/test_web_examples.py
+        "web_rpc.py",  # tests/test_web_examples.py
+        "web_fetch.py",  # tests/test_web_examples.py
+        "wsgi_app.py",  # tests/test_web_examples.py
+        "inspector.py",  # tests/test_inspector.py (in a browser), test_example_headers.py
         "slow_readers.py",  # tests/test_example_headers.py
     }
     found = {p.name for p in EXAMPLES.glob("*.py")}

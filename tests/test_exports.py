@@ -39,6 +39,7 @@ import netcomp.net
 import netcomp.net.events
 import netcomp.net.sockets
 import netcomp.testing
+import netcomp.tools
 import netcomp.web
 
 PACKAGE_DIR = Path(netcomp.__file__).parent
@@ -49,6 +50,7 @@ INTERNAL = {
     "netcomp.core._clock": {"VirtualClock"},  # exported by netcomp.testing
     "netcomp.core._dispatch": {"Dispatch", "Tree", "reset_event"},
     "netcomp.core._future": {"Op"},
+    "netcomp.core._observe": {"Fanout", "fire_hook", "observed_batch"},
     "netcomp.core._io": {"IO"},
     "netcomp.core._scheduling": {"Scheduling"},
     "netcomp.core._handlers": {"HandlerSpec", "takes_event"},
@@ -104,6 +106,7 @@ LAYERS = {
     "net": {"core", "net"},
     "web": {"core", "net", "web"},
     "broker": {"core", "net", "broker"},
+    "tools": {"core", "net", "web", "tools"},
 }
 
 PUBLIC_MODULES = [
@@ -116,6 +119,7 @@ PUBLIC_MODULES = [
     netcomp.web,
     netcomp.app,
     netcomp.broker,
+    netcomp.tools,
     *THIN_MODULES,
 ]
 

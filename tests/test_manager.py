@@ -711,3 +711,31 @@ def test_a_second_sigint_forces_the_exit_while_a_handler_blocks() -> None:
         assert proc.wait(10) == 130
     finally:
         _kill(proc)
+
+
+def test_registered_and_unregistered_name_the_component_channel_too() -> None:
+    """Every handler hears them (``"*"``); ``event.channels`` also says whose they are, as
+    circuits fired them on the component's channel (its tests wait on that)."""
+    from netcomp import Component
+
+    class Named(Component):
+        channel = "named"
+
+    seen: list[tuple[str, tuple[Any, ...]]] = []
+
+    class Listener(Component):
+        def registered(self, event: Any, component: Any, manager: Any) -> None:
+            seen.append(("registered", event.channels))
+
+        def unregistered(self, event: Any, component: Any, manager: Any) -> None:
+            seen.append(("unregistered", event.channels))
+
+    root = Manager()
+    Listener().register(root)
+    root.flush()
+    seen.clear()
+    child = Named().register(root)
+    root.flush()
+    child.unregister()
+    root.flush()
+    assert seen == [("registered", ("*", "named")), ("unregistered", ("*", "named"))]

@@ -17,11 +17,40 @@ from netcomp.web import Controller, HTTPError
 
 THIN = {
     "netcomp.web.controllers": ["Controller", "JSONController", "expose"],
-    "netcomp.web.events": ["request"],
+    "netcomp.web.events": ["request", "response"],
     "netcomp.web.servers": ["BaseServer", "Server"],
-    "netcomp.web.dispatchers": ["Dispatcher", "Static"],
+    "netcomp.web.dispatchers": ["JSONRPC", "XMLRPC", "Dispatcher", "Static", "VirtualHosts"],
     "netcomp.web.dispatchers.dispatcher": ["Dispatcher"],
     "netcomp.web.dispatchers.static": ["Static"],
+    "netcomp.web.dispatchers.jsonrpc": ["JSONRPC"],
+    "netcomp.web.dispatchers.xmlrpc": ["XMLRPC"],
+    "netcomp.web.dispatchers.virtualhosts": ["VirtualHosts"],
+    "netcomp.web.sessions": ["FileStore", "MemoryStore", "Session", "Sessions", "Store"],
+    "netcomp.web.loggers": ["Logger"],
+}
+#: Modules with circuits' names whose functions netcomp.web itself does not export:
+#: each name is defined in one private netcomp.web module (no second implementation).
+TOOLS = {
+    "netcomp.web.client": [
+        "Client",
+        "ClientResponse",
+        "MalformedResponse",
+        "parse_url",
+        "request",
+    ],
+    "netcomp.web.tools": [
+        "basic_auth",
+        "check_auth",
+        "digest_auth",
+        "expires",
+        "gzip",
+        "serve_download",
+        "serve_file",
+        "validate_etags",
+        "validate_since",
+    ],
+    "netcomp.web.utils": ["compress", "get_ranges", "is_unix_socket", "parse_qs"],
+    "netcomp.web.wsgi": ["Application", "Gateway"],
 }
 
 
@@ -32,6 +61,18 @@ def test_thin_modules_re_export_netcomp_web(name: str) -> None:
     assert sorted(module.__all__) == sorted(THIN[name])
     for attr in module.__all__:
         assert getattr(module, attr) is getattr(netcomp.web, attr), (name, attr)
+
+
+@pytest.mark.parametrize("name", sorted(TOOLS))
+def test_circuits_tool_modules_re_export_one_implementation(name: str) -> None:
+    module = importlib.import_module(name)
+    assert module.__doc__ and "circuits" in module.__doc__
+    assert sorted(module.__all__) == sorted(TOOLS[name])
+    for attr in module.__all__:
+        obj = getattr(module, attr)
+        assert obj.__module__.startswith("netcomp.web._"), (name, attr, obj.__module__)
+        assert obj.__doc__, (name, attr)
+        assert getattr(importlib.import_module(obj.__module__), attr) is obj
 
 
 def test_circuits_web_exports_the_error_events_names() -> None:

@@ -27,7 +27,7 @@ from netcomp import Manager
 from netcomp.testing import Recorder, running
 from netcomp.web import Controller, Server, Static
 from netcomp.web._bodies import FileSlice
-from netcomp.web._static import parse_range
+from netcomp.web._ranges import parse_range
 
 SECRET = b"TOP-SECRET-DO-NOT-SERVE"
 HELLO = b"hello, static world\n"
@@ -298,7 +298,6 @@ def test_if_modified_since(site: Site) -> None:
         ("bytes=-1000", 206, 0, len(HELLO) - 1),
         ("bytes=3-1000", 206, 3, len(HELLO) - 1),
         ("BYTES = 1 - 2", 206, 1, 2),
-        ("bytes=0-1,3-4", 200, 0, len(HELLO) - 1),
         ("items=0-1", 200, 0, len(HELLO) - 1),
         ("bytes=5-2", 200, 0, len(HELLO) - 1),
         ("bytes=x-2", 200, 0, len(HELLO) - 1),

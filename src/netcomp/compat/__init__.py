@@ -45,12 +45,8 @@ MISSING: dict[str, str] = {
     "start(process=True, link=...) and ipc (netcomp.core.bridge)",
     "circuits.protocols": "circuits' line, HTTP, IRC, STOMP and websocket protocols",
     "circuits.tools": "circuits' tree-inspection helpers (inspect, graph, ...)",
-    "circuits.web.client": "circuits.web's HTTP client",
-    "circuits.web.sessions": "circuits.web's sessions",
-    "circuits.web.tools": "circuits.web's tools (serve_file, check_auth, ...)",
-    "circuits.web.websockets": "circuits.web's websockets",
-    "circuits.web.wsgi": "circuits.web's WSGI Application and Gateway; "
-    "netcomp.web.WSGIGateway serves a WSGI application",
+    "circuits.web.parsers": "circuits.web's own HTTP parsers; netcomp parses with llhttp "
+    "(netcomp.web.ServerProtocol) and reads forms with request.form",
 }
 
 

@@ -36,10 +36,12 @@ from ._loader import Loader
 from ._logs import configure_logging
 from ._loop import Loop, current_loop
 from ._manager import Manager, current_manager
+from ._observe import LoopObserver
 from ._pollers import Poller, ensure_poller
 from ._remote import BridgeError, RemoteError, ipc
 from ._scheduling import TimerHandle
 from ._timers import Timer
+from ._trace import HandlerRun, Trace, TraceRecord
 from ._wakeup import Wakeup
 from ._wire import NotSendable
 from ._workers import Worker, task
@@ -55,9 +57,11 @@ __all__ = [
     "Event",
     "EventCancelled",
     "Future",
+    "HandlerRun",
     "HandlerSignatureError",
     "Loader",
     "Loop",
+    "LoopObserver",
     "Manager",
     "MonotonicClock",
     "NetcompError",
@@ -69,6 +73,8 @@ __all__ = [
     "TimeoutError",
     "Timer",
     "TimerHandle",
+    "Trace",
+    "TraceRecord",
     "Value",
     "Wait",
     "Wakeup",

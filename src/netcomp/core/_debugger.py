@@ -27,6 +27,7 @@ from ._components import BaseComponent
 from ._events import Event
 from ._handlers import handler
 from ._registry import HandlerEntry
+from ._trace import Trace
 
 __all__ = ["Debugger"]
 
@@ -61,6 +62,10 @@ class Debugger(BaseComponent):
     (an event is hidden when every channel it was fired on is ignored); ``prefix`` (a
     string, or a callable returning one) starts each event line; ``trim`` cuts event lines
     to that many characters.
+
+    ``record``: also record a :class:`Trace` of the tree it is in (``True``: a trace of
+    the default capacity, an int: that capacity, or a Trace of your own), kept as
+    :attr:`trace`: it follows the debugger into whatever tree it joins.
     """
 
     def __init__(
@@ -74,9 +79,24 @@ class Debugger(BaseComponent):
         ignore_events: Iterable[str] = (),
         ignore_channels: Iterable[Any] = (),
         channel: Any = "*",
+        record: Trace | int | bool | None = None,
     ) -> None:
         """See the class docstring."""
         super().__init__(channel=channel)
+        if record is None or record is False:
+            trace = None
+        elif record is True:
+            trace = Trace()
+        elif isinstance(record, Trace):
+            trace = record
+        elif isinstance(record, int):
+            trace = Trace(record)
+        else:
+            raise TypeError(f"record must be a Trace, a capacity or a bool, not {record!r}")
+        #: The trace it records (``record=``), or ``None``.
+        self.trace: Trace | None = trace
+        if trace is not None:
+            trace.attach(self.loop)
         self._events = bool(events)
         self._errors = True
         self._path: str | None = None
@@ -139,6 +159,11 @@ class Debugger(BaseComponent):
         owned = self._owned = open(self._path, "a", encoding="utf-8")  # noqa: SIM115
         weakref.finalize(self, owned.close)  # closed with the debugger at the latest
         return owned
+
+    def loop_changed(self) -> None:
+        """The debugger moved to another tree: its trace follows it."""
+        if self.trace is not None:
+            self.trace.attach(self.loop)
 
     def loop_ended(self) -> None:
         """Close the file the debugger opened (it is opened again if events follow)."""

@@ -27,6 +27,8 @@ import os
 import signal as _signal
 import sys
 import threading
+import types
+import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -35,6 +37,7 @@ from ._clock import Clock
 from ._dispatch import Dispatch, Tree
 from ._events import Event, signal, started, stopped
 from ._io import IO
+from ._observe import Fanout, LoopObserver, fire_hook, observed_batch
 from ._registry import Registry
 from ._scheduling import Scheduling
 
@@ -82,6 +85,9 @@ class Loop(Dispatch, Scheduling, IO):
         self._passes = 0
         self._thread: threading.Thread | None = None
         self._process: Any = None
+        self._observers: tuple[LoopObserver, ...] = ()
+        #: What the observed dispatch reports to (``None`` while nothing observes).
+        self.observer: LoopObserver | None = None
         IO.__init__(self)
         Scheduling.__init__(self, clock)
 
@@ -116,6 +122,47 @@ class Loop(Dispatch, Scheduling, IO):
             "passes": self._passes,
         }
 
+    # -------------------------------------------------------------- observers
+    @property
+    def observers(self) -> tuple[LoopObserver, ...]:
+        """The observers attached with :meth:`observe`, in order."""
+        return self._observers
+
+    def observe(self, observer: LoopObserver) -> None:
+        """Tell ``observer`` what this loop dispatches (a :class:`Trace`, the inspector's
+        counters; see ``LoopObserver``) until :meth:`unobserve`.
+
+        Only an observed loop pays for it: the first observer swaps this loop's
+        ``dispatch_batch`` for the observed one and ``Manager.fire`` for one that reports
+        (docs/architecture.md, "Observing a loop"). Safe from any thread; the batch being
+        dispatched finishes the way it began.
+        """
+        if observer in self._observers:
+            return
+        self._set_observers((*self._observers, observer))
+
+    def unobserve(self, observer: LoopObserver) -> None:
+        """Stop telling ``observer``; the last one gives the loop its plain dispatch back."""
+        if observer not in self._observers:
+            return
+        self._set_observers(tuple(o for o in self._observers if o is not observer))
+
+    def _set_observers(self, observers: tuple[LoopObserver, ...]) -> None:
+        was = bool(self._observers)
+        self._observers = observers
+        if not observers:
+            self.observer = None
+            self.__dict__.pop("dispatch_batch", None)  # the class's plain hot path again
+        else:
+            self.observer = observers[0] if len(observers) == 1 else Fanout(observers)
+            self.dispatch_batch = types.MethodType(observed_batch, self)  # type: ignore[method-assign]
+        if observers and not was:
+            fire_hook.acquire()
+            # A loop that is dropped while observed gives the plain fire back too.
+            self._fire_release = weakref.finalize(self, fire_hook.release)
+        elif was and not observers:
+            self._fire_release()
+
     def on_loop_thread(self) -> bool:
         """Whether the caller runs on the thread this loop runs (or last ticked) on."""
         return threading.get_ident() == self._thread_id
@@ -136,6 +183,9 @@ class Loop(Dispatch, Scheduling, IO):
         if other._reorder_pending and not self._reorder_pending:
             self._reorder_pending = True  # fire(priority=) before joining: sort here
             self.call_soon(self._reorder)
+        for observer in other.observers:  # a trace of the subtree goes on in the tree
+            other.unobserve(observer)
+            self.observe(observer)
         other.close()
         if self._sleeping:
             self._wake()

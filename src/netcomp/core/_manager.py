@@ -27,6 +27,7 @@ from ._errors import RegistrationError
 from ._events import Event, Value, prepare_unregister, registered, unregistered
 from ._handlers import HandlerSpec, takes_event
 from ._loop import Loop, current_loop
+from ._observe import fire_hook
 from ._registry import HandlerEntry
 
 __all__ = ["TIMEOUT", "Manager", "current_manager"]
@@ -125,7 +126,7 @@ class Manager:
             return self
         self._attach(parent)
         self._registering = None
-        loop.enqueue(registered(self, parent), ("*",))
+        loop.enqueue(registered(self, parent), _lifecycle_channels(self))
         return self
 
     def unregister(self) -> Manager:
@@ -161,7 +162,7 @@ class Manager:
             return
         old_loop = self.loop
         self._detach()
-        old_loop.enqueue(unregistered(self, parent), ("*",))
+        old_loop.enqueue(unregistered(self, parent), _lifecycle_channels(self))
 
     def __len__(self) -> int:
         """How many events are queued on this tree's loop (circuits' ``len(manager)``:
@@ -454,3 +455,33 @@ class Manager:
         return (
             f"<{type(self).__name__}/{channel} {os.getpid()}:{name} (queued={queued}) [{state}]>"
         )
+
+
+def _lifecycle_channels(component: Manager) -> tuple[Any, ...]:
+    """Where ``registered``/``unregistered`` of ``component`` are fired: ``"*"`` (every
+    handler hears them), and the component's own channel too, as circuits named it there
+    (``event.channels`` says whose event it is)."""
+    channel = getattr(component, "channel", "*")
+    if channel == "*" or channel is None or not isinstance(channel, (str, int, tuple)):
+        return ("*",)
+    return ("*", channel)
+
+
+_plain_fire = Manager.fire
+
+
+def _observed_fire(
+    self: Manager, event: Event, *channels: Hashable, priority: float | None = None
+) -> Value:
+    # Manager.fire while some loop in the process is observed (docs/architecture.md,
+    # "Observing a loop"): tell this loop's observers, then fire as usual.
+    observer = self.loop.observer
+    if observer is not None and isinstance(event, Event):
+        observer.fired(self, event)
+    return _plain_fire(self, event, *channels, priority=priority)
+
+
+_observed_fire.__name__ = "fire"
+_observed_fire.__qualname__ = "Manager.fire"
+_observed_fire.__doc__ = _plain_fire.__doc__
+fire_hook.install(Manager, _plain_fire, _observed_fire)

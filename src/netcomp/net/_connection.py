@@ -110,9 +110,11 @@ class Connection:
     Its owner (a server or client component) hears ``connection_made`` once the link is up,
     then ``data_received``, ``eof_received``, ``connection_drained`` and, once,
     ``connection_lost``. Read-only for users: :attr:`state`, :attr:`closed`, :attr:`tls`,
-    :attr:`paused`, :attr:`buffered` and the flags ``held``, ``congested``, ``eof`` and
-    ``established`` (the owner heard ``connection_made``; it stays True once closed);
-    ``congested_at``: when the output last became congested (loop time; 0.0 if never).
+    :attr:`paused`, :attr:`buffered`, the flags ``held``, ``congested``, ``eof`` and
+    ``established`` (the owner heard ``connection_made``; it stays True once closed), the
+    ``peer`` address, and the bytes ``received`` and ``sent`` on the wire (TLS records
+    included, files sent with ``write_file`` too); ``congested_at``: when the output last
+    became congested (loop time; 0.0 if never).
     """
 
     __slots__ = (
@@ -137,6 +139,8 @@ class Connection:
         "out",
         "owner",
         "peer",
+        "received",
+        "sent",
         "sock",
     )
 
@@ -171,6 +175,8 @@ class Connection:
         self.congested_at = 0.0  # when it last became congested (loop time)
         self.eof = False  # the peer will send no more
         self.established = False  # the owner heard connection_made (stays True once closed)
+        self.received = 0  # bytes read from the socket
+        self.sent = 0  # bytes the kernel took
 
     # -------------------------------------------------------------- state
     @property
@@ -453,6 +459,7 @@ class Connection:
                 self._shutdown(err)
                 return
             count = 0  # a TLS stream cut by a reset ends like one cut by a FIN (see _tls.py)
+        self.received += count
         tls = self._tls
         if tls is not None:
             if count:
@@ -539,6 +546,7 @@ class Connection:
             except (OSError, ValueError) as err:
                 self._shutdown(err)
                 return False
+            self.sent += sent
             if sent != len(data):
                 self._buffer(memoryview(data)[sent:])
             return True
@@ -570,6 +578,7 @@ class Connection:
             except (OSError, ValueError) as err:
                 self._shutdown(err)
                 return False
+            self.sent += sent
             if sent == len(data):
                 return True
             data = memoryview(data)[sent:]
@@ -624,6 +633,7 @@ class Connection:
             return True
         out = self.out
         ahead = len(out)
+        pending = file.ahead + file.count
         try:
             done = file.advance(self.sock, out)
         except (BlockingIOError, InterruptedError):
@@ -632,6 +642,8 @@ class Connection:
             self._took(ahead - len(out))
             self._shutdown(err)
             return False
+        finally:
+            self.sent += pending - file.ahead - file.count
         self._took(ahead - len(out))
         if not done:
             return False
@@ -653,6 +665,7 @@ class Connection:
             except (OSError, ValueError) as err:
                 self._shutdown(err)
                 return
+            self.sent += sent
             del out[:sent]
             budget = self.limits.budget
             if budget is not None:

@@ -376,6 +376,12 @@ class Server(SocketComponent):
         return list(self._connections)
 
     @handler(False)
+    def connection(self, sock: socket.socket) -> Connection | None:
+        """The open :class:`Connection` of ``sock`` (its ``peer``, ``state``, bytes
+        ``received`` and ``sent``, ...), or ``None``. Read-only: write with events."""
+        return self._connections.get(sock)
+
+    @handler(False)
     def buffered(self, sock: socket.socket) -> int:
         """Bytes buffered for ``sock`` and not yet sent."""
         conn = self._connections.get(sock)

@@ -9,7 +9,7 @@ from typing import Any
 
 from ._request import Request
 
-__all__ = ["access_log", "format_access", "log_access"]
+__all__ = ["access_log", "clean", "format_access", "log_access"]
 
 access_log = logging.getLogger("netcomp.web.access")
 
@@ -18,7 +18,7 @@ _ESCAPES[ord('"')] = '\\"'
 _ESCAPES[ord("\\")] = "\\\\"
 
 
-def _clean(text: str) -> str:
+def clean(text: str) -> str:
     """``text`` with control bytes, quotes and backslashes escaped (no log forging)."""
     return text.translate(_ESCAPES)
 
@@ -29,13 +29,20 @@ def format_access(
     """One Combined Log Format line: ``host - - [time] "line" status size "ref" "agent"``."""
     stamp = time.strftime("%d/%b/%Y:%H:%M:%S %z")
     return (
-        f'{host} - - [{stamp}] "{_clean(request_line)}" {status} {size or "-"} '
-        f'"{_clean(referer)}" "{_clean(agent)}"'
+        f'{host} - - [{stamp}] "{clean(request_line)}" {status} {size or "-"} '
+        f'"{clean(referer)}" "{clean(agent)}"'
     )
 
 
 def log_access(peer: Any, request: Request | None, status: int, size: int) -> None:
-    """Log one response (``request`` is None for an error answered without one)."""
+    """Log one response (``request`` is None for an error answered without one), and
+    call the request's ``done_hooks`` (a :class:`~netcomp.web.Logger`'s)."""
+    if request is not None and request.done_hooks is not None:
+        for hook in request.done_hooks:
+            try:
+                hook(peer, request, status, size)
+            except Exception:  # a hook's bug never breaks the connection; said once
+                logging.getLogger("netcomp.web").exception("access hook %r raised", hook)
     if not access_log.isEnabledFor(logging.INFO):
         return
     host = peer[0] if isinstance(peer, tuple) else "-"

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 from collections.abc import Callable, Generator
+from datetime import timedelta
+from http.cookies import Morsel, SimpleCookie
 from types import GeneratorType
 from typing import Any, ClassVar, TypeVar
 
@@ -12,8 +15,9 @@ from ..core import BaseComponent, Event
 from ._errors import Forbidden, HTTPError, NotFound, Redirect
 from ._request import Request
 from ._response import Response
+from ._tools import expires, serve_download, serve_file
 
-__all__ = ["HTTP_METHODS", "Controller", "JSONController", "expose"]
+__all__ = ["HTTP_METHODS", "Controller", "Cookies", "JSONController", "expose"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -65,6 +69,44 @@ class _Signature:
         except TypeError as error:
             return str(error)
         return "they fit"
+
+
+class Cookies:
+    """circuits' ``self.cookie`` in a controller: reads the request's cookies (morsels,
+    ``.value``); what is set goes to the response as ``Set-Cookie``. The request's own
+    cookies are never sent back (their attributes, ``HttpOnly`` included, stay as set)."""
+
+    __slots__ = ("request", "response")
+
+    def __init__(self, request: Request, response: Response) -> None:
+        self.request = request
+        self.response = response
+
+    def get(self, name: str, default: Any = None) -> Morsel[str] | Any:
+        """The morsel of ``name``: set in this response, else sent by the client."""
+        if self.response._cookies is not None and name in self.response._cookies:
+            return self.response._cookies[name]
+        value = self.request.cookies.get(name)
+        if value is None:
+            return default
+        jar: SimpleCookie = SimpleCookie()
+        jar[name] = value
+        return jar[name]
+
+    def __getitem__(self, name: str) -> Morsel[str]:
+        found = self.get(name)
+        if found is None:
+            raise KeyError(name)
+        return found
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        self.response.set_cookie(name, str(value))
+
+    def __delitem__(self, name: str) -> None:
+        self.response.set_cookie(name, "", max_age=0)
 
 
 class Controller(BaseComponent):
@@ -182,6 +224,44 @@ class Controller(BaseComponent):
     def error(self, status: int, description: str | None = None) -> Response:
         """Raise ``status`` (an :class:`HTTPError`)."""
         raise HTTPError(status, description)
+
+    # ------------------------------------------------- circuits.web's helpers
+    @property
+    def cookie(self) -> Cookies:
+        """The request's cookies, and the response's to set (circuits' ``self.cookie``)."""
+        return Cookies(self.request, self.response)
+
+    @property
+    def session(self) -> Any:
+        """The request's session (``RuntimeError`` without a Sessions component)."""
+        session = self.request.session
+        if session is None:
+            raise RuntimeError("no session: register a netcomp.web.Sessions on the server")
+        return session
+
+    @property
+    def uri(self) -> str:
+        """The URL of the request being answered."""
+        request = self.request
+        return f"{request.scheme}://{request.host or 'localhost'}{request.target}"
+
+    def expires(self, secs: float | timedelta = 0, force: bool = False) -> None:
+        """Say how long the response may be cached (``netcomp.web.tools.expires``)."""
+        expires(self.request, self.response, secs, force)
+
+    def serve_file(
+        self,
+        path: str | os.PathLike[str],
+        type: str | None = None,
+        disposition: str | None = None,
+        name: str | None = None,
+    ) -> Response:
+        """Answer with a file (``netcomp.web.tools.serve_file``)."""
+        return serve_file(self.request, self.response, path, type, disposition, name)
+
+    def serve_download(self, path: str | os.PathLike[str], name: str | None = None) -> Response:
+        """Answer with a file as a download (``netcomp.web.tools.serve_download``)."""
+        return serve_download(self.request, self.response, path, name)
 
     def json(self, data: Any, status: int = 200) -> Response:
         """A JSON response (``return self.json({...})``)."""

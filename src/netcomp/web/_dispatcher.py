@@ -10,6 +10,9 @@ Rules:
 * An earlier ``request`` handler that already answered (``Static``, your own) wins: the
   dispatcher runs last (priority -1) and only when nothing answered. An ``async def``
   (or generator) ``request`` handler counts as answering: it is still running.
+* A path with ``.`` or ``..`` segments is redirected (301) to its normal form (RFC 3986
+  section 5.2.4: ``..`` never climbs above ``/``), the query kept; the new location is
+  always a path on this site (one leading ``/``).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 
 from ..core import BaseComponent, Event, Value, handler
 from ._controllers import Controller
-from ._errors import MethodNotAllowed, NotFound
+from ._errors import MethodNotAllowed, NotFound, Redirect
 from ._request import Request
 from ._response import Response
 
@@ -67,6 +70,8 @@ class Dispatcher(BaseComponent):
     def _on_request(self, event: Event, request: Request, response: Response) -> Value | None:
         if event.answered:
             return None  # answered already, or an async handler is answering
+        if "/." in request.raw_path:
+            _dot_segments(request)
         segments, controller = self._find(request.path)
         if controller is None:
             raise NotFound()
@@ -86,7 +91,7 @@ class Dispatcher(BaseComponent):
                 methods = controller.methods
                 raise MethodNotAllowed(methods | _HEAD if "GET" in methods else methods)
         kwargs = dict(request.query) if request.query_string else {}
-        if request.body and request.content_type in _FORMS:
+        if request._body and request.content_type in _FORMS:
             kwargs.update(request.form)
         if not controller.accepts(name, args, kwargs):
             # A URL that names an action with the wrong arguments is a wrong URL: 404, and
@@ -126,3 +131,25 @@ class Dispatcher(BaseComponent):
 _ROUTE_CACHE = 1024
 _HEAD = frozenset(("HEAD",))
 _FORMS = frozenset(("application/x-www-form-urlencoded", "multipart/form-data"))
+
+
+def _dot_segments(request: Request) -> None:
+    """Redirect (301) a path with dot segments to its normal form."""
+    kept: list[str] = []
+    parts = request.raw_path.split("/")[1:]
+    for index, part in enumerate(parts):
+        last = index == len(parts) - 1
+        if part == "..":
+            if kept:
+                kept.pop()
+            if last:
+                kept.append("")
+        elif part == ".":
+            if last:
+                kept.append("")
+        else:
+            kept.append(part)
+    location = "/" + "/".join(kept).lstrip("/")
+    if location != request.raw_path:
+        query = request.query_string
+        raise Redirect(location + ("?" + query if query else ""), 301)

@@ -19,6 +19,8 @@ Rules:
   for it; what it returns later is dropped. So is what a handler returns once its
   connection is gone (a pipelined request whose client left before the handler ran):
   quietly, closing a file or generator it returned.
+* The server's ``response_filters`` (none by default) see each response before its head
+  is made (:mod:`._filters`): they are copied onto the response here and run there.
 
 What is needed of the server is a :class:`Host`.
 """
@@ -35,6 +37,7 @@ from ._bodies import close_source
 from ._errors import HTTPError
 from ._events import request
 from ._exchange import Exchange, Handling
+from ._filters import ResponseFilter, filter_response
 from ._limits import HTTPLimits
 from ._response import Response
 
@@ -63,6 +66,8 @@ class Host(Protocol):
     @property
     def stopping(self) -> bool: ...
     @property
+    def response_filters(self) -> list[ResponseFilter]: ...
+    @property
     def _server_field(self) -> str: ...
     def fire(self, event: Event, *channels: Hashable) -> Value: ...
     def _switched(self, conn: Connection, handling: Handling) -> None: ...
@@ -81,6 +86,8 @@ def call_handlers(server: Host, exchange: Exchange) -> None:
     exchange.holds_slot = True
     if limits.response_timeout is not None:
         exchange.deadline = server.loop.time() + limits.response_timeout
+    if server.response_filters:  # an extension point: costs nothing unless used
+        exchange.response.filters = list(server.response_filters)
     value = server.fire(request(exchange.request, exchange.response), server.channel)
     value.observed = True  # a handler's error becomes this request's 500, logged here
     value.add_done_callback(lambda v: handlers_done(server, exchange, v))
@@ -122,12 +129,40 @@ def handlers_done(server: Host, exchange: Exchange, value: Value) -> None:
             if all(isinstance(r, str) for r in result)
             else b"".join(r.encode() if isinstance(r, str) else r for r in result)
         )
+    response = exchange.response
+    if response.filters is not None or response.encoder is not None:
+        filter_response(
+            exchange,
+            result,
+            lambda answer: _send(server, exchange, answer),
+            lambda error: _filter_failed(server, exchange, error),
+        )
+        return
+    try:  # (inline, not _send: the common path makes no extra call)
+        exchange.respond(result)
+    except Exception as error:
+        _cannot_send(server, exchange, error)
+
+
+def _send(server: Host, exchange: Exchange, result: Any) -> None:
     try:
         exchange.respond(result)
-    except Exception as error:  # a body we cannot send: the handler's bug, not fatal
-        _log_500(exchange, error, "the handler's answer cannot be sent")
+    except Exception as error:
+        _cannot_send(server, exchange, error)
+
+
+def _cannot_send(server: Host, exchange: Exchange, error: BaseException) -> None:
+    """A body we cannot send: the handler's bug, not fatal."""
+    _log_500(exchange, error, "the handler's answer cannot be sent")
+    report(server, error)
+    exchange.fail(error, server.expose_tracebacks)
+
+
+def _filter_failed(server: Host, exchange: Exchange, error: BaseException) -> None:
+    if not isinstance(error, HTTPError):
+        _log_500(exchange, error, "a response filter raised")
         report(server, error)
-        exchange.fail(error, expose)
+    exchange.fail(error, server.expose_tracebacks)
 
 
 def drop(exchange: Exchange, result: Any) -> None:

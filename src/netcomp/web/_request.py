@@ -9,13 +9,15 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl, quote, unquote
 
 from ..core import Future
 from ._errors import BadRequest
 from ._headers import Headers
 
-__all__ = ["BodyStream", "Request", "UploadedFile"]
+__all__ = ["BodyStream", "Request", "RequestBody", "UploadedFile"]
+
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"  # RFC 3986 pchar and "/": kept as they are
 
 
 def _fold(pairs: list[tuple[str, str]]) -> dict[str, Any]:
@@ -44,8 +46,53 @@ class UploadedFile:
         self.content_type = content_type
         self.data = data
 
+    @property
+    def value(self) -> bytes:
+        """The file's content (circuits' and ``cgi.FieldStorage``'s name for ``data``)."""
+        return self.data
+
     def __repr__(self) -> str:
         return f"<UploadedFile {self.name}={self.filename!r} {len(self.data)} bytes>"
+
+
+class RequestBody(bytes):
+    """A buffered request body: ``bytes`` that can also be read like a file, as
+    circuits.web's ``request.body.read()`` does (``read``, ``readline``, ``seek``,
+    ``tell``; the position is this object's own)."""
+
+    def _at(self) -> int:
+        return self.__dict__.get("position", 0)  # type: ignore[no-any-return]
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes (all that is left when negative) from the position."""
+        start = self._at()
+        end = len(self) if size is None or size < 0 else min(len(self), start + size)
+        self.__dict__["position"] = end
+        return bytes(self[start:end])
+
+    def readline(self, size: int = -1) -> bytes:
+        """One line (up to and including ``b"\\n"``), at most ``size`` bytes."""
+        start = self._at()
+        newline = self.find(b"\n", start)
+        end = len(self) if newline < 0 else newline + 1
+        if size is not None and size >= 0:
+            end = min(end, start + size)
+        self.__dict__["position"] = end
+        return bytes(self[start:end])
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        """Move the position (``whence``: 0 start, 1 current, 2 end), within the body;
+        the new position."""
+        base = (0, self._at(), len(self))[whence]
+        self.__dict__["position"] = max(0, min(len(self), base + offset))
+        return self.__dict__["position"]  # type: ignore[no-any-return]
+
+    def tell(self) -> int:
+        """The position."""
+        return self._at()
+
+
+_NO_BODY = RequestBody(b"")
 
 
 class BodyStream:
@@ -147,7 +194,7 @@ class Request:
         self._fields = fields
         self.remote = remote
         self.scheme = scheme
-        self.body = body
+        self._body = body
         self.stream: BodyStream | None = None
         path, _, query = target.partition("?")
         if path[:1] != "/" and "://" in path:
@@ -166,13 +213,56 @@ class Request:
         #: Free for handlers to share per-request data.
         self.state: dict[str, Any] = {}
 
+    #: The session of this request, set by a :class:`~netcomp.web.Sessions` component.
+    session: Any = None
+    #: Where the application is mounted (a WSGI ``SCRIPT_NAME``; ``""`` on a server).
+    script_name: str = ""
+    #: The user name an authentication tool accepted (``check_auth``), else None.
+    login: str | None = None
+    #: Called as ``hook(peer, request, status, size)`` once this request's response is out
+    #: (a :class:`~netcomp.web.Logger` adds itself); None: nobody asked.
+    done_hooks: list[Any] | None = None
+
+    @property
+    def body(self) -> bytes:
+        """The whole body (``b""`` when it is streamed): a :class:`RequestBody`, bytes
+        that can also be read like a file (``request.body.read()``)."""
+        body = self._body
+        if body.__class__ is RequestBody:
+            return body
+        if not body:
+            return _NO_BODY
+        self._body = body = RequestBody(body)
+        return body
+
+    @body.setter
+    def body(self, body: bytes) -> None:
+        self._body = body
+
     # The common case reads none of these: each is parsed on first use.
     @property
     def path(self) -> str:
-        """The percent-decoded path (``/a%20b`` -> ``/a b``), UTF-8."""
+        """The percent-decoded path (``/a%20b`` -> ``/a b``), UTF-8. A handler may set it
+        (a prefix, a rewrite) before the Dispatcher routes the request."""
         if self._path is None:
             self._path = unquote(self.raw_path, errors="surrogateescape")
         return self._path
+
+    @path.setter
+    def path(self, path: str) -> None:
+        self._path = path
+        self.raw_path = quote(path, safe=_PATH_SAFE, errors="surrogateescape")
+
+    @property
+    def qs(self) -> str:
+        """The query string (circuits' name for ``query_string``)."""
+        return self.query_string
+
+    @property
+    def protocol(self) -> tuple[int, int]:
+        """The HTTP version as a tuple, ``(1, 1)`` (circuits' ``request.protocol``)."""
+        major, _, minor = self.version.partition(".")
+        return int(major), int(minor or 0)
 
     @property
     def headers(self) -> Headers:
@@ -201,7 +291,7 @@ class Request:
     def json(self) -> Any:
         """The body parsed as JSON; :class:`BadRequest` (400) if it is not JSON."""
         try:
-            return _json.loads(self.body)
+            return _json.loads(self._body)
         except ValueError as err:
             raise BadRequest(description=f"the body is not valid JSON: {err}") from err
 
@@ -215,7 +305,7 @@ class Request:
     def _parse_form(self) -> dict[str, Any]:
         kind = self.content_type
         if kind == "application/x-www-form-urlencoded":
-            text = self.body.decode("utf-8", "replace")
+            text = self._body.decode("utf-8", "replace")
             return _fold(parse_qsl(text, keep_blank_values=True))
         if kind == "multipart/form-data":
             return self._parse_multipart()
@@ -223,7 +313,7 @@ class Request:
 
     def _parse_multipart(self) -> dict[str, Any]:
         head = f"Content-Type: {self.headers.get('content-type', '')}\r\n\r\n".encode("latin-1")
-        message = BytesParser(policy=HTTP).parsebytes(head + self.body)
+        message = BytesParser(policy=HTTP).parsebytes(head + self._body)
         if not message.is_multipart():
             raise BadRequest(description="malformed multipart/form-data body")
         pairs: list[tuple[str, Any]] = []
@@ -255,6 +345,15 @@ class Request:
                 jar.update({name: morsel.value for name, morsel in cookie.items()})
             self._cookies = jar
         return self._cookies
+
+    @property
+    def cookie(self) -> SimpleCookie:
+        """The cookies sent, as morsels (circuits' ``request.cookie``): a copy to read;
+        set cookies on the response (``response.set_cookie``)."""
+        jar: SimpleCookie = SimpleCookie()
+        for name, value in self.cookies.items():
+            jar[name] = value
+        return jar
 
     @property
     def keep_alive(self) -> bool:

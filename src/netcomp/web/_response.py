@@ -56,7 +56,17 @@ class Response:
     Content-Length was set) and then data; ``await flush()`` waits until the connection
     has room; ``finish()`` ends the body. The server finishes the response when the
     handler is done, unless ``streaming`` is set (then ``finish()`` is up to you).
+
+    Response filters (``BaseServer.response_filters``, docs/web.md *Response filters*)
+    see the response once, before its head is made: when the handler is done, or at its
+    first ``write``. A filter that recodes what is written by hand sets ``encoder``.
     """
+
+    #: The server's response filters still to run on this response (None: none, or run).
+    filters: list[Any] | None = None
+    #: Recodes what ``write`` sends (``encode(data)``; ``finish()`` gives the tail), set
+    #: by a filter such as :class:`~netcomp.web.Gzip`; None: bytes go as they are.
+    encoder: Any = None
 
     def __init__(
         self,
@@ -95,6 +105,16 @@ class Response:
         if self._cookies is None:
             self._cookies = SimpleCookie()
         return self._cookies
+
+    @property
+    def cookie(self) -> SimpleCookie:
+        """The cookies to set (circuits' name for :attr:`cookies`)."""
+        return self.cookies
+
+    @property
+    def request(self) -> Any:
+        """The request this response answers, while it is being answered (else None)."""
+        return getattr(self._exchange, "request", None)
 
     @property
     def body(self) -> Any:
@@ -149,10 +169,24 @@ class Response:
         Raises :class:`ConnectionError` once the client has gone away, so a streaming
         handler learns to stop; ``RuntimeError`` after :meth:`finish`.
         """
-        if isinstance(data, str):
-            data = data.encode("utf-8")
+        payload = data.encode("utf-8") if isinstance(data, str) else data
         self.touched = True
-        self._bound().write_body(data)
+        output = self._bound()
+        if self.filters is not None and not output.head_sent:
+            self.run_filters(by_hand=True)
+        if self.encoder is not None:
+            payload = self.encoder.encode(payload)
+            if not payload:
+                return
+        output.write_body(payload)
+
+    def run_filters(self, by_hand: bool) -> None:
+        """Run the response filters not yet run (once), before the head is made:
+        ``run(response, by_hand)``; ``by_hand``: the body will come through ``write``.
+        What a filter returns is ignored here (it cannot replace this response)."""
+        filters, self.filters = self.filters, None
+        for run in filters or ():
+            run(self, by_hand)
 
     def flush(self) -> Future:
         """A future done once the connection's output is below its high water mark."""
@@ -161,7 +195,16 @@ class Response:
     def finish(self) -> None:
         """End the body (the head first, if not yet sent). Idempotent."""
         self.touched = True
-        self._bound().finish()
+        output = self._bound()
+        if not output.head_sent:
+            if self.filters is not None:
+                self.run_filters(by_hand=False)
+        elif self.encoder is not None:
+            encoder, self.encoder = self.encoder, None
+            tail = encoder.finish()
+            if tail and not output.finished:
+                output.write_body(tail)
+        output.finish()
 
     def __repr__(self) -> str:
         return f"<Response {self.status} {self.reason}>"

@@ -12,6 +12,10 @@ Rules:
 * A TLS server whose client sends plain HTTP (its first bytes look like a request line)
   answers 400 in clear, saying the port expects TLS, then closes; other bytes that are
   no TLS end the connection as a failed handshake.
+* ``response_filters`` (:mod:`._filters`) is empty unless a component adds to it (a
+  :class:`~netcomp.web.Gzip`, :class:`~netcomp.web.Sessions`); while a handler takes
+  circuits.web's ``response`` event by name on the server's channel, the server adds the
+  filter that fires it (checked whenever a component joins or leaves the tree).
 """
 
 from __future__ import annotations
@@ -28,11 +32,12 @@ from ..net import Server as _StreamServer
 from ._accesslog import log_access
 from ._dispatcher import Dispatcher
 from ._exchange import Handling
+from ._filters import ResponseEvent, ResponseFilter
 from ._headers import check_field
 from ._limits import HTTPLimits
 from ._link import Link
 
-__all__ = ["BaseServer", "Server"]
+__all__ = ["BaseServer", "Server", "ServerHTTP"]
 
 log = logging.getLogger("netcomp.web")
 
@@ -111,18 +116,8 @@ class BaseServer(_StreamServer):
     ) -> None:
         """Bind and listen at once (errors surface here). The stream options (``backlog``
         to ``sock``) are :class:`netcomp.net.Server`'s."""
-        if limits is not None and not isinstance(limits, HTTPLimits):
-            raise TypeError(f"limits must be an HTTPLimits, not {type(limits).__name__}")
         self.family = sock.family if sock is not None else _family(bind)
-        self.http_limits = limits if limits is not None else HTTPLimits()
-        self.expose_tracebacks = expose_tracebacks
-        self.server_name = server_name
-        self._server_field = f"Server: {server_name}\r\n" if server_name else ""
-        if server_name:
-            check_field("Server", server_name)
-        self.in_progress = 0
-        self.stopping = False
-        self._links: dict[Connection, Handling] = {}
+        self._http_state(limits, expose_tracebacks, server_name)
         super().__init__(
             bind,
             secure,
@@ -146,6 +141,31 @@ class BaseServer(_StreamServer):
         self.scheme = "https" if self.secure else "http"
         if self.dispatcher_class is not None:
             self.dispatcher = self.dispatcher_class(channel=self.channel).register(self)
+
+    def _http_state(
+        self, limits: HTTPLimits | None, expose_tracebacks: bool, server_name: str | None
+    ) -> None:
+        """The HTTP side's settings and state (before the stream server binds)."""
+        if limits is not None and not isinstance(limits, HTTPLimits):
+            raise TypeError(f"limits must be an HTTPLimits, not {type(limits).__name__}")
+        self.http_limits = limits if limits is not None else HTTPLimits()
+        self.expose_tracebacks = expose_tracebacks
+        self.server_name = server_name
+        self._server_field = f"Server: {server_name}\r\n" if server_name else ""
+        if server_name:
+            check_field("Server", server_name)
+        self.in_progress = 0
+        self.stopping = False
+        self._links: dict[Connection, Handling] = {}
+        #: Called on each response before its head is made (docs/web.md, *Response
+        #: filters*). Empty: nothing is done per request.
+        self.response_filters: list[ResponseFilter] = []
+        self._response_event = ResponseEvent(lambda event: self.fire(event, self.channel))
+
+    @property
+    def http(self) -> ServerHTTP:
+        """circuits.web's ``server.http``: the ``base`` URL, ``scheme``, ``protocol``."""
+        return ServerHTTP(self)
 
     @property
     def url(self) -> str:
@@ -222,8 +242,58 @@ class BaseServer(_StreamServer):
     def _web_stopping(self, manager: Any) -> None:
         self.stopping = True
 
+    @handler("registered", "unregistered", channel="*")
+    def _web_tree_changed(self, component: Any, manager: Any) -> None:
+        """Fire circuits' ``response`` event only while a handler takes it by name here."""
+        _handlers, _fns, named = self.loop.registry.lookup("response", (self.channel,))
+        filters = self.response_filters
+        present = self._response_event in filters
+        if named and not present:
+            filters.insert(0, self._response_event)
+        elif present and not named:
+            filters.remove(self._response_event)
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__}/{self.channel} {self.url} connections={len(self._links)}>"
+
+
+class ServerHTTP:
+    """circuits.web's ``server.http``, as far as programs read it: ``base`` (the URL
+    without a trailing slash), ``uri`` (with it), ``scheme``, ``protocol`` and
+    ``version`` (what the ``Server`` field says)."""
+
+    __slots__ = ("server",)
+
+    def __init__(self, server: BaseServer) -> None:
+        self.server = server
+
+    @property
+    def base(self) -> str:
+        """The base URL, ``http://127.0.0.1:8000``."""
+        return self.server.url
+
+    @property
+    def uri(self) -> str:
+        """The base URL with a trailing slash."""
+        return self.server.url + "/"
+
+    @property
+    def scheme(self) -> str:
+        """``http`` or ``https``."""
+        return self.server.scheme
+
+    @property
+    def protocol(self) -> tuple[int, int]:
+        """The HTTP version the server speaks, ``(1, 1)``."""
+        return (1, 1)
+
+    @property
+    def version(self) -> str:
+        """The ``Server`` field's value (``netcomp``), or ``""`` when it is not sent."""
+        return self.server.server_name or ""
+
+    def __repr__(self) -> str:
+        return f"<ServerHTTP {self.base}>"
 
 
 class Server(BaseServer):

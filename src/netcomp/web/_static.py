@@ -9,57 +9,30 @@ Rules:
 * Nothing there (or not a regular file/directory): return ``None``, so the next
   ``request`` handler (the Dispatcher, hence a controller or 404) answers.
 * GET and HEAD only; another method on an existing path is 405 with ``Allow``.
-* Validators (RFC 9110 section 8.8, 13): a strong ``ETag`` from size and mtime and
-  ``Last-Modified``. ``If-None-Match`` (weak comparison) takes precedence over
-  ``If-Modified-Since``; either gives 304 with no body.
-* Ranges (RFC 9110 section 14): one ``bytes=`` range (``a-b``, ``a-``, ``-n``) gives 206
-  with ``Content-Range``; an unsatisfiable one 416 with ``Content-Range: bytes */size``;
-  several ranges, a malformed field, another unit, or an ``If-Range`` that does not match
-  give the whole file (200), as the RFC allows. Ranges apply to GET only.
-* A file body is a :class:`FileSlice` (:mod:`._bodies`): exactly ``length`` bytes from
-  ``offset`` so the body always matches the Content-Length sent, even if the file changes
-  meanwhile.
+* A file is answered by :func:`~._files.file_response`: validators (304), one range
+  (206 with ``Content-Range``), several (206 ``multipart/byteranges``), unsatisfiable or
+  overlapping ones (416), a malformed field, another unit, too many ranges or an
+  ``If-Range`` that does not match (the whole file, 200). Ranges apply to GET only. The
+  body is exactly what the Content-Length says, even if the file changes meanwhile.
 """
 
 from __future__ import annotations
 
 import html
-import mimetypes
 import os
-import re
 import stat
-from email.utils import formatdate, parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, unquote_to_bytes
 
 from ..core import BaseComponent, Event, handler
-from ._bodies import FileSlice
 from ._errors import BadRequest, Forbidden, MethodNotAllowed, NotFound, Redirect
+from ._files import file_response, guess_type, open_regular
 from ._request import Request
 from ._response import Response
 
 __all__ = ["Static"]
 
 _ALLOWED = ("GET", "HEAD")
-# Types that are text without being text/*: they get a charset too.
-_TEXTUAL = frozenset(
-    (
-        "application/javascript",
-        "application/json",
-        "application/xml",
-        "application/xhtml+xml",
-        "image/svg+xml",
-    )
-)
-# A file that mimetypes calls "compressed" is served as the archive it is, never with
-# Content-Encoding (a browser would unpack ``x.tar.gz`` behind the user's back).
-_COMPRESSED = {
-    "gzip": "application/gzip",
-    "bzip2": "application/x-bzip2",
-    "xz": "application/x-xz",
-    "compress": "application/x-compress",
-    "br": "application/x-brotli",
-}
 
 
 class Static(BaseComponent):
@@ -76,19 +49,43 @@ class Static(BaseComponent):
 
     def __init__(
         self,
-        docroot: str | os.PathLike[str],
-        prefix: str = "/",
+        docroot: str | os.PathLike[str] | None = None,
+        prefix: str | os.PathLike[str] | None = None,
         listing: bool = False,
         channel: Any = "web",
         index: tuple[str, ...] = ("index.html",),
         content_types: dict[str, str] | None = None,
+        *,
+        path: str | None = None,
+        dirlisting: bool | None = None,
+        defaults: tuple[str, ...] | list[str] | None = None,
     ) -> None:
-        """Check that ``docroot`` is a directory (``NotADirectoryError`` otherwise)."""
+        """Check that ``docroot`` is a directory (``NotADirectoryError`` otherwise) and
+        not the file system's root (``ValueError``). ``prefix``: ``"/"`` by default.
+
+        circuits' spelling works too: ``path=`` is ``prefix``, ``dirlisting=`` is
+        ``listing``, ``defaults=`` is ``index``, and circuits' argument order
+        ``Static("/static", docroot)`` is recognised where netcomp's reading cannot be
+        meant: the first argument is no directory (or is ``/``), the second is one.
+        """
         super().__init__(channel=channel)
+        if path is not None:
+            prefix = path
+        if docroot is not None and prefix is not None and _circuits_order(docroot, prefix):
+            docroot, prefix = prefix, docroot  # circuits' order: Static(path, docroot)
+        if docroot is None:
+            raise TypeError("Static needs a docroot (the directory to serve)")
+        if dirlisting is not None:
+            listing = dirlisting
+        if defaults is not None:
+            index = tuple(defaults)
+        prefix = "/" if prefix is None else os.fspath(prefix)
         self.docroot = os.fspath(docroot)
         self.root_path = os.path.realpath(self.docroot)
         if not os.path.isdir(self.root_path):
             raise NotADirectoryError(f"Static docroot is not a directory: {self.docroot!r}")
+        if self.root_path == os.path.realpath(os.sep):
+            raise ValueError("Static refuses to serve the whole file system (docroot '/')")
         if not prefix.startswith("/"):
             raise ValueError(f"prefix must start with '/', got {prefix!r}")
         self.prefix = "/" + prefix.strip("/")
@@ -179,71 +176,12 @@ class Static(BaseComponent):
 
     # --------------------------------------------------------------- files
     def _file(self, request: Request, real: str) -> Response:
-        try:
-            # O_NONBLOCK: if the name became a fifo since stat(), open must not hang the loop.
-            fd = os.open(real, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | _O_CLOEXEC)
-        except FileNotFoundError:
-            raise NotFound() from None
-        except PermissionError:
-            raise Forbidden() from None
-        file = os.fdopen(fd, "rb")
-        try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                raise NotFound()
-            response = self._answer(request, real, info, file)
-        except BaseException:
-            file.close()
-            raise
-        if not isinstance(response.body, FileSlice):
-            file.close()
-        return response
-
-    def _answer(self, request: Request, real: str, info: os.stat_result, file: Any) -> Response:
-        size = info.st_size
-        etag = f'"{size:x}-{info.st_mtime_ns:x}"'
-        mtime = int(info.st_mtime)
-        headers = [
-            ("ETag", etag),
-            ("Last-Modified", formatdate(mtime, usegmt=True)),
-            ("Accept-Ranges", "bytes"),
-        ]
-        request_headers = request.headers
-        if _not_modified(request_headers, etag, mtime):
-            return Response(b"", 304, headers)
-        headers.append(("Content-Type", self.content_type(real)))
-        headers.append(("X-Content-Type-Options", "nosniff"))
-        offset, length, status = 0, size, 200
-        field = request_headers.get("range")
-        if field is not None and request.method == "GET" and _if_range(request, etag, mtime):
-            wanted = parse_range(field, size)
-            if isinstance(wanted, str):  # "unsatisfiable"
-                headers.append(("Content-Range", f"bytes */{size}"))
-                return Response(b"", 416, headers)
-            if wanted is not None:
-                offset, end = wanted
-                length = end - offset + 1
-                status = 206
-                headers.append(("Content-Range", f"bytes {offset}-{end}/{size}"))
-        headers.append(("Content-Length", str(length)))
-        if request.method == "HEAD" or length == 0:
-            return Response(b"", status, headers)
-        return Response(FileSlice(file, offset, length), status, headers)
+        file, info = open_regular(real)
+        return file_response(request, Response(), file, info, self.content_type(real))
 
     def content_type(self, path: str) -> str:
         """The Content-Type for ``path`` (text types with ``charset=utf-8``)."""
-        name = os.path.basename(path).lower()
-        for suffix, configured in self.content_types.items():
-            if name.endswith(suffix):
-                return configured
-        kind, encoding = mimetypes.guess_type(name, strict=False)
-        if encoding is not None:
-            return _COMPRESSED.get(encoding, "application/octet-stream")
-        if kind is None:
-            return "application/octet-stream"
-        if kind.startswith("text/") or kind in _TEXTUAL:
-            return f"{kind}; charset=utf-8"
-        return kind
+        return guess_type(path, self.content_types)
 
     # ------------------------------------------------------------- listing
     def _listing(self, request: Request, segments: list[str], real: str) -> Response:
@@ -285,8 +223,13 @@ class Static(BaseComponent):
         return f"<Static/{self.channel} {self.prefix} -> {self.docroot}>"
 
 
-_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-_RANGE = re.compile(r"[ \t]*([0-9]*)[ \t]*-[ \t]*([0-9]*)[ \t]*")
+def _circuits_order(first: str | os.PathLike[str], second: str | os.PathLike[str]) -> bool:
+    """Whether ``Static(first, second)`` is circuits' ``Static(path, docroot)``: the
+    second names a directory (not the root) and the first names none (or the root)."""
+    root = os.path.realpath(os.sep)
+    if not os.path.isdir(second) or os.path.realpath(second) == root:
+        return False
+    return not os.path.isdir(first) or os.path.realpath(first) == root
 
 
 def _safe_segment(segment: str) -> bool:
@@ -305,78 +248,3 @@ def _url(segments: list[str], quoted: bool = True) -> str:
 def _display(name: str) -> str:
     """A file name as text (undecodable bytes shown as U+FFFD)."""
     return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-
-
-def _etags(field: str) -> list[str]:
-    return [tag.strip() for tag in field.split(",") if tag.strip()]
-
-
-def _weak_match(a: str, b: str) -> bool:
-    return a.removeprefix("W/") == b.removeprefix("W/")
-
-
-def _http_date(text: str) -> int | None:
-    """Seconds since the epoch of an HTTP date, or None when it is not one."""
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        from datetime import timezone
-
-        when = when.replace(tzinfo=timezone.utc)
-    return int(when.timestamp())
-
-
-def _not_modified(headers: Any, etag: str, mtime: int) -> bool:
-    """RFC 9110 section 13.2.2: If-None-Match first; If-Modified-Since only without it."""
-    none_match = headers.get_all("if-none-match")
-    if none_match:
-        tags = [tag for field in none_match for tag in _etags(field)]
-        return "*" in tags or any(_weak_match(tag, etag) for tag in tags)
-    since = headers.get("if-modified-since")
-    if since is None:
-        return False
-    when = _http_date(since)
-    return when is not None and mtime <= when
-
-
-def _if_range(request: Request, etag: str, mtime: int) -> bool:
-    """Whether the Range field applies (no If-Range, or one that still matches)."""
-    field = request.headers.get("if-range")
-    if field is None:
-        return True
-    field = field.strip()
-    if field.startswith('"') or field.startswith("W/"):
-        return field == etag  # strong comparison: a weak tag never matches
-    when = _http_date(field)
-    return when is not None and when == mtime
-
-
-def parse_range(field: str, size: int) -> tuple[int, int] | str | None:
-    """One ``bytes=`` range of a ``size``-byte representation, as ``(first, last)``.
-
-    ``"unsatisfiable"`` when it is valid but selects nothing (416); ``None`` to ignore the
-    field and send everything (a malformed field, another unit, several ranges).
-    """
-    unit, _, ranges = field.partition("=")
-    if unit.strip().lower() != "bytes" or "," in ranges:
-        return None
-    match = _RANGE.fullmatch(ranges)
-    if match is None:
-        return None
-    first_text, last_text = match.groups()
-    if not first_text and not last_text:
-        return None
-    if not first_text:  # -n: the last n bytes
-        suffix = int(last_text)
-        if suffix == 0 or size == 0:
-            return "unsatisfiable"
-        return max(0, size - suffix), size - 1
-    first = int(first_text)
-    if last_text and int(last_text) < first:
-        return None  # invalid: ignored (RFC 9110 section 14.1.1)
-    if first >= size:
-        return "unsatisfiable"
-    last = int(last_text) if last_text else size - 1
-    return first, min(last, size - 1)
