@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,6 +202,7 @@ def test_every_example_header_is_covered_here() -> None:
         "web_fetch.py",
         "wsgi_app.py",
         "inspector.py",
+        "slow_readers.py",
     }
     assert {p.name for p in EXAMPLES.glob("*.py")} == covered
 
@@ -346,6 +348,33 @@ def test_wsgi_app_header(session: Session) -> None:
     assert session.run(add) == "5\n"
     assert session.run(bad).startswith("400 Bad Request")
     assert session.run(lines) == "line 1\nline 2\nline 3\n"
+
+
+@needs_curl
+def test_slow_readers_header(session: Session) -> None:
+    server, slow, stats, fast, progress = steps("slow_readers.py")
+    session.start_server(server)
+    assert slow.command.endswith(" &")
+    session.start(slow.command.removesuffix("&").strip())  # in the background, as & does
+    # Until the slow reader's stream has made more than the kernel's buffers and the
+    # server's take at once (256 KiB): from then on it is made at the reader's pace.
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        report = json.loads(session.run(stats))
+        made = {s["stream"]: s for s in report["streams"]}
+        if 1 in made and made[1]["produced"] >= 256 * 1024:
+            break
+        assert time.monotonic() < deadline, report
+    assert session.run(fast) == str(4 * 1024 * 1024)  # a fast reader, meanwhile
+    report = json.loads(session.run(stats))
+    made = {s["stream"]: s for s in report["streams"]}
+    assert made[2] == {"stream": 2, "produced": 4 * 1024 * 1024, "done": True}, report
+    # 64 KiB/s for a second or two: far from the 4 MiB made at once without backpressure.
+    assert not made[1]["done"] and made[1]["produced"] < 2 * 1024 * 1024, report
+    assert report["buffered_max"] <= report["high_water"] + 1024, report
+    assert report["high_water"] == 32 * 1024 and report["budget"] == 64 * 1024 * 1024
+    lines = session.run(progress).splitlines()
+    assert [line.split(" at ")[0] for line in lines] == [f"step {n} of 5" for n in range(1, 6)]
 
 
 def test_the_parser_reads_commands_and_comments() -> None:

@@ -6,6 +6,7 @@ import errno
 import os
 import selectors
 import socket
+import sys
 from typing import Any
 
 import pytest
@@ -310,6 +311,43 @@ def test_connection_limits_has_a_name_of_its_own() -> None:
     assert (limits.high_water, limits.low_water, limits.pause_reading) == (10, 5, True)
     with pytest.raises(ValueError, match="low_water"):
         netcomp.net.ConnectionLimits(high_water=1, low_water=2)
+    with pytest.raises(TypeError, match="OutputBudget"):
+        netcomp.net.ConnectionLimits(budget=1000)  # type: ignore[arg-type]
+
+
+def test_output_budget_is_checked_and_shared_by_a_servers_connections() -> None:
+    import netcomp.net
+
+    with pytest.raises(ValueError, match="output_budget"):
+        TCPServer(0, output_budget=0)
+    with pytest.raises(ValueError, match="output_grace"):
+        TCPServer(0, output_budget=1000, output_grace=-1)
+    server = TCPServer(0, output_budget=1000)
+    try:
+        budget = server.limits.budget
+        assert isinstance(budget, netcomp.net.OutputBudget)
+        assert (budget.limit, budget.resume, budget.total, budget.over) == (1000, 750, 0, False)
+        plain = TCPServer(0)
+        assert plain.limits.budget is None  # plain net servers: no ceiling by default
+        plain.socket.close()
+    finally:
+        server.socket.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="TCP_NOTSENT_LOWAT: Linux")
+@pytest.mark.parametrize("lowat", [None, 32 * 1024])
+def test_accepted_tcp_sockets_get_the_notsent_lowat_asked_for(lowat: int | None) -> None:
+    manager = Manager()
+    server = TCPServer(0, channel="srv", notsent_lowat=lowat)
+    server.register(manager)
+    option = getattr(socket, "TCP_NOTSENT_LOWAT", 25)
+    with running(manager) as recorder, std_connect(socket.AF_INET, server.bind):
+        recorder.wait_for("connect", predicate=on("srv"))
+        [sock] = server.connections
+        got = sock.getsockopt(socket.IPPROTO_TCP, option)
+    assert got == (lowat if lowat is not None else 0)  # 0: not set (the sysctl applies)
+    with pytest.raises(ValueError, match="notsent_lowat"):
+        TCPServer(0, notsent_lowat=0)
 
 
 @pytest.mark.parametrize("nodelay", [True, False])

@@ -522,6 +522,45 @@ def test_peers_resetting_during_the_server_handshake_leak_no_descriptor(
     assert recorder.count("connect") == 0
 
 
+class Refusing(TCPServer):
+    """A TLS server that tells plaintext peers what it speaks."""
+
+    class Echo(Component):
+        def read(self, sock: socket.socket, data: bytes) -> bytes:
+            return data
+
+    def plaintext_answer(self, conn: Any, greeting: bytes) -> bytes | None:
+        return b"speak TLS, not " + greeting[:5] + b"\n" if greeting.startswith(b"HELO") else None
+
+
+def test_a_tls_servers_answer_to_a_plaintext_peer_goes_out_in_clear(
+    certs: tuple[str, str],
+) -> None:
+    """The hook's bytes reach the peer before the close; a peer it has no answer for is
+    a failed handshake, as before; TLS peers are served as usual."""
+    manager = Manager()
+    server = Refusing(("127.0.0.1", 0), ssl_context=server_ssl_context(*certs), channel="srv")
+    server.register(manager)
+    Refusing.Echo(channel="srv").register(manager)
+    with running(manager) as recorder:
+        with socket.create_connection(server.bind, timeout=5) as peer:
+            peer.sendall(b"HELO there\r\n")
+            assert peer.recv(100) == b"speak TLS, not HELO \n"
+            assert peer.recv(100) == b""  # then a clean close (FIN)
+        with socket.create_connection(server.bind, timeout=5) as peer:
+            peer.sendall(b"EHLO there\r\n")
+            assert peer.recv(100) == b""
+        recorder.wait_for("error", predicate=on("srv"))  # the second one only
+        context = client_ssl_context(certs[0])
+        with context.wrap_socket(
+            socket.create_connection(server.bind, timeout=5), server_hostname="localhost"
+        ) as tls:
+            tls.sendall(b"ping")
+            assert tls.recv(100) == b"ping"
+    assert recorder.count("error") == 1
+    assert server.connections == []
+
+
 @needs_proc
 def test_servers_resetting_during_the_client_handshake_leak_no_descriptor(
     certs: tuple[str, str],

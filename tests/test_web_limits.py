@@ -13,12 +13,13 @@ import contextlib
 import http.client
 import socket
 import struct
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from _web_support import Client, Gate, Gauge, Site, curl, raw_request, serve
+from _web_support import TIMEOUT, Client, Gate, Gauge, Site, curl, raw_request, serve
 from netcomp import Component, Event, handler, sleep
 from netcomp.web import HTTPError, HTTPLimits, ProtocolError, Request, Response
 
@@ -219,6 +220,109 @@ def test_body_that_keeps_coming_is_not_timed_out(seen: Seen) -> None:
             with vt.reading():  # the server has it before time moves on
                 client.send(piece)
         assert client.reply("POST").text == "seen / 6"
+
+
+def test_body_dripping_a_byte_every_ten_seconds_falls_below_the_minimum_rate(
+    seen: Seen,
+) -> None:
+    """Never silent for body_timeout (60 s), yet far below 500 bytes/s: once the 20 s
+    grace is over, the body must have sent (t - 20) * 500 bytes by t; it is cut then."""
+    limits = HTTPLimits()  # the defaults: 500 bytes/s after 20 s, 60 s of silence
+    with serve(seen, limits=limits, virtual=True) as site, site.client() as client:
+        vt = site.vt
+        with vt.reading():  # the body began: its rate is checked from 20 s
+            client.send(raw_request("/", "Content-Length: 100", method="POST"))
+        vt.advance_to(10.0)
+        with vt.reading():
+            client.send(b"x")  # one byte at 10 s: 20 s plus 1/500 s of credit
+        due = 20.0 + 1 / 500
+        vt.advance_to(due - STEP)
+        assert client.quiet()
+        vt.advance_to(due)
+        reply = client.reply("POST")
+        assert (reply.status, reply.closes) == (408, True)
+        assert "request body too slow (under 500 bytes/s)" in reply.text
+        assert client.closed()
+    assert seen.targets == []
+
+
+def test_body_at_the_minimum_rate_is_served(seen: Seen) -> None:
+    """600 bytes/s for a minute (36 KB): above the minimum rate, never cut."""
+    limits = HTTPLimits(body_min_rate=500)
+    with serve(seen, limits=limits, virtual=True) as site, site.client() as client:
+        vt = site.vt
+        with vt.reading():
+            client.send(raw_request("/", "Content-Length: 36000", method="POST"))
+        for _ in range(60):
+            vt.advance(1.0)
+            with vt.reading():
+                client.send(b"x" * 600)
+        assert client.reply("POST").text == "seen / 36000"
+
+
+def test_dripping_head_falls_below_the_minimum_rate(seen: Seen) -> None:
+    """With no whole-head timeout, a head sent a byte a second is cut once it falls behind
+    500 bytes/s after the 20 s grace."""
+    limits = HTTPLimits(head_timeout=None)
+    with serve(seen, limits=limits, virtual=True) as site, site.client() as client:
+        vt = site.vt
+        with vt.reading():
+            client.send(b"GET / HTTP/1.1\r\n")  # 16 bytes
+        for n in range(1, 20):
+            vt.advance_to(float(n))
+            with vt.reading():
+                client.send(b"X")
+        due = 20.0 + (16 + 19) / 500
+        vt.advance_to(due - STEP)
+        assert client.quiet()
+        vt.advance_to(due)
+        reply = client.reply()
+        assert (reply.status, reply.closes) == (408, True)
+        assert "request head too slow (under 500 bytes/s)" in reply.text
+    assert seen.targets == []
+
+
+def test_a_streamed_body_the_handler_holds_back_is_not_timed_out() -> None:
+    """While the handler has not taken what it has of a streamed body, the server stops
+    reading it: neither silence nor the minimum rate counts that time against the client."""
+
+    async def late_reader(request: Request, response: Response) -> str:
+        assert request.stream is not None
+        await sleep(300.0)  # five minutes before it reads a byte
+        return f"read {len(await request.stream.read())}"
+
+    limits = HTTPLimits(max_buffered_body=1024, body_timeout=60.0, response_timeout=None)
+    body = b"b" * (512 * 1024)
+    with serve(late_reader, limits=limits, virtual=True) as site, site.client() as client:
+        head = raw_request("/", f"Content-Length: {len(body)}", method="POST")
+        sender = threading.Thread(target=client.send, args=(head + body,), daemon=True)
+        sender.start()
+        site.vt.wait_timer(300.0)  # the handler sleeps; the server holds the body back
+        site.vt.advance(300.0)
+        assert client.reply("POST").text == f"read {len(body)}"
+        sender.join(TIMEOUT)
+
+
+def test_response_timeout_while_a_streamed_body_arrives_gets_503_cleanly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The 503 ends the front exchange and the connection while the link's timer walks
+    its exchanges: no error in the loop."""
+    gate = Gate()
+
+    async def never(request: Request, response: Response) -> str:
+        await gate.wait()
+        return "too late"
+
+    limits = HTTPLimits(max_buffered_body=1024, response_timeout=0.3)
+    with serve(never, limits=limits, virtual=True) as site, site.client() as client:
+        with site.vt.reading():
+            client.send(raw_request("/", "Content-Length: 100000", method="POST") + b"x" * 4096)
+        site.vt.advance(0.3)
+        reply = client.reply("POST")
+        assert (reply.status, reply.closes) == (503, True)
+        gate.open(site.manager)
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
 
 
 def test_handler_that_never_answers_gets_503() -> None:

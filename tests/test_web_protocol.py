@@ -400,6 +400,11 @@ def test_default_limits() -> None:
         max_buffered_body=1 * MiB,
         max_chunk_extension=16 * KiB,
         max_pipelined=16,
+        output_budget=64 * MiB,
+        output_grace=10.0,
+        head_min_rate=500,
+        body_min_rate=500,
+        min_rate_grace=20.0,
     )
     field = "X: " + "v" * 8000
     cases = [
@@ -898,6 +903,11 @@ def test_upgrade_without_connection_upgrade_is_a_plain_request() -> None:
         {"body_timeout": 0.0},
         {"response_timeout": -5},
         {"max_requests": 0},
+        {"output_budget": 0},
+        {"output_grace": -1.0},
+        {"head_min_rate": 0},
+        {"body_min_rate": -500},
+        {"min_rate_grace": -1.0},
     ],
     ids=str,
 )

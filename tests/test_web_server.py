@@ -520,6 +520,50 @@ def test_https_scheme(tmp_path_factory: pytest.TempPathFactory) -> None:
     assert (data["scheme"], data["query"]) == ("https", {"x": "1"})
 
 
+def test_plain_http_on_a_tls_port_gets_a_400_saying_so(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """As nginx does: a plain request to an HTTPS port is answered (in clear) rather than
+    reset without a word; the port goes on serving TLS."""
+    cert, key = cert_files(tmp_path_factory)
+    with serve(describe, certfile=cert, keyfile=key) as site:
+        with site.client() as client:  # h11 parses the answer: a valid HTTP response
+            client.send(raw_request("/page?x=1", "User-Agent: test"))
+            reply = client.reply()
+            assert (reply.status, reply.closes) == (400, True)
+            assert reply.header("content-type") == "text/plain; charset=utf-8"
+            assert "expects TLS" in reply.text and "https://" in reply.text
+            assert client.closed()
+        result = curl(
+            "--output",
+            "-",
+            "--write-out",
+            "\n%{http_code}",
+            site.url.replace("https:", "http:") + "/",
+        )
+        assert result.stdout.endswith(b"\n400"), result
+        assert b"This port expects TLS" in result.stdout
+        conn = http.client.HTTPSConnection(
+            "127.0.0.1", site.port, timeout=5, context=client_ssl_context(cert)
+        )
+        try:
+            conn.request("GET", "/after")
+            assert conn.getresponse().status == 200
+        finally:
+            conn.close()
+
+
+def test_bytes_that_are_neither_tls_nor_http_on_a_tls_port_are_not_answered(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    cert, key = cert_files(tmp_path_factory)
+    with serve(describe, certfile=cert, keyfile=key, check_errors=False) as site:
+        for garbage in (b"\x00\x01\x02 not a request\r\n\r\n", b"get / http/1.1\r\n\r\n"):
+            with site.client() as client:
+                client.send(garbage)
+                assert client.read_all() == b""  # closed (or reset) without an answer
+
+
 def test_json_body() -> None:
     def parse(request: Request, response: Response) -> Any:
         return {"got": request.json()}

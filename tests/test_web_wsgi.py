@@ -319,15 +319,33 @@ def test_write_callable_then_iterable_closed(site: Site) -> None:
 
 
 def test_generator_body(site: Site) -> None:
+    """Streamed as it is produced: chunked, since the application gave no length."""
     response, body = fetch(site.port, "/wsgi/generator")
     assert (response.status, body) == (200, b"0,1,2,3,4,")
-    assert response.headers["Content-Length"] == "10"
+    assert response.headers["Transfer-Encoding"] == "chunked"
+    assert response.headers["Content-Length"] is None
+
+
+def test_a_list_is_sent_whole_with_a_length() -> None:
+    def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"one ", b"list"]
+
+    manager = Manager()
+    server = Server(("127.0.0.1", 0)).register(manager)
+    WSGIGateway(app, workers=1).register(server)  # unwrapped: the validator hides lists
+    with running(manager):
+        response, body = fetch(server.port, "/")
+    assert (response.status, body) == (200, b"one list")
+    assert response.headers["Content-Length"] == "8"
 
 
 def test_head_sends_no_body(site: Site) -> None:
+    """HEAD gets GET's fields: chunked framing announced (the validator's wrapper makes
+    the teapot's list an iterator), no body."""
     response, body = fetch(site.port, "/wsgi/teapot", method="HEAD")
     assert (response.status, body) == (418, b"")
-    assert response.headers["Content-Length"] == str(len(b"short and stout"))
+    assert response.headers["Transfer-Encoding"] == "chunked"
 
 
 def test_no_content(site: Site) -> None:
@@ -342,9 +360,14 @@ def test_exc_info_before_the_body_replaces_the_status(site: Site) -> None:
 
 
 def test_exc_info_after_the_body_reraises(failing_site: Site) -> None:
-    response, body = fetch(failing_site.port, "/wsgi/exc-after-body")
-    assert response.status == 500
-    assert b"partial" not in body
+    """The first chunk went out with a 200: too late for a 500, the body is cut (the
+    client cannot take it for complete), the error reported once."""
+    with socket.create_connection(("127.0.0.1", failing_site.port), timeout=10) as sock:
+        sock.sendall(b"GET /wsgi/exc-after-body HTTP/1.1\r\nHost: t\r\n\r\n")
+        data = read_until_closed(sock)
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"\r\n\r\n7\r\npartial\r\n" in data
+    assert not data.endswith(b"0\r\n\r\n")  # no last chunk: a truncated body
     failing_site.recorder.wait_for("exception", timeout=5)
     errors = [e.args[1] for e in failing_site.recorder.errors]
     assert len(errors) == 1
@@ -481,6 +504,37 @@ def test_contract_violations_give_500(kind: str, error: type[BaseException]) -> 
         assert response.status == 500
         recorder.wait_for("exception", timeout=5)
         assert [type(e.args[1]) for e in recorder.errors] == [error]
+
+
+def test_streamed_body_shorter_than_its_content_length_is_cut() -> None:
+    def app(environ: Environ, start_response: StartResponse) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "10")])
+        yield b"abc"
+
+    manager = Manager()
+    server = Server(("127.0.0.1", 0)).register(manager)
+    WSGIGateway(app, workers=1).register(server)
+    with running(manager, check_errors=False) as recorder:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            data = read_until_closed(sock)
+        recorder.wait_for("exception", timeout=5)
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n") and b"Content-Length: 10\r\n" in data
+    assert data.endswith(b"\r\n\r\nabc")  # then the close: 7 bytes short
+    assert [type(e.args[1]) for e in recorder.errors] == [ValueError]
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    data = b""
+    for _ in range(10_000):
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data
 
 
 def test_longer_body_than_content_length_is_cut() -> None:

@@ -6,6 +6,7 @@ reconnecting ``Connex`` and the thread-serviced ``ThreadedTCPClient``.
 module names."""
 
 from ..core import Poller, ensure_poller
+from ._budget import OutputBudget
 from ._client import Client, TCP6Client, TCPClient, UNIXClient
 from ._connection import Connection
 from ._connex import Backoff, Connex, QueueFull, RetriesExhausted, disable, enable
@@ -43,6 +44,7 @@ __all__ = [
     "Connex",
     "HandshakeTimeout",
     "NotConnected",
+    "OutputBudget",
     "Pipe",
     "Poller",
     "QueueFull",

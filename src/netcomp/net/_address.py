@@ -13,6 +13,7 @@ import ipaddress
 import os
 import socket
 import stat
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -24,6 +25,7 @@ __all__ = [
     "is_ip_literal",
     "parse_bind",
     "set_nodelay",
+    "set_notsent_lowat",
     "sockaddr",
     "socket_options",
 ]
@@ -187,6 +189,24 @@ def set_nodelay(sock: socket.socket, family: int) -> None:
     if family == socket.AF_INET or family == socket.AF_INET6:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+#: Linux's TCP_NOTSENT_LOWAT (named by the socket module where the build knows it).
+_NOTSENT_LOWAT: int | None = getattr(
+    socket, "TCP_NOTSENT_LOWAT", 25 if sys.platform.startswith("linux") else None
+)
+
+
+def set_notsent_lowat(sock: socket.socket, family: int, size: int) -> None:
+    """Let the kernel hold at most ``size`` bytes of ``sock``'s output not yet sent
+    (``TCP_NOTSENT_LOWAT``): a send beyond it would block, so the connection buffers
+    (and counts) the rest itself. What is in flight is the congestion window's; only the
+    queue behind it is bounded. Without it a peer that advertises a tiny window lets the
+    kernel take megabytes (its send buffer autotunes up to ``tcp_wmem``'s maximum) that
+    no limit of ours sees. No-op for UNIX sockets and where the option is unknown."""
+    if _NOTSENT_LOWAT is not None and (family == socket.AF_INET or family == socket.AF_INET6):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, _NOTSENT_LOWAT, size)
 
 
 def _remove_stale_unix_socket(path: Any) -> None:

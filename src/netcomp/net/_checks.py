@@ -9,7 +9,15 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["count", "destinations", "host", "optional_seconds", "port", "seconds"]
+__all__ = [
+    "count",
+    "destinations",
+    "host",
+    "optional_count",
+    "optional_seconds",
+    "port",
+    "seconds",
+]
 
 
 def seconds(name: str, value: Any) -> float:
@@ -37,6 +45,11 @@ def count(name: str, value: Any, minimum: int = 0) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
     return value
+
+
+def optional_count(name: str, value: Any, minimum: int = 0) -> int | None:
+    """A whole number >= ``minimum``, or ``None`` for "no limit"."""
+    return None if value is None else count(name, value, minimum)
 
 
 def port(value: Any, name: str = "port", allow_zero: bool = False) -> int:

@@ -14,6 +14,10 @@ Rules (the invariants every server and client relies on):
 * Above ``high_water`` buffered bytes a server connection stops reading (the peer is not
   serviced until it takes our output), so a peer that never reads cannot grow our memory
   without bound; at or below ``low_water`` reading resumes and the owner hears ``drained``.
+* Connections may share an :class:`~netcomp.net.OutputBudget` (``limits.budget``): what
+  they buffer counts in its total, and while it is over its limit a connection that
+  buffers anything is congested too, until its own buffer is empty or the budget is under
+  again (``_budget.py``).
 * ``close()`` of an OPEN connection sends what is buffered (with TLS, then close_notify),
   then FIN. The peer's EOF stops reading but output still drains (half-close); the owner
   decides when to close. ``close()`` before the link is up abandons it.
@@ -25,6 +29,10 @@ Rules (the invariants every server and client relies on):
   so a failed handshake cannot leak it; the handshake is driven by readiness only and
   bounded by ``handshake_timeout``. Plaintext TLS has already decrypted is delivered at
   once, and when input resumes (``hold(False)``, drained).
+* A TLS server's peer whose first bytes are no TLS record (plain HTTP sent to an HTTPS
+  port) fails its handshake; if the owner's ``plaintext_answer`` hook returns bytes for
+  it, they are sent in clear and the connection closes as an open one does (output
+  first, then FIN and the linger), instead of a reset without a word.
 * Every OSError is mapped once, here: it aborts this connection only.
 """
 
@@ -66,6 +74,11 @@ WRITE = selectors.EVENT_WRITE
 READ_SIZE = 256 * 1024
 #: Seconds a closed connection waits for the peer's EOF after sending its FIN.
 LINGER = 5.0
+#: The first bytes of a TLS server's peer kept for ``plaintext_answer`` (a request line's
+#: method and the start of its target fit).
+GREETING = 64
+#: First bytes of a TLS record (handshake) and of an SSLv2-style ClientHello.
+_TLS_FIRST = frozenset((0x16, 0x80))
 STOP_LINGER = 1.0
 
 
@@ -100,12 +113,14 @@ class Connection:
     :attr:`paused`, :attr:`buffered`, the flags ``held``, ``congested``, ``eof`` and
     ``established`` (the owner heard ``connection_made``; it stays True once closed), the
     ``peer`` address, and the bytes ``received`` and ``sent`` on the wire (TLS records
-    included, files sent with ``write_file`` too).
+    included, files sent with ``write_file`` too); ``congested_at``: when the output last
+    became congested (loop time; 0.0 if never).
     """
 
     __slots__ = (
         "_early",
         "_file",
+        "_greeting",
         "_handshake_timer",
         "_linger_timer",
         "_read_done_cb",
@@ -114,6 +129,7 @@ class Connection:
         "_trace",
         "_watch",
         "congested",
+        "congested_at",
         "eof",
         "established",
         "held",
@@ -143,6 +159,7 @@ class Connection:
         self.out = bytearray()  # bytes for the wire (TLS records once TLS is on)
         self._early: bytearray | None = None  # written before the link was up
         self._file: FileSend | None = None  # a file being sent with os.sendfile
+        self._greeting: bytes | None = None  # a TLS server's peer's first bytes (b"": none yet)
         self.last_read: Value | None = None
         self._read_done_cb: Callable[[Value], None] | None = self._read_done
         self.loop: Loop | None = None
@@ -155,6 +172,7 @@ class Connection:
         self._trace: list[tuple[ConnectionState, ConnectionState]] | None = None
         self.held = False  # the owner stopped input (hold)
         self.congested = False  # output above high water, until it falls to low water
+        self.congested_at = 0.0  # when it last became congested (loop time)
         self.eof = False  # the peer will send no more
         self.established = False  # the owner heard connection_made (stays True once closed)
         self.received = 0  # bytes read from the socket
@@ -312,6 +330,8 @@ class Connection:
         except (ssl.SSLError, ValueError) as err:  # e.g. check_hostname without a name
             self._shutdown(err)
             return
+        if server_side:
+            self._greeting = b""
         if state is OPEN:
             self._begin_handshake()
 
@@ -334,6 +354,8 @@ class Connection:
             self._shutdown(err)
             return
         if count:
+            if self._greeting == b"":
+                self._greeting = bytes(_recv_view()[: min(count, GREETING)])
             tls.feed(_recv_view()[:count])
         else:
             tls.feed_eof()
@@ -345,8 +367,9 @@ class Connection:
         try:
             done = tls.handshake()
         except (OSError, ValueError) as err:  # ssl.SSLError is an OSError
-            self._send_alert(tls.output())
-            self._shutdown(err)
+            if not self._answer_plaintext():
+                self._send_alert(tls.output())
+                self._shutdown(err)
             return
         output = tls.output()
         if output and not self._push(output):
@@ -357,9 +380,31 @@ class Connection:
         if self._handshake_timer is not None:
             self._handshake_timer.cancel()
             self._handshake_timer = None
+        self._greeting = None
         self._up()
         if self._state is OPEN and tls.pending:
             self._deliver()  # records that came with the end of the handshake
+
+    def _answer_plaintext(self) -> bool:
+        """The handshake failed on a peer that spoke no TLS at all: send it the owner's
+        answer in clear, then close gracefully. False when there is nothing to say."""
+        greeting = self._greeting
+        if not greeting or greeting[0] in _TLS_FIRST:
+            return False
+        hook = getattr(self.owner, "plaintext_answer", None)
+        answer = hook(self, greeting) if hook is not None else None
+        if not answer:
+            return False
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
+            self._handshake_timer = None
+        self._tls = None  # no session: the answer goes out as it is
+        self._greeting = None
+        self._transition(OPEN)
+        self._update()
+        if self.write(answer):
+            self.close()
+        return True
 
     def _send_alert(self, alert: bytes) -> None:
         """Best effort: tell the peer why the handshake failed (unknown CA, ...)."""
@@ -518,7 +563,7 @@ class Connection:
                 early = self._early = bytearray()
             early += data
             if not self.congested and self.buffered > self.limits.high_water:
-                self.congested = True
+                self._congest()
                 self._update()
         return True
 
@@ -544,9 +589,20 @@ class Connection:
         """Keep what the kernel did not take, for the next writable readiness."""
         out = self.out
         out += data
-        if not self.congested and len(out) > self.limits.high_water:
-            self.congested = True
+        limits = self.limits
+        budget = limits.budget
+        if budget is not None:
+            budget.add(len(data), self.loop)
+            if not self.congested and budget.over_since is not None:
+                self._congest()
+        if not self.congested and len(out) > limits.high_water:
+            self._congest()
         self._update()
+
+    def _congest(self) -> None:
+        self.congested = True
+        loop = self.loop
+        self.congested_at = loop.time() if loop is not None else 0.0
 
     def write_file(
         self,
@@ -575,17 +631,22 @@ class Connection:
         file = self._file
         if file is None:
             return True
+        out = self.out
+        ahead = len(out)
         pending = file.ahead + file.count
         try:
-            if not file.advance(self.sock, self.out):
-                return False
+            done = file.advance(self.sock, out)
         except (BlockingIOError, InterruptedError):
-            return False
+            done = False
         except (OSError, ValueError, EOFError) as err:
+            self._took(ahead - len(out))
             self._shutdown(err)
             return False
         finally:
             self.sent += pending - file.ahead - file.count
+        self._took(ahead - len(out))
+        if not done:
+            return False
         self._file = None
         file.done(None)
         return True
@@ -606,10 +667,17 @@ class Connection:
                 return
             self.sent += sent
             del out[:sent]
+            budget = self.limits.budget
+            if budget is not None:
+                budget.remove(sent, self.loop)
         if self.congested and self.buffered <= self.limits.low_water:
-            self._uncongest()
-            if self._state is CLOSED:
-                return
+            budget = self.limits.budget
+            if budget is None or budget.over_since is None or not out:
+                self._uncongest()
+                if self._state is CLOSED:
+                    return
+            else:
+                budget.hold(self)  # low, but the budget is over: wait for it (or for empty)
         if not out and self._state is CLOSING and self._file is None:
             self._close_write()
             return
@@ -617,6 +685,9 @@ class Connection:
 
     def _uncongest(self) -> None:
         self.congested = False
+        budget = self.limits.budget
+        if budget is not None:
+            budget.let_go(self)
         self._update()
         self._resume_tls()
         self.owner.connection_drained(self)
@@ -653,7 +724,7 @@ class Connection:
         if not notify:
             return
         if self.out or self._file is not None:
-            self.out += notify
+            self._keep(notify)
             return
         try:
             sent = self.sock.send(notify)
@@ -662,7 +733,35 @@ class Connection:
         except (OSError, ValueError):
             sent = len(notify)
         if sent < len(notify):
-            self.out += memoryview(notify)[sent:]
+            self._keep(memoryview(notify)[sent:])
+
+    def _keep(self, data: bytes | memoryview) -> None:
+        """Buffer ``data`` while closing (counted in the budget, no congestion)."""
+        self.out += data
+        budget = self.limits.budget
+        if budget is not None:
+            budget.add(len(data), self.loop)
+
+    def _took(self, size: int) -> None:
+        """``size`` buffered bytes went to the kernel."""
+        budget = self.limits.budget
+        if size and budget is not None:
+            budget.remove(size, self.loop)
+
+    def _drop_output(self) -> None:
+        """Forget the buffered output (a close that will not send it)."""
+        out = self.out
+        budget = self.limits.budget
+        if budget is not None:
+            budget.let_go(self)
+            if out:
+                budget.remove(len(out), self.loop)
+        out.clear()
+
+    def _budget_released(self) -> None:
+        """The budget that held this connection is under again (see ``_budget.py``)."""
+        if self.congested and self._state is OPEN and self.buffered <= self.limits.low_water:
+            self._uncongest()
 
     def _close_write(self) -> None:
         """All output is out: send FIN, then linger until the peer's EOF (bounded)."""
@@ -683,7 +782,7 @@ class Connection:
 
     def abort(self, error: BaseException | None = None) -> None:
         """Close now, dropping buffered output."""
-        self.out.clear()
+        self._drop_output()
         self._early = None
         self._shutdown(error)
 
@@ -703,6 +802,7 @@ class Connection:
         self._read_done_cb = None
         with contextlib.suppress(OSError):
             self.sock.close()
+        self._drop_output()
         self._early = None
         file, self._file = self._file, None
         if file is not None:

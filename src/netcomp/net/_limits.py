@@ -1,7 +1,9 @@
-"""Per-connection limits: output water marks, input pausing and the TLS handshake timeout."""
+"""Per-connection limits: output water marks, input pausing, the TLS handshake timeout, and
+the output budget a connection shares with others."""
 
 from __future__ import annotations
 
+from ._budget import OutputBudget
 from ._checks import count, optional_seconds
 
 __all__ = ["ConnectionLimits"]
@@ -15,9 +17,13 @@ class ConnectionLimits:
     buffer without bound). Clients leave it off: their output is what the application
     chose to send, and pausing their reading could deadlock two ends that both send more
     than they buffer; they pace themselves on ``drained`` instead.
+
+    ``budget``: an :class:`OutputBudget` shared by the connections these limits are given
+    to (a server's): their buffered output together stays near its limit. ``None``: each
+    connection is bounded by its own high water only.
     """
 
-    __slots__ = ("handshake_timeout", "high_water", "low_water", "pause_reading")
+    __slots__ = ("budget", "handshake_timeout", "high_water", "low_water", "pause_reading")
 
     def __init__(
         self,
@@ -25,6 +31,7 @@ class ConnectionLimits:
         low_water: int = 256 * 1024,
         handshake_timeout: float | None = 30.0,
         pause_reading: bool = True,
+        budget: OutputBudget | None = None,
     ) -> None:
         count("high_water", high_water)
         count("low_water", low_water)
@@ -34,3 +41,6 @@ class ConnectionLimits:
         self.low_water = low_water
         self.handshake_timeout = optional_seconds("handshake_timeout", handshake_timeout)
         self.pause_reading = pause_reading
+        if budget is not None and not isinstance(budget, OutputBudget):
+            raise TypeError(f"budget must be an OutputBudget or None, got {budget!r}")
+        self.budget = budget

@@ -11,21 +11,35 @@ Rules:
   (a failed STARTTLS included) ends with ``disconnect(sock)``.
 * A ``read`` handler's bytes result is written back to that connection. After the peer's
   EOF the connection is closed once the last ``read`` is done and the output has drained.
+* ``output_budget``: the output buffered over all connections together has a ceiling (an
+  :class:`OutputBudget`, see ``_budget.py``). Over it, connections that buffer wait as if
+  congested; if it is still over after ``output_grace`` seconds, congested connections
+  are closed, the slowest readers first, until it is back under, and one WARNING on
+  ``netcomp.net`` says how many.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import socket
 import ssl
 from typing import Any
 
 from ..core import Future, TimerHandle, handler
-from ._address import SocketOptions, apply_options, bound_socket, host_port, set_nodelay
+from ._address import (
+    SocketOptions,
+    apply_options,
+    bound_socket,
+    host_port,
+    set_nodelay,
+    set_notsent_lowat,
+)
 from ._address import socket_options as check_options
-from ._checks import count, seconds
+from ._budget import OutputBudget, shed
+from ._checks import count, optional_count, seconds
 from ._connection import READ, Connection
 from ._errors import NotConnected
 from ._events import closed, connect, disconnect, drained, error, read, ready
@@ -37,6 +51,20 @@ from ._waiters import AllClosed
 __all__ = ["Server", "TCP6Server", "TCPServer", "UNIXServer"]
 
 _OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+
+log = logging.getLogger("netcomp.net")
+
+
+def _tls_options(
+    secure: bool | None,
+    ssl_context: ssl.SSLContext | None,
+    certfile: str | None,
+    keyfile: str | None,
+) -> tuple[bool, ssl.SSLContext | None]:
+    """Whether a server speaks TLS from the first byte, and its context (if it has one)."""
+    has_tls = ssl_context is not None or certfile is not None
+    on = has_tls if secure is None else bool(secure)
+    return on, server_context(ssl_context, certfile, keyfile) if on or has_tls else None
 
 
 class Server(SocketComponent):
@@ -63,6 +91,9 @@ class Server(SocketComponent):
         sock: socket.socket | None = None,
         channel: Any = "server",
         socket_options: SocketOptions = (),
+        output_budget: int | None = None,
+        output_grace: float = 10.0,
+        notsent_lowat: int | None = None,
     ) -> None:
         """Bind (or adopt ``sock``) and listen at once, so errors surface here.
 
@@ -71,26 +102,54 @@ class Server(SocketComponent):
         context for ``starttls(sock)``. ``socket_options``: ``(level, option, value)``
         triples set on the listening socket before it binds (on ``sock`` when adopted).
         A socket given as ``bind`` (circuits' form) is adopted as ``sock``.
+        ``output_budget``: bytes buffered over all connections at most (``None``: each one's
+        ``high_water`` only); ``output_grace``: seconds over it before the slowest go.
+        ``notsent_lowat``: bytes the kernel may hold unsent per TCP connection (Linux's
+        ``TCP_NOTSENT_LOWAT``; ``None``: the system's setting, often unbounded).
         """
         super().__init__(channel=channel)
         if isinstance(bind, socket.socket) and sock is None:
             bind, sock = None, bind
-        has_tls = ssl_context is not None or certfile is not None
-        self.secure = has_tls if secure is None else bool(secure)
-        self.ssl_context = (
-            server_context(ssl_context, certfile, keyfile) if self.secure or has_tls else None
-        )
+        self.secure, self.ssl_context = _tls_options(secure, ssl_context, certfile, keyfile)
         self.nodelay = nodelay
-        self.limits = ConnectionLimits(high_water, low_water, handshake_timeout)
+        self.notsent_lowat = optional_count("notsent_lowat", notsent_lowat, 1)
+        self.output_grace = seconds("output_grace", output_grace)
+        self.limits = self._connection_limits(
+            high_water, low_water, handshake_timeout, output_budget
+        )
+        self._shed_timer: TimerHandle | None = None
         self.max_accepts = count("max_accepts", max_accepts, 1)
         self.accept_backoff = seconds("accept_backoff", accept_backoff)
-        count("backlog", backlog)
         options = check_options(socket_options)
         self._connections: dict[socket.socket, Connection] = {}
         self._accept_timer: TimerHandle | None = None
         self._starved = False  # out of descriptors, error already reported
         self._all_closed = AllClosed()
         self._listening = True
+        self.socket = sock = self._listening_socket(bind, sock, backlog, reuse_port, options)
+        #: The bound address: ``(host, port)`` (IPv6 too), or the UNIX path.
+        self.bind = host_port(sock.getsockname())
+        self._listener = self.loop.watch(sock, 0, self._on_acceptable)
+        self._watch()
+        self.fire(ready(self, self.bind))
+
+    def _connection_limits(
+        self, high_water: int, low_water: int, handshake_timeout: float, budget: int | None
+    ) -> ConnectionLimits:
+        shared = None
+        if budget is not None:
+            shared = OutputBudget(count("output_budget", budget, 1), self._budget_over)
+        return ConnectionLimits(high_water, low_water, handshake_timeout, budget=shared)
+
+    def _listening_socket(
+        self,
+        bind: Any,
+        sock: socket.socket | None,
+        backlog: int,
+        reuse_port: bool,
+        options: SocketOptions,
+    ) -> socket.socket:
+        count("backlog", backlog)
         if sock is None:
             sock = self._make_socket(bind, backlog, reuse_port, options)
         else:
@@ -98,12 +157,7 @@ class Server(SocketComponent):
             apply_options(sock, options)
             sock.listen(backlog)  # a bound socket may not listen yet (again is harmless)
         sock.setblocking(False)
-        self.socket = sock
-        #: The bound address: ``(host, port)`` (IPv6 too), or the UNIX path.
-        self.bind = host_port(sock.getsockname())
-        self._listener = self.loop.watch(sock, 0, self._on_acceptable)
-        self._watch()
-        self.fire(ready(self, self.bind))
+        return sock
 
     def _make_socket(
         self, bind: Any, backlog: int, reuse_port: bool, options: SocketOptions
@@ -162,10 +216,44 @@ class Server(SocketComponent):
         sock.setblocking(False)
         if self.nodelay:
             set_nodelay(sock, self.family)
+        if self.notsent_lowat is not None:
+            set_notsent_lowat(sock, self.family, self.notsent_lowat)
         conn = Connection(self, sock, address, self.limits)
         self._connections[sock] = conn
         conn.attach(self.loop)
         conn.start(self.ssl_context if self.secure else None)
+
+    # ------------------------------------------------------------ budget
+    def _budget_over(self) -> None:
+        """The output budget went over: the grace period starts."""
+        if self._shed_timer is None and self._listening:
+            self._shed_timer = self.loop.call_later(self.output_grace, self._shed)
+
+    def _shed(self) -> None:
+        """The grace period is over: if the budget still is, close the slowest readers."""
+        self._shed_timer = None
+        budget = self.limits.budget
+        if budget is None or budget.over_since is None or not self._listening:
+            return
+        left = budget.over_since + self.output_grace - self.loop.time()
+        if left > 0:  # it went under and over again meanwhile: a grace period of its own
+            self._shed_timer = self.loop.call_later(left, self._shed)
+            return
+        before = budget.total
+        closed, congested = shed(budget, list(self._connections.values()))
+        log.warning(
+            "%r: output budget of %d bytes exceeded for %.1f s (%d buffered): closed %d of "
+            "%d congested connections, the slowest readers first; %d bytes buffered now",
+            self,
+            budget.limit,
+            self.output_grace,
+            before,
+            closed,
+            congested,
+            budget.total,
+        )
+        if budget.over_since is not None:  # still over (it could not get under): again
+            self._shed_timer = self.loop.call_later(self.output_grace, self._shed)
 
     # ------------------------------------------------------ connection events
     @handler(False)
@@ -192,6 +280,14 @@ class Server(SocketComponent):
     def connection_drained(self, conn: Connection) -> None:
         """Hook: ``conn``'s output fell to low water; fires ``drained``."""
         self.fire(drained(conn.sock))
+
+    @handler(False)
+    def plaintext_answer(self, conn: Connection, greeting: bytes) -> bytes | None:
+        """Hook: the peer of ``conn`` sent this TLS server ``greeting`` (its first bytes,
+        at most 64), which is no TLS. Bytes returned are sent to it in clear before the
+        connection closes (a protocol's "this port speaks TLS"); ``None``, the default:
+        it closes at once and the failed handshake is reported as ``error``."""
+        return None
 
     @handler(False)
     def connection_lost(self, conn: Connection, err: BaseException | None) -> None:
@@ -256,6 +352,9 @@ class Server(SocketComponent):
         if self._accept_timer is not None:
             self._accept_timer.cancel()
             self._accept_timer = None
+        if self._shed_timer is not None:
+            self._shed_timer.cancel()
+            self._shed_timer = None
         self._listener.cancel()
         self.socket.close()
         if self.family == socket.AF_UNIX and isinstance(self.bind, str) and self.bind:

@@ -6,8 +6,10 @@ Rules (RFC 9112 section 6 and 9.3):
 * Framing: a known length gets Content-Length; otherwise HTTP/1.1 gets chunked and
   HTTP/1.0 a close-delimited body. HEAD gets GET's fields and no body; 1xx, 204 and 304
   get neither a body nor body framing.
-* Streamed bodies (iterables, files) are pulled one chunk at a time, only while the
-  connection's output is below its high water mark.
+* Streamed bodies (iterables, files) are pulled only while the connection's output is
+  below its high water mark, and only as much as fills it: a connection buffers at most
+  ``high_water`` plus one chunk of its source (see :meth:`Exchange.pump`). A slow reader
+  costs that much memory and no more; the server's output budget bounds the sum.
 
 * A request that asks to switch protocols (``might_switch``) may be answered 101 with a
   :class:`Takeover` (``switch_to``): once that response is out, the takeover gets the
@@ -32,7 +34,12 @@ from ._messages import LAST_CHUNK, encode_chunk
 from ._request import BodyStream, Request
 from ._response import Response
 
-__all__ = ["Exchange", "Handling", "Site", "Takeover", "Wire"]
+__all__ = ["OVER_BUDGET_BATCH", "PUMP_TURN", "Exchange", "Handling", "Site", "Takeover", "Wire"]
+
+#: The most body bytes one pump produces before the loop serves other connections.
+PUMP_TURN = 256 * 1024
+#: The most body bytes gathered for one write while the output budget is over.
+OVER_BUDGET_BATCH = 4 * 1024
 
 
 class Site(Protocol):
@@ -283,7 +290,17 @@ class Exchange:
             self.pump()
 
     def pump(self) -> None:
-        """Pull and send chunks while the connection has room (then wait for drained)."""
+        """Pull and send chunks while the connection has room (then wait for drained).
+
+        Chunks are gathered until they fill the room left below the connection's high
+        water mark, then sent as one write (one chunk of the chunked coding): the source
+        is asked for nothing once the output is congested, so a slow reader holds at most
+        ``high_water`` plus one of its chunks. While the server's output budget is over,
+        a batch is at most ``OVER_BUDGET_BATCH`` (a connection that buffers anything then
+        waits), so the budget is overshot by at most that plus a chunk per connection.
+        One call produces at most ``PUMP_TURN`` bytes, then lets the loop serve the other
+        connections before it goes on.
+        """
         source = self.source
         conn = self.link.conn
         if isinstance(source, SendFile):
@@ -292,13 +309,34 @@ class Exchange:
                 if not conn.write_file(source.fd, source.offset, source.count, self._file_sent):
                     self._file_sent(ConnectionError("the connection is closed"))
             return
+        limits = conn.limits
+        high = limits.high_water
+        budget = limits.budget
+        produced = 0
         while source is not None and self.in_front:
             if conn.congested or conn.closed:
                 return  # Link.drained calls back
+            if produced >= PUMP_TURN:
+                if conn.loop is not None:
+                    conn.loop.call_soon(self.pump)
+                return
+            room = high - conn.buffered
+            if budget is not None and budget.over:
+                room = min(room, OVER_BUDGET_BATCH)  # the server's output is over budget
+            parts: list[bytes] = []
+            size = 0
             try:
-                chunk = next(source)
+                while size < room or not size:
+                    chunk = next(source)
+                    if isinstance(chunk, str):
+                        chunk = chunk.encode("utf-8")
+                    if chunk:
+                        parts.append(chunk)
+                        size += len(chunk)
             except StopIteration:
                 self.source = None
+                if parts:
+                    self.write_body(parts[0] if len(parts) == 1 else b"".join(parts))
                 self._end_body()
                 return
             except Exception as err:
@@ -306,9 +344,8 @@ class Exchange:
                 close_source(source)
                 self.link.stream_failed(self, err)
                 return
-            if isinstance(chunk, str):
-                chunk = chunk.encode("utf-8")
-            self.write_body(chunk)
+            self.write_body(parts[0] if len(parts) == 1 else b"".join(parts))
+            produced += size
 
     def _sendfile_plan(self, body: Any) -> SendFile | None:
         """How to send a file with ``os.sendfile`` (plain TCP only), if we can."""

@@ -16,7 +16,9 @@ Rules:
 * Handlers that return nothing and write nothing get 404, as in circuits.web, with a
   WARNING on ``netcomp.web`` saying so (raise ``NotFound`` for a deliberate, quiet 404).
 * A handler that has not started answering within ``response_timeout`` gets 503 sent
-  for it; what it returns later is dropped.
+  for it; what it returns later is dropped. So is what a handler returns once its
+  connection is gone (a pipelined request whose client left before the handler ran):
+  quietly, closing a file or generator it returned.
 * The server's ``response_filters`` (none by default) see each response before its head
   is made (:mod:`._filters`): they are copied onto the response here and run there.
 
@@ -31,13 +33,15 @@ from typing import Any, Protocol
 
 from ..core import Event, Loop, Manager, Value, exception
 from ..net import Connection
+from ._bodies import close_source
 from ._errors import HTTPError
 from ._events import request
 from ._exchange import Exchange, Handling
 from ._filters import ResponseFilter, filter_response
 from ._limits import HTTPLimits
+from ._response import Response
 
-__all__ = ["Host", "call_handlers", "handlers_done", "release", "report", "time_out"]
+__all__ = ["Host", "call_handlers", "drop", "handlers_done", "release", "report", "time_out"]
 
 log = logging.getLogger("netcomp.web")
 
@@ -93,7 +97,11 @@ def handlers_done(server: Host, exchange: Exchange, value: Value) -> None:
     """The handlers of ``exchange`` are done: their result becomes the response."""
     release(server, exchange)  # even when answered already (finish() before returning)
     if exchange.answered:
-        return  # finished by the handler, timed out (503 sent), or the connection is gone
+        # Finished by the handler, timed out (503 sent), or the connection is gone: what
+        # the handlers returned is dropped, and a stream in it (a file) closed now.
+        if not value.errors:
+            drop(exchange, value.value)
+        return
     exchange.answered = True
     expose = server.expose_tracebacks
     if value.errors:
@@ -157,12 +165,30 @@ def _filter_failed(server: Host, exchange: Exchange, error: BaseException) -> No
     exchange.fail(error, server.expose_tracebacks)
 
 
+def drop(exchange: Exchange, result: Any) -> None:
+    """Close the body in a result that will not be sent (unless it is being sent)."""
+    body = result.body if isinstance(result, Response) else result
+    if body is None or body is exchange.source or isinstance(body, _PLAIN):
+        return
+    close_source(body)
+
+
+_PLAIN = (str, bytes, bytearray, memoryview, dict, list)
+
+
 def _log_500(exchange: Exchange, error: BaseException, what: str) -> None:
     req = exchange.request
+    # Once the head is out (a streamed body), the client gets a cut body, not a 500.
+    outcome = (
+        f"{exchange.response.status} cut after {exchange.sent} body bytes"
+        if exchange.head_sent
+        else "500 Internal Server Error"
+    )
     log.error(
-        "%s %s: 500 Internal Server Error: %s: %r",
+        "%s %s: %s: %s: %r",
         req.method if req is not None else "-",
         req.target if req is not None else "-",
+        outcome,
         what,
         error,
         exc_info=error,

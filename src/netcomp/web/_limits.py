@@ -52,8 +52,31 @@ class HTTPLimits:
     keepalive_timeout: float | None = 15.0
     #: Silence while a request body is being received [408, close].
     body_timeout: float | None = 60.0
+    #: Bytes/s a request head must keep up with once ``min_rate_grace`` has passed since
+    #: its first byte [408, close]: by ``t`` s, ``(t - grace) * rate`` bytes. Apache's
+    #: ``mod_reqtimeout`` default (500). A 64 KiB head has 30 s anyway (head_timeout);
+    #: this cuts one that drips well before. ``None``: no minimum.
+    head_min_rate: int | None = 500
+    #: The same for a request body [408, close]: a body sent a byte every few seconds
+    #: never falls silent for ``body_timeout``, yet holds a connection and a request slot
+    #: for as long as it likes. 500 bytes/s (4 kbit/s) is below any real uplink, so
+    #: only a peer that means to be slow is cut (a 1 MiB upload may take 35 minutes).
+    body_min_rate: int | None = 500
+    #: Seconds before the minimum rates apply (Apache: 20): a slow start (TCP slow start,
+    #: a client that computes its body as it goes) is never cut.
+    min_rate_grace: float = 20.0
     #: A handler's time to start answering [503]. ``None``: wait forever.
     response_timeout: float | None = 60.0
+    #: Response bytes buffered over all connections together, at most (each connection
+    #: holds at most the server's ``high_water``, 32 KiB by default, plus one chunk of a
+    #: streamed body). Over it, every connection that buffers waits as above its high
+    #: water (one whose client keeps up goes on). 64 MiB: 2,000 slow readers at 32 KiB
+    #: each, a small share of a server's memory. ``None``: no ceiling over the sum.
+    output_budget: int | None = 64 * MiB
+    #: Seconds the output budget may stay exceeded before the connections congested the
+    #: longest (the slowest readers) are closed until it is back to 3/4 [close, one
+    #: WARNING counting them]. Long enough for a burst of readers to catch up.
+    output_grace: float = 10.0
 
     def __post_init__(self) -> None:
         for name in (
@@ -75,6 +98,18 @@ class HTTPLimits:
             )
         if self.max_body_size < 0 or self.max_buffered_body < 0:
             raise ValueError("HTTPLimits.max_body_size and max_buffered_body must be >= 0")
+        if self.output_budget is not None and self.output_budget < 1:
+            raise ValueError(
+                f"HTTPLimits.output_budget must be at least 1 or None, got {self.output_budget}"
+            )
+        for name in ("head_min_rate", "body_min_rate"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"HTTPLimits.{name} must be at least 1 or None, got {value}")
+        if self.min_rate_grace < 0:
+            raise ValueError(f"HTTPLimits.min_rate_grace must be >= 0, got {self.min_rate_grace}")
+        if self.output_grace < 0:
+            raise ValueError(f"HTTPLimits.output_grace must be >= 0, got {self.output_grace}")
         for name in ("head_timeout", "keepalive_timeout", "body_timeout", "response_timeout"):
             value = getattr(self, name)
             if value is not None and value <= 0:

@@ -8,7 +8,10 @@ Rules:
 * A protocol error queues its status after the responses already due, then closes that
   connection only.
 * Timeouts (one timer per connection, re-armed lazily): head (408, close), body
-  inactivity (408, close), response (503), keep-alive idle (close).
+  inactivity (408, close), head and body minimum rates (408, close; see
+  :mod:`._progress`), response (503), keep-alive idle (close). Time the link holds the
+  input because its handler has not taken a streamed body does not count against the
+  body.
 * A request asking to switch protocols pauses parsing (and reading) until its response is
   out: a 101 with a takeover hands the connection over (the bytes after the request go
   to the takeover, and the server routes the connection's input to it from then on); any
@@ -28,6 +31,7 @@ from ._errors import HTTPError, ProtocolError, reason_phrase
 from ._exchange import Exchange, Takeover
 from ._handling import Host, call_handlers, release, report, time_out
 from ._messages import NEED_DATA, PAUSED, Body, EndOfMessage, RequestHead
+from ._progress import Progress
 from ._protocol import ServerProtocol
 from ._request import BodyStream, Request
 from ._response import FINISHED, GONE
@@ -41,12 +45,12 @@ class Link:
     """The HTTP state of one connection."""
 
     __slots__ = (
-        "body_deadline",
         "body_parts",
+        "body_progress",
         "body_size",
         "conn",
         "exchanges",
-        "head_deadline",
+        "head_progress",
         "idle_deadline",
         "input_over",
         "proto",
@@ -67,8 +71,8 @@ class Link:
         self.input_over = False
         self.timer: TimerHandle | None = None
         self.timer_at = 0.0
-        self.head_deadline = 0.0
-        self.body_deadline = 0.0
+        self.head_progress: Progress | None = None  # a head is arriving (with bounds on)
+        self.body_progress: Progress | None = None  # the body of ``receiving`` is arriving
         self.idle_deadline = 0.0
         self.idle()
 
@@ -77,14 +81,25 @@ class Link:
         """Bytes from the client: parse them, take what the pipeline has room for."""
         proto = self.proto
         proto.receive_data(data)
-        if self.receiving is not None and self.server.http_limits.body_timeout is not None:
-            self.body_deadline = self.server.loop.time() + self.server.http_limits.body_timeout
+        if self.receiving is not None:  # its body bytes are counted as they are parsed
+            if self.body_progress is not None:
+                self.body_progress.got(0, self.server.loop.time())
+        elif self.head_progress is not None:
+            self.head_progress.got(len(data), self.server.loop.time())
         self.process()
-        if not self.head_deadline and proto.receiving_head and self.receiving is None:
-            timeout = self.server.http_limits.head_timeout
-            if timeout is not None:
-                self.head_deadline = deadline = self.server.loop.time() + timeout
-                self.arm(deadline)
+        if self.head_progress is None and proto.receiving_head and self.receiving is None:
+            self.head_begins(len(data))
+
+    def head_begins(self, size: int) -> None:
+        """A head has begun (``size``: about how much of it came): its bounds run."""
+        limits = self.server.http_limits
+        if Progress.wanted(limits.head_timeout, None, limits.head_min_rate):
+            now = self.server.loop.time()
+            self.head_progress = progress = Progress(
+                now, limits.head_timeout, None, limits.head_min_rate, limits.min_rate_grace
+            )
+            progress.got(size, now)
+            self.arm(progress.due()[0])
 
     def eof(self) -> None:
         """The client will send no more."""
@@ -110,7 +125,7 @@ class Link:
             event = next_event()
             if event is NEED_DATA:
                 if self.conn.held:
-                    self.conn.hold(False)
+                    self.hold(False)
                 return
             kind = type(event)
             if kind is RequestHead:
@@ -122,18 +137,34 @@ class Link:
             elif kind is ProtocolError:
                 self.protocol_error(event)  # type: ignore[arg-type]
             elif event is PAUSED:  # a switch of protocols is pending: see exchange_done
-                self.conn.hold(True)
+                self.hold(True)
                 return
             else:  # CLOSED: no more requests
                 self.input_over = True
                 if not self.exchanges:
                     self.conn.close()
                 return
-        self.conn.hold(True)
+        self.hold(True)
+
+    def hold(self, held: bool) -> None:
+        """Stop (or resume) reading for the link's own reasons: the time it holds the
+        input does not count against a head or body on its way in."""
+        conn = self.conn
+        if held == conn.held:
+            return
+        conn.hold(held)
+        progress = self.body_progress if self.receiving is not None else self.head_progress
+        if progress is not None:
+            now = self.server.loop.time()
+            if held:
+                progress.pause(now)
+            else:
+                progress.resume(now)
+                self.arm(progress.due()[0])
 
     def head(self, head: RequestHead) -> None:
         """A request head: dispatch it now, or once its body is read (or streaming)."""
-        self.head_deadline = 0.0
+        self.head_progress = None
         server = self.server
         conn = self.conn
         req = Request(
@@ -154,9 +185,17 @@ class Link:
         self.receiving = exchange
         self.body_parts = []
         self.body_size = 0
-        if server.http_limits.body_timeout is not None:
-            self.body_deadline = server.loop.time() + server.http_limits.body_timeout
-            self.arm(self.body_deadline)
+        limits = server.http_limits
+        self.body_progress = None
+        if Progress.wanted(None, limits.body_timeout, limits.body_min_rate):
+            self.body_progress = progress = Progress(
+                server.loop.time(),
+                None,
+                limits.body_timeout,
+                limits.body_min_rate,
+                limits.min_rate_grace,
+            )
+            self.arm(progress.due()[0])
         if head.expect_continue:
             if exchange.in_front:
                 conn.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -190,6 +229,8 @@ class Link:
         exchange = self.receiving
         if exchange is None:
             return
+        if self.body_progress is not None:
+            self.body_progress.received += len(data)
         stream = exchange.body_stream
         if stream is not None:
             if not exchange.finished:
@@ -204,7 +245,7 @@ class Link:
         """The request being received is complete."""
         exchange = self.receiving
         self.receiving = None
-        self.body_deadline = 0.0
+        self.body_progress = None
         if exchange is None:
             return
         stream = exchange.body_stream
@@ -220,7 +261,7 @@ class Link:
     def protocol_error(self, error: ProtocolError) -> None:
         """The client broke the protocol: answer the error after what is due, then close."""
         self.input_over = True
-        self.head_deadline = self.body_deadline = 0.0
+        self.head_progress = self.body_progress = None
         receiving = self.receiving
         self.receiving = None
         if receiving is not None and receiving.body_stream is not None:
@@ -399,17 +440,16 @@ class Link:
             return
         now = self.server.loop.time()
         next_at = 0.0
-        if self.receiving is not None and self.body_deadline and not self.input_over:
-            if now >= self.body_deadline:
-                self.timeout(408, "request body timed out")
+        receiving = self.receiving is not None
+        progress = self.body_progress if receiving else self.head_progress
+        if progress is not None and not self.input_over:
+            due, why = progress.due()
+            if now >= due:
+                self.timeout(408, f"request {'body' if receiving else 'head'} {why}")
                 return
-            next_at = self.body_deadline
-        elif self.head_deadline and not self.input_over:
-            if now >= self.head_deadline:
-                self.timeout(408, "request head timed out")
-                return
-            next_at = self.head_deadline
-        for exchange in self.exchanges:
+            if due != float("inf"):
+                next_at = due
+        for exchange in list(self.exchanges):  # a 503 sent may end the front one
             if not exchange.answered and exchange.deadline and not exchange.head_sent:
                 if now >= exchange.deadline:
                     time_out(self.server, exchange)
@@ -431,6 +471,7 @@ class Link:
         """The head or body took too long: answer ``status`` after what is due, close."""
         receiving = self.receiving
         self.receiving = None
+        self.head_progress = self.body_progress = None
         if receiving is not None:
             if receiving.body_stream is not None:
                 receiving.body_stream._end(TimeoutError(reason))

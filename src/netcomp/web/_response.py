@@ -123,7 +123,10 @@ class Response:
 
     @body.setter
     def body(self, body: Any) -> None:
-        if self.started:
+        # Once the connection is gone (GONE) a body is nothing to refuse: it is never sent
+        # (the server closes it). A handler of a pipelined request whose client left before
+        # the handler ran gets here: that is the client's doing, not the handler's bug.
+        if self.started and self._exchange is not GONE:
             raise RuntimeError("the response is already being sent")
         self._body = body
         self.touched = True

@@ -7,14 +7,24 @@ Rules:
   ``PATH_INFO`` the rest, both as PEP 3333 "bytes as latin-1" strings.
 * The application runs on a :class:`~netcomp.core.Worker` thread, from the call to the
   last chunk and ``close()``: a slow application holds a pool thread, never the loop.
-  The whole body is collected there, then answered as one :class:`Response`.
+* Bodies stream (see :mod:`._wsgistream`): each chunk the application yields (or gives
+  ``write()``) goes to the client as it comes, the head with the first one, chunked
+  unless the application set a Content-Length; the worker waits while the connection
+  is above its high water mark, so a slow reader costs 32 KiB plus 64 KiB in transit
+  (and holds its worker thread). A list or tuple returned (with no ``write()``) is sent
+  whole with a Content-Length. ``wsgi.file_wrapper`` files go to the connection as
+  files (``os.sendfile`` on plain TCP) and free the worker at once.
 * ``start_response`` (PEP 3333 "The start_response() Callable"): once only, unless with
   ``exc_info``; with ``exc_info`` after the first non-empty body bytes were produced it
   re-raises that exception. Status and header fields are checked when given (a CR/LF,
   a non-latin-1 value or a hop-by-hop field raise in the application).
 * An application's exception gives 500 and fires ``exception`` once (the gateway's
   handler is its origin); so does a broken contract (no ``start_response``, a ``str``
-  chunk, fewer bytes than its own Content-Length).
+  chunk, fewer bytes than its own Content-Length). Once a streamed body has begun, the
+  status is sent already: the connection is cut instead, so the client sees a
+  truncated body, never a complete-looking one.
+* A client that leaves while its body streams makes the next chunk's hand-over raise
+  inside the worker: the application's iterable is closed, nothing is reported.
 """
 
 from __future__ import annotations
@@ -27,11 +37,12 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from ..core import BaseComponent, Event, Worker, handler, task
-from ._headers import check_field
+from ..core import BaseComponent, Event, Loop, Worker, handler, task
+from ._headers import Headers, check_field
 from ._request import Request
 from ._response import Response
 from ._server import BaseServer
+from ._wsgistream import FileWrapper, Gone, Pipe
 
 __all__ = ["WSGIGateway"]
 
@@ -86,27 +97,39 @@ class _ErrorStream:
 
 
 class _Outcome:
-    """What one run of the application gave: a status line, fields and body, or an error."""
+    """What one run of the application gave: a status line, fields and a body (or a file),
+    a body already streamed, or an error."""
 
-    __slots__ = ("body", "error", "headers", "reason", "status")
+    __slots__ = ("body", "error", "file", "gone", "headers", "reason", "status", "streamed")
 
     def __init__(self) -> None:
         self.status = 500
         self.reason = ""
         self.headers: list[tuple[str, str]] = []
         self.body = b""
+        self.file: FileWrapper | None = None  # returned by the app: sent as a file
+        self.streamed = False  # the body went out as it came (head included)
+        self.gone = False  # the client left while it was streamed
         self.error: BaseException | None = None
 
 
 class _Call:
-    """One application call on a worker thread: ``start_response``, ``write`` and the body."""
+    """One application call on a worker thread: ``start_response``, ``write`` and the body.
 
-    def __init__(self, head_only: bool) -> None:
+    A list or tuple returned (and no ``write()``) is sent whole, with a Content-Length;
+    anything else is streamed as it is produced, through a :class:`Pipe` (chunked unless
+    the application gave a Content-Length; never more bytes than that).
+    """
+
+    def __init__(self, head_only: bool, loop: Loop, response: Response) -> None:
         self.head_only = head_only
         self.status_line: str | None = None
         self.headers: list[tuple[str, str]] = []
         self.headers_sent = False  # PEP 3333: "sent" once body bytes exist
         self.chunks: list[bytes] = []
+        self.pipe = Pipe(loop, response, self._start_head)
+        self.declared: int | None = None  # the application's Content-Length, once streaming
+        self.sent = 0  # body bytes streamed
 
     def start_response(
         self,
@@ -132,43 +155,92 @@ class _Call:
         if not isinstance(data, (bytes, bytearray)):
             raise TypeError(f"write() takes bytes, not {type(data).__name__}")
         if data:
-            self.headers_sent = True
-            self.chunks.append(bytes(data))
+            self._stream(bytes(data))
 
     def run(self, app: WSGIApp, environ: dict[str, Any]) -> _Outcome:
         outcome = _Outcome()
         try:
-            result = app(environ, self.start_response)
+            result: Any = app(environ, self.start_response)
             try:
-                for chunk in result:
-                    if not isinstance(chunk, (bytes, bytearray)):
-                        raise TypeError(
-                            f"a WSGI application must yield bytes, not {type(chunk).__name__}"
-                        )
-                    if chunk:
-                        if self.status_line is None:
-                            raise AssertionError("body bytes before start_response()")
-                        self.headers_sent = True
-                        self.chunks.append(bytes(chunk))
+                if isinstance(result, FileWrapper) and not self.headers_sent:
+                    outcome.file, result = result, None  # closed by the connection
+                elif isinstance(result, (list, tuple)) and not self.headers_sent:
+                    self.chunks = [_body_bytes(chunk) for chunk in result]
+                else:
+                    self._iterate(result)
             finally:
                 close = getattr(result, "close", None)
                 if close is not None:
                     close()
             if self.status_line is None:
                 raise AssertionError("the application did not call start_response()")
-            self._finish(outcome)
+            if self.headers_sent:
+                self._check_streamed()
+                outcome.streamed = True
+            elif outcome.file is not None:  # its length is the file's (or the app's)
+                outcome.status, outcome.reason = _status_of(self.status_line)
+                outcome.headers = self.headers
+            else:
+                self._finish(outcome)
+        except Gone:
+            outcome.gone = True
         except Exception as error:
             outcome.error = error
         finally:
             environ["wsgi.errors"].flush()
         return outcome
 
+    def _iterate(self, result: Iterable[bytes]) -> None:
+        for chunk in result:
+            data = _body_bytes(chunk)
+            if data:
+                if self.status_line is None:
+                    raise AssertionError("body bytes before start_response()")
+                self._stream(data)
+                if self.head_only:
+                    return  # the head is out: HEAD needs no more of the body
+
+    def _stream(self, data: bytes) -> None:
+        """Send ``data`` now (worker thread; the head first): never past the app's
+        Content-Length."""
+        if not self.headers_sent:
+            self.headers_sent = True
+            self.declared = self._declared_length()
+        if self.declared is not None:
+            data = data[: max(0, self.declared - self.sent)]
+            if not data and self.sent:
+                return
+        self.sent += len(data)
+        self.pipe.put(data)
+
+    def _start_head(self) -> None:
+        """The first bytes go out: the response takes the status and fields (loop thread)."""
+        status, reason = _status_of(self.status_line)
+        response = self.pipe.response
+        response.status = status
+        if reason:
+            response.reason = reason
+        response.headers = Headers(self.headers)
+
+    def _declared_length(self) -> int | None:
+        assert self.status_line is not None
+        declared = [v for n, v in self.headers if n.lower() == "content-length"]
+        if not declared or self.head_only or _status_of(self.status_line)[0] in (204, 304):
+            return None
+        try:
+            return int(declared[0])
+        except ValueError:
+            raise ValueError(f"bad Content-Length from the application: {declared[0]!r}") from None
+
+    def _check_streamed(self) -> None:
+        if self.declared is not None and self.sent < self.declared:
+            raise ValueError(
+                f"the application sent {self.sent} bytes, its Content-Length says {self.declared}"
+            )
+
     def _finish(self, outcome: _Outcome) -> None:
         assert self.status_line is not None
-        match = _STATUS.match(self.status_line)
-        assert match is not None
-        outcome.status = int(match.group(1))
-        outcome.reason = match.group(2) or ""
+        outcome.status, outcome.reason = _status_of(self.status_line)
         body = b"".join(self.chunks)
         headers = self.headers
         declared = [v for n, v in headers if n.lower() == "content-length"]
@@ -186,6 +258,18 @@ class _Call:
             body = body[:length]  # never more than announced (PEP 3333)
         outcome.headers = headers
         outcome.body = body
+
+
+def _body_bytes(chunk: Any) -> bytes:
+    if not isinstance(chunk, (bytes, bytearray)):
+        raise TypeError(f"a WSGI application must yield bytes, not {type(chunk).__name__}")
+    return bytes(chunk)
+
+
+def _status_of(status_line: str | None) -> tuple[int, str]:
+    match = _STATUS.match(status_line or "")
+    assert match is not None
+    return int(match.group(1)), match.group(2) or ""
 
 
 def _check_status(status: Any) -> str:
@@ -224,8 +308,9 @@ class WSGIGateway(BaseComponent):
     """Mounts the WSGI application ``app`` under ``path`` on the server's channel.
 
     The application runs on a pool of ``workers`` threads (the ``concurrent.futures``
-    default when ``None``) owned by the gateway. Each response is collected whole before
-    it is sent, so mount streaming or very large downloads elsewhere (:class:`Static`).
+    default when ``None``) owned by the gateway. Response bodies stream with
+    backpressure: a worker producing for a slow reader waits for it (and holds its
+    thread meanwhile); ``wsgi.file_wrapper`` files are sent by the connection.
     """
 
     channel: Any = "web"
@@ -263,20 +348,26 @@ class WSGIGateway(BaseComponent):
         if script and not (path == script or path.startswith(script + "/")):
             return None
         event.stop()  # this request is the application's, even while it runs
-        return self._serve(request, path[len(script) :])
+        return self._serve(request, response, path[len(script) :])
 
-    async def _serve(self, request: Request, path_info: str) -> Response:
+    async def _serve(self, request: Request, response: Response, path_info: str) -> Any:
         body = request.body
         if request.stream is not None:
             body = await request.stream.read()
         environ = self.environ(request, path_info, body)
-        call = _Call(request.method == "HEAD")
+        call = _Call(request.method == "HEAD", self.loop, response)
         outcome: _Outcome = await self.call(
             task(call.run, self.app, environ), self._worker_channel
         )
         if outcome.error is not None:
-            raise outcome.error  # 500, and ``exception`` fired for this handler
-        answer = Response(outcome.body, outcome.status, outcome.headers)
+            raise outcome.error  # 500 (or a cut), and ``exception`` fired for this handler
+        if outcome.streamed or outcome.gone:
+            return None  # the body went out as it came: the server ends it
+        answer = Response(
+            outcome.file if outcome.file is not None else outcome.body,
+            outcome.status,
+            outcome.headers,
+        )
         if outcome.reason:
             answer.reason = outcome.reason
         return answer
@@ -300,6 +391,7 @@ class WSGIGateway(BaseComponent):
             "wsgi.multithread": True,
             "wsgi.multiprocess": False,
             "wsgi.run_once": False,
+            "wsgi.file_wrapper": FileWrapper,
         }
         remote = request.remote
         if isinstance(remote, tuple) and len(remote) >= 2:
