@@ -50,6 +50,8 @@ def reset_event(event: Event, root: Any) -> Value:
     are kept."""
     old = event.value
     assert old is not None
+    # ``_extras`` stays: it may stand for the instance's feedback switches (a stale true
+    # only sends the event down the slower path, which reads the real settings).
     for name in ("cancelled", "_pending", "_effects", "_cause", "_tracked", "_priority"):
         event.__dict__.pop(name, None)
     event.stopped = False
@@ -103,6 +105,7 @@ class Dispatch:
     queue: deque[Event]
     waiters: dict[str, list[Any]]
     current: Event | None
+    tracking: bool
     in_dispatch: Event | None
     _ready: deque[tuple[Callable[..., Any], tuple[Any, ...]]]
     _timers: list[Any]
@@ -127,7 +130,7 @@ class Dispatch:
             value = event.value = reset_event(event, self.root)
         else:
             value = event.value = Value(event, self.root)
-        if event.complete or event._on_complete is not None:
+        if event._extras and (event.complete or event._on_complete is not None):
             event._tracked = True
             event._effects = 1
         self.queue.append(event)
@@ -179,10 +182,13 @@ class Dispatch:
         popleft = queue.popleft
         registry = self.registry
         cache = registry.cache
+        waiters = self.waiters  # a dict changed in place, never replaced
         while True:
             for _ in range(len(queue)):
                 event = popleft()
-                if event.cancelled:
+                # ``_extras`` (one read) stands for cancelled, tracked, feedback and hooks.
+                extras = event._extras
+                if extras and event.cancelled:
                     self._cancelled(event)
                     continue
                 try:
@@ -194,10 +200,15 @@ class Dispatch:
                     self._not_taken(event, value)
                 if handlers:
                     self.current = self.in_dispatch = event
+                    if extras:
+                        self.tracking = event._tracked
+                    went_async = False
                     args = event.args
                     kwargs = event.kwargs
                     if fns is not None and not kwargs:
-                        # Fast loop: plain handlers, positional arguments only.
+                        # Fast loop: plain handlers, positional arguments only. With one
+                        # handler (the usual case) nothing is left to stop after it.
+                        several = len(fns) > 1
                         for fn in fns:
                             try:
                                 result = fn(*args)
@@ -208,13 +219,14 @@ class Dispatch:
                             else:
                                 if result is not None:
                                     if isinstance(result, _ASYNC_RESULT):
+                                        went_async = True
                                         self._handle_async(event, _entry_of(handlers, fn), result)
                                     elif value._count == 0 and not value.notify:
                                         value._value = result
                                         value._count = 1
                                     else:
                                         value.add(result)
-                            if event.stopped:
+                            if several and event.stopped:
                                 break
                     else:
                         for entry in handlers:
@@ -230,23 +242,19 @@ class Dispatch:
                             else:
                                 if result is not None:
                                     if isinstance(result, _ASYNC_RESULT):
+                                        went_async = True
                                         self._handle_async(event, entry, result)
                                     else:
                                         value.add(result)
                             if event.stopped:
                                 break
                     self.current = self.in_dispatch = None
-                    if event._pending:
+                    self.tracking = False
+                    if went_async and event._pending:
                         continue
                 # finish(), inlined for the common case: no callbacks, waiters, feedback or
-                # tracking.
-                if (
-                    value._callbacks is None
-                    and not self.waiters
-                    and not event._tracked
-                    and not event.success
-                    and not event.failure
-                ):
+                # tracking (a handler may have asked for feedback: ``_extras`` is read again).
+                if value._callbacks is None and not waiters and not event._extras:
                     value.result = True
                     value._event = _weak(event)  # no cycle: see Value.event
                 else:

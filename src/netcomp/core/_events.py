@@ -48,9 +48,6 @@ class Event:
 
     name: str = "Event"
     channels: tuple[Any, ...] = ()
-    success: bool = False
-    failure: bool = False
-    complete: bool = False
     success_channels: ClassVar[tuple[Any, ...]] = ()
     failure_channels: ClassVar[tuple[Any, ...]] = ()
     complete_channels: ClassVar[tuple[Any, ...]] = ()
@@ -77,6 +74,15 @@ class Event:
     _priority: float = 0
     #: A subclass's ``notify = ...`` class setting (see :attr:`notify`).
     _notify_default: ClassVar[bool | str] = False
+    # The feedback switches (properties below keep them here, class or instance).
+    _success: bool = False
+    _failure: bool = False
+    _complete: bool = False
+    #: True once anything beyond plain dispatch may apply: a feedback switch, completion
+    #: tracking, ``_on_complete`` hooks, ``cancel()``. Dispatch reads this one attribute per
+    #: event instead of five (reads on events of many classes are CPython's slow
+    #: attribute path); when it is true, the real settings are read.
+    _extras: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -88,6 +94,12 @@ class Event:
         notify = cls.__dict__.get("notify")
         if notify is not None and not isinstance(notify, property):
             _notify_by_default(cls, notify)
+        for switch in ("success", "failure", "complete"):
+            setting = cls.__dict__.get(switch)
+            if setting is not None and not isinstance(setting, property):
+                delattr(cls, switch)  # Event's property serves it
+                setattr(cls, f"_{switch}", setting)
+        cls._extras = bool(cls._success or cls._failure or cls._complete)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.args = args
@@ -107,6 +119,51 @@ class Event:
         """A new plain event named ``<name>_<suffix>`` (circuits' feedback naming); it
         keeps none of this event's class settings (``success``, ``complete``, ...)."""
         return Event.create(f"{self.name}_{suffix}", *args, **kwargs)
+
+    @property
+    def success(self) -> bool:
+        """Fire ``<name>_success(event, value)`` once the event is done without errors
+        (a class setting, or set on the instance before it is fired)."""
+        return self._success
+
+    @success.setter
+    def success(self, on: bool) -> None:
+        self._success = on
+        if on:
+            self._extras = True
+
+    @property
+    def failure(self) -> bool:
+        """Fire ``<name>_failure(event, error)`` once the event is done with an error."""
+        return self._failure
+
+    @failure.setter
+    def failure(self, on: bool) -> None:
+        self._failure = on
+        if on:
+            self._extras = True
+
+    @property
+    def complete(self) -> bool:
+        """Fire ``<name>_complete(event, value)`` once the event and every event its
+        handlers fired (transitively) are done."""
+        return self._complete
+
+    @complete.setter
+    def complete(self, on: bool) -> None:
+        self._complete = on
+        if on:
+            self._extras = True
+
+    def _when_complete(self, hook: Callable[[], Any]) -> None:
+        """Call ``hook()`` once this event and what its handlers fired are all done
+        (internal lifecycle use: unregistering, stopping). Before it is fired."""
+        hooks = self._on_complete
+        if hooks is None:
+            self._on_complete = [hook]
+        else:
+            hooks.append(hook)
+        self._extras = True
 
     @property
     def pending(self) -> int:
@@ -160,6 +217,7 @@ class Event:
         """
         self.cancelled = True
         self.stopped = True
+        self._extras = True
 
     def __getitem__(self, key: int | str) -> Any:
         """``event[0]`` is the first argument, ``event["key"]`` a keyword argument."""
