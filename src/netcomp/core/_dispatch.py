@@ -184,7 +184,9 @@ class Dispatch:
         cache = registry.cache
         waiters = self.waiters  # a dict changed in place, never replaced
         while True:
-            for _ in range(len(queue)):
+            left = len(queue)  # this batch (a counter: no range object per batch)
+            while left:
+                left -= 1
                 event = popleft()
                 # ``_extras`` (one read) stands for cancelled, tracked, feedback and hooks.
                 extras = event._extras
@@ -192,7 +194,7 @@ class Dispatch:
                     self._cancelled(event)
                     continue
                 try:
-                    handlers, fns, named = cache[(event.name, event.channels)]
+                    handlers, fns, named = cache[event.name][event.channels]
                 except KeyError:
                     handlers, fns, named = registry.lookup(event.name, event.channels)
                 value: Value = event.value  # type: ignore[assignment]  # set by fire()

@@ -34,6 +34,18 @@ __all__ = ["TIMEOUT", "Manager", "current_manager"]
 
 _MISSING: Any = object()
 _new_value = object.__new__
+#: ``(channel,)`` tuples for string channels, made once: no tuple per fire(), and the
+#: registry's plan cache finds the same tuple by identity. Bounded: names only, 4096 at most.
+_one_channel: dict[Any, tuple[Any]] = {}
+_ONE_CHANNEL_MAX = 4096
+
+
+def _channels_of(channel: Any) -> tuple[Any]:
+    channels = (channel,)
+    if channel.__class__ is str and len(_one_channel) < _ONE_CHANNEL_MAX:
+        _one_channel[channel] = channels
+    return channels
+
 
 #: What ``start(process=True, link=...)`` calls: it runs the tree in a forked child bridged
 #: to ``link``'s tree and returns the parent's Bridge. ``netcomp.core._bridge`` sets it when
@@ -341,7 +353,13 @@ class Manager:
                 "use Event.create(name, ...) to fire by name"
             )
         if not channels:
-            channels = event.channels or (self.channel,)
+            channels = event.channels
+            if not channels:
+                channel = self.channel
+                try:
+                    channels = _one_channel[channel]
+                except (KeyError, TypeError):
+                    channels = _channels_of(channel)
         loop = self.loop
         event.channels = channels
         if event.value is not None:
