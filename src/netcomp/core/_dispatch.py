@@ -405,6 +405,8 @@ class Dispatch:
         value._complete()
         if self.waiters:
             self._wake_waiters(event)
+        if not event._extras:
+            return  # no feedback asked for, not tracked: the usual case (a read's callback)
         if feedback and (event.success or event.failure):
             if value.errors:
                 if event.failure:

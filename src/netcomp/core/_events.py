@@ -351,7 +351,9 @@ class Value:
     #: True while a caller awaits this value (``await self.call(...)``): a handler's
     #: error is then the caller's to handle, and is not logged as unhandled.
     observed = False
-    _callbacks: list[Callable[[Value], Any]] | None = None
+    #: ``None``, one callback (the usual case: a connection waiting for its ``read``; no
+    #: list per event), or a list of them.
+    _callbacks: Callable[[Value], Any] | list[Callable[[Value], Any]] | None = None
 
     def __init__(self, event: Event | None = None, manager: Any = None) -> None:
         self._event: Event | ref[Event] | None = event
@@ -411,15 +413,23 @@ class Value:
         """Call ``callback(self)`` once the value is done (at once if it already is)."""
         if self.result:
             callback(self)
-        elif self._callbacks is None:
-            self._callbacks = [callback]
+            return
+        callbacks = self._callbacks
+        if callbacks is None:
+            self._callbacks = callback
+        elif isinstance(callbacks, list):
+            callbacks.append(callback)
         else:
-            self._callbacks.append(callback)
+            self._callbacks = [callbacks, callback]
 
     def remove_done_callback(self, callback: Callable[[Value], Any]) -> None:
         """Forget a callback given to :meth:`add_done_callback`."""
-        if self._callbacks and callback in self._callbacks:
-            self._callbacks.remove(callback)
+        callbacks = self._callbacks
+        if isinstance(callbacks, list):
+            if callback in callbacks:
+                callbacks.remove(callback)
+        elif callbacks is not None and callbacks == callback:
+            self._callbacks = None
 
     def _complete(self) -> None:
         self.result = True
@@ -427,10 +437,13 @@ class Value:
         if event is not None and event.__class__ is not ref:
             self._event = ref(event)  # type: ignore[arg-type]
         callbacks = self._callbacks
-        if callbacks:
+        if callbacks is not None:
             self._callbacks = None
-            for callback in callbacks:
-                callback(self)
+            if isinstance(callbacks, list):
+                for callback in callbacks:
+                    callback(self)
+            else:
+                callbacks(self)
 
     def get(self) -> Any:
         """The result, raising the handler's exception if one raised. Only once done."""
