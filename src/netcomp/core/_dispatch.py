@@ -254,11 +254,20 @@ class Dispatch:
                     self.tracking = False
                     if went_async and event._pending:
                         continue
-                # finish(), inlined for the common case: no callbacks, waiters, feedback or
-                # tracking (a handler may have asked for feedback: ``_extras`` is read again).
-                if value._callbacks is None and not waiters and not event._extras:
+                # finish() and Value._complete(), inlined for the common case: no waiters,
+                # feedback or tracking (a handler may have asked for feedback: ``_extras`` is
+                # read again), at most the callbacks (a connection's, for a ``read``).
+                if not waiters and not event._extras:
                     value.result = True
                     value._event = _weak(event)  # no cycle: see Value.event
+                    callbacks = value._callbacks
+                    if callbacks is not None:
+                        value._callbacks = None
+                        if callbacks.__class__ is list:
+                            for callback in callbacks:
+                                callback(value)
+                        else:
+                            callbacks(value)  # type: ignore[operator]
                 else:
                     self.finish(event)
             if (
