@@ -466,3 +466,9 @@ def test_a_subclass_switch_is_inherited_and_can_be_turned_off() -> None:
     assert (loud().success, loud().failure, loud().complete) == (True, True, True)
     assert (calm().success, calm().failure, calm().complete) == (False, False, False)
     assert calm._extras is False and loud._extras is True
+
+
+def test_a_switch_reads_as_its_setting_on_the_class_too() -> None:
+    # circuits code reads them on classes (``if MyEvent.success:``).
+    assert job.success is True and job.complete is True
+    assert quiet.success is False and quiet.failure is False and Event.complete is False

@@ -34,6 +34,26 @@ __all__ = [
 ]
 
 
+class _Switch:
+    """A feedback switch of :class:`Event` (``success``, ``failure``, ``complete``): set on
+    the class (``success = True`` in its body) or on an instance (before it is fired, or by
+    a handler while it is dispatched). Reads give the setting, on the class too. Setting it
+    on an instance also sets the event's ``_extras``, the one flag dispatch reads."""
+
+    def __init__(self, name: str, doc: str) -> None:
+        self.attr = f"_{name}"
+        self.__doc__ = doc
+
+    def __get__(self, event: Event | None, cls: type[Event] | None = None) -> bool:
+        owner: Any = cls if event is None else event
+        return getattr(owner, self.attr)  # type: ignore[no-any-return]
+
+    def __set__(self, event: Event, on: bool) -> None:
+        setattr(event, self.attr, on)
+        if on:
+            event._extras = True
+
+
 class Event:
     """A message: ``name``, ``args``, ``kwargs``; fired onto ``channels``; answered by ``value``.
 
@@ -74,7 +94,7 @@ class Event:
     _priority: float = 0
     #: A subclass's ``notify = ...`` class setting (see :attr:`notify`).
     _notify_default: ClassVar[bool | str] = False
-    # The feedback switches (properties below keep them here, class or instance).
+    # The feedback switches (``success`` etc. below keep them here, class or instance).
     _success: bool = False
     _failure: bool = False
     _complete: bool = False
@@ -96,8 +116,8 @@ class Event:
             _notify_by_default(cls, notify)
         for switch in ("success", "failure", "complete"):
             setting = cls.__dict__.get(switch)
-            if setting is not None and not isinstance(setting, property):
-                delattr(cls, switch)  # Event's property serves it
+            if setting is not None and not isinstance(setting, _Switch):
+                delattr(cls, switch)  # Event's switch serves it
                 setattr(cls, f"_{switch}", setting)
         cls._extras = bool(cls._success or cls._failure or cls._complete)
 
@@ -120,40 +140,17 @@ class Event:
         keeps none of this event's class settings (``success``, ``complete``, ...)."""
         return Event.create(f"{self.name}_{suffix}", *args, **kwargs)
 
-    @property
-    def success(self) -> bool:
-        """Fire ``<name>_success(event, value)`` once the event is done without errors
-        (a class setting, or set on the instance before it is fired)."""
-        return self._success
-
-    @success.setter
-    def success(self, on: bool) -> None:
-        self._success = on
-        if on:
-            self._extras = True
-
-    @property
-    def failure(self) -> bool:
-        """Fire ``<name>_failure(event, error)`` once the event is done with an error."""
-        return self._failure
-
-    @failure.setter
-    def failure(self, on: bool) -> None:
-        self._failure = on
-        if on:
-            self._extras = True
-
-    @property
-    def complete(self) -> bool:
-        """Fire ``<name>_complete(event, value)`` once the event and every event its
-        handlers fired (transitively) are done."""
-        return self._complete
-
-    @complete.setter
-    def complete(self, on: bool) -> None:
-        self._complete = on
-        if on:
-            self._extras = True
+    success = _Switch(
+        "success", "Fire ``<name>_success(event, value)`` once the event is done without errors."
+    )
+    failure = _Switch(
+        "failure", "Fire ``<name>_failure(event, error)`` once the event is done with an error."
+    )
+    complete = _Switch(
+        "complete",
+        "Fire ``<name>_complete(event, value)`` once the event and every event its handlers "
+        "fired (transitively) are done.",
+    )
 
     def _when_complete(self, hook: Callable[[], Any]) -> None:
         """Call ``hook()`` once this event and what its handlers fired are all done
