@@ -6,6 +6,7 @@ Usage::
     python benchmarks/echo.py --quick               # 1 s per run, 1,000 idle conns
     python benchmarks/echo.py --servers netcomp,asyncio --conns 1,50,500 --seconds 5
     python benchmarks/echo.py --profile /tmp/echo.prof   # netcomp server under cProfile
+    python benchmarks/echo.py --gens fast --servers netcomp,asyncio --conns 50,500 --idle 0
 
 What runs (every process is a fresh ``python benchmarks/echo.py --serve/--load/--idle-port``):
 
