@@ -172,11 +172,14 @@ class Dispatch:
         needs the loop, go on with the next batch: the order is the same, the loop's
         per-pass overhead is saved. Under ``tick()``/``flush()`` it is one batch.
 
-        The hot path (about 85 lines, over the 60-line rule on purpose): every event of
+        The hot path (about 130 lines, over the 60-line rule on purpose): every event of
         every program goes through here, and each call saved counts. Measured: moving the
         plain-handler loop into a method of its own cost 3-7 % of ping-pong events/s
         (``benchmarks/core.py --one netcomp pingpong --n 300000``, best of 3, three runs
-        each: 784-803k inline, 742-765k split), so it stays inline.
+        each: 784-803k inline, 742-765k split), so it stays inline. A lone handler has a
+        branch of its own (no loop, no stop check) and so do many (no per-handler test of
+        which case it is): counted with callgrind (benchmarks/README.md), each shared check
+        cost ping-pong or fan-out 1-3 % of their instructions.
         """
         queue = self.queue
         popleft = queue.popleft
@@ -208,28 +211,47 @@ class Dispatch:
                     args = event.args
                     kwargs = event.kwargs
                     if fns is not None and not kwargs:
-                        # Fast loop: plain handlers, positional arguments only. With one
-                        # handler (the usual case) nothing is left to stop after it.
-                        several = len(fns) > 1
-                        for fn in fns:
+                        # Fast loop: plain handlers, positional arguments only.
+                        if len(fns) == 1:
+                            # One handler (the usual case): no loop, nothing left to stop.
+                            fn = fns[0]
                             try:
                                 result = fn(*args)
                             except Exception as error:
-                                self.handler_error(event, _entry_of(handlers, fn), error)
+                                self.handler_error(event, handlers[0], error)
                             except SystemExit as exit_:
                                 self.exit(exit_.code)
                             else:
                                 if result is not None:
                                     if isinstance(result, _ASYNC_RESULT):
                                         went_async = True
-                                        self._handle_async(event, _entry_of(handlers, fn), result)
+                                        self._handle_async(event, handlers[0], result)
                                     elif value._count == 0 and not value.notify:
                                         value._value = result
                                         value._count = 1
                                     else:
                                         value.add(result)
-                            if several and event.stopped:
-                                break
+                        else:
+                            for fn in fns:
+                                try:
+                                    result = fn(*args)
+                                except Exception as error:
+                                    self.handler_error(event, _entry_of(handlers, fn), error)
+                                except SystemExit as exit_:
+                                    self.exit(exit_.code)
+                                else:
+                                    if result is not None:
+                                        if isinstance(result, _ASYNC_RESULT):
+                                            went_async = True
+                                            entry = _entry_of(handlers, fn)
+                                            self._handle_async(event, entry, result)
+                                        elif value._count == 0 and not value.notify:
+                                            value._value = result
+                                            value._count = 1
+                                        else:
+                                            value.add(result)
+                                if event.stopped:
+                                    break
                     else:
                         for entry in handlers:
                             try:
