@@ -384,3 +384,91 @@ def test_feedback_events_themselves_do_not_ask_for_feedback(manager: Manager) ->
     names = [name for name, _ in feedback.got]
     assert names == ["job_success", "job_complete"]
     assert not any(name.count("_success") + name.count("_complete") > 1 for name in names)
+
+
+# ------------------------------------------- switches and tracking on the fast path
+def _relay_log(manager: Manager) -> list[str]:
+    log: list[str] = []
+
+    class Relay(BaseComponent):
+        @handler("job")
+        def _job(self) -> None:
+            log.append("job")
+            self.fire(Event.create("step", 1))
+
+        @handler("step")
+        def _step(self, n: int) -> None:
+            log.append(f"step{n}")
+            if n < 3:
+                self.fire(Event.create("step", n + 1))
+
+        @handler("job_complete")
+        def _complete(self, fired: Event, value: Any) -> None:
+            log.append("complete")
+
+    manager += Relay()
+    return log
+
+
+def test_complete_tracks_what_handlers_fire_while_the_loop_is_observed(
+    manager: Manager,
+) -> None:
+    # The observed dispatch must mark what a tracked event's handlers fire as its effects
+    # (fire() reads loop.tracking, which that dispatch sets too).
+    from netcomp.core import Trace
+
+    log = _relay_log(manager)
+    with Trace().attach(manager):
+        manager.fire(job())
+        manager.flush()
+    assert log == ["job", "step1", "step2", "step3", "complete"]
+
+
+def test_feedback_switches_set_on_an_instance_before_firing(manager: Manager) -> None:
+    manager += responder("quiet", lambda: "ok")
+    feedback = Feedback()
+    manager += feedback
+    event = quiet()
+    assert (event.success, event.failure, event.complete) == (False, False, False)
+    event.success = True
+    event.complete = True
+    fire_and_flush(manager, event)
+    names = [name for name, _ in feedback.got]
+    assert names == ["quiet_success", "quiet_complete"]
+    assert quiet().success is False  # the class is not changed
+
+
+def test_success_asked_for_by_the_handler_itself_is_fired(manager: Manager) -> None:
+    # The fast path reads the event's switches after the handlers ran, not before.
+    def answer(event: Event) -> str:
+        event.success = True
+        return "late"
+
+    component = BaseComponent()
+    component.add_handler(handler("quiet")(answer))
+    manager += component
+    feedback = Feedback()
+    manager += feedback
+    event = quiet()
+    fire_and_flush(manager, event)
+    assert feedback.got == [("quiet_success", (event, "late"))]
+
+
+def test_a_subclass_switch_is_inherited_and_can_be_turned_off() -> None:
+    class loud(job):
+        pass
+
+    class calm(job):
+        success = False
+        failure = False
+        complete = False
+
+    assert (loud().success, loud().failure, loud().complete) == (True, True, True)
+    assert (calm().success, calm().failure, calm().complete) == (False, False, False)
+    assert calm._extras is False and loud._extras is True
+
+
+def test_a_switch_reads_as_its_setting_on_the_class_too() -> None:
+    # circuits code reads them on classes (``if MyEvent.success:``).
+    assert job.success is True and job.complete is True
+    assert quiet.success is False and quiet.failure is False and Event.complete is False

@@ -50,6 +50,8 @@ def reset_event(event: Event, root: Any) -> Value:
     are kept."""
     old = event.value
     assert old is not None
+    # ``_extras`` stays: it may stand for the instance's feedback switches (a stale true
+    # only sends the event down the slower path, which reads the real settings).
     for name in ("cancelled", "_pending", "_effects", "_cause", "_tracked", "_priority"):
         event.__dict__.pop(name, None)
     event.stopped = False
@@ -103,6 +105,7 @@ class Dispatch:
     queue: deque[Event]
     waiters: dict[str, list[Any]]
     current: Event | None
+    tracking: bool
     in_dispatch: Event | None
     _ready: deque[tuple[Callable[..., Any], tuple[Any, ...]]]
     _timers: list[Any]
@@ -127,7 +130,7 @@ class Dispatch:
             value = event.value = reset_event(event, self.root)
         else:
             value = event.value = Value(event, self.root)
-        if event.complete or event._on_complete is not None:
+        if event._extras and (event.complete or event._on_complete is not None):
             event._tracked = True
             event._effects = 1
         self.queue.append(event)
@@ -169,24 +172,32 @@ class Dispatch:
         needs the loop, go on with the next batch: the order is the same, the loop's
         per-pass overhead is saved. Under ``tick()``/``flush()`` it is one batch.
 
-        The hot path (about 85 lines, over the 60-line rule on purpose): every event of
+        The hot path (about 130 lines, over the 60-line rule on purpose): every event of
         every program goes through here, and each call saved counts. Measured: moving the
         plain-handler loop into a method of its own cost 3-7 % of ping-pong events/s
         (``benchmarks/core.py --one netcomp pingpong --n 300000``, best of 3, three runs
-        each: 784-803k inline, 742-765k split), so it stays inline.
+        each: 784-803k inline, 742-765k split), so it stays inline. A lone handler has a
+        branch of its own (no loop, no stop check) and so do many (no per-handler test of
+        which case it is): counted with callgrind (benchmarks/README.md), each shared check
+        cost ping-pong or fan-out 1-3 % of their instructions.
         """
         queue = self.queue
         popleft = queue.popleft
         registry = self.registry
         cache = registry.cache
+        waiters = self.waiters  # a dict changed in place, never replaced
         while True:
-            for _ in range(len(queue)):
+            left = len(queue)  # this batch (a counter: no range object per batch)
+            while left:
+                left -= 1
                 event = popleft()
-                if event.cancelled:
+                # ``_extras`` (one read) stands for cancelled, tracked, feedback and hooks.
+                extras = event._extras
+                if extras and event.cancelled:
                     self._cancelled(event)
                     continue
                 try:
-                    handlers, fns, named = cache[(event.name, event.channels)]
+                    handlers, fns, named = cache[event.name][event.channels]
                 except KeyError:
                     handlers, fns, named = registry.lookup(event.name, event.channels)
                 value: Value = event.value  # type: ignore[assignment]  # set by fire()
@@ -194,28 +205,53 @@ class Dispatch:
                     self._not_taken(event, value)
                 if handlers:
                     self.current = self.in_dispatch = event
+                    if extras:
+                        self.tracking = event._tracked
+                    went_async = False
                     args = event.args
                     kwargs = event.kwargs
                     if fns is not None and not kwargs:
                         # Fast loop: plain handlers, positional arguments only.
-                        for fn in fns:
+                        if len(fns) == 1:
+                            # One handler (the usual case): no loop, nothing left to stop.
+                            fn = fns[0]
                             try:
                                 result = fn(*args)
                             except Exception as error:
-                                self.handler_error(event, _entry_of(handlers, fn), error)
+                                self.handler_error(event, handlers[0], error)
                             except SystemExit as exit_:
                                 self.exit(exit_.code)
                             else:
                                 if result is not None:
                                     if isinstance(result, _ASYNC_RESULT):
-                                        self._handle_async(event, _entry_of(handlers, fn), result)
+                                        went_async = True
+                                        self._handle_async(event, handlers[0], result)
                                     elif value._count == 0 and not value.notify:
                                         value._value = result
                                         value._count = 1
                                     else:
                                         value.add(result)
-                            if event.stopped:
-                                break
+                        else:
+                            for fn in fns:
+                                try:
+                                    result = fn(*args)
+                                except Exception as error:
+                                    self.handler_error(event, _entry_of(handlers, fn), error)
+                                except SystemExit as exit_:
+                                    self.exit(exit_.code)
+                                else:
+                                    if result is not None:
+                                        if isinstance(result, _ASYNC_RESULT):
+                                            went_async = True
+                                            entry = _entry_of(handlers, fn)
+                                            self._handle_async(event, entry, result)
+                                        elif value._count == 0 and not value.notify:
+                                            value._value = result
+                                            value._count = 1
+                                        else:
+                                            value.add(result)
+                                if event.stopped:
+                                    break
                     else:
                         for entry in handlers:
                             try:
@@ -230,29 +266,30 @@ class Dispatch:
                             else:
                                 if result is not None:
                                     if isinstance(result, _ASYNC_RESULT):
+                                        went_async = True
                                         self._handle_async(event, entry, result)
                                     else:
                                         value.add(result)
                             if event.stopped:
                                 break
                     self.current = self.in_dispatch = None
-                    if event._pending:
+                    self.tracking = False
+                    if went_async and event._pending:
                         continue
-                # finish(), inlined for the common case: no waiters, feedback or tracking;
-                # done callbacks (a protocol's answer to its own ``read``) run here.
-                if (
-                    not self.waiters
-                    and not event._tracked
-                    and not event.success
-                    and not event.failure
-                ):
+                # finish() and Value._complete(), inlined for the common case: no waiters,
+                # feedback or tracking (a handler may have asked for feedback: ``_extras`` is
+                # read again), at most the callbacks (a connection's, for a ``read``).
+                if not waiters and not event._extras:
                     value.result = True
                     value._event = _weak(event)  # no cycle: see Value.event
                     callbacks = value._callbacks
                     if callbacks is not None:
                         value._callbacks = None
-                        for callback in callbacks:
-                            callback(value)
+                        if callbacks.__class__ is list:
+                            for callback in callbacks:
+                                callback(value)
+                        else:
+                            callbacks(value)  # type: ignore[operator]
                 else:
                     self.finish(event)
             if (
@@ -399,6 +436,8 @@ class Dispatch:
         value._complete()
         if self.waiters:
             self._wake_waiters(event)
+        if not event._extras:
+            return  # no feedback asked for, not tracked: the usual case (a read's callback)
         if feedback and (event.success or event.failure):
             if value.errors:
                 if event.failure:

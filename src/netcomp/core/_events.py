@@ -34,6 +34,26 @@ __all__ = [
 ]
 
 
+class _Switch:
+    """A feedback switch of :class:`Event` (``success``, ``failure``, ``complete``): set on
+    the class (``success = True`` in its body) or on an instance (before it is fired, or by
+    a handler while it is dispatched). Reads give the setting, on the class too. Setting it
+    on an instance also sets the event's ``_extras``, the one flag dispatch reads."""
+
+    def __init__(self, name: str, doc: str) -> None:
+        self.attr = f"_{name}"
+        self.__doc__ = doc
+
+    def __get__(self, event: Event | None, cls: type[Event] | None = None) -> bool:
+        owner: Any = cls if event is None else event
+        return getattr(owner, self.attr)  # type: ignore[no-any-return]
+
+    def __set__(self, event: Event, on: bool) -> None:
+        setattr(event, self.attr, on)
+        if on:
+            event._extras = True
+
+
 class Event:
     """A message: ``name``, ``args``, ``kwargs``; fired onto ``channels``; answered by ``value``.
 
@@ -48,9 +68,6 @@ class Event:
 
     name: str = "Event"
     channels: tuple[Any, ...] = ()
-    success: bool = False
-    failure: bool = False
-    complete: bool = False
     success_channels: ClassVar[tuple[Any, ...]] = ()
     failure_channels: ClassVar[tuple[Any, ...]] = ()
     complete_channels: ClassVar[tuple[Any, ...]] = ()
@@ -77,6 +94,15 @@ class Event:
     _priority: float = 0
     #: A subclass's ``notify = ...`` class setting (see :attr:`notify`).
     _notify_default: ClassVar[bool | str] = False
+    # The feedback switches (``success`` etc. below keep them here, class or instance).
+    _success: bool = False
+    _failure: bool = False
+    _complete: bool = False
+    #: True once anything beyond plain dispatch may apply: a feedback switch, completion
+    #: tracking, ``_on_complete`` hooks, ``cancel()``. Dispatch reads this one attribute per
+    #: event instead of five (reads on events of many classes are CPython's slow
+    #: attribute path); when it is true, the real settings are read.
+    _extras: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -88,6 +114,12 @@ class Event:
         notify = cls.__dict__.get("notify")
         if notify is not None and not isinstance(notify, property):
             _notify_by_default(cls, notify)
+        for switch in ("success", "failure", "complete"):
+            setting = cls.__dict__.get(switch)
+            if setting is not None and not isinstance(setting, _Switch):
+                delattr(cls, switch)  # Event's switch serves it
+                setattr(cls, f"_{switch}", setting)
+        cls._extras = bool(cls._success or cls._failure or cls._complete)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.args = args
@@ -107,6 +139,28 @@ class Event:
         """A new plain event named ``<name>_<suffix>`` (circuits' feedback naming); it
         keeps none of this event's class settings (``success``, ``complete``, ...)."""
         return Event.create(f"{self.name}_{suffix}", *args, **kwargs)
+
+    success = _Switch(
+        "success", "Fire ``<name>_success(event, value)`` once the event is done without errors."
+    )
+    failure = _Switch(
+        "failure", "Fire ``<name>_failure(event, error)`` once the event is done with an error."
+    )
+    complete = _Switch(
+        "complete",
+        "Fire ``<name>_complete(event, value)`` once the event and every event its handlers "
+        "fired (transitively) are done.",
+    )
+
+    def _when_complete(self, hook: Callable[[], Any]) -> None:
+        """Call ``hook()`` once this event and what its handlers fired are all done
+        (internal lifecycle use: unregistering, stopping). Before it is fired."""
+        hooks = self._on_complete
+        if hooks is None:
+            self._on_complete = [hook]
+        else:
+            hooks.append(hook)
+        self._extras = True
 
     @property
     def pending(self) -> int:
@@ -160,6 +214,7 @@ class Event:
         """
         self.cancelled = True
         self.stopped = True
+        self._extras = True
 
     def __getitem__(self, key: int | str) -> Any:
         """``event[0]`` is the first argument, ``event["key"]`` a keyword argument."""
@@ -293,7 +348,9 @@ class Value:
     #: True while a caller awaits this value (``await self.call(...)``): a handler's
     #: error is then the caller's to handle, and is not logged as unhandled.
     observed = False
-    _callbacks: list[Callable[[Value], Any]] | None = None
+    #: ``None``, one callback (the usual case: a connection waiting for its ``read``; no
+    #: list per event), or a list of them.
+    _callbacks: Callable[[Value], Any] | list[Callable[[Value], Any]] | None = None
 
     def __init__(self, event: Event | None = None, manager: Any = None) -> None:
         self._event: Event | ref[Event] | None = event
@@ -353,15 +410,23 @@ class Value:
         """Call ``callback(self)`` once the value is done (at once if it already is)."""
         if self.result:
             callback(self)
-        elif self._callbacks is None:
-            self._callbacks = [callback]
+            return
+        callbacks = self._callbacks
+        if callbacks is None:
+            self._callbacks = callback
+        elif isinstance(callbacks, list):
+            callbacks.append(callback)
         else:
-            self._callbacks.append(callback)
+            self._callbacks = [callbacks, callback]
 
     def remove_done_callback(self, callback: Callable[[Value], Any]) -> None:
         """Forget a callback given to :meth:`add_done_callback`."""
-        if self._callbacks and callback in self._callbacks:
-            self._callbacks.remove(callback)
+        callbacks = self._callbacks
+        if isinstance(callbacks, list):
+            if callback in callbacks:
+                callbacks.remove(callback)
+        elif callbacks is not None and callbacks == callback:
+            self._callbacks = None
 
     def _complete(self) -> None:
         self.result = True
@@ -369,10 +434,13 @@ class Value:
         if event is not None and event.__class__ is not ref:
             self._event = ref(event)  # type: ignore[arg-type]
         callbacks = self._callbacks
-        if callbacks:
+        if callbacks is not None:
             self._callbacks = None
-            for callback in callbacks:
-                callback(self)
+            if isinstance(callbacks, list):
+                for callback in callbacks:
+                    callback(self)
+            else:
+                callbacks(self)
 
     def get(self) -> Any:
         """The result, raising the handler's exception if one raised. Only once done."""

@@ -74,6 +74,9 @@ class Loop(Dispatch, Scheduling, IO):
         self.queue: deque[Event] = deque()
         self.waiters: dict[str, list[Any]] = {}
         self.current: Event | None = None
+        #: Whether ``current`` is tracked for completion (what it fires is then tracked
+        #: too): kept beside ``current`` so that ``fire()`` reads the loop, not the event.
+        self.tracking = False
         self.in_dispatch: Event | None = None
         self._running = False
         self._stopping = False
@@ -359,7 +362,8 @@ class Loop(Dispatch, Scheduling, IO):
         self._exit_code = code
         event = stopped(self.root)
         deadline = self.call_later(self.root.stop_timeout, self._end_loop)
-        event._on_complete = [self._end_loop, deadline.cancel]
+        event._when_complete(self._end_loop)
+        event._when_complete(deadline.cancel)
         self.enqueue(event, ("*",))
 
     def exit(self, code: Any = None) -> None:

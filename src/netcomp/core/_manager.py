@@ -33,6 +33,19 @@ from ._registry import HandlerEntry
 __all__ = ["TIMEOUT", "Manager", "current_manager"]
 
 _MISSING: Any = object()
+_new_value = object.__new__
+#: ``(channel,)`` tuples for string channels, made once: no tuple per fire(), and the
+#: registry's plan cache finds the same tuple by identity. Bounded: names only, 4096 at most.
+_one_channel: dict[Any, tuple[Any]] = {}
+_ONE_CHANNEL_MAX = 4096
+
+
+def _channels_of(channel: Any) -> tuple[Any]:
+    channels = (channel,)
+    if channel.__class__ is str and len(_one_channel) < _ONE_CHANNEL_MAX:
+        _one_channel[channel] = channels
+    return channels
+
 
 #: What ``start(process=True, link=...)`` calls: it runs the tree in a forked child bridged
 #: to ``link``'s tree and returns the parent's Bridge. ``netcomp.core._bridge`` sets it when
@@ -150,7 +163,7 @@ class Manager:
                 loop.call_soon_threadsafe(self.unregister)
                 return self
             event = prepare_unregister(self)
-            event._on_complete = [lambda: self._finish_unregister(parent)]
+            event._when_complete(lambda: self._finish_unregister(parent))
             loop.enqueue(event, ("*",))
         else:
             loop.enqueue(prepare_unregister(self), ("*",))
@@ -340,20 +353,33 @@ class Manager:
                 "use Event.create(name, ...) to fire by name"
             )
         if not channels:
-            channels = event.channels or (self.channel,)
+            channels = event.channels
+            if not channels:
+                channel = self.channel
+                try:
+                    channels = _one_channel[channel]
+                except (KeyError, TypeError):
+                    channels = _channels_of(channel)
         loop = self.loop
         event.channels = channels
         if event.value is not None:
             value = event.value = reset_event(event, loop.root)
         else:
-            value = event.value = Value(event, loop.root)
-        current = loop.current
-        if current is not None and current._tracked and threading.get_ident() == loop._thread_id:
+            # Value(event, loop.root) without the class call and its __init__ frame: the
+            # same two stores, a third cheaper (every event pays this).
+            value = _new_value(Value)
+            value._event = event
+            value.manager = loop.root
+            value._callbacks = None  # read once per event: an instance attribute reads faster
+            event.value = value
+        if loop.tracking and threading.get_ident() == loop._thread_id:
+            current = loop.current
+            assert current is not None
             event._cause = current
             current._effects += 1
-            event._tracked = True
+            event._tracked = event._extras = True
             event._effects = 1
-        elif event.complete or event._on_complete is not None:
+        elif event._extras and (event.complete or event._on_complete is not None):
             event._tracked = True
             event._effects = 1
         loop.queue.append(event)

@@ -185,11 +185,13 @@ def observed_batch(self: Any) -> None:
                 self._not_taken(event, value)
             if handlers:
                 self.current = self.in_dispatch = event
+                self.tracking = event._tracked
                 for entry in handlers:
                     _call(self, event, entry, value, observer)
                     if event.stopped:
                         break
                 self.current = self.in_dispatch = None
+                self.tracking = False
             if not event._pending:
                 if (
                     value._callbacks is None

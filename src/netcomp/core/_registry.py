@@ -65,7 +65,12 @@ whether one of them takes the event by name (catch-all ``"*"`` handlers do not).
 
 
 class Registry:
-    """Entries by event name, with a cache of the ordered handler tuple per (name, channels)."""
+    """Entries by event name, with a cache of the ordered handler tuple per (name, channels).
+
+    The cache is two dicts deep (``cache[name][channels]``): looking a plan up builds no
+    key tuple, and a channels tuple that is the same object each time (``fire()`` reuses
+    them) is found by identity.
+    """
 
     __slots__ = ("_by_name", "_generation", "_lock", "_order", "cache")
 
@@ -74,7 +79,7 @@ class Registry:
         self._order = itertools.count(1)
         self._lock = threading.Lock()
         self._generation = 0
-        self.cache: dict[tuple[str, tuple[Hashable, ...]], Plan] = {}
+        self.cache: dict[str, dict[tuple[Hashable, ...], Plan]] = {}
 
     def _changed(self) -> None:
         self._generation += 1
@@ -120,9 +125,8 @@ class Registry:
         """The handlers an event ``name`` fired on ``channels`` meets, in dispatch order,
         their callables when none of them takes the Event (else ``None``), and whether one
         of them handles ``name`` by name."""
-        key = (name, channels)
         try:
-            return self.cache[key]
+            return self.cache[name][channels]
         except KeyError:
             pass
         generation = self._generation
@@ -149,5 +153,5 @@ class Registry:
         plan = (handlers, fns, named)
         with self._lock:
             if generation == self._generation:  # else a change raced this lookup
-                self.cache[key] = plan
+                self.cache.setdefault(name, {})[channels] = plan
         return plan

@@ -28,6 +28,7 @@ class Driver(Protocol):
     """What a :class:`Task` reports to (the loop's dispatcher)."""
 
     current: Event | None
+    tracking: bool
 
     def task_finished(self, task: Task, result: Any) -> None: ...
 
@@ -55,7 +56,9 @@ class Task:
         loop = self.loop
         coro = self.coro
         previous = loop.current
+        was_tracking = loop.tracking
         loop.current = self.event
+        loop.tracking = self.event._tracked
         try:
             while True:
                 try:
@@ -81,6 +84,7 @@ class Task:
                     return
         finally:
             loop.current = previous
+            loop.tracking = was_tracking
 
     def _other(self, yielded: Any) -> tuple[Any, BaseException | None]:
         """What to send or throw back for anything but a plain Future (``_SUSPENDED``: the
