@@ -28,6 +28,7 @@ from ._events import (
 )
 from ._lifecycle import ConnectionState
 from ._limits import ConnectionLimits
+from ._peers import Networks, PeerFilter
 from ._pipe import Pipe
 from ._server import Server, TCP6Server, TCPServer, UNIXServer
 from ._threaded import ThreadedTCPClient
@@ -42,7 +43,9 @@ __all__ = [
     "ConnectionState",
     "Connex",
     "HandshakeTimeout",
+    "Networks",
     "NotConnected",
+    "PeerFilter",
     "Pipe",
     "Poller",
     "QueueFull",

@@ -22,7 +22,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..core import Future, TimerHandle, handler
-from ._address import host_port, is_ip_literal, set_nodelay, sockaddr
+from ._address import host_port, is_ip_literal, link_names, set_nodelay, sockaddr
 from ._checks import host as check_host
 from ._checks import optional_seconds
 from ._checks import port as check_port
@@ -313,6 +313,7 @@ class Client(SocketComponent):
         self._conn: Connection | None = None  # the link, once up
         self._dial: Dial | None = None  # the connect in progress
         self._target: tuple[Any, Any] | None = None
+        self._names: tuple[Any, Any] = (None, None)  # (peername, sockname) while up
         self._up = False
         self._all_closed = AllClosed()
         self._upgrading = False  # up, and redoing a handshake (starttls)
@@ -350,6 +351,22 @@ class Client(SocketComponent):
     def connected(self) -> bool:
         """Whether the link is up (TCP connected and, with TLS, handshake done)."""
         return self._up
+
+    @property
+    def peername(self) -> Any:
+        """The peer's address while connected (``(host, port)``, IPv6 too; a UNIX
+        path), as ``socket.getpeername`` says; else None."""
+        return self._names[0] if self._up else None
+
+    @property
+    def sockname(self) -> Any:
+        """The local address of the link while connected, else None."""
+        return self._names[1] if self._up else None
+
+    @property
+    def destination(self) -> tuple[Any, Any] | None:
+        """The ``(host, port)`` connected to, as it was asked for, while connected."""
+        return self._target if self._up else None
 
     def _rearm(self) -> None:
         if self._conn is not None:
@@ -396,7 +413,8 @@ class Client(SocketComponent):
 
     def _dial_failed(self, dial: Dial, reason: BaseException) -> None:
         """``unreachable(host, port, reason)``, then ``error(reason)`` (circuits' pair: a
-        program may take either); logged once if neither is handled."""
+        program may take either; logged once if neither is handled), then
+        ``disconnected()``."""
         self._dial = None
         self._target = None
         failed = unreachable(dial.host, dial.port, reason)
@@ -405,6 +423,7 @@ class Client(SocketComponent):
         report = error(reason)
         report.follows = failed
         self.fire(report)
+        self.fire(disconnected())  # the one final event: this client is done
 
     # ------------------------------------------------------ connection events
     @handler(False)
@@ -412,8 +431,12 @@ class Client(SocketComponent):
         """Hook: the link is up (after its TLS handshake); fires ``connected``."""
         self._up = True
         self._upgrading = False
+        self._names = link_names(conn.sock)
         host, port = conn.peer
-        self.fire(connected(host, port))
+        event = connected(host, port)
+        event.peername, event.sockname = self._names
+        event.destination = (host, port)
+        self.fire(event)
 
     @handler(False)
     def data_received(self, conn: Connection, data: bytes) -> None:

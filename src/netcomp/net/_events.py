@@ -52,9 +52,23 @@ class connect(Event):
 
 
 class connected(Event):
-    """Out (client): ``connected(host, port)``: the connection is up (TLS handshake done)."""
+    """Out (client): ``connected(host, port)``: the connection is up (TLS handshake done).
+
+    ``host``/``port`` are the destination that was asked for (circuits' shape, so
+    ``connected(self, host, port)`` handlers work). The addresses of the link ride on the
+    event as attributes (a handler whose first parameter is ``event`` reads them):
+    ``peername`` and ``sockname`` (``(host, port)``, as the socket's ``getpeername`` /
+    ``getsockname`` say) and ``destination`` (the ``(host, port)`` in use). The client
+    has the same three as read-only properties while connected.
+    """
 
     notification = True
+    #: The peer's address, ``(host, port)`` (IPv6 too), or a UNIX path.
+    peername: Any = None
+    #: The local address of the link.
+    sockname: Any = None
+    #: The destination in use, as it was asked for: ``(host, port)`` (a name stays a name).
+    destination: Any = None
 
 
 class disconnect(Event):
@@ -65,7 +79,9 @@ class disconnect(Event):
 
 
 class disconnected(Event):
-    """Out (client): ``disconnected()``: the connection is gone."""
+    """Out (client): ``disconnected()``: the connection is gone, or was never made: a TCP
+    or threaded client's failed connect (``unreachable``, ``error``) ends with it too, so
+    one handler hears that the client is done, whatever happened."""
 
     notification = True
 

@@ -1,11 +1,13 @@
 """Stream servers: TCP (IPv4, IPv6) and UNIX, plain or TLS, on the tree's one selector.
 
 Rules:
-* Each readiness of the listening socket accepts at most ``max_accepts`` connections, so a
-  flood of connects never starves established ones.
-* Out of descriptors (EMFILE/ENFILE/ENOBUFS/ENOMEM): stop watching the listening socket for
-  ``accept_backoff`` seconds (no spinning on a readiness we cannot serve), report the
-  error once, keep serving open connections, then accept again.
+* A server listens on one or more addresses (``bind`` may be a list): one
+  :class:`~._listener.Listener` each (accepting, with its own backoff: see
+  :mod:`._listener`), one channel, one set of connections, one ``ready(server, bind)``
+  per address.
+* ``allow=``/``deny=`` (networks, :mod:`._peers`): a refused peer is closed at accept,
+  before any byte is read or written, counted in ``refused`` and logged at DEBUG on
+  ``netcomp.net``. Without the lists, accept runs the code it ran before.
 * ``connect(sock, host, port)`` fires once a connection is usable (after the TLS handshake);
   a connection that fails its handshake fires ``error(sock, err)`` only; one that was up
   (a failed STARTTLS included) ends with ``disconnect(sock)``.
@@ -15,28 +17,40 @@ Rules:
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import os
+import logging
 import socket
 import ssl
 from typing import Any
 
-from ..core import Future, TimerHandle, handler
-from ._address import SocketOptions, apply_options, bound_socket, host_port, set_nodelay
+from ..core import Future, handler
+from ._address import SocketOptions, address_family, apply_options, bound_socket, set_nodelay
 from ._address import socket_options as check_options
 from ._checks import count, seconds
-from ._connection import READ, Connection
+from ._connection import Connection
 from ._errors import NotConnected
 from ._events import closed, connect, disconnect, drained, error, read, ready
 from ._limits import ConnectionLimits
+from ._listener import Listener
+from ._peers import NetworkSpec, PeerFilter
 from ._poller import SocketComponent
 from ._tls import server_context
 from ._waiters import AllClosed
 
 __all__ = ["Server", "TCP6Server", "TCPServer", "UNIXServer"]
 
-_OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+log = logging.getLogger("netcomp.net")
+
+
+def _bind_list(bind: Any, sock: socket.socket | None) -> list[Any]:
+    """The addresses to listen on: ``sock`` alone when given (``bind`` is then ignored,
+    as it always was), else ``bind``: one form, or a list of forms and bound sockets."""
+    if sock is not None:
+        return [sock]
+    if isinstance(bind, list):
+        if not bind:
+            raise ValueError("bind is an empty list: give at least one address")
+        return list(bind)
+    return [bind]
 
 
 class Server(SocketComponent):
@@ -63,18 +77,21 @@ class Server(SocketComponent):
         sock: socket.socket | None = None,
         channel: Any = "server",
         socket_options: SocketOptions = (),
+        allow: NetworkSpec | None = None,
+        deny: NetworkSpec | None = None,
     ) -> None:
         """Bind (or adopt ``sock``) and listen at once, so errors surface here.
 
-        ``secure``: TLS from the first byte; by default, whenever ``ssl_context`` or
-        ``certfile`` is given. ``secure=False`` with a context serves plaintext and keeps the
-        context for ``starttls(sock)``. ``socket_options``: ``(level, option, value)``
-        triples set on the listening socket before it binds (on ``sock`` when adopted).
-        A socket given as ``bind`` (circuits' form) is adopted as ``sock``.
+        ``bind``: one address, or a list of them (and of bound sockets) to listen on all
+        (an IPv6 literal listens on IPv6 whatever the class). ``secure``: TLS from the first
+        byte; by default, whenever ``ssl_context`` or ``certfile`` is given. ``secure=False``
+        with a context keeps it for ``starttls(sock)``. ``socket_options``: ``(level,
+        option, value)`` triples set on listening sockets before they bind. ``sock``: listen
+        on this bound socket instead (``bind`` is ignored); a socket given as ``bind``
+        (circuits' form) is adopted too. ``allow``/``deny``: networks whose peers are
+        served/refused at accept (deny wins); see :attr:`refused`.
         """
         super().__init__(channel=channel)
-        if isinstance(bind, socket.socket) and sock is None:
-            bind, sock = None, bind
         has_tls = ssl_context is not None or certfile is not None
         self.secure = has_tls if secure is None else bool(secure)
         self.ssl_context = (
@@ -86,29 +103,55 @@ class Server(SocketComponent):
         self.accept_backoff = seconds("accept_backoff", accept_backoff)
         count("backlog", backlog)
         options = check_options(socket_options)
+        #: The peer filter (``allow``/``deny``), or None: every peer is served.
+        self.peer_filter = PeerFilter.make(allow, deny)
+        #: Connections refused by ``allow``/``deny`` since the server started.
+        self.refused = 0
         self._connections: dict[socket.socket, Connection] = {}
-        self._accept_timer: TimerHandle | None = None
-        self._starved = False  # out of descriptors, error already reported
         self._all_closed = AllClosed()
         self._listening = True
-        if sock is None:
-            sock = self._make_socket(bind, backlog, reuse_port, options)
-        else:
-            self.family = sock.family
-            apply_options(sock, options)
-            sock.listen(backlog)  # a bound socket may not listen yet (again is harmless)
-        sock.setblocking(False)
-        self.socket = sock
-        #: The bound address: ``(host, port)`` (IPv6 too), or the UNIX path.
-        self.bind = host_port(sock.getsockname())
-        self._listener = self.loop.watch(sock, 0, self._on_acceptable)
-        self._watch()
-        self.fire(ready(self, self.bind))
+        self._listeners = self._open(_bind_list(bind, sock), backlog, reuse_port, options)
+        first = self._listeners[0]
+        self.family = first.family
+        self.socket = first.sock
+        #: The (first) bound address: ``(host, port)`` (IPv6 too), or the UNIX path.
+        self.bind = first.bind
+        for listener in self._listeners:
+            self.fire(ready(self, listener.bind))
 
-    def _make_socket(
+    def _open(
+        self, binds: list[Any], backlog: int, reuse_port: bool, options: SocketOptions
+    ) -> list[Listener]:
+        """A listener for each bind form (all or none: a failure closes those made)."""
+        if self.peer_filter is not None and any(
+            self.family_for(item) == socket.AF_UNIX for item in binds
+        ):
+            raise ValueError("allow=/deny= filter IP peers; a UNIX server has none")
+        accept = self._accepted if self.peer_filter is None else self._accepted_filtered
+        listeners: list[Listener] = []
+        try:
+            for item in binds:
+                listening = self._listen(item, backlog, reuse_port, options)
+                listeners.append(Listener(self, listening, self.loop, accept))
+        except BaseException:
+            for listener in listeners:
+                listener.close()
+            raise
+        return listeners
+
+    @handler(False)
+    def family_for(self, bind: Any) -> socket.AddressFamily:
+        """The address family of one bind form (a subclass may know more forms)."""
+        return address_family(bind, self.family)
+
+    def _listen(
         self, bind: Any, backlog: int, reuse_port: bool, options: SocketOptions
     ) -> socket.socket:
-        sock = bound_socket(bind, self.family, socket.SOCK_STREAM, reuse_port, options)
+        if isinstance(bind, socket.socket):
+            apply_options(bind, options)
+            bind.listen(backlog)  # a bound socket may not listen yet (again is harmless)
+            return bind
+        sock = bound_socket(bind, self.family_for(bind), socket.SOCK_STREAM, reuse_port, options)
         try:
             sock.listen(backlog)
         except BaseException:
@@ -116,56 +159,45 @@ class Server(SocketComponent):
             raise
         return sock
 
-    # ---------------------------------------------------------- selector
-    def _watch(self) -> None:
-        """Accept while listening, unless paused for want of descriptors."""
-        accepting = self._listening and self._accept_timer is None
-        self._listener.modify(READ if accepting else 0)
+    @property
+    def binds(self) -> list[Any]:
+        """Every bound address, in the order given (``bind`` is the first)."""
+        return [listener.bind for listener in self._listeners]
+
+    @property
+    def sockets(self) -> list[socket.socket]:
+        """Every listening socket, in the order given (``socket`` is the first)."""
+        return [listener.sock for listener in self._listeners]
 
     def _rearm(self) -> None:
-        self._listener.move(self.loop)
+        for listener in self._listeners:
+            listener.move(self.loop)
         for conn in list(self._connections.values()):
             conn.attach(self.loop)
 
     # ------------------------------------------------------------ accept
-    def _on_acceptable(self, mask: int) -> None:
-        listener = self.socket
-        for _ in range(self.max_accepts):
-            try:
-                sock, address = listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as err:
-                if err.errno in _OUT_OF_RESOURCES:
-                    self._pause_accepting(err)
-                    return
-                if err.errno in (errno.ECONNABORTED, errno.EPROTO, errno.EPERM):
-                    continue
-                self.fire(error(None, err))
-                return
-            self._accepted(sock, address)
+    @handler(False)
+    def accept_failed(self, listener: Listener, err: OSError) -> None:
+        """Hook: accepting on ``listener`` failed (out of descriptors: once per shortage)."""
+        self.fire(error(None, err))
 
-    def _pause_accepting(self, err: OSError) -> None:
-        self._listener.modify(0)
-        if not self._starved:  # once per shortage, not once per retry
-            self._starved = True
-            self.fire(error(None, err))
-
-        def resume() -> None:
-            self._accept_timer = None
-            self._watch()
-
-        self._accept_timer = self.loop.call_later(self.accept_backoff, resume)
-
-    def _accepted(self, sock: socket.socket, address: Any) -> None:
-        self._starved = False
+    def _accepted(self, sock: socket.socket, address: Any, listener: Listener) -> None:
         sock.setblocking(False)
         if self.nodelay:
-            set_nodelay(sock, self.family)
+            set_nodelay(sock, listener.family)
         conn = Connection(self, sock, address, self.limits)
         self._connections[sock] = conn
         conn.attach(self.loop)
         conn.start(self.ssl_context if self.secure else None)
+
+    def _accepted_filtered(self, sock: socket.socket, address: Any, listener: Listener) -> None:
+        assert self.peer_filter is not None
+        if self.peer_filter.permits(address):
+            self._accepted(sock, address, listener)
+            return
+        sock.close()  # before a byte is read or written
+        self.refused += 1
+        log.debug("%r refused a connection from %s (allow/deny)", self, _shown(address))
 
     # ------------------------------------------------------ connection events
     @handler(False)
@@ -253,14 +285,8 @@ class Server(SocketComponent):
         if not self._listening:
             return
         self._listening = False
-        if self._accept_timer is not None:
-            self._accept_timer.cancel()
-            self._accept_timer = None
-        self._listener.cancel()
-        self.socket.close()
-        if self.family == socket.AF_UNIX and isinstance(self.bind, str) and self.bind:
-            with contextlib.suppress(OSError):
-                os.unlink(self.bind)
+        for listener in self._listeners:
+            listener.close()
         for conn in list(self._connections.values()):
             self.shutdown_connection(conn)
         self.fire(closed())
@@ -312,8 +338,16 @@ class Server(SocketComponent):
         )
 
 
+def _shown(address: Any) -> str:
+    if isinstance(address, tuple) and len(address) >= 2:
+        host = f"[{address[0]}]" if ":" in str(address[0]) else address[0]
+        return f"{host}:{address[1]}"
+    return repr(address)
+
+
 class TCPServer(Server):
-    """A TCP server on IPv4. ``bind``: a port (127.0.0.1), ``(host, port)``, ``"host:port"``."""
+    """A TCP server on IPv4. ``bind``: a port (127.0.0.1), ``(host, port)``, ``"host:port"``,
+    or a list of those (an IPv6 literal among them listens on IPv6)."""
 
     family = socket.AF_INET
 
