@@ -81,7 +81,7 @@ def test_one_server_listens_on_both_families() -> None:
         assert hosts == {"127.0.0.1", "::1"}
         server.shutdown()
         recorder.wait_for("closed", predicate=on(CH))
-        for address, family in zip(server.binds, (socket.AF_INET, socket.AF_INET6)):
+        for address, family in zip(server.binds, (socket.AF_INET, socket.AF_INET6), strict=True):
             with pytest.raises(ConnectionRefusedError), peer(family) as sock:
                 sock.connect(address)
 
@@ -96,9 +96,8 @@ def test_string_forms_and_two_ports_of_one_family() -> None:
 def test_a_bind_that_fails_closes_the_ones_made_before() -> None:
     first = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     first.bind(("127.0.0.1", 0))
-    with socket.create_server(("127.0.0.1", 0)) as taken:
-        with pytest.raises(OSError, match="cannot bind 127.0.0.1"):
-            TCPServer([first, taken.getsockname()])
+    with socket.create_server(("127.0.0.1", 0)) as taken, pytest.raises(OSError, match="bind"):
+        TCPServer([first, taken.getsockname()])
     assert first.fileno() == -1
     with pytest.raises(ValueError, match="empty list"):
         TCPServer([])
@@ -172,7 +171,7 @@ def test_udp_drops_datagrams_from_refused_senders() -> None:
 
 
 def test_bad_lists_are_refused_where_given(tmp_path: Any) -> None:
-    with pytest.raises(ValueError, match="bad network '10.0.0.300'"):
+    with pytest.raises(ValueError, match=r"bad network '10\.0\.0\.300'"):
         TCPServer(0, allow=["10.0.0.300"])
     with pytest.raises(TypeError, match="expected a network"):
         TCPServer(0, deny=[42])
