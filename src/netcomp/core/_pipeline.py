@@ -152,7 +152,8 @@ class FileReader(BaseComponent):
         rate: float | None = None,
         channel: Any = "filereader",
     ) -> None:
-        """Open ``path`` now (a missing file raises here)."""
+        """Check ``path`` can be read now (a missing file raises here); it is opened when
+        reading starts."""
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
             raise ValueError(f"chunk_size is a positive number of bytes, got {chunk_size!r}")
         if rate is not None and (isinstance(rate, bool) or not rate > 0):
@@ -164,8 +165,11 @@ class FileReader(BaseComponent):
         self.sent = 0
         self.paused = False
         self.pauses = 0
-        self._file: IO[bytes] | None = open(self.path, "rb")  # noqa: SIM115 (closed at eof)
+        with open(self.path, "rb"):
+            pass
+        self._file: IO[bytes] | None = None
         self._started = False
+        self._ended = False
         self._timer: TimerHandle | None = None
         self._scheduled = 0  # the token of the tick due (0: none); older ones are stale
         self._tokens = 0
@@ -181,9 +185,10 @@ class FileReader(BaseComponent):
             self._start()
 
     def _start(self) -> None:
-        if self._started or self._file is None:
+        if self._started:
             return
         self._started = True
+        self._file = open(self.path, "rb")  # noqa: SIM115 (closed at the end: _finish)
         self._due = self.loop.time()
         self._schedule()
 
@@ -222,10 +227,13 @@ class FileReader(BaseComponent):
 
     def _finish(self) -> None:
         self._unschedule()
+        if self._ended:
+            return
+        self._ended = self._started = True  # a reader closed before it started never will
         if self._file is not None:
             self._file.close()
             self._file = None
-            self.fire(Event.create("eof"))
+        self.fire(Event.create("eof"))
 
     @handler("pause")
     def _on_pause(self) -> None:
@@ -253,5 +261,5 @@ class FileReader(BaseComponent):
             self._file = None
 
     def __repr__(self) -> str:
-        state = "done" if self._file is None else "paused" if self.paused else "reading"
+        state = "done" if self._ended else "paused" if self.paused else "reading"
         return f"<FileReader/{self.channel} {self.path!r} {self.sent} bytes {state}>"

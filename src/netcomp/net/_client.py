@@ -353,6 +353,13 @@ class Client(SocketComponent):
         return self._up
 
     @property
+    def congested(self) -> bool:
+        """Whether output is above ``high_water`` (``drained()`` fires when it falls to
+        ``low_water``): a producer, or a :func:`~netcomp.pipeline`, waits for it."""
+        conn = self._conn
+        return conn is not None and conn.congested
+
+    @property
     def peername(self) -> Any:
         """The peer's address while connected (``(host, port)``, IPv6 too; a UNIX
         path), as ``socket.getpeername`` says; else None."""

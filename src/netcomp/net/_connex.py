@@ -275,6 +275,12 @@ class Connex(SocketComponent):
         return self._state == CONNECTED
 
     @property
+    def congested(self) -> bool:
+        """Whether the link's output is above ``high_water`` (``drained()`` follows)."""
+        conn = self._conn
+        return conn is not None and conn.congested
+
+    @property
     def peername(self) -> Any:
         """The peer's address while connected (as ``socket.getpeername`` says), else None."""
         return self._names[0] if self._state == CONNECTED else None
