@@ -184,3 +184,60 @@ def test_bad_pipelines_are_refused(tmp_path: Path) -> None:
         FileReader(tmp_path / "f", chunk_size=0)
     with pytest.raises(FileNotFoundError):
         FileReader(tmp_path / "missing")
+
+
+class Source:
+    """A stdlib server that sends ``data`` to the one client that connects, then closes."""
+
+    def __init__(self, data: bytes) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.data = data
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        self.listener.settimeout(10)
+        conn, _ = self.listener.accept()
+        with conn:
+            conn.settimeout(30)
+            conn.sendall(self.data)
+
+    def close(self) -> None:
+        self.thread.join(60)
+        self.listener.close()
+        assert not self.thread.is_alive()
+
+
+@pytest.mark.parametrize("source_kind", ["tcp", "threaded"])
+def test_a_client_as_the_source_is_paused_too(source_kind: str) -> None:
+    data = random.Random(3).randbytes(16 * MiB)
+    source, sink = Source(data), Sink()
+    high = 512 * 1024
+    if source_kind == "tcp":
+        upstream: Any = TCPClient(channel="down")
+        downstream: Any = ThreadedTCPClient(
+            "127.0.0.1", sink.port, channel="up", high_water=high, low_water=high // 4
+        )
+    else:
+        upstream = ThreadedTCPClient("127.0.0.1", source.port, channel="down")
+        downstream = TCPClient(channel="up", high_water=high, low_water=high // 4)
+    manager = Manager()
+    downstream.register(manager)
+    ends = ("pause", "resume", "connected", "disconnected")
+    with running(manager, record=ends) as recorder:
+        if source_kind == "threaded":
+            manager.fire(connect("127.0.0.1", sink.port), "up")
+            recorder.wait_for("connected", predicate=on("up"))
+        pipe = pipeline(upstream, downstream)
+        pipe.register(manager)
+        if source_kind == "tcp":
+            manager.fire(connect("127.0.0.1", source.port), "down")
+        recorder.wait_for("pause", predicate=on("down"), timeout=30)
+        sink.go.set()
+        recorder.wait_for("disconnected", predicate=on("up"), timeout=60)
+    source.close()
+    sink.close()
+    assert sink.received == len(data)
+    assert sink.digest.hexdigest() == hashlib.sha256(data).hexdigest()
+    assert pipe.pauses >= 1 and recorder.count("resume") == pipe.pauses

@@ -317,6 +317,7 @@ class Client(SocketComponent):
         self._up = False
         self._all_closed = AllClosed()
         self._upgrading = False  # up, and redoing a handshake (starttls)
+        self._held = False  # paused by ``pause()``: the link does not read
         self.fire(ready(self))
         if sock is not None:
             self._adopt(sock)
@@ -416,6 +417,8 @@ class Client(SocketComponent):
     def _dial_up(self, dial: Dial, conn: Connection) -> None:
         self._dial = None
         self._conn = conn
+        if self._held:
+            conn.hold(True)
         self.connection_made(conn)
 
     def _dial_failed(self, dial: Dial, reason: BaseException) -> None:
@@ -500,6 +503,20 @@ class Client(SocketComponent):
             return
         if self._conn is not None:
             self._conn.close()
+
+    @handler("pause")
+    def _on_pause(self) -> None:
+        # A pipeline's backpressure (the client is its source): stop reading; TCP flow
+        # control then holds the server. ``resume()`` reads again.
+        self._held = True
+        if self._conn is not None:
+            self._conn.hold(True)
+
+    @handler("resume")
+    def _on_resume(self) -> None:
+        self._held = False
+        if self._conn is not None:
+            self._conn.hold(False)
 
     @handler("starttls")
     def _on_starttls(self) -> None:

@@ -3,7 +3,8 @@
 Client side: ``connect(host, port, secure=False)`` in; ``connected(host, port)``,
 ``disconnected()``, ``read(data)``, ``unreachable(host, port, reason)`` then
 ``error(reason)`` (a failed connect), ``error(err)``, ``drained()``, ``closed()`` out;
-``write(data)``, ``close()`` (or ``disconnect()``), ``starttls()`` in.
+``write(data)``, ``close()`` (or ``disconnect()``), ``starttls()``, ``pause()`` and
+``resume()`` (stop/resume reading: a pipeline's backpressure) in.
 Server side: ``ready(component, bind)`` (``bind``: ``(host, port)``, IPv6 too, or a path),
 ``connect(sock, host, port)``, ``disconnect(sock)``, ``read(sock, data)``,
 ``error(sock, err)``, ``drained(sock)``, ``closed()`` out; ``write(sock, data)``,

@@ -55,7 +55,8 @@ class ThreadedTCPClient(BaseComponent):
     """A TCP client whose socket lives on its own thread (Kamaelia's ThreadedTCPClient).
 
     It connects when the loop starts (or when it joins a running tree). Events in:
-    ``write(data)``, ``close()``. Out: ``connected(host, port)`` (with ``peername``,
+    ``write(data)``, ``close()``, ``pause()``/``resume()`` (stop/resume reading: a
+    pipeline's backpressure). Out: ``connected(host, port)`` (with ``peername``,
     ``sockname``, ``destination`` attributes), ``read(data)`` (a handler's bytes result is
     sent back), ``drained()`` (output fell to ``low_water`` after passing ``high_water``),
     ``unreachable(host, port, reason)`` if the connect fails, ``error(err)``, and always
@@ -94,6 +95,7 @@ class ThreadedTCPClient(BaseComponent):
         self._congested = False
         self._out_lock = threading.Lock()
         self._names: tuple[Any, Any] = (None, None)
+        self._held = False  # paused by ``pause()``: the thread does not read
         self._inbox: deque[bytes] = deque()  # writes, loop thread -> I/O thread
         self._wakeup: Wakeup | None = None  # made with the thread
         self._io_thread: threading.Thread | None = None
@@ -175,6 +177,16 @@ class ThreadedTCPClient(BaseComponent):
                     self._congested = True
             self._inbox.append(bytes(data))
             self._nudge()
+
+    @handler("pause")
+    def _on_pause(self) -> None:
+        # A pipeline's backpressure (the client is its source): stop reading.
+        self._held = True
+
+    @handler("resume")
+    def _on_resume(self) -> None:
+        self._held = False
+        self._nudge()
 
     @handler("close")
     def _on_close(self) -> None:
@@ -345,7 +357,7 @@ class ThreadedTCPClient(BaseComponent):
                 if shut and peer_done:
                     return
                 with self._reads_lock:
-                    room = self._reads_in_flight < self.max_pending_reads
+                    room = self._reads_in_flight < self.max_pending_reads and not self._held
                 mask = 0
                 if not peer_done and (room or shut):
                     mask |= selectors.EVENT_READ
