@@ -61,9 +61,19 @@ class Sink:
                 self.received += len(data)
 
     def close(self) -> None:
+        self.go.set()
         self.thread.join(60)
         self.listener.close()
         assert not self.thread.is_alive()
+
+
+@pytest.fixture
+def peers() -> Any:
+    """Made peers (Sink, Source), closed at teardown even when the test failed."""
+    made: list[Any] = []
+    yield made
+    for peer in made:
+        peer.close()
 
 
 class Peak(Component):
@@ -79,10 +89,13 @@ class Peak(Component):
         self.peak = max(self.peak, self.client.buffered)
 
 
-def test_fifty_mib_file_to_a_server_through_a_threaded_client(tmp_path: Path) -> None:
+def test_fifty_mib_file_to_a_server_through_a_threaded_client(
+    tmp_path: Path, peers: list[Any]
+) -> None:
     size = 50 * MiB
     expected = write_file(tmp_path / "big", size)
     sink = Sink()
+    peers.append(sink)
     high = 1 * MiB
     reader = FileReader(tmp_path / "big", chunk_size=CHUNK, channel="reader")
     client = ThreadedTCPClient(
@@ -130,10 +143,13 @@ class Upper(Component):
         self.fire(Event.create("eof"))
 
 
-def test_three_stages_with_a_declared_output_and_a_tcp_client(tmp_path: Path) -> None:
+def test_three_stages_with_a_declared_output_and_a_tcp_client(
+    tmp_path: Path, peers: list[Any]
+) -> None:
     text = b"".join(b"line %05d of the file\n" % n for n in range(20000))
     (tmp_path / "text").write_bytes(text)
     sink = Sink()
+    peers.append(sink)
     sink.go.set()
     client = TCPClient(channel="tcp")
     manager = Manager()
@@ -211,9 +227,10 @@ class Source:
 
 
 @pytest.mark.parametrize("source_kind", ["tcp", "threaded"])
-def test_a_client_as_the_source_is_paused_too(source_kind: str) -> None:
+def test_a_client_as_the_source_is_paused_too(source_kind: str, peers: list[Any]) -> None:
     data = random.Random(3).randbytes(16 * MiB)
     source, sink = Source(data), Sink()
+    peers += [source, sink]
     high = 512 * 1024
     if source_kind == "tcp":
         upstream: Any = TCPClient(channel="down")
