@@ -238,10 +238,14 @@ def test_a_client_as_the_source_is_paused_too(source_kind: str, peers: list[Any]
             "127.0.0.1", sink.port, channel="up", high_water=high, low_water=high // 4
         )
     else:
-        upstream = ThreadedTCPClient("127.0.0.1", source.port, channel="down")
+        # reads already handed to the loop when the pause comes still go on: at most
+        # max_pending_reads of up to 64 KiB each
+        upstream = ThreadedTCPClient("127.0.0.1", source.port, channel="down", max_pending_reads=8)
         downstream = TCPClient(channel="up", high_water=high, low_water=high // 4)
     manager = Manager()
     downstream.register(manager)
+    peak = Peak(downstream, "up")
+    peak.register(manager)
     ends = ("pause", "resume", "connected", "disconnected")
     with running(manager, record=ends) as recorder:
         if source_kind == "threaded":
@@ -259,3 +263,6 @@ def test_a_client_as_the_source_is_paused_too(source_kind: str, peers: list[Any]
     assert sink.received == len(data)
     assert sink.digest.hexdigest() == hashlib.sha256(data).hexdigest()
     assert pipe.pauses >= 1 and recorder.count("resume") == pipe.pauses
+    # the paused source stopped reading: what waited downstream stayed near high water
+    # (a source that ignored pause() would have pushed most of the 16 MiB in)
+    assert peak.peak <= high + 2 * MiB

@@ -354,6 +354,12 @@ class Client(SocketComponent):
         return self._up
 
     @property
+    def buffered(self) -> int:
+        """Bytes written and not yet taken by the kernel (0 when not connected)."""
+        conn = self._conn
+        return conn.buffered if conn is not None else 0
+
+    @property
     def congested(self) -> bool:
         """Whether output is above ``high_water`` (``drained()`` fires when it falls to
         ``low_water``): a producer, or a :func:`~netcomp.pipeline`, waits for it."""
