@@ -8,6 +8,7 @@ a signal stops it and it must exit with status 0 after printing `stopped`.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import pathlib
 import queue
 import re
@@ -230,3 +231,26 @@ def test_reconnecting_client_delivers_what_it_queued_while_the_server_was_down()
             assert "Traceback" not in err, err
         finally:
             ex.kill()
+
+
+def test_file_to_server_sink_listens_on_both_families() -> None:
+    from _net_support import ipv6_loopback
+
+    if not ipv6_loopback():
+        pytest.skip("no IPv6 loopback")
+    ex = Example("file_to_server.py", "sink", "0", "--also", "[::1]:0")
+    try:
+        ex.wait_listening()
+        v6 = re.match(r"^listening on \[::1\]:(\d+)$", ex.next_line())
+        assert v6, "expected the second address's line"
+        data = bytes(range(256)) * 4096
+        with socket.create_connection(("::1", int(v6.group(1))), timeout=TIMEOUT) as up:
+            up.sendall(data)
+            port = up.getsockname()[1]
+        line = ex.next_line()
+        digest = hashlib.sha256(data).hexdigest()
+        assert line == f"received {len(data)} bytes from [::1]:{port} sha256={digest}"
+        code, _rest, err = ex.stop(signal.SIGINT)
+        assert code == 0, err
+    finally:
+        ex.kill()

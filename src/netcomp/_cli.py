@@ -4,8 +4,9 @@
 application, like ``uvicorn module:app``: ``attr`` names a component tree (its root, or any
 component in it), a component, or a factory (a class, a function) that returns one. A tree
 with no server of its own (controllers, static files, a WSGI gateway) is served by a web
-``Server`` on ``--bind`` (default 127.0.0.1:8000); a tree with its own servers listens
-where they say. Without ``module:attr`` it runs the demo web server. ``netcomp --version``.
+``Server`` on ``--bind`` (default 127.0.0.1:8000; repeat it to listen on several
+addresses); a tree with its own servers listens where they say. Without ``module:attr``
+it runs the demo web server. ``netcomp --version``.
 
 ``netcomp graph module:attr -o app.svg`` draws an application's component graph (DOT,
 SVG, Mermaid, JSON), ``netcomp graph trace.jsonl -o trace.svg`` a recorded trace

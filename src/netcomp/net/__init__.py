@@ -29,6 +29,7 @@ from ._events import (
 )
 from ._lifecycle import ConnectionState
 from ._limits import ConnectionLimits
+from ._peers import Networks, PeerFilter
 from ._pipe import Pipe
 from ._server import Server, TCP6Server, TCPServer, UNIXServer
 from ._threaded import ThreadedTCPClient
@@ -43,8 +44,10 @@ __all__ = [
     "ConnectionState",
     "Connex",
     "HandshakeTimeout",
+    "Networks",
     "NotConnected",
     "OutputBudget",
+    "PeerFilter",
     "Pipe",
     "Poller",
     "QueueFull",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -92,7 +93,10 @@ class Announce(Component):
     @handler("ready", channel="*")
     def _on_ready(self, component: Any, bind: Any = None) -> None:
         if isinstance(component, BaseServer):
-            print(f"listening on {component.url}", flush=True)
+            if component.family == socket.AF_UNIX or bind is None:
+                print(f"listening on {component.url}", flush=True)
+            else:  # one line per address of a server that listens on several
+                print(f"listening on {component.scheme}://{_address(bind)}", flush=True)
         elif bind is not None:
             print(f"listening on {_address(bind)}", flush=True)
 
@@ -143,8 +147,10 @@ def add_server_options(args: argparse.ArgumentParser) -> None:
     """``--bind``, ``--static``, ``--log-level``: what both commands take."""
     args.add_argument(
         "--bind",
+        action="append",
         default=None,
-        help="HOST:PORT, [V6]:PORT, PORT or a UNIX path (default 127.0.0.1:8000)",
+        help="HOST:PORT, [V6]:PORT, PORT or a UNIX path (default 127.0.0.1:8000); "
+        "repeat it to listen on several addresses",
     )
     args.add_argument("--static", type=Path, default=None, help="directory for /static/")
     args.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
@@ -166,10 +172,10 @@ def main(argv: list[str] | None = None, prog: str = "python -m netcomp.web") -> 
     static = check_static(prog, options.static)
     if static is None:
         return 2
-    bind = options.bind or "127.0.0.1:8000"
+    bind = options.bind or ["127.0.0.1:8000"]
     try:
         server = build(bind, static)
     except (OSError, ValueError, TypeError) as err:
-        print(f"{prog}: cannot listen on {bind}: {err}", file=sys.stderr)
+        print(f"{prog}: cannot listen on {', '.join(bind)}: {err}", file=sys.stderr)
         return 1
     return run_tree(server, prog)

@@ -175,6 +175,8 @@ class Link:
             conn.peer,
             server.scheme,
         )
+        if server.proxy_headers is not None:  # trusted Forwarded / X-Forwarded-*
+            server.proxy_headers.apply(req)
         exchange = Exchange(self, req, head.version, head.keep_alive)
         if head.upgrade is not None and head.keep_alive:
             exchange.might_switch = True  # the parser pauses after this request
