@@ -1,6 +1,7 @@
 """netcomp.net: one shared poller servicing TCP and UNIX stream servers and clients,
 plain or TLS, with buffered output and backpressure, UDP sockets, in-process pipes, the
-reconnecting ``Connex`` and the thread-serviced ``ThreadedTCPClient``.
+reconnecting ``Connex``, the thread-serviced ``ThreadedTCPClient``, and the
+``Supervisor`` that runs a tree in worker processes sharing its listeners.
 
 ``netcomp.net.events`` and ``netcomp.net.sockets`` give the same names under circuits'
 module names."""
@@ -30,6 +31,7 @@ from ._limits import ConnectionLimits
 from ._pipe import Pipe
 from ._poller import Poller, ensure_poller
 from ._server import Server, TCP6Server, TCPServer, UNIXServer
+from ._supervisor import Supervisor, serving
 from ._threaded import ThreadedTCPClient
 from ._udp import UDP6Client, UDP6Server, UDPClient, UDPServer
 
@@ -48,6 +50,7 @@ __all__ = [
     "QueueFull",
     "RetriesExhausted",
     "Server",
+    "Supervisor",
     "TCP6Client",
     "TCP6Server",
     "TCPClient",
@@ -73,6 +76,7 @@ __all__ = [
     "error",
     "read",
     "ready",
+    "serving",
     "starttls",
     "unreachable",
     "write",

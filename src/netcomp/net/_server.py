@@ -11,6 +11,8 @@ Rules:
   (a failed STARTTLS included) ends with ``disconnect(sock)``.
 * A ``read`` handler's bytes result is written back to that connection. After the peer's
   EOF the connection is closed once the last ``read`` is done and the output has drained.
+* In a worker process of a Supervisor the listening socket is the supervisor's (see
+  :mod:`._listeners`): the server does not bind it, and leaves its UNIX path alone.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from ._connection import READ, Connection
 from ._errors import NotConnected
 from ._events import closed, connect, disconnect, drained, error, read, ready
 from ._limits import ConnectionLimits
+from ._listeners import supervised_listener
 from ._poller import SocketComponent
 from ._tls import server_context
 from ._waiters import AllClosed
@@ -91,6 +94,7 @@ class Server(SocketComponent):
         self._starved = False  # out of descriptors, error already reported
         self._all_closed = AllClosed()
         self._listening = True
+        self._supervised = False  # the socket is a supervisor's (it owns a UNIX path)
         if sock is None:
             sock = self._make_socket(bind, backlog, reuse_port, options)
         else:
@@ -108,6 +112,10 @@ class Server(SocketComponent):
     def _make_socket(
         self, bind: Any, backlog: int, reuse_port: bool, options: SocketOptions
     ) -> socket.socket:
+        shared = supervised_listener(bind, self.family, backlog, options)
+        if shared is not None:  # a worker process: the supervisor's socket, already listening
+            self._supervised = True
+            return shared
         sock = bound_socket(bind, self.family, socket.SOCK_STREAM, reuse_port, options)
         try:
             sock.listen(backlog)
@@ -258,7 +266,12 @@ class Server(SocketComponent):
             self._accept_timer = None
         self._listener.cancel()
         self.socket.close()
-        if self.family == socket.AF_UNIX and isinstance(self.bind, str) and self.bind:
+        if (
+            self.family == socket.AF_UNIX
+            and isinstance(self.bind, str)
+            and self.bind
+            and not self._supervised
+        ):
             with contextlib.suppress(OSError):
                 os.unlink(self.bind)
         for conn in list(self._connections.values()):
