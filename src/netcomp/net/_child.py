@@ -76,7 +76,8 @@ class SupervisorListeners:
             kind = {"ValueError": ValueError, "TypeError": TypeError}.get(reply.get("type", ""))
             if kind is not None:
                 raise kind(error)
-            raise OSError(reply.get("errno") or 0, error)
+            errno = reply.get("errno")
+            raise OSError(errno, error) if errno else OSError(error)
         return socket.socket(fileno=fds[0])
 
 
@@ -95,7 +96,6 @@ class Agent(BaseComponent):
 
     @handler("started", channel="*")
     def _on_started(self, manager: Any) -> None:
-        self.link.sock.setblocking(False)
         self._watch = self.loop.watch(self.link.sock, selectors.EVENT_READ, self._on_link)
         self.send(
             {
