@@ -72,6 +72,12 @@ class Echo(Component):
         return f"{os.getpid()} ".encode() + data
 
 
+def flaky():
+    if os.path.exists("broken.flag"):  # a deploy that cannot start
+        raise RuntimeError("broken deploy")
+    return web()
+
+
 def two_servers():
     root = Manager()
     TCPServer(0, channel="echo").register(root)

@@ -24,7 +24,7 @@ import pytest
 from _net_support import short_dir
 from _process_support import Load, Supervised, exited, get, pid_of, write_app
 from netcomp import configure_logging
-from netcomp.net import Supervisor, serving
+from netcomp.net import Supervisor, restarted, serving
 from netcomp.web._demo import worker_count
 
 SCRIPT = str(pathlib.Path(sys.executable).with_name("netcomp"))
@@ -184,6 +184,31 @@ def test_one_shared_socket_without_reuse_port_survives_a_rolling_restart(
         sup.close()
 
 
+def test_a_replacement_that_cannot_start_leaves_the_old_worker_serving(
+    app_dir: pathlib.Path,
+) -> None:
+    sup = supervise(app_dir, "wapp:flaky", workers=1, max_failures=2, backoff=0.05)
+    try:
+        (where,) = json.loads(sup.out("^serving (.*)$").group(1))
+        port = int(where.rsplit(":", 1)[1])
+        (serving_pid,) = json.loads(sup.out("^pids (.*)$").group(1))
+        (app_dir / "broken.flag").write_text("")
+        sup.signal(signal.SIGHUP)
+        sup.err(
+            rf"worker 0 \(pid \d+\): 2 failed starts in a row \(last: wapp:flaky failed: "
+            rf"RuntimeError: broken deploy\); worker 0 \(pid {serving_pid}\) keeps serving"
+        )
+        assert pid_of(get(port)[1]) == serving_pid
+        (app_dir / "broken.flag").unlink()
+        sup.signal(signal.SIGHUP)  # the fixed deploy
+        sup.err(rf"worker 0 \(pid {serving_pid}\) stopped \(exit status 0\)")
+        assert pid_of(get(port)[1]) != serving_pid
+        sup.signal(signal.SIGTERM)
+        assert sup.wait() == 0
+    finally:
+        sup.close()
+
+
 def test_workers_stop_when_their_supervisor_is_killed(app_dir: pathlib.Path) -> None:
     sup = serve(app_dir, "wapp:Root", "--bind", "127.0.0.1:0", "--workers", "2")
     try:
@@ -217,13 +242,14 @@ def test_without_pidfds_sigchld_reports_the_exits(app_dir: pathlib.Path) -> None
         sup.close()
 
 
-def test_a_factory_of_the_main_script_is_found_by_the_workers(tmp_path: pathlib.Path) -> None:
+def test_a_factory_of_the_main_script_is_found_and_restart_works(tmp_path: pathlib.Path) -> None:
     script = tmp_path / "main_app.py"
     script.write_text(
         textwrap.dedent(
             """
             import os
             import sys
+            import threading
 
             from netcomp import Component
             from netcomp.net import Supervisor
@@ -244,7 +270,13 @@ def test_a_factory_of_the_main_script_is_found_by_the_workers(tmp_path: pathlib.
 
             class Quit(Component):
                 def serving(self, supervisor):
-                    print(supervisor.listening[0], supervisor.pids, flush=True)
+                    self.first = supervisor.pids
+                    print(supervisor.listening[0], flush=True)
+                    threading.Thread(target=supervisor.restart).start()
+
+                def restarted(self, supervisor):
+                    print(sorted(self.first), sorted(supervisor.pids), flush=True)
+                    assert not set(self.first) & set(supervisor.pids)
                     supervisor.stop()
 
 
@@ -259,7 +291,10 @@ def test_a_factory_of_the_main_script_is_found_by_the_workers(tmp_path: pathlib.
         [sys.executable, str(script)], capture_output=True, text=True, timeout=20, check=False
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("http://127.0.0.1:")
+    url, pids = done.stdout.splitlines()
+    assert url.startswith("http://127.0.0.1:")
+    before, after = json.loads("[" + pids.replace("] [", "], [") + "]")
+    assert len(before) == len(after) == 2 and not set(before) & set(after)
 
 
 def test_the_options_are_checked_where_they_are_given() -> None:
@@ -285,7 +320,7 @@ def test_the_options_are_checked_where_they_are_given() -> None:
     }
     assert supervisor.pids == [] and supervisor.listening == [] and supervisor.failure is None
     assert "workers=3" in repr(supervisor)
-    assert issubclass(serving, object) and serving(supervisor).args == (supervisor,)
+    assert serving(supervisor).args == restarted(supervisor).args == (supervisor,)
 
 
 def test_workers_option_of_the_commands(app_dir: pathlib.Path) -> None:

@@ -31,7 +31,7 @@ from ._limits import ConnectionLimits
 from ._pipe import Pipe
 from ._poller import Poller, ensure_poller
 from ._server import Server, TCP6Server, TCPServer, UNIXServer
-from ._supervisor import Supervisor, serving
+from ._supervisor import Supervisor, restarted, serving
 from ._threaded import ThreadedTCPClient
 from ._udp import UDP6Client, UDP6Server, UDPClient, UDPServer
 
@@ -76,6 +76,7 @@ __all__ = [
     "error",
     "read",
     "ready",
+    "restarted",
     "serving",
     "starttls",
     "unreachable",

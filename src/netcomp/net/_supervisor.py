@@ -19,8 +19,8 @@ Rules (docs/architecture.md, "Processes"):
 * SIGTERM/SIGINT: every worker is sent SIGTERM and stops gracefully (its own
   ``stop_timeout``); one still there ``KILL_GRACE`` seconds later is killed. Then the
   supervisor exits 0. SIGHUP (or :meth:`Supervisor.restart`): a rolling restart, one
-  worker at a time, each new one ready before the old one stops. A replacement that
-  cannot start leaves the old worker serving.
+  worker at a time, each new one ready before the old one stops (then ``restarted``
+  fires). A replacement that cannot start leaves the old worker serving.
 * ``max_requests``: a worker that has answered that many ``request`` events (plus a
   random jitter) is replaced the same way.
 """
@@ -43,7 +43,7 @@ from ._factory import factory_spec, worker_config
 from ._listeners import SharedListeners
 from ._processes import READY, STARTING, STOPPING, WorkerProcess
 
-__all__ = ["Supervisor", "serving"]
+__all__ = ["Supervisor", "restarted", "serving"]
 
 log = logging.getLogger("netcomp")
 
@@ -55,6 +55,11 @@ _LEVELS = ("debug", "info", "warning", "error")
 class serving(Event):
     """``serving(supervisor)``: every first worker is ready; ``supervisor.listening``
     says where they listen (fired once)."""
+
+
+class restarted(Event):
+    """``restarted(supervisor)``: a rolling restart is done (every worker serving when
+    it began was replaced; one abandoned is logged instead)."""
 
 
 class _Slot:
@@ -144,8 +149,8 @@ class Supervisor(BaseComponent):
     # ------------------------------------------------------------- public
     @property
     def pids(self) -> list[int]:
-        """The pids of the worker processes alive now (those stopping included)."""
-        return [w.pid for w in self._procs]
+        """The pids of the worker processes alive now, but those asked to stop."""
+        return [w.pid for w in self._procs if w.state != STOPPING]
 
     @property
     def reuse_port(self) -> bool:
@@ -154,7 +159,8 @@ class Supervisor(BaseComponent):
 
     def restart(self) -> None:
         """Replace every worker, one at a time, each new one ready before the old one
-        stops (what SIGHUP does). Safe from any thread."""
+        stops (what SIGHUP does); ``restarted`` fires when it is done. Safe from any
+        thread."""
         if not self.loop.on_loop_thread():
             self.loop.call_soon_threadsafe(self.restart)
             return
@@ -396,9 +402,9 @@ class Supervisor(BaseComponent):
             self._rolling = index
             self._spawn(self._slots[index], replaces=current[0])
             return
-        if self._rolling is not None:
-            self._rolling = None
-            log.info("rolling restart done")
+        self._rolling = None
+        log.info("rolling restart done")
+        self.fire(restarted(self))
 
     def __repr__(self) -> str:
         where = self.factory.get("module") or self.factory.get("path")
