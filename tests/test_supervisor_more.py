@@ -329,6 +329,11 @@ def test_workers_option_of_the_commands(app_dir: pathlib.Path) -> None:
     for argv, message in [
         (["--workers", "0"], "expected at least 1 worker, got 0"),
         (["--workers", "many"], "expected a number or 'auto', got 'many'"),
+        (["--workers", "2", "--max-requests", "-1"], "max_requests must be >= 0, got -1"),
+        (
+            ["--max-requests", "9", "--worker-timeout", "3"],
+            "--max-requests, --worker-timeout: worker options, given without --workers",
+        ),
     ]:
         done = subprocess.run(
             [SCRIPT, "serve", *argv], capture_output=True, text=True, timeout=20, check=False

@@ -24,7 +24,14 @@ from .core import Manager, configure_logging
 from .net import Server as StreamServer
 from .net import UDPServer
 from .web import Server
-from .web._demo import add_server_options, build, check_static, run_tree, supervise
+from .web._demo import (
+    add_server_options,
+    build,
+    check_static,
+    run_tree,
+    supervise,
+    without_workers,
+)
 
 __all__ = ["load", "main", "worker_tree"]
 
@@ -100,6 +107,10 @@ def worker_tree(app: str | None, bind: str | None, static: str | None) -> Manage
 def serve(options: argparse.Namespace) -> int:
     """``netcomp serve``: the user's application, or the demo."""
     prog = f"{PROG} serve"
+    wrong = without_workers(options)
+    if wrong:
+        print(f"{prog}: {wrong}", file=sys.stderr)
+        return 2
     configure_logging(options.log_level, pid=options.workers is not None)
     static = options.static
     try:

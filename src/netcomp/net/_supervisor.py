@@ -80,7 +80,8 @@ class Supervisor(BaseComponent):
 
     ``factory``: ``"module:attr"`` (or a module-level function) naming a component tree
     or a callable that returns one, called in each worker with ``args`` and ``kwargs``
-    (JSON values). Each worker has its own tree, so state in it is that worker's.
+    (JSON values). Each worker has its own tree, so state in it is that worker's; state
+    shared by the workers (or by machines) belongs in a broker, not here.
     ``reuse_port``: one SO_REUSEPORT socket per worker (None: where the kernel balances
     them, Linux). ``timeout``: seconds of silence after which a worker is killed.
     ``max_requests`` (0: never), ``max_requests_jitter``: a worker that has answered

@@ -30,6 +30,7 @@ __all__ = [
     "parser",
     "run_tree",
     "supervise",
+    "without_workers",
     "worker_count",
     "worker_tree",
 ]
@@ -217,6 +218,22 @@ def worker_count(text: str) -> int:
     return number
 
 
+def without_workers(options: argparse.Namespace) -> str | None:
+    """What is wrong with worker options given without ``--workers`` (None: nothing)."""
+    given = [
+        flag
+        for flag, value, default in (
+            ("--max-requests", options.max_requests, 0),
+            ("--max-requests-jitter", options.max_requests_jitter, 0),
+            ("--worker-timeout", options.worker_timeout, 30.0),
+        )
+        if value != default
+    ]
+    if options.workers is None and given:
+        return f"{', '.join(given)}: worker options, given without --workers"
+    return None
+
+
 def supervise(options: argparse.Namespace, prog: str, factory: str, kwargs: dict[str, Any]) -> int:
     """Run ``factory`` (``module:attr``, called with ``kwargs``) in ``options.workers``
     supervised processes until SIGINT/SIGTERM; the exit status (see :func:`run_tree`)."""
@@ -248,6 +265,10 @@ def check_static(prog: str, static: Path | None) -> Path | None:
 def main(argv: list[str] | None = None, prog: str = "python -m netcomp.web") -> int:
     """Run the demo server until SIGINT/SIGTERM; returns the exit code."""
     options = parser(prog).parse_args(argv)
+    wrong = without_workers(options)
+    if wrong:
+        print(f"{prog}: {wrong}", file=sys.stderr)
+        return 2
     configure_logging(options.log_level, pid=options.workers is not None)
     static = check_static(prog, options.static)
     if static is None:
