@@ -13,6 +13,8 @@ application's answers, so the tests see who served what.
 
 from __future__ import annotations
 
+import json
+import os
 import pathlib
 import signal
 import socket
@@ -21,7 +23,7 @@ import time
 
 import pytest
 
-from _process_support import Load, Supervised, get, pid_of, write_app
+from _process_support import Load, Supervised, exited, get, pid_of, write_app
 
 SCRIPT = str(pathlib.Path(sys.executable).with_name("netcomp"))
 
@@ -74,7 +76,7 @@ def test_kill_9_loses_only_the_requests_in_flight_and_is_replaced_within_a_secon
             victim = min(load.answers)
             originals = set(load.answers)
             killed = time.monotonic()
-            signal_worker(victim, signal.SIGKILL)
+            os.kill(victim, signal.SIGKILL)
             load.wait_until(lambda x: len(x.answers) == 3)
             load.wait_until(lambda x: sum(x.answers.values()) >= 200 + x.answers[victim])
         finally:
@@ -89,12 +91,6 @@ def test_kill_9_loses_only_the_requests_in_flight_and_is_replaced_within_a_secon
         assert sup.wait() == 0
     finally:
         sup.close()
-
-
-def signal_worker(pid: int, signo: int) -> None:
-    import os
-
-    os.kill(pid, signo)
 
 
 def test_sigterm_lets_a_long_streamed_response_finish(app_dir: pathlib.Path) -> None:
@@ -116,6 +112,25 @@ def test_sigterm_lets_a_long_streamed_response_finish(app_dir: pathlib.Path) -> 
         assert sup.out("^stopped$")
     finally:
         sup.close()
+
+
+def test_a_second_signal_forces_the_exit_and_kills_the_workers(app_dir: pathlib.Path) -> None:
+    argv = [sys.executable, "-m", "netcomp.web", "--bind", "127.0.0.1:0", "--workers", "2"]
+    sup = Supervised(*argv, cwd=app_dir)
+    try:
+        port = sup.port()
+        pids = [int(sup.err(rf"worker {n} \(pid (\d+)\) ready").group(1)) for n in (0, 1)]
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"GET /stream?lines=100000 HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
+            sup.signal(signal.SIGTERM)  # a worker waits for this client, which reads no more
+            sup.err("stopping 2 worker")
+            sup.signal(signal.SIGTERM)
+            assert sup.wait() == 130
+        assert all(exited(pid) for pid in pids)
+    finally:
+        sup.close()
+    assert "signal 15 again while stopping: forced exit" in "\n".join(sup.errors)
 
 
 def test_sighup_rolling_restart_under_load_has_no_connection_error(
@@ -145,8 +160,6 @@ def test_sighup_rolling_restart_under_load_has_no_connection_error(
 
 
 def supervise(app_dir: pathlib.Path, factory: str, **options: object) -> Supervised:
-    import json
-
     argv = [sys.executable, "supervise.py", factory, json.dumps(options)]
     return Supervised(*argv, cwd=app_dir)
 
