@@ -294,9 +294,16 @@ def echo_once(socks: list[socket.socket], deadline: float) -> None:
 
 
 def drive(
-    socks: list[socket.socket], seconds: float, warmup: float, server_pid: int | None
+    socks: list[socket.socket],
+    seconds: float,
+    warmup: float,
+    server_pid: int | None,
+    request: bytes = PAYLOAD,
+    reply: int = SIZE,
 ) -> dict[str, Any]:
-    """The timed round-trip loop: every connection keeps one 64-byte request in flight."""
+    """The timed round-trip loop: every connection keeps one ``request`` in flight and
+    waits for ``reply`` bytes back (64 bytes out, 64 back by default; benchmarks/websocket.py
+    sends a frame and counts the echoed frame's bytes)."""
     ep = select.epoll(len(socks) + 8)
     size = max(s.fileno() for s in socks) + 1
     # Per-descriptor state in flat lists, bound methods looked up once, and one receive
@@ -312,7 +319,7 @@ def drive(
     buf = bytearray(65536)
     clock = time.perf_counter
     poll = ep.poll
-    payload = PAYLOAD
+    payload = request
     errors = 0
     count = 0
     lat: list[float] = []
@@ -354,10 +361,10 @@ def drive(
                     ep.unregister(fd)
                     continue
                 n += got[fd]
-                if n < SIZE:
+                if n < reply:
                     got[fd] = n
                     continue
-                got[fd] = n - SIZE
+                got[fd] = n - reply
                 count += 1
                 append(now - sent_at[fd])
                 sent_at[fd] = now
@@ -471,9 +478,9 @@ def stop_process(proc: subprocess.Popen[Any], grace: float = 10.0) -> None:
 
 @contextlib.contextmanager
 def server_process(
-    kind: str, cpu: int, profile: str | None = None
+    kind: str, cpu: int, profile: str | None = None, command: list[str] | None = None
 ) -> Iterator[tuple[subprocess.Popen[Any], int]]:
-    cmd = child("--serve", kind, "--cpu", str(cpu))
+    cmd = command or child("--serve", kind, "--cpu", str(cpu))
     if profile:
         cmd += ["--profile", profile]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)

@@ -1281,6 +1281,7 @@ def format_report(
             parts.append(f"  collection error {error.nodeid}: {normalise(error.message)}")
         for name in result.skipped_files:
             parts.append(f"  skipped at collection: {name}")
+    parts += ["", *format_not_passed(results, known_differences())]
     parts += ["", f"most common failure messages (top {settings.top}):"]
     parts += [f"  {count:4d}  {msg}" for msg, count in top_messages(results, settings.top)]
     waits = top_waits(results, settings.top)
@@ -1288,6 +1289,57 @@ def format_report(
         parts += ["", f"where timed-out tests were waiting (top {settings.top}):"]
         parts += [f"  {count:4d}  {where}" for where, count in waits]
     return "\n".join(parts)
+
+
+KNOWN_DIFFERENCES = Path(__file__).with_name("known_differences.md")
+
+
+def known_differences(path: Path = KNOWN_DIFFERENCES) -> set[str]:
+    """The test ids ``known_differences.md`` lists (``file::test``, in backticks)."""
+    if not path.exists():
+        return set()
+    found: set[str] = set()
+    for line in path.read_text().splitlines():
+        if not line.startswith("|"):
+            continue
+        first_cell = line.split("|")[1]
+        module = None  # a row may list several tests of one file: `f::a`, `b`, `c`
+        for token in re.findall(r"`([^`]+)`", first_cell):
+            match = re.fullmatch(r"((?:tests\.\w+\.)?\w+)::(\w+)(?:\[.*\])?", token)
+            if match:
+                module = match.group(1)
+                found.add(f"{module}::{match.group(2)}")
+            elif module is not None and re.fullmatch(r"test\w*", token):
+                found.add(f"{module}::{token}")
+    return found
+
+
+def is_known(nodeid: str, known: set[str]) -> bool:
+    """Whether ``nodeid`` (parameters ignored) is one of the listed differences."""
+    base = nodeid.split("[", 1)[0]
+    return any(base == k or base.endswith("." + k) for k in known)
+
+
+def format_not_passed(results: Sequence[DirResult], known: set[str]) -> list[str]:
+    """One line per test that did not pass, with its outcome and reason; the ones listed
+    in known_differences.md are marked, and the pass rate without them follows."""
+    lines = ["tests that did not pass (* = listed in compat/known_differences.md):"]
+    listed = 0
+    for result in results:
+        for test in result.tests:
+            if test.outcome in ("passed", "skipped", "xfailed"):
+                continue
+            mark = "*" if is_known(test.nodeid, known) else " "
+            listed += mark == "*"
+            lines.append(f" {mark} {test.outcome:8s} {test.nodeid}: {normalise(test.message)}")
+    total = totals(results)
+    counted = total["collected"] - listed
+    if counted:
+        lines.append(
+            f"pass rate without the {listed} listed differences: {total['passed']}/{counted}"
+            f" = {100 * total['passed'] / counted:.1f}%"
+        )
+    return lines
 
 
 def top_waits(results: Iterable[DirResult], limit: int) -> list[tuple[str, int]]:

@@ -370,3 +370,70 @@ def test_breadth_first_while_running(manager: Manager) -> None:
         manager.loop.call_soon_threadsafe(fire_all)
         recorder.wait_for("a11")
     assert t.order == ["a", "b", "a1", "a2", "b1", "a11"]
+
+
+# ----------------------------------------------------------- fire(priority=)
+def test_event_priority_orders_the_next_batch_lowest_first() -> None:
+    m, log, _ = build(("x", "*"))
+    m.fire(ping("p2"), priority=2)
+    m.fire(ping("plain 1"))
+    m.fire(ping("p-1"), priority=-1)
+    m.fire(ping("p0"), priority=0)
+    m.fire(ping("plain 2"))
+    m.fire(ping("p2 again"), priority=2)
+    m.flush()
+    assert [args[0] for _, args in log] == [
+        "p-1",
+        "plain 1",
+        "p0",
+        "plain 2",
+        "p2",
+        "p2 again",
+    ]  # circuits' order: lowest first, firing order among equals (no priority: 0)
+
+
+def test_event_priority_never_moves_an_event_into_the_running_batch() -> None:
+    class Firer(BaseComponent):
+        @handler("go")
+        def _go(self) -> None:
+            self.fire(Event.create("early"), priority=-5)
+
+    m = Manager()
+    t = Tree()
+    m += t
+    m += Firer()
+    m.flush()
+    m.fire(Event.create("go"))
+    m.fire(Event.create("a"))
+    m.tick()  # one batch: go, a; what they fire waits, the prioritized one first
+    assert t.order == ["a"]
+    early = m.fire(Event.create("b"))  # fired after: still after the prioritized one
+    m.tick()
+    assert t.order == ["a", "a1", "a2", "b"]
+    assert early.result
+
+
+def test_event_priority_from_another_thread(manager: Manager) -> None:
+    log: list[tuple[str, Any]] = []
+    manager += Listener("x", log)
+    with running(manager) as recorder:
+
+        def fire_all() -> None:  # on the loop thread, in one go: one batch
+            manager.fire(ping("late"), priority=1)
+            manager.fire(ping("plain"))
+
+        manager.loop.call_soon_threadsafe(fire_all)
+        recorder.wait_for("ping", count=2)
+        manager.fire(ping("then"), priority=-1)  # alone in its batch
+        recorder.wait_for("ping", count=3)
+    assert [args[0] for _, args in log] == ["plain", "late", "then"]
+
+
+def test_event_priority_of_a_tree_that_joins_another() -> None:
+    log: list[tuple[str, Any]] = []
+    child = Listener("x", log)
+    child.fire(ping("p1"), priority=1)
+    child.fire(ping("plain"))
+    m = Manager() + child  # the queued events, and their order, move along
+    m.flush()
+    assert [args[0] for _, args in log] == ["plain", "p1"]

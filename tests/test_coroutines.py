@@ -751,6 +751,71 @@ def test_bare_yield_does_not_block_the_loop_of_other_generators(manager: Manager
     assert log == ["a0", "b0", "a1", "b1", "a2", "b2"]
 
 
+def test_every_yield_gives_the_loop_a_turn(manager: Manager) -> None:
+    # circuits' ticks: one step of a generator handler per loop turn
+    log: list[str] = []
+
+    class Gen(BaseComponent):
+        @handler("go")
+        def _go(self, tag: str) -> Iterator[str]:
+            for i in range(3):
+                log.append(f"{tag}{i}")
+                yield f"{tag}{i}"
+
+    manager += Gen()
+    a = manager.fire(go("a"))
+    b = manager.fire(go("b"))
+    manager.flush()
+    assert log == ["a0", "b0", "a1", "b1", "a2", "b2"]
+    assert a.value == ["a0", "a1", "a2"] and b.value == ["b0", "b1", "b2"]
+
+
+def test_a_generator_that_never_ends_does_not_starve_the_loop(manager: Manager) -> None:
+    class Forever(BaseComponent):
+        @handler("go")
+        def _go(self) -> Iterator[str]:
+            while True:
+                yield "again"
+
+    manager += Forever()
+    manager += responder("other", lambda: "served")
+    forever = manager.fire(go())
+    manager.tick()
+    assert forever.value == "again"  # one step, then the loop's turn
+    other = manager.fire(Event.create("other"))
+    for _ in range(4):
+        manager.tick()
+    assert other.result and other.value == "served"
+    assert forever.result is False and len(forever.value) == 3
+
+
+def test_a_yielded_value_is_a_result_as_in_circuits(tree: Manager) -> None:
+    class Gen(BaseComponent):
+        @handler("go")
+        def _go(self) -> Generator[Any, Any, None]:
+            yield (yield self.call(ask(21)))  # the Value the call sent back, yielded
+            pending = self.fire(ask(1))
+            yield pending  # not done yet: its result joins once it is
+
+    tree += Gen()
+    value = fire_and_flush(tree, go())
+    assert value.value == [42, 2]
+
+
+def test_a_yielded_failed_value_is_the_events_error(tree: Manager) -> None:
+    class Gen(BaseComponent):
+        @handler("go")
+        def _go(self) -> Generator[Any, Any, None]:
+            yield self.fire(fail())
+            yield "carried on"
+
+    tree += Gen()
+    tree += responder("exception", lambda *a, **k: None)
+    value = fire_and_flush(tree, go())
+    assert isinstance(value.exception, Boom)
+    assert value.value == "carried on"
+
+
 def test_a_generator_error_lands_on_the_value(manager: Manager) -> None:
     class Gen(BaseComponent):
         @handler("go")

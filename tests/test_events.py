@@ -378,3 +378,87 @@ def test_refiring_a_cancelled_event_dispatches_it() -> None:
     m.flush()
     assert not value.errors
     assert value.value == ["first", "second", "third"]
+
+
+# --------------------------------------------------------- circuits' shapes
+def test_item_assignment_replaces_arguments() -> None:
+    event = ping(1, 2, 3, foo="bar")
+    event[0] = 0
+    event[-1] = 9
+    event["foo"] = "Hello"
+    event["new"] = True
+    assert event.args == (0, 2, 9)
+    assert event.kwargs == {"foo": "Hello", "new": True}
+    with pytest.raises(IndexError):
+        event[3] = "out of range"
+    for key in (None, 1.5, (0,)):
+        with pytest.raises(TypeError, match=r"int .* or a str"):
+            event[key]  # type: ignore[index]
+        with pytest.raises(TypeError, match=r"int .* or a str"):
+            event[key] = 0  # type: ignore[index]
+
+
+def test_item_assignment_before_dispatch_reaches_the_handlers() -> None:
+    calls = Calls()
+    manager = Manager() + calls
+    manager.flush()
+    event = ping("old")
+    manager.fire(event)
+    event[0] = "new"
+    manager.flush()
+    assert ("first", ("new",)) in calls.calls
+
+
+def test_child_is_a_plain_event_named_after_its_parent() -> None:
+    class hello(Event):
+        success = True
+        complete = True
+
+    child = hello(1).child("success", 2, x=3)
+    assert child.name == "hello_success"
+    assert type(child) is Event
+    assert child.success is False and child.complete is False
+    assert child.args == (2,) and child.kwargs == {"x": 3}
+
+
+def test_waiting_handlers_is_pending() -> None:
+    class Slow(BaseComponent):
+        @handler("ping")
+        def waits(self) -> Any:
+            yield self.wait("release")
+
+    manager = Manager() + Slow()
+    manager.flush()
+    event = ping()
+    manager.fire(event)
+    manager.flush()
+    assert event.waitingHandlers == event.pending == 1
+    manager.fire(Event.create("release"))
+    manager.flush()
+    assert event.waitingHandlers == event.pending == 0
+
+
+def test_a_list_of_channels_on_a_class_is_a_tuple() -> None:
+    class ping_a(Event):
+        name = "ping"
+        channels = ["a"]  # type: ignore[assignment]  # circuits allows a list
+
+    assert ping_a.channels == ("a",)
+    calls = Calls(channel="a")
+    manager = Manager() + calls
+    manager.flush()
+    manager.fire(ping_a(1))
+    manager.flush()
+    assert calls.calls[0] == ("first", (1,))
+
+
+def test_prepare_unregister_knows_the_leaving_subtree() -> None:
+    from netcomp import prepare_unregister
+
+    root, a, b, other = Manager(), Calls(), Calls(), Calls()
+    root += a
+    a += b
+    root += other
+    event = prepare_unregister(a)
+    assert event.in_subtree(a) and event.in_subtree(b)
+    assert not event.in_subtree(root) and not event.in_subtree(other)

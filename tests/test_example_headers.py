@@ -11,6 +11,7 @@ the status curl printed; ``nc`` sessions type a line and check what comes back.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import queue
@@ -37,6 +38,12 @@ PROGRAMS = ("python", "curl", "nc")
 
 needs_nc = pytest.mark.skipif(shutil.which("nc") is None, reason="nc (netcat) is not installed")
 needs_curl = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+#: circuits_chat.py imports circuits.net.sockets and circuits.net.events, which
+#: ``python -m netcomp.compat`` maps to these modules.
+needs_net_modules = pytest.mark.skipif(
+    not all(importlib.util.find_spec(f"netcomp.net.{name}") for name in ("sockets", "events")),
+    reason="needs netcomp.net.sockets and netcomp.net.events (circuits' net module names)",
+)
 
 
 @dataclass
@@ -186,6 +193,10 @@ def test_every_example_header_is_covered_here() -> None:
         "udp_echo.py",
         "reconnecting_client.py",
         "web_app.py",
+        "circuits_chat.py",
+        "distributed_jobs.py",  # tests/test_broker.py (needs redis-server)
+        "websocket_chat.py",
+        "inspector.py",
     }
     assert {p.name for p in EXAMPLES.glob("*.py")} == covered
 
@@ -238,6 +249,21 @@ def test_chat_server_header(session: Session) -> None:
     bob.expect(r"\] hi bob$")
 
 
+@needs_nc
+@needs_net_modules
+def test_circuits_chat_header(session: Session) -> None:
+    server, client = steps("circuits_chat.py")
+    assert server.command.startswith("python -m netcomp.compat examples/circuits_chat.py")
+    session.start_server(server)
+    ada = session.start(client.command)  # "(in two or more terminals)"
+    ada.expect(r"^\*\*\* welcome ")
+    bob = session.start(client.command)
+    bob.expect(r"^\*\*\* welcome ")
+    ada.expect(r"joined$")
+    ada.type("hi bob\n")
+    bob.expect(r"> hi bob$")
+
+
 def test_reconnecting_client_header(session: Session) -> None:
     server, client = steps("reconnecting_client.py")
     echo = session.start_server(server)
@@ -269,7 +295,26 @@ def test_web_app_header(session: Session) -> None:
     assert session.run(count) == "1\n2\n3\n4\n5\n"
 
 
+@needs_curl
+def test_websocket_chat_header(session: Session) -> None:
+    server, page = steps("websocket_chat.py")
+    session.start_server(server)
+    html = session.run(page)
+    assert "<title>netcomp chat</title>" in html and "new WebSocket(" in html
+
+
 def test_the_parser_reads_commands_and_comments() -> None:
     assert steps("udp_echo.py")[1] == Step(
         "nc -u 127.0.0.1 9000", "(each line you type comes back)"
     )
+
+
+@needs_curl
+def test_inspector_header(session: Session) -> None:
+    server, greeting, stats, metrics = steps("inspector.py")
+    session.start_server(server)
+    assert "hello from netcomp" in session.run(greeting)  # "(200: the greeting)"
+    data = json.loads(session.run(stats))  # "(the live numbers, as JSON)"
+    assert data["version"] == 1 and data["servers"][0]["bind"].startswith("127.0.0.1:")
+    text = session.run(metrics)  # "(the counters, for Prometheus)"
+    assert "# TYPE netcomp_events_total counter" in text

@@ -5,7 +5,11 @@ Rules checked here (docs/architecture.md, "Layers"):
   has its own docstring, and so do the public methods of exported classes;
 * each private ``netcomp.core`` module lists its public classes and functions in its own
   ``__all__``, and each of those is re-exported by ``netcomp.core`` unless it is a named
-  internal helper (``INTERNAL`` below: adding one is a deliberate decision);
+  internal helper (``INTERNAL`` below: adding one is a deliberate decision) or a name
+  circuits users import from a submodule (``THIN`` below);
+* the public submodules of ``netcomp.core`` (``THIN``: where circuits users import
+  ``circuits.core.<module>``'s names) define nothing: each name they list is the very
+  object a private core module defines;
 * ``netcomp`` re-exports exactly the core names;
 * ``netcomp.core`` imports only the standard library and itself; ``net`` and ``web`` (when
   they exist) import only lower layers. Imports are read from the source with ``ast``, so
@@ -28,11 +32,14 @@ from typing import Any
 import pytest
 
 import netcomp
+import netcomp.app
+import netcomp.broker
 import netcomp.core
 import netcomp.net
 import netcomp.net.events
 import netcomp.net.sockets
 import netcomp.testing
+import netcomp.tools
 import netcomp.web
 
 PACKAGE_DIR = Path(netcomp.__file__).parent
@@ -43,18 +50,63 @@ INTERNAL = {
     "netcomp.core._clock": {"VirtualClock"},  # exported by netcomp.testing
     "netcomp.core._dispatch": {"Dispatch", "Tree", "reset_event"},
     "netcomp.core._future": {"Op"},
+    "netcomp.core._observe": {"Fanout", "fire_hook", "observed_batch"},
     "netcomp.core._io": {"IO"},
     "netcomp.core._scheduling": {"Scheduling"},
     "netcomp.core._handlers": {"HandlerSpec", "takes_event"},
     "netcomp.core._registry": {"HandlerEntry", "Plan", "Registry"},
     "netcomp.core._tasks": {"Driver", "Task"},
+    "netcomp.core._remote": {
+        "class_id",
+        "defined_event",
+        "error_info",
+        "field",
+        "link_disconnected",
+        "link_error",
+        "link_ready",
+    },
+    "netcomp.core._wire": {"MAX_DEPTH", "MalformedMessage", "dumps", "loads", "to_json"},
 }
+
+#: The public submodules of netcomp.core and what each names again: circuits' module
+#: layout (``circuits.core.manager``, ...). Each is a thin re-export of the one
+#: implementation in a private module.
+THIN = {
+    "components": {"BaseComponent", "Component", "prepare_unregister"},
+    "bridge": {"Bridge", "BridgeError", "NotSendable", "RemoteError", "ipc"},
+    "debugger": {"Debugger"},
+    "events": {
+        "Event",
+        "exception",
+        "prepare_unregister",
+        "registered",
+        "signal",
+        "started",
+        "stopped",
+        "unregistered",
+    },
+    "handlers": {"handler"},
+    "loader": {"Loader"},
+    "manager": {"TIMEOUT", "Manager", "TimeoutError", "current_manager", "sleep"},
+    "pollers": {"BasePoller", "EPoll", "KQueue", "Poll", "Poller", "Select", "ensure_poller"},
+    "timers": {"Timer"},
+    "utils": {"findchannel", "findcmp", "findroot", "findtype", "safeimport"},
+    "values": {"Value"},
+    "workers": {"Worker", "task"},
+}
+THIN_MODULES = [importlib.import_module(f"netcomp.core.{name}") for name in sorted(THIN)]
+THIN_NAMES = set().union(*THIN.values())
+
+#: Core modules that import modules by name at run time (what they are asked to load).
+DYNAMIC_IMPORTS = {"_loader.py"}
 
 #: Which netcomp layers each layer may import (docs/architecture.md: imports point down only).
 LAYERS = {
     "core": {"core"},
     "net": {"core", "net"},
     "web": {"core", "net", "web"},
+    "broker": {"core", "net", "broker"},
+    "tools": {"core", "net", "web", "tools"},
 }
 
 PUBLIC_MODULES = [
@@ -65,6 +117,10 @@ PUBLIC_MODULES = [
     netcomp.net.events,
     netcomp.net.sockets,
     netcomp.web,
+    netcomp.app,
+    netcomp.broker,
+    netcomp.tools,
+    *THIN_MODULES,
 ]
 
 
@@ -75,9 +131,11 @@ def own_doc(obj: Any) -> str | None:
 
 
 def core_modules() -> list[ModuleType]:
+    """The private modules of netcomp.core (the thin public ones are checked apart)."""
     return [
         importlib.import_module(f"netcomp.core.{info.name}")
         for info in pkgutil.iter_modules(netcomp.core.__path__)
+        if info.name not in THIN
     ]
 
 
@@ -213,7 +271,7 @@ def test_core_module_public_names_are_exported(module: ModuleType) -> None:
     for name in module.__all__:
         assert hasattr(module, name), f"{module.__name__}.__all__ lists missing {name}"
     internal = INTERNAL.get(module.__name__, set())
-    not_exported = set(module.__all__) - set(netcomp.core.__all__) - internal
+    not_exported = set(module.__all__) - set(netcomp.core.__all__) - internal - THIN_NAMES
     assert not not_exported, (
         f"{module.__name__} has public {sorted(not_exported)} that netcomp.core does not "
         "export; export them or list them in INTERNAL"
@@ -230,7 +288,32 @@ def test_internal_helpers_still_exist() -> None:
 
 def test_private_modules_are_private() -> None:
     for info in pkgutil.iter_modules(netcomp.core.__path__):
-        assert info.name.startswith("_"), f"netcomp.core.{info.name} should be private"
+        assert info.name.startswith("_") or info.name in THIN, (
+            f"netcomp.core.{info.name} should be private (or a thin module listed in THIN)"
+        )
+
+
+@pytest.mark.parametrize("module", THIN_MODULES, ids=lambda m: m.__name__)
+def test_thin_modules_name_the_one_implementation(module: ModuleType) -> None:
+    short = module.__name__.rpartition(".")[2]
+    assert set(module.__all__) == THIN[short]
+    private = [m for m in core_modules()]
+    for name in module.__all__:
+        obj = getattr(module, name)
+        homes = [m.__name__ for m in private if name in m.__all__ and getattr(m, name) is obj]
+        assert homes, f"{module.__name__}.{name} is not a private core module's own object"
+    source = Path(module.__file__ or "").read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    defines = [
+        node
+        for node in tree.body
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Assign))
+        and not (
+            isinstance(node, ast.Assign)
+            and [getattr(t, "id", None) for t in node.targets] == ["__all__"]
+        )
+    ]
+    assert not defines, f"{module.__name__} defines things of its own: it only names them"
 
 
 # ------------------------------------------------------------------ layers
@@ -240,6 +323,7 @@ def test_core_imports_only_stdlib_and_core(path: Path) -> None:
         (line, name)
         for line, name in imported_modules(path)
         if not (is_stdlib(name) or name == "netcomp.core" or name.startswith("netcomp.core."))
+        and not (name == "<dynamic import>" and path.name in DYNAMIC_IMPORTS)
     ]
     assert not bad, f"{path.name} imports outside stdlib + netcomp.core: {bad}"
 
@@ -259,6 +343,16 @@ def test_layers_import_downwards_only(layer: str) -> None:
                 if target not in allowed:
                     bad.append((path.name, line, name))
     assert not bad, f"netcomp.{layer} imports upwards or sideways: {bad}"
+
+
+def test_app_imports_only_stdlib_and_core() -> None:
+    path = PACKAGE_DIR / "app.py"
+    bad = [
+        (line, name)
+        for line, name in imported_modules(path)
+        if not (is_stdlib(name) or name == "netcomp.core" or name.startswith("netcomp.core."))
+    ]
+    assert not bad, f"netcomp.app imports outside stdlib + netcomp.core: {bad}"
 
 
 def test_import_checker_sees_relative_and_nested_imports(tmp_path: Path) -> None:

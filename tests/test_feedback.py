@@ -213,6 +213,21 @@ def test_success_and_complete_channels(manager: Manager) -> None:
     assert [name for name, _ in on_done.got] == ["routed_complete"]
 
 
+def test_feedback_channels_may_be_lists_set_on_the_instance(manager: Manager) -> None:
+    # circuits' idiom: ``evt.complete_channels = [self.channel]``
+    manager += responder("job", lambda: 1, channel="work")
+    on_ok = Feedback(channel="ok")
+    on_done = Feedback(channel="all-done")
+    manager += on_ok
+    manager += on_done
+    event = job()
+    event.success_channels = ["ok"]  # type: ignore[misc]
+    event.complete_channels = ["all-done"]  # type: ignore[misc]
+    fire_and_flush(manager, event, "work")
+    assert [name for name, _ in on_ok.got] == ["job_success"]
+    assert [name for name, _ in on_done.got] == ["job_complete"]
+
+
 def test_failure_channels(manager: Manager) -> None:
     class routed(Event):
         failure = True

@@ -616,6 +616,95 @@ def test_add_and_remove_handler_on_a_running_manager(app: tuple[Manager, Recorde
     assert after.value is None
 
 
+def test_add_handler_from_another_thread_is_seen_by_the_next_event(
+    app: tuple[Manager, Recorder],
+) -> None:
+    # The test thread adds and removes handlers while the loop dispatches: once the call
+    # returns, the events fired after it see the change.
+    manager, recorder = app
+    for n in range(50):
+        answer = manager.add_handler(lambda n=n: n, "ping", channel="*")
+        value = manager.fire(ping(n))
+        recorder.wait_for("ping", predicate=lambda e, n=n: e.args == (n,))
+        assert value.value == n
+        manager.remove_handler(answer)
+    value = manager.fire(ping("last"))
+    recorder.wait_for("ping", predicate=lambda e: e.args == ("last",))
+    assert value.value is None
+
+
+# ---------------------------------------------- circuits' handler API
+@handler("ping")
+def on_ping(self: Manager, n: int) -> str:
+    """A plain function, as circuits adds it: it takes the manager as ``self``."""
+    return f"{type(self).__name__} {n}"
+
+
+def test_add_handler_binds_a_function_to_a_plain_manager() -> None:
+    m = Manager()
+    method = m.addHandler(on_ping)
+    assert method.__self__ is m and method.__func__ is on_ping  # type: ignore[attr-defined]
+    assert fire_and_flush(m, ping(1)).value == "Manager 1"
+    assert m.handlers() == [method]
+    m.removeHandler(method)
+    assert fire_and_flush(m, ping(2)).value is None
+    assert m.handlers() == []
+
+
+def test_remove_handler_for_one_event_keeps_it_for_the_others() -> None:
+    class Both(BaseComponent):
+        @handler("ping", "pong")
+        def both(self, n: int) -> int:
+            return n
+
+    c = Both()
+    m = Manager() + c
+    before = fire_and_flush(m, ping(1))
+    c.removeHandler(c.both, "ping")
+    assert before.value == 1
+    assert fire_and_flush(m, ping(2)).value is None
+    assert fire_and_flush(m, pong(3)).value == 3
+    assert c.handles("pong") and not c.handles("ping")
+
+
+def test_handles_and_handlers_on_classes_and_instances() -> None:
+    class Base(Component):
+        def foo(self) -> None:
+            pass
+
+        @handler("*")
+        def everything(self, event: Event) -> None:
+            pass
+
+        @handler("_private")
+        def private(self) -> None:
+            pass
+
+    class Sub(Base):
+        def bar(self) -> None:
+            pass
+
+    assert Base.handles("foo") and not Base.handles("bar")
+    assert Sub.handles("foo", "bar") and not Sub.handles("foo", "baz")
+    assert not Sub.handles("*") and not Sub.handles("_private")  # not event names
+    assert set(Sub.handlers()) == {Base.foo, Base.everything, Base.private, Sub.bar}
+    sub = Sub()
+    assert sub.handles("foo", "bar")
+    assert set(sub.handlers()) == {sub.foo, sub.everything, sub.private, sub.bar}
+    sub.add_handler(lambda: None, "late")
+    assert sub.handles("late") and not Sub.handles("late")  # run time: the instance only
+    m = Manager() + sub
+    assert m.handlers("foo") == [sub.foo, sub.everything]  # netcomp's query, unchanged
+    with pytest.raises(TypeError, match="on a component"):
+        Sub.handlers("foo")
+
+
+def test_circuits_handler_methods_are_not_handler_names() -> None:
+    for name in ("addHandler", "removeHandler"):
+        with pytest.raises(TypeError, match=name):
+            type("Bad", (Component,), {name: lambda self: None})
+
+
 # ------------------------------------------------------ signature errors
 class Strict(BaseComponent):
     """Handlers that take no arguments, one argument, and one that fails inside."""

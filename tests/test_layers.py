@@ -1,7 +1,8 @@
 """Layers use each other only through public names (docs/architecture.md, "Layers").
 
 Checked on the source (``ast``) and on the classes:
-* no module of ``net`` or ``web`` imports a private module (``_x``) of another layer;
+* no module of ``net``, ``web``, ``broker`` or ``tools`` imports a private module (``_x``)
+  of another layer;
 * no attribute access ``obj._name`` in ``net`` or ``web`` names an underscore attribute that
   only another layer defines (``event._pending``, ``loop._timers``, ``conn._watch`` from
   web, ...);
@@ -9,7 +10,7 @@ Checked on the source (``ast``) and on the classes:
   class from another layer (a private hook is private);
 * no function in ``src/`` is longer than 60 lines, except the dispatch hot path, which says
   why in its docstring;
-* no import cycle inside ``core`` or ``web`` (imports inside functions and under
+* no import cycle inside ``core``, ``web`` or ``tools`` (imports inside functions and under
   ``TYPE_CHECKING`` count).
 """
 
@@ -26,7 +27,7 @@ import pytest
 import netcomp
 
 PACKAGE = Path(netcomp.__file__).parent
-LAYERS = ("core", "net", "web")
+LAYERS = ("core", "net", "web", "broker", "tools")
 #: Functions allowed past 60 lines, with the reason each gives in its own docstring.
 LONG_FUNCTIONS = {"netcomp.core._dispatch.Dispatch.dispatch_batch"}
 MAX_LINES = 60
@@ -84,7 +85,7 @@ def resolve(module: str, node: ast.ImportFrom) -> str:
     return ".".join(base + ([node.module] if node.module else []))
 
 
-@pytest.mark.parametrize("layer", ["net", "web"])
+@pytest.mark.parametrize("layer", ["net", "web", "broker", "tools"])
 def test_no_import_of_another_layers_private_module(layer: str) -> None:
     bad = []
     for path in layer_files(layer):
@@ -98,7 +99,7 @@ def test_no_import_of_another_layers_private_module(layer: str) -> None:
     assert not bad, bad
 
 
-@pytest.mark.parametrize("layer", ["net", "web"])
+@pytest.mark.parametrize("layer", ["net", "web", "broker", "tools"])
 def test_no_access_to_private_names_of_another_layer(layer: str) -> None:
     others = set().union(*(DEFINED[o] for o in LAYERS if o != layer))
     bad = []
@@ -114,7 +115,7 @@ def test_no_access_to_private_names_of_another_layer(layer: str) -> None:
     assert not bad, bad
 
 
-@pytest.mark.parametrize("layer", ["net", "web"])
+@pytest.mark.parametrize("layer", ["net", "web", "broker", "tools"])
 def test_no_override_of_another_layers_private_members(layer: str) -> None:
     bad = []
     for path in layer_files(layer):
@@ -178,7 +179,7 @@ def import_graph(layer: str) -> dict[str, set[str]]:
     return graph
 
 
-@pytest.mark.parametrize("layer", ["core", "web"])
+@pytest.mark.parametrize("layer", ["core", "web", "tools"])
 def test_no_import_cycles_inside_the_layer(layer: str) -> None:
     graph = import_graph(layer)
     cycles = []

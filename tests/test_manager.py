@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+from pathlib import Path
 from time import monotonic
 from typing import IO, Any
 
@@ -140,7 +141,7 @@ def test_stop_from_a_started_handler_with_run_in_this_thread() -> None:
 
 
 @pytest.mark.parametrize("kind", ["sync", "async"])
-def test_system_exit_in_a_handler_ends_run_with_its_code(kind: str) -> None:
+def test_system_exit_in_a_handler_stops_gracefully_then_leaves_run(kind: str) -> None:
     stopped_seen: list[Manager] = []
 
     class Exits(BaseComponent):
@@ -161,11 +162,64 @@ def test_system_exit_in_a_handler_ends_run_with_its_code(kind: str) -> None:
 
     manager = Manager()
     manager += Exits()
-    thread, result = _run_in_thread(manager)
+    result: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            manager.run()
+        except SystemExit as exit_:
+            result["exit"] = exit_.code
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
     thread.join(5)
     assert not thread.is_alive()
-    assert result["code"] == 3
+    assert result["exit"] == 3  # Python's meaning of SystemExit is kept: the program exits
     assert stopped_seen == [manager]  # a graceful stop: stopped was handled
+    assert not manager.running
+
+
+def test_system_exit_in_a_started_tree_ends_its_thread_and_join_returns_the_code() -> None:
+    class Exits(Component):
+        def started(self, manager: Manager) -> None:
+            raise SystemExit(4)
+
+    manager = Manager()
+    manager += Exits()
+    manager.start()
+    assert manager.join(5) == 4
+    assert not manager.running
+
+
+@pytest.mark.parametrize("code", [0, 3, "a message"])
+def test_a_program_ending_in_run_exits_with_the_code_of_a_handlers_system_exit(
+    tmp_path: Path, code: int | str
+) -> None:
+    program = tmp_path / "exits.py"
+    program.write_text(
+        textwrap.dedent(
+            f"""
+            from netcomp import Component
+
+            class App(Component):
+                def started(self, manager):
+                    raise SystemExit({code!r})
+
+            App().run()
+            print("not reached")
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, str(program)], capture_output=True, text=True, timeout=60
+    )
+    if isinstance(code, int):
+        assert done.returncode == code
+        assert done.stderr == ""
+    else:
+        assert done.returncode == 1
+        assert done.stderr == f"{code}\n"  # Python prints a SystemExit's message
+    assert done.stdout == ""
 
 
 def test_join_with_timeout_returns_while_still_running() -> None:

@@ -57,7 +57,9 @@ def test_the_signatures_users_meet_first() -> None:
     assert list(inspect.signature(TCPServer).parameters)[:2] == ["bind", "secure"]
     server = inspect.signature(Server).parameters
     assert server["limits"].kind is inspect.Parameter.KEYWORD_ONLY
-    assert str(inspect.signature(netcomp.Timer)).startswith("(interval: 'float', event: 'Event'")
+    assert str(inspect.signature(netcomp.Timer)).startswith(
+        "(interval: 'float | datetime.datetime', event: 'Event'"
+    )
 
 
 WRONG_CALLS = """

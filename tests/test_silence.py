@@ -160,8 +160,8 @@ def test_an_error_nobody_awaits_is_logged_once(caplog: pytest.LogCaptureFixture)
     assert str(errors[0].exc_info[1]) == "alone"
 
 
-def test_the_debugger_writes_to_stderr_and_flags_unhandled_events(
-    capsys: pytest.CaptureFixture[str],
+def test_the_debugger_writes_to_stderr_and_warns_of_unhandled_events(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     class Greeter(Component):
         def hello(self, name: str) -> str:
@@ -177,12 +177,23 @@ def test_the_debugger_writes_to_stderr_and_flags_unhandled_events(
     fire_and_flush(app, Event.create("helo", "typo"))
     fire_and_flush(app, Event.create("boom"))
     err = capsys.readouterr().err.splitlines()
+    # circuits' trace, line for line: each event as it is dispatched...
     assert err[0] == "<hello[*] ('ok')>"
-    assert err[1] == "<helo[*] ('typo')> (unhandled: no handler for 'helo' on '*')"
+    assert err[1] == "<helo[*] ('typo')>"
     assert err[2] == "<boom[*] ()>"
-    assert err[3].startswith("ERROR RuntimeError('kaput') in ")
+    assert err[3].startswith("<exception[*] (<class 'RuntimeError'>, RuntimeError('kaput')")
+    # ... then the error, naming the handler as circuits does, with its traceback.
+    assert err[4].startswith(
+        "ERROR <handler[*][boom] (Greeter.boom)> (<boom[*] ()>) (<class 'RuntimeError'>): "
+        "RuntimeError('kaput')"
+    )
     assert "Traceback (most recent call last):" in err
     assert err[-1] == "RuntimeError: kaput"
+    # The event nobody handles is a warning on netcomp's logger (stderr when logging is
+    # not configured), so it is seen even when the trace goes to a file.
+    records = _records(caplog, "netcomp")
+    warnings = [r.getMessage() for r in records if r.levelno == logging.WARNING]
+    assert warnings == ["unhandled: no handler for 'helo' on '*': <helo[*] ('typo')>"]
 
 
 def test_the_debugger_does_not_flag_notifications(capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,6 +8,8 @@ sleeps until a real deadline reads the real clock.
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 
 from netcomp import BaseComponent, Component, Event, Manager, Timer, handler
@@ -217,4 +219,29 @@ def test_timer_rejects_bad_arguments() -> None:
     timer = Timer(1, Event.create("tick"))
     with pytest.raises(ValueError, match="interval"):
         timer.reset(-0.5)
+    with pytest.raises(TypeError, match=r"seconds .* or a datetime"):
+        Timer("5", Event.create("tick"))  # type: ignore[arg-type]
     assert "tick" in repr(timer)
+
+
+def test_a_datetime_is_the_time_to_fire_at(vapp: tuple[Manager, Recorder, VirtualTime]) -> None:
+    manager, recorder, vt = vapp
+    times = _times(manager, recorder)
+    when = datetime.datetime.now() + datetime.timedelta(seconds=30)
+    timer = Timer(when, Event.create("tick"))
+    assert 29 < timer.interval <= 30  # the seconds from now until then
+    begin = vt.now
+    timer.register(manager)
+    vt.wait_timer(begin + timer.interval)
+    vt.advance(timer.interval)
+    assert times.at["tick"] == [begin + timer.interval]
+
+
+def test_a_datetime_with_a_time_zone_or_in_the_past() -> None:
+    utc = datetime.timezone.utc
+    soon = Timer(datetime.datetime.now(utc) + datetime.timedelta(minutes=1), Event.create("x"))
+    assert 59 < soon.interval <= 60
+    late = Timer(datetime.datetime(2000, 1, 1), Event.create("x"))
+    assert late.interval == 0  # fires at once
+    late.reset(datetime.datetime.now() + datetime.timedelta(seconds=10))
+    assert 9 < late.interval <= 10

@@ -435,3 +435,65 @@ def test_repr_shows_the_running_state(app: tuple[Manager, Recorder]) -> None:
     assert "[R]" in repr(manager)
     assert "[R]" in repr(c)
     assert "[S]" in stopped_text
+
+
+def test_repr_names_the_process_and_the_thread_it_runs_on(app: tuple[Manager, Recorder]) -> None:
+    manager, _recorder = app
+    assert f" {os.getpid()}:netcomp-Manager " in repr(manager)  # the loop's thread
+    idle = Manager()
+    assert f" {os.getpid()}:MainThread " in repr(idle)  # not running: the caller's
+
+
+# ------------------------------------------------- circuits' container protocol
+def test_len_counts_the_events_queued_on_the_tree() -> None:
+    root = Manager()
+    child = Node("child")
+    root += child  # queues registered
+    assert len(root) == 1
+    assert len(child) == 1  # one tree, one queue
+    root.fire(ping())
+    assert len(root) == 2
+    while len(root):
+        root.flush()
+    assert len(root) == 0
+    assert bool(root) and bool(child)  # empty, and still true
+
+
+def test_in_looks_for_a_child_or_a_class_of_one() -> None:
+    root = Manager()
+    a, b = Node("a"), Node("b")
+    root += a
+    a += b
+    assert a in root and b in a
+    assert b not in root  # a grandchild is not a child
+    assert root not in a
+    assert Node in root and BaseComponent in root  # an instance of the class is a child
+    assert Component not in root
+    root.flush()
+    a.unregister()
+    assert a not in root and Node not in root
+    assert b in a
+
+
+# ----------------------------------------------------- finding components
+def test_findchannel_findtype_and_findroot() -> None:
+    from netcomp.core.utils import findchannel, findcmp, findroot, findtype
+
+    class Other(BaseComponent):
+        pass
+
+    root = Manager()
+    a, b, c = Node("a", channel="x"), Node("b", channel="y"), Node("c", channel="x")
+    root += a
+    a += b
+    b += c
+    assert findchannel(root, "x") is a  # parents before children
+    assert findchannel(root, "x", all=True) == [a, c]
+    assert findchannel(root, "nowhere") is None
+    assert findchannel(b, "x") is c  # the search covers the subtree it is given
+    assert findtype(root, Node) is a
+    assert findtype(root, Node, all=True) == [a, b, c]
+    assert findtype(root, Manager) is root  # the root itself counts
+    assert findtype(root, Other) is None
+    assert findcmp is not findtype and findcmp(root, Node, all=True) == [a, b, c]
+    assert findroot(c) is root and findroot(root) is root

@@ -7,6 +7,7 @@ Covers scalar/list results, ``None`` ignored, ``result`` only once done, ``get()
 
 from __future__ import annotations
 
+from types import TracebackType
 from typing import Any
 
 import pytest
@@ -327,6 +328,102 @@ def test_notify_fires_when_a_coroutine_result_arrives(manager: Manager) -> None:
     assert watcher.changes == []
     fire_and_flush(manager, release())
     assert [seen for _, seen in watcher.changes] == ["late"]
+
+
+def test_notify_set_on_the_event_before_firing(manager: Manager) -> None:
+    manager += Answers(1, 2)
+    watcher = Watcher()
+    manager += watcher
+    event = ask()
+    assert event.notify is False
+    event.notify = True  # circuits' way: on the event, before it is fired
+    assert event.notify is True
+    value = fire_and_flush(manager, event)
+    assert value is event.value and value.notify is True
+    assert len(watcher.changes) == 2  # one per result
+    assert all(v is value for v, _ in watcher.changes)
+    again = fire_and_flush(manager, event)  # the setting stays with the event
+    assert again is not value
+    assert len(watcher.changes) == 4 and watcher.changes[-1][0] is again
+
+
+def test_notify_declared_on_the_event_class(manager: Manager) -> None:
+    class noisy(Event):
+        name = "ask"
+        notify = True
+
+    class quiet(noisy):
+        name = "ask"
+        notify = False
+
+    class inherits(noisy):
+        name = "ask"
+
+    manager += Answers(5)
+    watcher = Watcher()
+    manager += watcher
+    fire_and_flush(manager, noisy())
+    fire_and_flush(manager, inherits())
+    fire_and_flush(manager, quiet())
+    fire_and_flush(manager, ask())
+    assert [seen for _, seen in watcher.changes] == [5, 5]
+    assert noisy().notify is True and quiet().notify is False
+
+
+def test_waiting_for_an_event_given_notify_before_it_is_fired(manager: Manager) -> None:
+    class Waiter(BaseComponent):
+        def init(self) -> None:
+            self.got: list[Any] = []
+
+        @handler("go")
+        async def _go(self, target: Event) -> None:
+            self.got.append(await self.wait(target))
+
+    manager += Answers(1)
+    waiter = Waiter()
+    manager += waiter
+    target = ask()
+    target.notify = True  # a Value of its own, not yet fired
+    fire_and_flush(manager, Event.create("go", target))
+    assert waiter.got == []
+    fire_and_flush(manager, target)
+    assert waiter.got == [target]
+
+
+# ------------------------------------------------------ circuits' reading
+def test_iterating_and_indexing_read_the_results(manager: Manager) -> None:
+    manager += Answers("foo", "bar", "baz")
+    value = fire_and_flush(manager, ask())
+    assert list(value) == value.results() == ["foo", "bar", "baz"]
+    assert value[0] == "foo" and value[-1] == "baz"
+    assert "bar" in value and "nope" not in value
+    assert str(value) == "['foo', 'bar', 'baz']"
+
+
+def test_one_result_is_one_item(manager: Manager) -> None:
+    manager += Answers("Hello World!")
+    value = fire_and_flush(manager, ask())
+    assert list(value) == ["Hello World!"]  # not its characters
+    assert "Hello World!" in value
+    assert str(value) == "Hello World!"
+    assert bool(value)
+
+
+def test_no_result_iterates_as_nothing(manager: Manager) -> None:
+    value = fire_and_flush(manager, ask())
+    assert list(value) == [] and value.results() == []
+    assert None not in value
+    assert str(value) == "None"
+
+
+def test_a_failed_value_unpacks_as_type_error_and_traceback(manager: Manager) -> None:
+    error = Boom("nope")
+    manager += Raising(error)
+    value = fire_and_flush(manager, ask())
+    etype, evalue, etraceback = value
+    assert etype is Boom and evalue is error
+    assert isinstance(etraceback, TracebackType) and etraceback is error.__traceback__
+    assert value.value is None  # the error is not a result
 
 
 # ---------------------------------------------------------------- awaiting

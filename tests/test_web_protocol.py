@@ -31,7 +31,14 @@ from netcomp.web import (
     ServerProtocol,
 )
 from netcomp.web._accesslog import format_access
-from netcomp.web._messages import CLOSED, LAST_CHUNK, NEED_DATA, encode_chunk, encode_head
+from netcomp.web._messages import (
+    CLOSED,
+    LAST_CHUNK,
+    NEED_DATA,
+    PAUSED,
+    encode_chunk,
+    encode_head,
+)
 from netcomp.web._protocol import PIECE
 
 KiB = 1024
@@ -91,9 +98,17 @@ def head_info(head: RequestHead) -> tuple[Any, ...]:
 
 
 def drain(proto: ServerProtocol, messages: list[Message]) -> object:
-    """Take events until the parser needs data, is closed or failed; return that."""
+    """Take events until the parser needs data, is closed or failed; return that.
+
+    A pending switch of protocols is declined (``resume``), as a server without a
+    WebSocket dispatcher does: the request was a plain one.
+    """
     for _ in range(MAX_EVENTS):
         event = proto.next_event()
+        if event is PAUSED:
+            assert messages and messages[-1].complete, "paused inside a message"
+            proto.resume()
+            continue
         if isinstance(event, RequestHead):
             assert not messages or messages[-1].complete, "a head inside a message"
             messages.append(Message(head_info(event)))
@@ -786,6 +801,81 @@ def test_upgrade_is_served_as_a_plain_request() -> None:
     data = http("GET /", "Host: a", "Upgrade: websocket", "Connection: upgrade") + GET
     out = check(data)
     assert (out.final, out.served) == ("closed", 2)
+
+
+# ------------------------------------------------------------ a pending switch (Upgrade)
+UPGRADE = http("GET /ws", "Host: a", "Upgrade: WebSocket", "Connection: keep-alive, Upgrade")
+
+
+def pause_after(data: bytes, pieces: int = 1) -> tuple[ServerProtocol, list[Message]]:
+    """Feed ``data`` in ``pieces`` parts, draining events until the parser pauses (what
+    comes after is only received); the messages parsed."""
+    proto = ServerProtocol()
+    messages: list[Message] = []
+    size = max(1, len(data) // pieces)
+    for start in range(0, len(data), size):
+        proto.receive_data(data[start : start + size])
+        if proto.paused:
+            continue  # kept for whoever takes the connection over
+        for _ in range(MAX_EVENTS):
+            event = proto.next_event()
+            if event is NEED_DATA or event is PAUSED or event is CLOSED:
+                break
+            if isinstance(event, RequestHead):
+                messages.append(Message((*head_info(event), event.upgrade)))
+            elif isinstance(event, Body):
+                messages[-1].body += event.data
+            elif isinstance(event, EndOfMessage):
+                messages[-1].complete = True
+            else:
+                raise AssertionError(f"unexpected {event!r}")
+    return proto, messages
+
+
+@pytest.mark.parametrize("pieces", [1, 3, 1000])
+def test_an_upgrade_request_pauses_and_a_switch_hands_over_what_follows(pieces: int) -> None:
+    frames = b"\x81\x85abcd" + b"\x00" * 5 + GET  # not HTTP: the new protocol's bytes
+    proto, messages = pause_after(GET + UPGRADE + frames, pieces)
+    assert proto.paused and [m.complete for m in messages] == [True, True]
+    assert messages[0].head[-1] is None and messages[1].head[-1] == "websocket"
+    assert proto.next_event() is PAUSED and not proto.receiving_head
+    proto.receive_data(b"more")  # kept, not parsed
+    assert proto.next_event() is PAUSED
+    assert proto.switch() == frames + b"more"
+    assert proto.next_event() is CLOSED and proto.buffered == 0
+    with pytest.raises(RuntimeError, match="no switch"):
+        proto.switch()
+
+
+def test_a_declined_switch_goes_on_parsing_http() -> None:
+    proto, messages = pause_after(UPGRADE + GET + GET)
+    assert len(messages) == 1 and proto.paused
+    proto.resume()
+    out: list[Message] = []
+    assert drain(proto, out) is NEED_DATA
+    assert [m.complete for m in out] == [True, True]
+    with pytest.raises(RuntimeError, match="no switch"):
+        proto.switch()
+
+
+def test_an_upgrade_request_with_a_body_pauses_after_the_body() -> None:
+    data = http("POST /", "Host: a", "Upgrade: h2c", "Connection: upgrade", "Content-Length: 3")
+    proto, messages = pause_after(data + b"abc" + b"after")
+    assert proto.paused and messages[0].body == b"abc" and messages[0].complete
+    assert messages[0].head[-1] == "h2c"
+    assert proto.switch() == b"after"
+
+
+def test_an_upgrade_request_that_closes_the_connection_does_not_pause() -> None:
+    data = http("GET /", "Host: a", "Upgrade: websocket", "Connection: upgrade, close")
+    proto, messages = pause_after(data + GET)
+    assert not proto.paused and messages[0].complete
+    assert proto.next_event() is CLOSED
+
+
+def test_upgrade_without_connection_upgrade_is_a_plain_request() -> None:
+    proto, messages = pause_after(http("GET /", "Host: a", "Upgrade: websocket") + GET)
+    assert not proto.paused and len(messages) == 2 and messages[0].head[-1] is None
 
 
 # ------------------------------------------------------------------------ HTTPLimits

@@ -8,6 +8,10 @@ is served by a web ``Server`` on ``--bind`` (default 127.0.0.1:8000); a tree wit
 servers listens where they say. Without ``module:attr`` it runs the demo web server.
 ``--workers N`` runs it in N supervised processes (``netcomp.net.Supervisor``), each
 building the tree anew from ``module:attr``. ``netcomp --version``.
+
+``netcomp graph module:attr -o app.svg`` draws an application's component graph (DOT,
+SVG, Mermaid, JSON), ``netcomp graph trace.jsonl -o trace.svg`` a recorded trace
+(``netcomp.tools``; docs/tools.md).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from . import __version__
 from .core import Manager, configure_logging
 from .net import Server as StreamServer
 from .net import UDPServer
+from .tools._command import add_graph_options, run_graph
 from .web import Server
 from .web._demo import (
     add_server_options,
@@ -164,10 +169,16 @@ def main(argv: list[str] | None = None) -> int:
         "app", nargs="?", help="module:attr of a component, a tree or a factory (default: demo)"
     )
     add_server_options(serve_parser)
+    graph_parser = commands.add_parser(
+        "graph", help="draw an application's component graph, or a recorded trace"
+    )
+    add_graph_options(graph_parser)
     options = parser.parse_args(argv)
     if options.command is None:
         parser.print_help(sys.stderr)
         return 2
+    if options.command == "graph":
+        return run_graph(options, load, (AppError,))
     return serve(options)
 
 

@@ -11,6 +11,9 @@
 * :class:`VirtualTime` drives a loop's virtual clock from the test thread: ``advance()``
   moves it and returns once the loop has run what became due, so "not before the
   deadline, then at once" is checked exactly, in no real time.
+* :class:`Trace` (``netcomp.core.Trace``) records what a loop dispatched;
+  ``running(app, trace=True)`` records one and, when the block fails, saves it and names
+  the file in the failure (:func:`save_failure_trace`).
 * :func:`fire_and_flush` fires an event into a tree that is not running and dispatches
   until nothing is left.
 
@@ -21,21 +24,27 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
+import re
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 
-from .core import BaseComponent, Clock, Event, Loop, Manager, Value, handler
+from .core import BaseComponent, Clock, Event, Loop, Manager, Trace, Value, handler
 from .core._clock import VirtualClock
 
 __all__ = [
     "LoopWaits",
     "Recorder",
+    "Trace",
     "VirtualClock",
     "VirtualTime",
     "fire_and_flush",
     "running",
+    "save_failure_trace",
 ]
 
 #: Real seconds of idleness after which a loop on a VirtualClock that never jumps by itself
@@ -60,6 +69,8 @@ class Recorder(BaseComponent):
         super().__init__(channel=channel)
         self.names = frozenset(names)
         self.events: list[Event] = []
+        #: The trace :func:`running` records with ``trace=`` (else ``None``).
+        self.trace: Trace | None = None
         self._cond = threading.Condition()
 
     @handler(priority=1000)
@@ -403,6 +414,7 @@ def running(
     check_errors: bool = True,
     stop_channels: tuple[Hashable, ...] = (),
     clock: Clock | None = None,
+    trace: Trace | int | bool | None = None,
 ) -> Iterator[Recorder]:
     """Run ``manager``'s loop in a thread for the ``with`` block; yield a :class:`Recorder`.
 
@@ -412,15 +424,24 @@ def running(
     ``clock``: give the loop this clock first (a :class:`VirtualClock`, say). A virtual
     clock that never jumps by itself jumps after ``STOP_AUTOJUMP`` idle real seconds while
     the loop stops (so lingering closes end as they would in real time).
+    ``trace``: record a :class:`Trace` (``True``, a capacity, or a Trace) as
+    ``recorder.trace``; if the block raises, or handlers raised, it is saved and the
+    failure says where (:func:`save_failure_trace`).
     """
     if clock is not None:
         manager.loop.clock = clock
     recorder = Recorder()
     recorder.register(manager)
+    if trace is not None and trace is not False:
+        recorder.trace = _make_trace(trace).attach(manager)
     manager.loop.start()
     try:
         recorder.wait_for("started", timeout)
         yield recorder
+    except BaseException as failure:
+        if recorder.trace is not None:
+            save_failure_trace(recorder.trace, failure)
+        raise
     finally:
         loop = manager.loop
         with _jumping_while_stopping(loop.clock):
@@ -431,9 +452,63 @@ def running(
             raise AssertionError(f"{manager!r} did not stop within {timeout} s")
         recorder.unregister()
         loop.flush()
+    if recorder.trace is not None:
+        recorder.trace.detach()
     if check_errors and recorder.errors:
         details = "; ".join(repr(e.args[1]) for e in recorder.errors)
-        raise AssertionError(f"handlers raised while the manager ran: {details}")
+        errors = AssertionError(f"handlers raised while the manager ran: {details}")
+        if recorder.trace is not None:
+            save_failure_trace(recorder.trace, errors)
+        raise errors
+
+
+def _make_trace(trace: Trace | int | bool) -> Trace:
+    if isinstance(trace, Trace):
+        return trace
+    if trace is True:
+        return Trace()
+    if isinstance(trace, int):
+        return Trace(trace)
+    raise TypeError(f"trace must be a Trace, a capacity or True, not {trace!r}")
+
+
+#: Records of a failing test's trace shown in the failure itself (the file has them all).
+FAILURE_LINES = 12
+
+
+def save_failure_trace(trace: Trace, failure: BaseException, name: str | None = None) -> str:
+    """Save ``trace`` for a failed test and tell the failure where it is.
+
+    The file is ``NAME.jsonl`` in ``$NETCOMP_TRACE_DIR`` (default: ``netcomp-traces`` in
+    the temporary directory); ``name`` defaults to the pytest test running now. The last
+    records and the path are added to ``failure`` as a note (Python 3.11+) or written to
+    standard error (3.10), where pytest shows them with the failure. Returns the path;
+    ``netcomp graph PATH -o trace.svg`` draws it as a sequence diagram.
+    """
+    directory = os.environ.get("NETCOMP_TRACE_DIR") or os.path.join(
+        tempfile.gettempdir(), "netcomp-traces"
+    )
+    os.makedirs(directory, exist_ok=True)
+    if name is None:
+        current = os.environ.get("PYTEST_CURRENT_TEST", "trace").split(" ")[0]
+        name = current
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")[:150] or "trace"
+    path = os.path.join(directory, f"{safe}.jsonl")
+    trace.save(path)
+    records = trace.records
+    lines = [r.line() for r in records[-FAILURE_LINES:]]
+    note = (
+        f"netcomp trace of this test: {path} ({len(records)} events, "
+        f"{trace.dropped} dropped; draw it: netcomp graph {path} -o trace.svg)"
+    )
+    if lines:
+        note += "\nlast events:\n  " + "\n  ".join(lines)
+    add_note = getattr(failure, "add_note", None)
+    if add_note is not None:
+        add_note(note)
+    else:  # Python 3.10
+        print(note, file=sys.stderr)
+    return path
 
 
 @contextlib.contextmanager

@@ -1,7 +1,12 @@
 """netcomp.core: events, handlers, components, the manager and its loop, values, timers,
-workers and the debugger. Standard library only."""
+workers, the debugger, the poller and the loader. Standard library only.
+
+The submodules ``events``, ``handlers``, ``components``, ``manager``, ``values``,
+``timers``, ``workers``, ``debugger``, ``utils``, ``loader`` and ``pollers`` name the same
+objects where circuits users import them (``circuits.core.<module>``)."""
 
 from ._awaitables import Call, Wait, sleep
+from ._bridge import Bridge
 from ._clock import Clock, MonotonicClock
 from ._components import BaseComponent, Component
 from ._debugger import Debugger
@@ -27,16 +32,24 @@ from ._events import (
 from ._future import Future
 from ._handlers import handler
 from ._io import Watch
+from ._loader import Loader
 from ._logs import configure_logging
 from ._loop import Loop, current_loop
 from ._manager import Manager, current_manager
+from ._observe import LoopObserver
+from ._pollers import Poller, ensure_poller
+from ._remote import BridgeError, RemoteError, ipc
 from ._scheduling import TimerHandle
 from ._timers import Timer
+from ._trace import HandlerRun, Trace, TraceRecord
 from ._wakeup import Wakeup
+from ._wire import NotSendable
 from ._workers import Worker, task
 
 __all__ = [
     "BaseComponent",
+    "Bridge",
+    "BridgeError",
     "Call",
     "Clock",
     "Component",
@@ -44,16 +57,24 @@ __all__ = [
     "Event",
     "EventCancelled",
     "Future",
+    "HandlerRun",
     "HandlerSignatureError",
+    "Loader",
     "Loop",
+    "LoopObserver",
     "Manager",
     "MonotonicClock",
     "NetcompError",
     "NotHandled",
+    "NotSendable",
+    "Poller",
     "RegistrationError",
+    "RemoteError",
     "TimeoutError",
     "Timer",
     "TimerHandle",
+    "Trace",
+    "TraceRecord",
     "Value",
     "Wait",
     "Wakeup",
@@ -62,8 +83,10 @@ __all__ = [
     "configure_logging",
     "current_loop",
     "current_manager",
+    "ensure_poller",
     "exception",
     "handler",
+    "ipc",
     "prepare_unregister",
     "registered",
     "signal",

@@ -117,8 +117,10 @@ class Wait(Op):
     def _begin(self) -> Future:
         future = Future()
         target = self.target
-        if isinstance(target, Event) and target.value is not None:
-            target.value.add_done_callback(lambda _v: future.set_result(target))
+        value = target.value if isinstance(target, Event) else None
+        if value is not None and value.manager is not None:
+            # (an event given settings before it was fired has a Value with no manager)
+            value.add_done_callback(lambda _v: future.set_result(target))
         else:
             loop = self.manager.loop
             waiter = (target, self.channels, future)

@@ -44,6 +44,8 @@ RESERVED_NAMES = frozenset(
         "handlers",
         "add_handler",
         "remove_handler",
+        "addHandler",
+        "removeHandler",
         "parent",
         "root",
         "components",
@@ -217,37 +219,6 @@ class BaseComponent(Manager):
 
     def init(self, *args: Any, **kwargs: Any) -> None:
         """Constructor hook for subclasses: receives the constructor's arguments."""
-
-    def add_handler(
-        self,
-        func: Callable[..., Any],
-        *names: str,
-        channel: Any = None,
-        priority: float = 0,
-    ) -> Callable[..., Any]:
-        """Add ``func`` as a handler of ``names`` on this component at run time.
-
-        Without ``names``, a function decorated with ``@handler`` keeps its own settings and
-        any other function handles the event of its ``__name__``.
-        """
-        spec: HandlerSpec | None = getattr(func, "_netcomp_handler", None)
-        if names:
-            spec = HandlerSpec(tuple(names), channel, priority)
-        elif spec is None:
-            spec = HandlerSpec((func.__name__,), channel, priority)
-        self._add_entry(
-            HandlerEntry(
-                spec.names, func, self, spec.channel, spec.priority, takes_event(func, True)
-            )
-        )
-        return func
-
-    def remove_handler(self, func: Callable[..., Any], *names: str) -> None:
-        """Remove a handler added with :meth:`add_handler` (or bound at construction)."""
-        registry = self.loop.registry
-        for entry in self._own_entries():
-            if entry.fn == func and (not names or set(names) & set(entry.names)):
-                registry.remove(entry)
 
 
 _FRAMEWORK.append(BaseComponent)

@@ -44,11 +44,23 @@ def _entry_of(handlers: tuple[HandlerEntry, ...], fn: Any) -> HandlerEntry:
     raise LookupError(fn)  # pragma: no cover - fns is built from handlers
 
 
-def reset_event(event: Event) -> None:
-    """Forget the dispatch state of an event that is fired again."""
-    for name in ("cancelled", "_pending", "_effects", "_cause", "_tracked"):
+def reset_event(event: Event, root: Any) -> Value:
+    """The new Value of an event that has one already: fired again (its dispatch state is
+    forgotten), or given settings (``notify``) before it was fired. The Value's settings
+    are kept."""
+    old = event.value
+    assert old is not None
+    for name in ("cancelled", "_pending", "_effects", "_cause", "_tracked", "_priority"):
         event.__dict__.pop(name, None)
     event.stopped = False
+    value = Value(event, root)
+    if old.notify:
+        value.notify = old.notify
+    return value
+
+
+def _priority_of(event: Event) -> float:
+    return event._priority
 
 
 def _feedback(name: str, *args: Any) -> Event:
@@ -97,20 +109,24 @@ class Dispatch:
     _io_count: int
     _running: bool
     _sleeping: bool
+    _reorder_pending: bool = False
     time: Callable[[], float]
 
     # The other halves of the Loop provide these.
     _wake: Callable[[], None]
     stop: Callable[..., None]
+    exit: Callable[..., None]
     call_soon: Callable[..., None]
+    call_soon_threadsafe: Callable[..., None]
 
     # ---------------------------------------------------------------- queue
     def enqueue(self, event: Event, channels: tuple[Any, ...]) -> Value:
         """Queue an internal event (lifecycle, feedback, errors): never counted as an effect."""
         event.channels = channels
         if event.value is not None:
-            reset_event(event)
-        value = event.value = Value(event, self.root)
+            value = event.value = reset_event(event, self.root)
+        else:
+            value = event.value = Value(event, self.root)
         if event.complete or event._on_complete is not None:
             event._tracked = True
             event._effects = 1
@@ -118,6 +134,32 @@ class Dispatch:
         if self._sleeping:
             self._wake()
         return value
+
+    def prioritize(self, event: Event, priority: float) -> None:
+        """Give a queued ``event`` a dispatch ``priority`` (``Manager.fire(priority=)``).
+
+        Before the next batch begins, the queued events are sorted by priority, lowest
+        first, keeping the order they were fired in among equals (unprioritized events
+        count as 0): circuits' order. Events of the batch being dispatched are not
+        touched, so what a handler fires still waits for the next batch. Nothing of this
+        runs for events fired without a priority.
+        """
+        event._priority = priority
+        if not self._reorder_pending:
+            self._reorder_pending = True
+            self.call_soon_threadsafe(self._reorder)
+
+    def _reorder(self) -> None:
+        # Runs between batches, on the loop thread (a callback, or the pass itself when a
+        # callback fired the event). Other threads only append on the right, so popping
+        # the queued events from the left loses none of theirs.
+        if not self._reorder_pending:
+            return
+        self._reorder_pending = False
+        queue = self.queue
+        events = [queue.popleft() for _ in range(len(queue))]
+        events.sort(key=_priority_of)
+        queue.extendleft(reversed(events))
 
     # ------------------------------------------------------------- dispatch
     def dispatch_batch(self) -> None:
@@ -162,7 +204,7 @@ class Dispatch:
                             except Exception as error:
                                 self.handler_error(event, _entry_of(handlers, fn), error)
                             except SystemExit as exit_:
-                                self.stop(exit_.code)
+                                self.exit(exit_.code)
                             else:
                                 if result is not None:
                                     if isinstance(result, _ASYNC_RESULT):
@@ -184,7 +226,7 @@ class Dispatch:
                             except Exception as error:
                                 self.handler_error(event, entry, error)
                             except SystemExit as exit_:
-                                self.stop(exit_.code)
+                                self.exit(exit_.code)
                             else:
                                 if result is not None:
                                     if isinstance(result, _ASYNC_RESULT):
@@ -294,7 +336,7 @@ class Dispatch:
     def task_failed(self, task: Task, error: BaseException) -> None:
         """A coroutine or generator handler raised ``error``."""
         if isinstance(error, SystemExit):
-            self.stop(error.code)
+            self.exit(error.code)
         elif isinstance(error, Exception):
             self.handler_error(task.event, task.handler, error)
         else:
@@ -358,12 +400,12 @@ class Dispatch:
                 if event.failure:
                     self.enqueue(
                         _feedback(f"{event.name}_failure", event, value.exception),
-                        event.failure_channels or event.channels,
+                        tuple(event.failure_channels or event.channels),
                     )
             elif event.success:
                 self.enqueue(
                     _feedback(f"{event.name}_success", event, value.value),
-                    event.success_channels or event.channels,
+                    tuple(event.success_channels or event.channels),
                 )
         if event._tracked:
             self._effect_done(event)
@@ -377,7 +419,7 @@ class Dispatch:
                 assert event.value is not None
                 self.enqueue(
                     _feedback(f"{event.name}_complete", event, event.value.value),
-                    event.complete_channels or event.channels,
+                    tuple(event.complete_channels or event.channels),
                 )
             hooks = event._on_complete
             if hooks:

@@ -14,7 +14,8 @@ finished. An event and its value are one concept in two objects; they live here 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+import functools
+from collections.abc import Callable, Generator, Iterator
 from typing import Any, ClassVar
 from weakref import ref
 
@@ -72,11 +73,21 @@ class Event:
     _cause: Event | None = None
     _tracked: bool = False
     _on_complete: list[Any] | None = None
+    #: Set only on events fired with ``fire(..., priority=)`` (see ``Manager.fire``).
+    _priority: float = 0
+    #: A subclass's ``notify = ...`` class setting (see :attr:`notify`).
+    _notify_default: ClassVar[bool | str] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "name" not in cls.__dict__:
             cls.name = cls.__name__
+        channels = cls.__dict__.get("channels")
+        if isinstance(channels, list):
+            cls.channels = tuple(channels)  # channels are a dispatch key: hashable
+        notify = cls.__dict__.get("notify")
+        if notify is not None and not isinstance(notify, property):
+            _notify_by_default(cls, notify)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.args = args
@@ -92,10 +103,39 @@ class Event:
         event.name = _name
         return event
 
+    def child(self, suffix: str, *args: Any, **kwargs: Any) -> Event:
+        """A new plain event named ``<name>_<suffix>`` (circuits' feedback naming); it
+        keeps none of this event's class settings (``success``, ``complete``, ...)."""
+        return Event.create(f"{self.name}_{suffix}", *args, **kwargs)
+
     @property
     def pending(self) -> int:
         """How many of its coroutine, generator or chained handlers are still running."""
         return self._pending
+
+    @property
+    def waitingHandlers(self) -> int:
+        """circuits' name for :attr:`pending`."""
+        return self._pending
+
+    @property
+    def notify(self) -> bool | str:
+        """Fire ``<name>_value_changed(value)`` each time a handler adds a result (a
+        string: fire it on that channel). Settable before firing: it is a setting of
+        this event's :class:`Value` (``value.notify``), kept when the event is fired
+        again."""
+        value = self.value
+        return False if value is None else value.notify
+
+    @notify.setter
+    def notify(self, notify: bool | str) -> None:
+        value = self.value
+        if value is None:
+            # Not fired yet: the setting waits on a Value of its own until fire() hands
+            # it to the real one (fire() looks at event.value anyway: this costs an
+            # event that never asks for it nothing).
+            value = self.value = Value(self)
+        value.notify = notify
 
     @property
     def answered(self) -> bool:
@@ -125,7 +165,21 @@ class Event:
         """``event[0]`` is the first argument, ``event["key"]`` a keyword argument."""
         if isinstance(key, int):
             return self.args[key]
-        return self.kwargs[key]
+        if isinstance(key, str):
+            return self.kwargs[key]
+        raise TypeError(f"event[...] takes an int (argument) or a str (keyword), not {key!r}")
+
+    def __setitem__(self, key: int | str, item: Any) -> None:
+        """``event[0] = x`` replaces the first argument, ``event["key"] = x`` sets a
+        keyword argument (before the event is dispatched, or for the handlers after)."""
+        if isinstance(key, int):
+            args = list(self.args)
+            args[key] = item
+            self.args = tuple(args)
+        elif isinstance(key, str):
+            self.kwargs[key] = item
+        else:
+            raise TypeError(f"event[...] takes an int (argument) or a str (keyword), not {key!r}")
 
     def __repr__(self) -> str:
         channels = ",".join(_channel_name(c) for c in self.channels) or "-"
@@ -135,6 +189,25 @@ class Event:
         if len(text) > 200:
             text = text[:197] + "..."
         return f"<{self.name}[{channels}] ({text})>"
+
+
+def _notify_by_default(cls: type[Event], notify: bool | str) -> None:
+    """``class e(Event): notify = True``: every instance asks for ``value_changed``
+    (only the classes that say so, and their subclasses, pay for it, at creation)."""
+    del cls.notify  # Event's property serves it again
+    cls._notify_default = notify
+    if any("_notify_default" in vars(base) for base in cls.__mro__[1:] if base is not Event):
+        return  # a base class already set its __init__ up
+    init = cls.__init__
+
+    @functools.wraps(init)
+    def __init__(self: Event, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        notify = type(self)._notify_default
+        if notify and self.value is None:
+            self.notify = notify
+
+    cls.__init__ = __init__  # type: ignore[method-assign]
 
 
 def _channel_name(channel: Any) -> str:
@@ -160,6 +233,16 @@ class prepare_unregister(Event):
 
     notification = True
     complete = True
+
+    def in_subtree(self, component: Any) -> bool:
+        """Whether ``component`` is in the subtree that is leaving (the component given
+        to this event, or one of its descendants)."""
+        leaving = self.args[0]
+        while component is not None:
+            if component is leaving:
+                return True
+            component = component.parent
+        return False
 
 
 class started(Event):
@@ -298,6 +381,36 @@ class Value:
         if self.exception is not None:
             raise self.exception
         return self._value
+
+    def results(self) -> list[Any]:
+        """The handlers' results as a list, one per handler that returned one (``value``
+        is the same as a scalar when there is one)."""
+        count = self._count
+        if count == 0:
+            return []
+        if count == 1:
+            return [self._value]
+        return list(self._value)
+
+    def __iter__(self) -> Iterator[Any]:
+        """The results (see :meth:`results`); for a failed event, circuits' shape of its
+        error: ``etype, evalue, traceback = value``."""
+        error = self.exception
+        if error is not None:
+            return iter((type(error), error, error.__traceback__))
+        return iter(self.results())
+
+    def __contains__(self, item: Any) -> bool:
+        """Whether a handler returned ``item``."""
+        return item in self.results()
+
+    def __getitem__(self, index: int) -> Any:
+        """The ``index``-th result (see :meth:`results`)."""
+        return self.results()[index]
+
+    def __str__(self) -> str:
+        """``str()`` of :attr:`value` (the result, or the list of results)."""
+        return str(self._value)
 
     def __await__(self) -> Generator[Any, Any, Any]:
         if not self.result:

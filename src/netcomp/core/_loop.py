@@ -25,7 +25,10 @@ import contextlib
 import logging
 import os
 import signal as _signal
+import sys
 import threading
+import types
+import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -34,6 +37,7 @@ from ._clock import Clock
 from ._dispatch import Dispatch, Tree
 from ._events import Event, signal, started, stopped
 from ._io import IO
+from ._observe import Fanout, LoopObserver, fire_hook, observed_batch
 from ._registry import Registry
 from ._scheduling import Scheduling
 
@@ -77,9 +81,13 @@ class Loop(Dispatch, Scheduling, IO):
         self._signalled = False  # a signal event is queued and not yet handled
         self._thread_id: int | None = None
         self._exit_code: Any = None
+        self._exit_raises = False  # a handler raised SystemExit: run() raises it again
         self._passes = 0
         self._thread: threading.Thread | None = None
         self._process: Any = None
+        self._observers: tuple[LoopObserver, ...] = ()
+        #: What the observed dispatch reports to (``None`` while nothing observes).
+        self.observer: LoopObserver | None = None
         IO.__init__(self)
         Scheduling.__init__(self, clock)
 
@@ -114,6 +122,47 @@ class Loop(Dispatch, Scheduling, IO):
             "passes": self._passes,
         }
 
+    # -------------------------------------------------------------- observers
+    @property
+    def observers(self) -> tuple[LoopObserver, ...]:
+        """The observers attached with :meth:`observe`, in order."""
+        return self._observers
+
+    def observe(self, observer: LoopObserver) -> None:
+        """Tell ``observer`` what this loop dispatches (a :class:`Trace`, the inspector's
+        counters; see ``LoopObserver``) until :meth:`unobserve`.
+
+        Only an observed loop pays for it: the first observer swaps this loop's
+        ``dispatch_batch`` for the observed one and ``Manager.fire`` for one that reports
+        (docs/architecture.md, "Observing a loop"). Safe from any thread; the batch being
+        dispatched finishes the way it began.
+        """
+        if observer in self._observers:
+            return
+        self._set_observers((*self._observers, observer))
+
+    def unobserve(self, observer: LoopObserver) -> None:
+        """Stop telling ``observer``; the last one gives the loop its plain dispatch back."""
+        if observer not in self._observers:
+            return
+        self._set_observers(tuple(o for o in self._observers if o is not observer))
+
+    def _set_observers(self, observers: tuple[LoopObserver, ...]) -> None:
+        was = bool(self._observers)
+        self._observers = observers
+        if not observers:
+            self.observer = None
+            self.__dict__.pop("dispatch_batch", None)  # the class's plain hot path again
+        else:
+            self.observer = observers[0] if len(observers) == 1 else Fanout(observers)
+            self.dispatch_batch = types.MethodType(observed_batch, self)  # type: ignore[method-assign]
+        if observers and not was:
+            fire_hook.acquire()
+            # A loop that is dropped while observed gives the plain fire back too.
+            self._fire_release = weakref.finalize(self, fire_hook.release)
+        elif was and not observers:
+            self._fire_release()
+
     def on_loop_thread(self) -> bool:
         """Whether the caller runs on the thread this loop runs (or last ticked) on."""
         return threading.get_ident() == self._thread_id
@@ -131,6 +180,12 @@ class Loop(Dispatch, Scheduling, IO):
             self.waiters.setdefault(name, []).extend(waiters)
         other.waiters.clear()
         self._take_watches(other)
+        if other._reorder_pending and not self._reorder_pending:
+            self._reorder_pending = True  # fire(priority=) before joining: sort here
+            self.call_soon(self._reorder)
+        for observer in other.observers:  # a trace of the subtree goes on in the tree
+            other.unobserve(observer)
+            self.observe(observer)
         other.close()
         if self._sleeping:
             self._wake()
@@ -158,6 +213,8 @@ class Loop(Dispatch, Scheduling, IO):
                 callback, args = ready.popleft()
                 self._run_callback(callback, args)
         if queue:
+            if self._reorder_pending:  # a callback fired an event with a priority
+                self._reorder()
             self.dispatch_batch()
 
     def _sleep(self, timeout: float | None) -> None:
@@ -181,7 +238,7 @@ class Loop(Dispatch, Scheduling, IO):
         try:
             callback(*args)
         except SystemExit as exit_:
-            self.stop(exit_.code)
+            self.exit(exit_.code)
         except Exception:
             log.exception("error in loop callback %r", callback)
 
@@ -214,13 +271,14 @@ class Loop(Dispatch, Scheduling, IO):
 
     def run(self) -> Any:
         """Run until :meth:`stop`; returns the code given to it, 0 when none was given
-        (see ``Manager.run``)."""
+        (see ``Manager.run``). After :meth:`exit` it raises ``SystemExit(code)`` instead."""
         if self._running and self._thread_id is not None:
             raise RuntimeError(f"{self.root!r} is already running")
         self._running = True
         self._stopping = False
         self._signalled = False
         self._exit_code = None
+        self._exit_raises = False
         self._thread_id = threading.get_ident()
         self._ensure_selector()
         previous = _set_current_loop(self)
@@ -240,6 +298,8 @@ class Loop(Dispatch, Scheduling, IO):
             _set_current_loop(previous)
             self._running = False
             self._thread_id = None
+        if self._exit_raises:
+            raise SystemExit(self._exit_code)
         return 0 if self._exit_code is None else self._exit_code
 
     # ----------------------------------------------------------------- signals
@@ -302,13 +362,28 @@ class Loop(Dispatch, Scheduling, IO):
         event._on_complete = [self._end_loop, deadline.cancel]
         self.enqueue(event, ("*",))
 
+    def exit(self, code: Any = None) -> None:
+        """A handler raised ``SystemExit(code)``: stop gracefully, as :meth:`stop` does,
+        then let ``SystemExit(code)`` out of :meth:`run`, so that a program whose last
+        line is ``app.run()`` exits with that status (an int, or a message printed on
+        stderr with status 1), as Python and circuits do. ``join()`` of a tree run by
+        ``start()`` returns the code."""
+        if self._running and self.on_loop_thread():
+            self._exit_raises = True
+        self.stop(code)
+
     def _end_loop(self) -> None:
         self._running = False
         self._wake()
 
     # ------------------------------------------------------------- start, join
-    def start(self, process: bool = False) -> None:
-        """Run in a new thread (or, with ``process=True``, a forked child process)."""
+    def start(
+        self, process: bool = False, *, before_run: Callable[[], None] | None = None
+    ) -> None:
+        """Run in a new thread (or, with ``process=True``, a forked child process).
+
+        ``before_run``: called in the child, before it runs the tree (``process=True``).
+        """
         if self.running or (self._thread is not None and self._thread.is_alive()):
             raise RuntimeError(f"{self.root!r} is already running")
         name = f"netcomp-{type(self.root).__name__}"
@@ -323,16 +398,28 @@ class Loop(Dispatch, Scheduling, IO):
             import multiprocessing
 
             ctx = multiprocessing.get_context("fork")
-            self._process = ctx.Process(target=self._child_main, name=name, daemon=True)
+            self._process = ctx.Process(
+                target=self._child_main, args=(before_run,), name=name, daemon=True
+            )
             self._process.start()
             return
         self._process = None
-        self._thread = threading.Thread(target=self.run, name=name, daemon=True)
+        self._thread = threading.Thread(target=self._thread_main, name=name, daemon=True)
         self._thread.start()
 
-    def _child_main(self) -> None:  # pragma: no cover - runs in the child process
-        self._process = None
+    def _thread_main(self) -> None:
+        # A handler's SystemExit ends this thread only; join() returns its code.
+        with contextlib.suppress(SystemExit):
+            self.run()
+
+    def _child_main(self, before_run: Callable[[], None] | None) -> None:  # pragma: no cover
+        self._process = None  # (runs in the child process)
+        if before_run is not None:
+            before_run()
         code = self.run()
+        for stream in (sys.stdout, sys.stderr):  # os._exit() flushes nothing itself
+            with contextlib.suppress(Exception):
+                stream.flush()
         os._exit(code if isinstance(code, int) else 0)
 
     def join(self, timeout: float | None = None) -> Any:

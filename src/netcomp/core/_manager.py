@@ -13,8 +13,11 @@ Rules (docs/architecture.md, "The tree"):
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import threading
+import types
 from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 
@@ -22,12 +25,50 @@ from ._awaitables import Call, Wait
 from ._dispatch import reset_event
 from ._errors import RegistrationError
 from ._events import Event, Value, prepare_unregister, registered, unregistered
+from ._handlers import HandlerSpec, takes_event
 from ._loop import Loop, current_loop
+from ._observe import fire_hook
 from ._registry import HandlerEntry
 
-__all__ = ["Manager", "current_manager"]
+__all__ = ["TIMEOUT", "Manager", "current_manager"]
 
 _MISSING: Any = object()
+
+#: What ``start(process=True, link=...)`` calls: it runs the tree in a forked child bridged
+#: to ``link``'s tree and returns the parent's Bridge. ``netcomp.core._bridge`` sets it when
+#: imported (the Bridge is a component, above this module, so it cannot be imported here).
+process_linker: Callable[[Manager, Manager], Manager] | None = None
+
+#: circuits' idle poll interval, in seconds (``circuits.core.manager.TIMEOUT``). netcomp
+#: never polls: a loop sleeps until a descriptor, a timer or another thread wakes it, so
+#: nothing in netcomp uses this. It is kept for programs (and circuits' test helpers) that
+#: poll with it from their own threads.
+TIMEOUT = 0.1
+
+
+class _ClassOrInstance:
+    """A method that works on the class (circuits' classmethod ``App.handles("x")``) and
+    on an instance (which also counts handlers added at run time)."""
+
+    def __init__(self, func: Callable[..., Any]) -> None:
+        self.func = func
+        self.__doc__ = func.__doc__
+        self.__name__ = func.__name__
+        self.__wrapped__ = func
+
+    def __get__(self, obj: Any, cls: type | None = None) -> Callable[..., Any]:
+        return functools.partial(self.func, cls if obj is None else obj)
+
+
+def _handler_names(owner: Any) -> list[str]:
+    """The event names ``owner`` (a class, or a component) handles by name."""
+    if isinstance(owner, type):
+        specs = getattr(owner, "_handler_specs", ())
+        groups = [spec.names for _attr, spec, _pass in specs]
+    else:
+        groups = [entry.names for entry in owner._own_entries()]
+    names = dict.fromkeys(n for group in groups for n in group)
+    return [n for n in names if n != "*" and not n.startswith("_")]
 
 
 def current_manager() -> Manager | None:
@@ -123,6 +164,22 @@ class Manager:
         self._detach()
         old_loop.enqueue(unregistered(self, parent), ("*",))
 
+    def __len__(self) -> int:
+        """How many events are queued on this tree's loop (circuits' ``len(manager)``:
+        ``while len(app): app.flush()``)."""
+        return len(self.loop.queue)
+
+    def __bool__(self) -> bool:
+        """Always true: a manager with nothing queued is still there."""
+        return True
+
+    def __contains__(self, item: object) -> bool:
+        """Whether ``item`` is one of this manager's children, or a class one of them is
+        an instance of (``child in manager``, ``App in manager``), as in circuits."""
+        if isinstance(item, type):
+            return any(isinstance(child, item) for child in self.components)
+        return any(child is item for child in self.components)
+
     def __add__(self, other: Manager) -> Manager:
         other.register(self)
         return self
@@ -190,16 +247,92 @@ class Manager:
     def _own_entries(self) -> list[HandlerEntry]:
         return [e for e in self.loop.registry.entries() if e.component is self]
 
-    def handlers(self, name: str, *channels: Hashable) -> list[Callable[..., Any]]:
-        """The callables an event ``name`` fired on ``channels`` would run, in order."""
-        channels = channels or (self.channel,)
-        return [e.fn for e in self.loop.registry.lookup(name, tuple(channels))[0]]
+    @_ClassOrInstance
+    def handlers(owner: Any, name: str | None = None, *channels: Hashable) -> list[Any]:
+        """With an event ``name``: the callables an event of that name fired on
+        ``channels`` (default: this component's channel) would run in this tree, in
+        order.
+
+        Without: this component's own handlers, in registration order (those added at run
+        time too); called on a class, as circuits' ``App.handlers()`` is, the class's
+        handler functions.
+        """
+        if name is None:
+            if isinstance(owner, type):
+                specs = getattr(owner, "_handler_specs", ())
+                return [getattr(owner, attr) for attr, _spec, _pass in specs]
+            return [entry.fn for entry in owner._own_entries()]
+        if isinstance(owner, type):
+            raise TypeError("handlers(name, ...) looks in a tree: call it on a component")
+        channels = channels or (owner.channel,)
+        return [e.fn for e in owner.loop.registry.lookup(name, tuple(channels))[0]]
+
+    @_ClassOrInstance
+    def handles(owner: Any, *names: str) -> bool:
+        """Whether this component (or class) handles every one of the event ``names``
+        (circuits' ``App.handles("a", "b")``)."""
+        handled = set(_handler_names(owner))
+        return all(name in handled for name in names)
+
+    def add_handler(
+        self,
+        func: Callable[..., Any],
+        *names: str,
+        channel: Any = None,
+        priority: float = 0,
+    ) -> Callable[..., Any]:
+        """Add ``func`` as a handler of ``names`` on this component at run time.
+
+        Without ``names``, a function decorated with ``@handler`` keeps its own settings and
+        any other function handles the event of its ``__name__``. Safe from any thread:
+        once it returns, events dispatched from then on see the handler.
+        """
+        spec: HandlerSpec | None = getattr(func, "_netcomp_handler", None)
+        if names:
+            spec = HandlerSpec(tuple(names), channel, priority)
+        elif spec is None:
+            spec = HandlerSpec((func.__name__,), channel, priority)
+        self._add_entry(
+            HandlerEntry(
+                spec.names, func, self, spec.channel, spec.priority, takes_event(func, True)
+            )
+        )
+        return func
+
+    def remove_handler(self, func: Callable[..., Any], *names: str) -> None:
+        """Remove a handler added with :meth:`add_handler` (or bound at construction);
+        with ``names``, only for those events. Safe from any thread."""
+        registry = self.loop.registry
+        for entry in self._own_entries():
+            if entry.fn == func and (not names or set(names) & set(entry.names)):
+                registry.remove(entry, names)
+
+    def addHandler(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """circuits' ``addHandler(f)``: add ``f`` (marked with ``@handler(...)``, else
+        handling the event of its name) as a handler of this component. A plain function
+        is bound to the component first, so it takes ``self``. Returns what was added
+        (the bound method), for :meth:`removeHandler`. Safe from any thread."""
+        method = types.MethodType(func, self) if inspect.isfunction(func) else func
+        return self.add_handler(method)
+
+    def removeHandler(self, method: Callable[..., Any], event: str | None = None) -> None:
+        """circuits' ``removeHandler(method, event=None)``: remove a handler that
+        :meth:`addHandler` returned, for every event it handles or only for ``event``."""
+        if event is None:
+            self.remove_handler(method)
+        else:
+            self.remove_handler(method, event)
 
     # ------------------------------------------------------------------ fire
-    def fire(self, event: Event, *channels: Hashable) -> Value:
+    def fire(self, event: Event, *channels: Hashable, priority: float | None = None) -> Value:
         """Queue ``event`` on ``channels`` (default: the event's, else this component's).
 
         Returns the event's :class:`Value`. Safe to call from any thread.
+
+        ``priority`` (circuits' meaning): before the next batch, queued events are
+        sorted by priority, **lowest first**, in firing order among equals (events fired
+        without one count as 0). Note that this is the reverse of handler priorities,
+        where the highest runs first.
         """
         if not isinstance(event, Event):
             raise TypeError(
@@ -211,8 +344,9 @@ class Manager:
         loop = self.loop
         event.channels = channels
         if event.value is not None:
-            reset_event(event)
-        value = event.value = Value(event, loop.root)
+            value = event.value = reset_event(event, loop.root)
+        else:
+            value = event.value = Value(event, loop.root)
         current = loop.current
         if current is not None and current._tracked and threading.get_ident() == loop._thread_id:
             event._cause = current
@@ -225,6 +359,8 @@ class Manager:
         loop.queue.append(event)
         if loop._sleeping:
             loop._wake()
+        if priority is not None:
+            loop.prioritize(event, priority)
         return value
 
     def call(self, event: Event, *channels: Hashable, timeout: float | None = None) -> Call:
@@ -277,15 +413,32 @@ class Manager:
         """
         self.loop.stop(code)
 
-    def start(self, process: bool = False) -> None:
+    def start(
+        self, process: bool = False, link: Manager | None = None
+    ) -> tuple[Any, Manager | None]:
         """Run the loop in a new thread (or, with ``process=True``, a forked child process).
+
+        Returns ``(thread_or_process, bridge)``, as circuits does. ``link=other`` (with
+        ``process=True``) bridges the child's tree to ``other``'s tree: a ``Bridge`` in
+        each, so ``ipc`` events cross and their answers come back (``netcomp.core.bridge``).
+        The parent's Bridge, registered to ``other``, is the second item (else ``None``).
 
         ``process=True`` refuses to fork while other threads run (unsafe, and deprecated
         from Python 3.12): start it before any thread.
         """
         if self.parent is not None:
             raise RuntimeError(f"start() the root of the tree ({self.root!r}), not {self!r}")
+        if link is not None:
+            if not process:
+                raise ValueError(
+                    "link= bridges a tree running in a child process: "
+                    "use start(process=True, link=...)"
+                )
+            assert process_linker is not None  # set when netcomp.core is imported
+            bridge = process_linker(self, link)
+            return self.loop.process, bridge
         self.loop.start(process)
+        return (self.loop.process if process else self.loop.thread), None
 
     def join(self, timeout: float | None = None) -> Any:
         """Wait for a loop started with :meth:`start` to end; returns its exit code."""
@@ -294,6 +447,31 @@ class Manager:
     # ----------------------------------------------------------------- repr
     def __repr__(self) -> str:
         channel = self.channel
-        state = "R" if self.running else "S"
-        queued = len(self.loop.queue)
-        return f"<{type(self).__name__}/{channel} {os.getpid()} (queued={queued}) [{state}]>"
+        loop = self.loop
+        state = "R" if loop.running else "S"
+        queued = len(loop.queue)
+        thread = loop.thread if loop.running and loop.thread is not None else None
+        name = (thread or threading.current_thread()).name  # where it runs, or would
+        return (
+            f"<{type(self).__name__}/{channel} {os.getpid()}:{name} (queued={queued}) [{state}]>"
+        )
+
+
+_plain_fire = Manager.fire
+
+
+def _observed_fire(
+    self: Manager, event: Event, *channels: Hashable, priority: float | None = None
+) -> Value:
+    # Manager.fire while some loop in the process is observed (docs/architecture.md,
+    # "Observing a loop"): tell this loop's observers, then fire as usual.
+    observer = self.loop.observer
+    if observer is not None and isinstance(event, Event):
+        observer.fired(self, event)
+    return _plain_fire(self, event, *channels, priority=priority)
+
+
+_observed_fire.__name__ = "fire"
+_observed_fire.__qualname__ = "Manager.fire"
+_observed_fire.__doc__ = _plain_fire.__doc__
+fire_hook.install(Manager, _plain_fire, _observed_fire)

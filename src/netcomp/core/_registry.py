@@ -9,11 +9,16 @@ Rules (docs/architecture.md, "Dispatch"):
 The list for a ``(name, channels)`` pair is computed once and cached until a handler is
 added or removed anywhere in the tree, together with the plain tuple of callables when no
 handler takes the Event itself (the dispatcher's fastest loop).
+
+Handlers may be added and removed from any thread while the loop dispatches: changes are
+made under a lock and bump a generation number, and a lookup caches what it computed only
+if no change happened meanwhile. Reading the cache (the hot path) takes no lock.
 """
 
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -62,36 +67,49 @@ whether one of them takes the event by name (catch-all ``"*"`` handlers do not).
 class Registry:
     """Entries by event name, with a cache of the ordered handler tuple per (name, channels)."""
 
-    __slots__ = ("_by_name", "_order", "cache")
+    __slots__ = ("_by_name", "_generation", "_lock", "_order", "cache")
 
     def __init__(self) -> None:
         self._by_name: dict[str, list[HandlerEntry]] = {}
         self._order = itertools.count(1)
+        self._lock = threading.Lock()
+        self._generation = 0
         self.cache: dict[tuple[str, tuple[Hashable, ...]], Plan] = {}
+
+    def _changed(self) -> None:
+        self._generation += 1
+        self.cache.clear()
 
     def add(self, entry: HandlerEntry) -> None:
         """Add ``entry``; it sorts after every entry already here at its priority."""
-        entry.order = next(self._order)
-        for name in entry.names:
-            self._by_name.setdefault(name, []).append(entry)
-        self.cache.clear()
+        with self._lock:
+            entry.order = next(self._order)
+            for name in entry.names:
+                self._by_name.setdefault(name, []).append(entry)
+            self._changed()
 
-    def remove(self, entry: HandlerEntry) -> None:
-        """Remove ``entry`` if present."""
-        for name in entry.names:
-            entries = self._by_name.get(name)
-            if entries and entry in entries:
-                entries.remove(entry)
-                if not entries:
-                    del self._by_name[name]
-        self.cache.clear()
+    def remove(self, entry: HandlerEntry, names: tuple[str, ...] = ()) -> None:
+        """Remove ``entry`` if present; with ``names``, only for those event names (it
+        keeps its place for the others)."""
+        with self._lock:
+            drop = entry.names if not names else tuple(n for n in entry.names if n in names)
+            for name in drop:
+                entries = self._by_name.get(name)
+                if entries and entry in entries:
+                    entries.remove(entry)
+                    if not entries:
+                        del self._by_name[name]
+            if names:
+                entry.names = tuple(n for n in entry.names if n not in drop)
+            self._changed()
 
     def entries(self) -> list[HandlerEntry]:
         """Every entry, each once, in registration order."""
         seen: dict[int, HandlerEntry] = {}
-        for entries in self._by_name.values():
-            for entry in entries:
-                seen[id(entry)] = entry
+        with self._lock:
+            for entries in self._by_name.values():
+                for entry in entries:
+                    seen[id(entry)] = entry
         return sorted(seen.values(), key=lambda e: e.order)
 
     def has(self, name: str) -> bool:
@@ -107,6 +125,7 @@ class Registry:
             return self.cache[key]
         except KeyError:
             pass
+        generation = self._generation
         candidates = list(self._by_name.get(name, ()))
         if name != "*":
             candidates += self._by_name.get("*", ())
@@ -128,5 +147,7 @@ class Registry:
         fns = None if any(e.pass_event for e in handlers) else tuple(e.fn for e in handlers)
         named = any(name in e.names for e in handlers)
         plan = (handlers, fns, named)
-        self.cache[key] = plan
+        with self._lock:
+            if generation == self._generation:  # else a change raced this lookup
+                self.cache[key] = plan
         return plan

@@ -4,9 +4,10 @@ Rules: a suspended handler costs nothing until what it waits for completes; noth
 ``async def`` handlers await netcomp awaitables only (``call``, ``wait``, ``sleep``, a
 ``Value``, a ``Future``); each of them yields a :class:`Future` to the driver, which resumes
 the coroutine from that future's done-callback. Generator handlers keep circuits' meaning:
-a yielded plain value is appended to the event's value, ``yield self.call(e)`` and
-``yield self.wait(name)`` suspend and send back a :class:`Value`, a bare ``yield`` gives the
-loop one turn. All resumptions happen on the loop thread.
+a yielded plain value is appended to the event's value (a yielded :class:`Value` once it
+is done), ``yield self.call(e)`` and ``yield self.wait(name)`` suspend and send back a
+:class:`Value`; a plain value and a bare ``yield`` give the loop one turn. All
+resumptions happen on the loop thread.
 """
 
 from __future__ import annotations
@@ -98,22 +99,39 @@ class Task:
         if isinstance(yielded, Op):
             return self._begin(yielded)
         if isinstance(yielded, Value):
+            # As in circuits, a yielded Value is a result (returning one chains it):
+            # its result, once it has one, joins this event's.
             if yielded.result:
-                return yielded, None
-            yielded.add_done_callback(self.step)
-            return _SUSPENDED, None
-        if yielded is None:
-            # One loop turn, as in circuits: what is queued now (including what this
-            # handler just fired) is dispatched before the generator resumes.
-            self.loop.call_soon(self.loop.call_soon, self.step)
+                self._take(yielded)
+                return None, None
+            yielded.add_done_callback(self._took)
             return _SUSPENDED, None
         if isinstance(yielded, (GeneratorType, CoroutineType)):
             return None, RuntimeError(
                 "a generator handler yielded a generator; use 'yield from' instead"
             )
-        assert self.event.value is not None
-        self.event.value.add(yielded)
-        return None, None
+        if yielded is not None:
+            assert self.event.value is not None
+            self.event.value.add(yielded)
+        # Every yield gives the loop one turn, as in circuits: what is queued now
+        # (including what this handler just fired) is dispatched before the generator
+        # resumes, and a generator that yields without end cannot starve the loop.
+        self.loop.call_soon(self.loop.call_soon, self.step)
+        return _SUSPENDED, None
+
+    def _take(self, inner: Value) -> None:
+        value = self.event.value
+        assert value is not None
+        if inner is value:
+            return
+        if inner.exception is not None:
+            value.set_error(inner.exception)  # reported where it was raised
+        elif inner._count:
+            value.add(inner.value)
+
+    def _took(self, inner: Value) -> None:
+        self._take(inner)
+        self.step()
 
     def _begin(self, op: Op) -> tuple[Any, BaseException | None]:
         """A generator yielded ``call()``/``wait()``/``sleep()``: start it, resume after."""

@@ -8,6 +8,8 @@ behind by more than an interval it re-arms from now instead of firing a burst.
 
 from __future__ import annotations
 
+import datetime
+import numbers
 from collections.abc import Hashable
 from typing import Any
 
@@ -18,7 +20,14 @@ from ._scheduling import TimerHandle
 __all__ = ["Timer"]
 
 
-def _seconds(interval: float) -> float:
+def _seconds(interval: float | datetime.datetime) -> float:
+    """``interval`` in seconds; a ``datetime`` is the wall-clock time to fire at (naive:
+    local time), counted from now (one in the past fires at once)."""
+    if isinstance(interval, datetime.datetime):
+        now = datetime.datetime.now(interval.tzinfo)
+        return max(0.0, (interval - now).total_seconds())
+    if not isinstance(interval, numbers.Real):
+        raise TypeError(f"Timer interval is seconds (a number) or a datetime, not {interval!r}")
     if interval < 0:
         raise ValueError(f"Timer interval must be >= 0 seconds, got {interval!r}")
     return float(interval)
@@ -28,12 +37,13 @@ class Timer(BaseComponent):
     """``Timer(interval, event, *channels, persist=False)``: fire ``event`` after ``interval`` s.
 
     Register it into a tree to arm it; unregister it to cancel. ``reset()`` restarts the
-    countdown. ``channels`` default to the event's own, else ``"*"``.
+    countdown. ``channels`` default to the event's own, else ``"*"``. ``interval`` may be
+    a ``datetime`` (as in circuits): the seconds from now until then become the interval.
     """
 
     def __init__(
         self,
-        interval: float,
+        interval: float | datetime.datetime,
         event: Event,
         *channels: Hashable,
         persist: bool = False,
@@ -84,7 +94,7 @@ class Timer(BaseComponent):
                 nxt = now + self.interval
             self._arm(nxt)
 
-    def reset(self, interval: float | None = None) -> None:
+    def reset(self, interval: float | datetime.datetime | None = None) -> None:
         """Restart the countdown from now (with a new ``interval`` if given). Thread-safe."""
         loop = self.loop
         if loop.running and not loop.on_loop_thread():
@@ -95,11 +105,11 @@ class Timer(BaseComponent):
         if self.parent is not None:
             self._arm(loop.time() + self.interval)
 
-    def fire(self, event: Event, *channels: Hashable) -> Any:
+    def fire(self, event: Event, *channels: Hashable, priority: float | None = None) -> Any:
         """Fire on ``channels``; with none, on the event's own channels or ``"*"``."""
         if not channels:
             channels = event.channels or ("*",)
-        return super().fire(event, *channels)
+        return super().fire(event, *channels, priority=priority)
 
     def __repr__(self) -> str:
         state = "armed" if self._handle is not None else "idle"

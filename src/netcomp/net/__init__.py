@@ -6,6 +6,7 @@ reconnecting ``Connex``, the thread-serviced ``ThreadedTCPClient``, and the
 ``netcomp.net.events`` and ``netcomp.net.sockets`` give the same names under circuits'
 module names."""
 
+from ..core import Poller, ensure_poller
 from ._client import Client, TCP6Client, TCPClient, UNIXClient
 from ._connection import Connection
 from ._connex import Backoff, Connex, QueueFull, RetriesExhausted, disable, enable
@@ -29,7 +30,6 @@ from ._events import (
 from ._lifecycle import ConnectionState
 from ._limits import ConnectionLimits
 from ._pipe import Pipe
-from ._poller import Poller, ensure_poller
 from ._server import Server, TCP6Server, TCPServer, UNIXServer
 from ._supervisor import Supervisor, restarted, serving
 from ._threaded import ThreadedTCPClient

@@ -97,8 +97,10 @@ class Connection:
     Its owner (a server or client component) hears ``connection_made`` once the link is up,
     then ``data_received``, ``eof_received``, ``connection_drained`` and, once,
     ``connection_lost``. Read-only for users: :attr:`state`, :attr:`closed`, :attr:`tls`,
-    :attr:`paused`, :attr:`buffered` and the flags ``held``, ``congested``, ``eof`` and
-    ``established`` (the owner heard ``connection_made``; it stays True once closed).
+    :attr:`paused`, :attr:`buffered`, the flags ``held``, ``congested``, ``eof`` and
+    ``established`` (the owner heard ``connection_made``; it stays True once closed), the
+    ``peer`` address, and the bytes ``received`` and ``sent`` on the wire (TLS records
+    included, files sent with ``write_file`` too).
     """
 
     __slots__ = (
@@ -121,6 +123,8 @@ class Connection:
         "out",
         "owner",
         "peer",
+        "received",
+        "sent",
         "sock",
     )
 
@@ -153,6 +157,8 @@ class Connection:
         self.congested = False  # output above high water, until it falls to low water
         self.eof = False  # the peer will send no more
         self.established = False  # the owner heard connection_made (stays True once closed)
+        self.received = 0  # bytes read from the socket
+        self.sent = 0  # bytes the kernel took
 
     # -------------------------------------------------------------- state
     @property
@@ -408,6 +414,7 @@ class Connection:
                 self._shutdown(err)
                 return
             count = 0  # a TLS stream cut by a reset ends like one cut by a FIN (see _tls.py)
+        self.received += count
         tls = self._tls
         if tls is not None:
             if count:
@@ -494,6 +501,7 @@ class Connection:
             except (OSError, ValueError) as err:
                 self._shutdown(err)
                 return False
+            self.sent += sent
             if sent != len(data):
                 self._buffer(memoryview(data)[sent:])
             return True
@@ -525,6 +533,7 @@ class Connection:
             except (OSError, ValueError) as err:
                 self._shutdown(err)
                 return False
+            self.sent += sent
             if sent == len(data):
                 return True
             data = memoryview(data)[sent:]
@@ -566,6 +575,7 @@ class Connection:
         file = self._file
         if file is None:
             return True
+        pending = file.ahead + file.count
         try:
             if not file.advance(self.sock, self.out):
                 return False
@@ -574,6 +584,8 @@ class Connection:
         except (OSError, ValueError, EOFError) as err:
             self._shutdown(err)
             return False
+        finally:
+            self.sent += pending - file.ahead - file.count
         self._file = None
         file.done(None)
         return True
@@ -592,6 +604,7 @@ class Connection:
             except (OSError, ValueError) as err:
                 self._shutdown(err)
                 return
+            self.sent += sent
             del out[:sent]
         if self.congested and self.buffered <= self.limits.low_water:
             self._uncongest()

@@ -1,77 +1,20 @@
-"""The Poller: the one readiness multiplexer of a component tree.
+"""SocketComponent: the base of the net components that own sockets.
 
-Rules: there is one selector per tree and it lives in the tree's loop (the core loop sleeps
-in it, so the cross-thread wake-up and the sockets share one wait). The Poller component
-chooses its backend (``epoll``/``poll``/``select``; the best available by default) with
-``loop.use_selector``. Socket components call :func:`ensure_poller` when they join a tree:
-it finds the tree's Poller or registers a new one. Readiness is delivered by a direct call
-to the owning connection's callback (a ``loop.watch``); only the public net events are
+Rules: there is one selector per tree and it lives in the tree's loop; the core's
+:class:`~netcomp.core.Poller` chooses its backend. Socket components call
+:func:`~netcomp.core.ensure_poller` when they join a tree, and carry their sockets' watches
+to the new loop when their subtree leaves one. Readiness is delivered by a direct call to
+the owning connection's callback (a ``loop.watch``); only the public net events are
 dispatched.
 """
 
 from __future__ import annotations
 
-import selectors
 from typing import Any
 
-from ..core import BaseComponent, Component, Manager, handler
+from ..core import Component, ensure_poller, handler
 
-__all__ = ["Poller", "SocketComponent", "ensure_poller"]
-
-_BACKENDS: dict[str, str] = {
-    "epoll": "EpollSelector",
-    "poll": "PollSelector",
-    "select": "SelectSelector",
-    "kqueue": "KqueueSelector",
-    "devpoll": "DevpollSelector",
-}
-
-
-class Poller(BaseComponent):
-    """The tree's readiness multiplexer. ``backend``: ``"epoll"``, ``"poll"``, ``"select"``."""
-
-    channel = "poller"
-
-    def __init__(self, backend: str | None = None, channel: Any = "poller") -> None:
-        """``backend=None`` picks the best the platform has (epoll on Linux)."""
-        super().__init__(channel=channel)
-        if backend is None:
-            self.selector_class: type[selectors.BaseSelector] = selectors.DefaultSelector
-        else:
-            name = _BACKENDS.get(backend)
-            cls = getattr(selectors, name, None) if name else None
-            if cls is None:
-                available = sorted(k for k, v in _BACKENDS.items() if hasattr(selectors, v))
-                raise ValueError(
-                    f"unknown or unavailable poller backend {backend!r}; choose from {available}"
-                )
-            self.selector_class = cls
-        self.backend = backend or selectors.DefaultSelector.__name__
-        self.loop.use_selector(self.selector_class)
-
-    def loop_changed(self) -> None:
-        """The tree this Poller serves waits in its backend."""
-        self.loop.use_selector(self.selector_class)
-
-    @property
-    def fds(self) -> int:
-        """How many sockets the tree's selector services (the wake-up not counted)."""
-        return self.loop.watched
-
-    def __repr__(self) -> str:
-        return f"<Poller/{self.channel} {self.backend} fds={self.loop.watched}>"
-
-
-def ensure_poller(component: Manager) -> Poller:
-    """The Poller of ``component``'s tree, registering a new one at the root if none."""
-    root = component.root
-    for member in root.walk():
-        if isinstance(member, Poller):
-            return member
-    poller = Poller()
-    if root is not poller:
-        poller.register(root)
-    return poller
+__all__ = ["SocketComponent"]
 
 
 class SocketComponent(Component):

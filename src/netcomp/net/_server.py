@@ -290,6 +290,12 @@ class Server(SocketComponent):
         return list(self._connections)
 
     @handler(False)
+    def connection(self, sock: socket.socket) -> Connection | None:
+        """The open :class:`Connection` of ``sock`` (its ``peer``, ``state``, bytes
+        ``received`` and ``sent``, ...), or ``None``. Read-only: write with events."""
+        return self._connections.get(sock)
+
+    @handler(False)
     def buffered(self, sock: socket.socket) -> int:
         """Bytes buffered for ``sock`` and not yet sent."""
         conn = self._connections.get(sock)
@@ -299,6 +305,12 @@ class Server(SocketComponent):
     def host(self) -> str:
         """The bound host (or UNIX path)."""
         return self.bind[0] if isinstance(self.bind, tuple) else self.bind  # type: ignore[no-any-return]
+
+    @property
+    def _sock(self) -> socket.socket:
+        """The listening socket under circuits' name (``server._sock``), which circuits
+        programs read; netcomp's own name is :attr:`socket`."""
+        return self.socket
 
     @property
     def port(self) -> int | None:

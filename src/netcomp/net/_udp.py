@@ -307,6 +307,11 @@ class UDPServer(SocketComponent):
         return str(self.bind[0])
 
     @property
+    def _sock(self) -> socket.socket:
+        """The socket under circuits' name (``server._sock``); netcomp's is :attr:`socket`."""
+        return self.socket
+
+    @property
     def port(self) -> int:
         """The bound port (the real one when bound to port 0)."""
         return int(self.bind[1])

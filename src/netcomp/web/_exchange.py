@@ -9,6 +9,10 @@ Rules (RFC 9112 section 6 and 9.3):
 * Streamed bodies (iterables, files) are pulled one chunk at a time, only while the
   connection's output is below its high water mark.
 
+* A request that asks to switch protocols (``might_switch``) may be answered 101 with a
+  :class:`Takeover` (``switch_to``): once that response is out, the takeover gets the
+  connection and hands back what handles it from then on (a :class:`Handling`).
+
 An exchange knows its connection's HTTP state only as a :class:`Wire` (a ``Link`` is
 one), and the server only as a :class:`Site`.
 """
@@ -28,7 +32,7 @@ from ._messages import LAST_CHUNK, encode_chunk
 from ._request import BodyStream, Request
 from ._response import Response
 
-__all__ = ["Exchange", "Site", "Wire"]
+__all__ = ["Exchange", "Handling", "Site", "Takeover", "Wire"]
 
 
 class Site(Protocol):
@@ -55,6 +59,24 @@ class Wire(Protocol):
     def stream_failed(self, exchange: Exchange, error: BaseException) -> None: ...
 
 
+class Handling(Protocol):
+    """What handles a connection's input for the server: a ``Link`` (HTTP), or what a
+    switch of protocols handed the connection to (a WebSocket)."""
+
+    def data(self, data: bytes) -> None: ...  # bytes from the peer
+    def eof(self) -> None: ...  # the peer will send no more
+    def drained(self) -> None: ...  # room in the output again
+    def down(self) -> None: ...  # the connection is gone
+    def shutdown(self) -> None: ...  # the server stops: finish up and close
+
+
+class Takeover(Protocol):
+    """Who takes a connection over once a 101 response is out (``Exchange.switch_to``)."""
+
+    def start(self, conn: Connection) -> Handling: ...  # the connection is yours now
+    def abandon(self) -> None: ...  # no switch after all (refused, timed out, gone)
+
+
 def _no_body_status(status: int) -> bool:
     return status < 200 or status == 204 or status == 304
 
@@ -74,11 +96,13 @@ class Exchange:
         "holds_slot",
         "keep_alive",
         "link",
+        "might_switch",
         "out",
         "request",
         "response",
         "sent",
         "source",
+        "switch_to",
         "version",
         "waiting_room",
     )
@@ -103,6 +127,8 @@ class Exchange:
         self.waiting_room: list[Future] | None = None
         self.body_stream: BodyStream | None = None  # a request body read as it comes
         self.continue_due = False  # owes "100 Continue" once in front
+        self.might_switch = False  # the request asked to switch protocols (Upgrade)
+        self.switch_to: Takeover | None = None  # who takes the connection after a 101
 
     # ---------------------------------------------------------------- out
     @property
@@ -185,7 +211,9 @@ class Exchange:
             lines.append("Transfer-Encoding: chunked\r\n")
         else:
             self.keep_alive = False  # an HTTP/1.0 body of unknown length ends with the close
-        if not self.keep_alive:
+        if status == 101:
+            lines.append("Connection: Upgrade\r\n")
+        elif not self.keep_alive:
             lines.append("Connection: close\r\n")
         elif self.version == "1.0":
             lines.append("Connection: keep-alive\r\n")

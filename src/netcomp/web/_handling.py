@@ -28,9 +28,10 @@ from collections.abc import Hashable
 from typing import Any, Protocol
 
 from ..core import Event, Loop, Manager, Value, exception
+from ..net import Connection
 from ._errors import HTTPError
 from ._events import request
-from ._exchange import Exchange
+from ._exchange import Exchange, Handling
 from ._limits import HTTPLimits
 
 __all__ = ["Host", "call_handlers", "handlers_done", "release", "report", "time_out"]
@@ -60,6 +61,7 @@ class Host(Protocol):
     @property
     def _server_field(self) -> str: ...
     def fire(self, event: Event, *channels: Hashable) -> Value: ...
+    def _switched(self, conn: Connection, handling: Handling) -> None: ...
 
 
 def call_handlers(server: Host, exchange: Exchange) -> None:
@@ -95,6 +97,9 @@ def handlers_done(server: Host, exchange: Exchange, value: Value) -> None:
         exchange.fail(error, expose)
         return
     result = value.value
+    if isinstance(result, HTTPError):  # returned, not raised (circuits' httperror idiom)
+        exchange.fail(result, expose)
+        return
     if result is None and not exchange.response.touched and not exchange.head_sent:
         req = exchange.request
         log.warning(

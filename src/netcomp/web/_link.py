@@ -14,6 +14,10 @@ Rules:
   whose request is arriving, gets it answered (``Connection: close``) if it comes within
   ``FIRST_REQUEST_GRACE`` seconds: it was accepted a moment ago, its client is sending
   the request, and closing it would fail a request nobody can retry safely.
+* A request asking to switch protocols pauses parsing (and reading) until its response is
+  out: a 101 with a takeover hands the connection over (the bytes after the request go
+  to the takeover, and the server routes the connection's input to it from then on); any
+  other answer resumes HTTP.
 """
 
 from __future__ import annotations
@@ -26,9 +30,9 @@ from ..net import Connection
 from ._accesslog import log_access
 from ._bodies import close_source
 from ._errors import HTTPError, ProtocolError, reason_phrase
-from ._exchange import Exchange
+from ._exchange import Exchange, Takeover
 from ._handling import Host, call_handlers, release, report, time_out
-from ._messages import NEED_DATA, Body, EndOfMessage, RequestHead
+from ._messages import NEED_DATA, PAUSED, Body, EndOfMessage, RequestHead
 from ._protocol import ServerProtocol
 from ._request import BodyStream, Request
 from ._response import FINISHED, GONE
@@ -127,6 +131,9 @@ class Link:
                 self.end()
             elif kind is ProtocolError:
                 self.protocol_error(event)  # type: ignore[arg-type]
+            elif event is PAUSED:  # a switch of protocols is pending: see exchange_done
+                self.conn.hold(True)
+                return
             else:  # CLOSED: no more requests
                 self.input_over = True
                 if not self.exchanges:
@@ -149,6 +156,8 @@ class Link:
             server.scheme,
         )
         exchange = Exchange(self, req, head.version, head.keep_alive)
+        if head.upgrade is not None and head.keep_alive:
+            exchange.might_switch = True  # the parser pauses after this request
         self.exchanges.append(exchange)
         if not head.has_body:
             self.dispatch(exchange)
@@ -258,6 +267,8 @@ class Link:
         exchanges.popleft()
         log_access(self.conn.peer, exchange.request, exchange.response.status, exchange.sent)
         exchange.response._exchange = FINISHED  # no cycle: refcounting frees the exchange
+        if exchange.might_switch and self.settle_switch(exchange):
+            return
         if exchange.body_stream is not None and not exchange.body_stream.complete:
             self.receiving = None if self.receiving is exchange else self.receiving
             exchange.keep_alive = False  # the rest of its body was never read: resync
@@ -277,6 +288,49 @@ class Link:
             self.idle()
         if not self.input_over:
             self.process()
+
+    def settle_switch(self, exchange: Exchange) -> bool:
+        """The answer to a request that asked to switch protocols is out: switch (a 101
+        with a takeover), or go on with HTTP. True when HTTP is over on this connection."""
+        takeover, exchange.switch_to = exchange.switch_to, None
+        status = exchange.response.status
+        if status == 101:
+            if (
+                takeover is not None
+                and exchange.keep_alive
+                and self.proto.paused
+                and not self.conn.closed
+            ):
+                self.switch(takeover)
+                return True
+            if takeover is not None:
+                takeover.abandon()
+            self.input_over = True  # a 101 with nobody to take over: nothing more to say
+            self.conn.close()
+            return True
+        if takeover is not None:
+            takeover.abandon()
+        if self.proto.paused:
+            self.proto.resume()
+        return False
+
+    def switch(self, takeover: Takeover) -> None:
+        """Hand the connection to ``takeover``: it handles the input from now on,
+        starting with the bytes that came after the request (and the peer's EOF)."""
+        self.input_over = True
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        trailing = self.proto.switch()
+        conn = self.conn
+        handling = takeover.start(conn)
+        self.server._switched(conn, handling)  # before any input: it may close at once
+        if trailing:
+            handling.data(trailing)
+        if conn.eof and not conn.closed:
+            handling.eof()
+        elif conn.held:
+            conn.hold(False)
 
     def drained(self) -> None:
         """Room in the output again: resume the front exchange."""
@@ -322,6 +376,9 @@ class Link:
         self.proto.close()
         for exchange in self.exchanges:
             release(self.server, exchange)
+            takeover, exchange.switch_to = exchange.switch_to, None
+            if takeover is not None:
+                takeover.abandon()
             exchange.answered = True
             exchange.finished = True
             exchange.response._exchange = GONE  # its writes now raise ConnectionError

@@ -14,6 +14,7 @@ __all__ = [
     "END",
     "LAST_CHUNK",
     "NEED_DATA",
+    "PAUSED",
     "Body",
     "EndOfMessage",
     "Event",
@@ -39,6 +40,10 @@ class _Sentinel:
 NEED_DATA: Final = _Sentinel("NEED_DATA")
 #: The input is over (the peer's EOF, or a request that ended the connection).
 CLOSED: Final = _Sentinel("CLOSED")
+#: A request asked to switch protocols (``Upgrade``): what follows it is not parsed until
+#: the server switches (:meth:`~._protocol.ServerProtocol.switch`) or declines
+#: (:meth:`~._protocol.ServerProtocol.resume`).
+PAUSED: Final = _Sentinel("PAUSED")
 
 
 class RequestHead:
@@ -52,6 +57,7 @@ class RequestHead:
         "keep_alive",
         "method",
         "target",
+        "upgrade",
         "version",
     )
 
@@ -74,6 +80,9 @@ class RequestHead:
         self.content_length = content_length
         self.chunked = chunked
         self.expect_continue = expect_continue
+        #: The ``Upgrade`` field, lower case, when the request asks to switch protocols
+        #: (with ``Connection: upgrade``): the parser pauses after it (see ``PAUSED``).
+        self.upgrade: str | None = None
 
     @property
     def has_body(self) -> bool:

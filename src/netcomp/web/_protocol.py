@@ -19,8 +19,13 @@ message rules, so this layer adds them (RFC 9112 unless noted):
   on HTTP/1.0 it is refused (400, section 6.1).
 * llhttp refuses conflicting or malformed Content-Length, bare LF, bare CR, control bytes
   and whitespace between a field name and its colon (400, section 5.1).
-* ``Upgrade`` is not implemented: such a request is served as a plain one, its body
-  included. A 100-continue expectation in HTTP/1.0 is ignored (RFC 9110 section 10.1.1).
+* A request asking to switch protocols (``Upgrade`` with ``Connection: upgrade``) is a
+  *pending switch*, as h11's: its head says so (``RequestHead.upgrade``), its body (if
+  any) is read, and then the parser pauses (``PAUSED``): the bytes after it may belong to
+  another protocol. The server either switches (:meth:`ServerProtocol.switch` hands over
+  those bytes and ends HTTP parsing) or declines (:meth:`ServerProtocol.resume`: the
+  request was a plain one and parsing goes on). A 100-continue expectation in HTTP/1.0 is
+  ignored (RFC 9110 section 10.1.1).
 * After a request that ends the connection (``Connection: close``, or 1.0 without
   keep-alive) nothing more is parsed. A valid request followed by garbage yields the
   request, then the error: the server answers both, in order.
@@ -45,7 +50,7 @@ import httptools
 from ._chunked import ChunkScanner
 from ._errors import ProtocolError
 from ._limits import HTTPLimits
-from ._messages import CLOSED, END, NEED_DATA, Body, Event, RequestHead
+from ._messages import CLOSED, END, NEED_DATA, PAUSED, Body, Event, RequestHead
 
 __all__ = ["PIECE", "ServerProtocol"]
 
@@ -85,6 +90,8 @@ class ServerProtocol:
         self._ended = False  # a request ended the connection: parse nothing more
         self._phase = _HEAD
         self._priming = False  # a synthetic head is being fed (see _upgraded)
+        self._paused = False  # a pending switch: parse nothing until switch() or resume()
+        self._pause_at_end = False  # pause once the upgrade request's body is read
         self._head: RequestHead | None = None
         # The head being received, raw: bytes so far, the last 3 of them (the empty line
         # may straddle reads), whether the request line is complete.
@@ -102,6 +109,7 @@ class ServerProtocol:
         self._codings: list[str] | None = None
         self._content_length: int | None = None
         self._expect: str | None = None
+        self._upgrade: str | None = None
         self._body_size = 0
         self._keep_alive = True
 
@@ -141,7 +149,28 @@ class ServerProtocol:
     @property
     def receiving_head(self) -> bool:
         """Part of a head is here (or unparsed bytes are): the head timeout applies."""
+        if self._paused:
+            return False  # what is pending may not be HTTP at all
         return self._in_head or self._head_seen > 0 or bool(self._pending)
+
+    @property
+    def paused(self) -> bool:
+        """A switch of protocols is pending (``next_event`` returns ``PAUSED``)."""
+        return self._paused
+
+    def switch(self) -> bytes:
+        """Switch protocols after the pending request: return the bytes received after it
+        (the new protocol's) and parse nothing more."""
+        if not self._paused:
+            raise RuntimeError("no switch of protocols is pending")
+        trailing = self._pending
+        self.close()
+        self._paused = False
+        return trailing
+
+    def resume(self) -> None:
+        """Decline the pending switch: the request was a plain one; parsing goes on."""
+        self._paused = False
 
     def next_event(self) -> Event:
         """The next :class:`RequestHead`, :class:`Body`, :class:`EndOfMessage`, the
@@ -154,6 +183,8 @@ class ServerProtocol:
                 return self._error
             if self._ended:
                 return CLOSED
+            if self._paused:
+                return PAUSED
             if not self._pending or not self._feed():
                 if self._eof:
                     self._ended = True
@@ -264,13 +295,17 @@ class ServerProtocol:
         return take, error
 
     def _upgraded(self) -> None:
-        """llhttp pauses after a head asking for an Upgrade (which netcomp does not do)
-        and takes it as bodiless. The request is served as a plain one: when it has a
-        body, a fresh parser is primed with a head of the same framing to read it."""
+        """llhttp stops after a head asking for an Upgrade and takes it as bodiless. The
+        switch is pending once the request is complete: at once, or, when it has a body,
+        after a fresh parser primed with a head of the same framing has read it."""
         self._parser = parser = self._new_parser()
         head = self._head
+        if head is not None:
+            head.upgrade = self._upgrade or ""
         if head is None or not head.has_body:
+            self._paused = not self._ended  # a request that ends the connection: CLOSED
             return
+        self._pause_at_end = True
         if self._events and self._events[-1] is END:
             self._events.pop()
         self._ended = False
@@ -297,6 +332,7 @@ class ServerProtocol:
         self._codings = None
         self._content_length = None
         self._expect = None
+        self._upgrade = None
         self._body_size = 0
 
     def _on_url(self, url: bytes) -> None:
@@ -324,6 +360,9 @@ class ServerProtocol:
             self._content_length = int(value)  # llhttp checked it is digits, and unique
         elif key == b"expect":
             self._expect = text.strip().lower()
+        elif key == b"upgrade":
+            value_ = text.strip().lower()
+            self._upgrade = value_ if self._upgrade is None else f"{self._upgrade}, {value_}"
         self._fields.append((name.decode("latin-1"), text))
 
     def _on_headers_complete(self) -> None:
@@ -390,5 +429,8 @@ class ServerProtocol:
 
     def _on_message_complete(self) -> None:
         self._events.append(END)
+        pause, self._pause_at_end = self._pause_at_end, False
         if not self._keep_alive:
             self._ended = True
+        elif pause:
+            self._paused = True

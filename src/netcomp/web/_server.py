@@ -3,7 +3,8 @@ of each connection, a :class:`~._link.Link`) and :class:`Server` (with a Dispatc
 
 Rules:
 * Each connection gets a link, unless ``max_connections`` are open: then it is answered
-  503 with ``Retry-After`` and closed.
+  503 with ``Retry-After`` and closed. A link that switched protocols (a WebSocket) hands
+  the connection to what it switched to; it still counts as an open connection.
 * The server fires ``request(request, response)`` on its channel (see :mod:`._link` and
   :mod:`._handling` for the rest).
 * On stop, an idle connection closes at once; a busy one answers what it has (with
@@ -20,6 +21,7 @@ from ..core import handler
 from ..net import Connection
 from ..net import Server as _StreamServer
 from ._dispatcher import Dispatcher
+from ._exchange import Handling
 from ._headers import check_field
 from ._limits import HTTPLimits
 from ._link import Link
@@ -85,7 +87,7 @@ class BaseServer(_StreamServer):
             check_field("Server", server_name)
         self.in_progress = 0
         self.stopping = False
-        self._links: dict[Connection, Link] = {}
+        self._links: dict[Connection, Handling] = {}
         super().__init__(
             bind,
             secure,
@@ -143,6 +145,11 @@ class BaseServer(_StreamServer):
             link.eof()
         else:
             conn.close()
+
+    def _switched(self, conn: Connection, handling: Handling) -> None:
+        """``conn`` switched protocols: ``handling`` takes its input from now on."""
+        if conn in self._links:
+            self._links[conn] = handling
 
     def connection_drained(self, conn: Connection) -> None:
         """Room in the output again: resume a streamed response."""
