@@ -44,6 +44,7 @@ class Root(Controller):
         return f"{os.getpid()}\\n"
 
     def block(self):
+        print("blocking", os.getpid(), flush=True)
         threading.Event().wait(60)
         return "unblocked"
 

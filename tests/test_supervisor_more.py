@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import pathlib
+import re
 import signal
 import socket
 import subprocess
@@ -66,6 +67,59 @@ def test_max_requests_replaces_a_worker_without_losing_a_request(app_dir: pathli
         sup.err(rf"worker 0 \(pid {first}\) stopped \(exit status 0\)")
         sup.signal(signal.SIGTERM)
         assert sup.wait() == 0
+    finally:
+        sup.close()
+
+
+def test_max_requests_jitter_gives_each_worker_its_own_limit(app_dir: pathlib.Path) -> None:
+    sup = supervise(app_dir, "wapp:web", workers=1, max_requests=10, max_requests_jitter=500)
+    try:
+        (where,) = json.loads(sup.out("^serving (.*)$").group(1))
+        port = int(where.rsplit(":", 1)[1])
+        answered: dict[int, int] = {}
+        limits: dict[int, int] = {}
+        retire = re.compile(r"worker 0 \(pid (\d+)\) answered (\d+) requests \(max_requests\)")
+        deadline = time.monotonic() + 30
+        while len(limits) < 3 and time.monotonic() < deadline:  # three generations retire
+            pid = pid_of(get(port)[1])
+            answered[pid] = answered.get(pid, 0) + 1
+            for line in sup.errors[-20:]:
+                match = retire.search(line)
+                if match:
+                    limits[int(match.group(1))] = int(match.group(2))
+        assert len(limits) == 3, (limits, answered)
+        for pid, limit in limits.items():
+            assert 10 <= limit <= 510, limits  # max_requests + randint(0, jitter)
+            assert answered[pid] >= limit  # it retired when it had answered that many
+        # One chance in about 250,000 that three draws from 501 values are all equal.
+        assert len(set(limits.values())) > 1, limits
+        sup.signal(signal.SIGTERM)
+        assert sup.wait() == 0
+    finally:
+        sup.close()
+
+
+def test_a_worker_that_does_not_stop_within_stop_timeout_is_killed(
+    app_dir: pathlib.Path,
+) -> None:
+    sup = supervise(app_dir, "wapp:web", workers=1, stop_timeout=0.5)
+    try:
+        (where,) = json.loads(sup.out("^serving (.*)$").group(1))
+        (pid,) = json.loads(sup.out("^pids (.*)$").group(1))
+        port = int(where.rsplit(":", 1)[1])
+        outcome: list[object] = []
+        client = threading.Thread(target=lambda: outcome.append(_try_get(port, "/block")))
+        client.start()
+        sup.out(rf"^blocking {pid}$")  # the worker's stdout: its loop is blocked now
+        stopping = time.monotonic()
+        sup.signal(signal.SIGTERM)  # its loop is blocked: SIGTERM cannot stop it
+        sup.err(rf"worker 0 \(pid {pid}\) did not stop within 1\.5 s: killed")
+        assert sup.wait() == 0
+        assert time.monotonic() - stopping < 5
+        assert exited(pid)
+        client.join(10)
+        assert outcome and isinstance(outcome[0], (OSError, http.client.HTTPException))
+        sup.err(rf"worker 0 \(pid {pid}\) stopped \(killed by SIGKILL\)")
     finally:
         sup.close()
 
