@@ -35,6 +35,7 @@ def test_every_example_has_a_test_and_an_opening_comment() -> None:
         "distributed_jobs.py",  # tests/test_broker.py (needs redis-server)
         "websocket_chat.py",  # tests/test_websocket_example.py
         "inspector.py",  # tests/test_inspector.py (in a browser), test_example_headers.py
+        "worker_processes.py",
     }
     found = {p.name for p in EXAMPLES.glob("*.py")}
     missing = found - tested
