@@ -166,8 +166,8 @@ def test_a_unix_socket_is_shared_and_its_path_outlives_the_workers(
             sup.out(rf"^listening on http\+unix://{path}$")
             assert _unix_get(path).startswith(b"HTTP/1.1 200 ")
             sup.signal(signal.SIGHUP)  # the old workers' servers stop: the path stays
-            sup.err("rolling restart done")
             sup.err(r"worker 1 \(pid \d+\) stopped")
+            sup.err("rolling restart done")  # once the old workers have exited
             assert os.path.exists(path)
             assert _unix_get(path).startswith(b"HTTP/1.1 200 ")
             sup.signal(signal.SIGTERM)
@@ -331,6 +331,12 @@ def test_a_factory_of_the_main_script_is_found_and_restart_works(tmp_path: pathl
                 def restarted(self, supervisor):
                     print(sorted(self.first), sorted(supervisor.pids), flush=True)
                     assert not set(self.first) & set(supervisor.pids)
+                    for pid in self.first:  # done: the old workers have exited
+                        try:
+                            os.kill(pid, 0)
+                        except ProcessLookupError:
+                            continue
+                        raise AssertionError(f"old worker {pid} still there")
                     supervisor.stop()
 
 

@@ -19,8 +19,9 @@ Rules (docs/architecture.md, "Processes"):
 * SIGTERM/SIGINT: every worker is sent SIGTERM and stops gracefully (its own
   ``stop_timeout``); one still there ``KILL_GRACE`` seconds later is killed. Then the
   supervisor exits 0. SIGHUP (or :meth:`Supervisor.restart`): a rolling restart, one
-  worker at a time, each new one ready before the old one stops (then ``restarted``
-  fires). A replacement that cannot start leaves the old worker serving.
+  worker at a time, each new one ready before the old one stops; ``restarted`` fires
+  once every old worker has exited. A replacement that cannot start leaves the old
+  worker serving.
 * ``max_requests``: a worker that has answered that many ``request`` events (plus a
   random jitter) is replaced the same way.
 """
@@ -58,8 +59,8 @@ class serving(Event):
 
 
 class restarted(Event):
-    """``restarted(supervisor)``: a rolling restart is done (every worker serving when
-    it began was replaced; one abandoned is logged instead)."""
+    """``restarted(supervisor)``: a rolling restart is done: every worker serving when
+    it began was replaced and has exited (one abandoned is logged instead)."""
 
 
 class _Slot:
@@ -144,6 +145,10 @@ class Supervisor(BaseComponent):
         self._all_exited: Future | None = None
         self._roll: deque[int] = deque()
         self._rolling: int | None = None
+        #: Workers a rolling restart replaced that have not exited yet; ``restarted``
+        #: fires once the restart has gone through every slot and this is empty.
+        self._roll_old: set[WorkerProcess] = set()
+        self._roll_finishing = False
         self._saved_signals: dict[int, Any] = {}
         self.stop_timeout = self._worker_budget() + 1.0
 
@@ -160,8 +165,8 @@ class Supervisor(BaseComponent):
 
     def restart(self) -> None:
         """Replace every worker, one at a time, each new one ready before the old one
-        stops (what SIGHUP does); ``restarted`` fires when it is done. Safe from any
-        thread."""
+        stops (what SIGHUP does); ``restarted`` fires when the old ones have all exited.
+        Safe from any thread."""
         if not self.loop.on_loop_thread():
             self.loop.call_soon_threadsafe(self.restart)
             return
@@ -187,6 +192,7 @@ class Supervisor(BaseComponent):
                 slot.timer = None
         self._roll.clear()
         self._rolling = None
+        self._roll_finishing = False
         if self._procs:
             log.info("stopping %d worker(s)", len(self._procs))
         for worker in list(self._procs):
@@ -295,6 +301,8 @@ class Supervisor(BaseComponent):
             old.replacement = None
             self._stop_worker(old)
         if self._rolling == worker.slot:
+            if old is not None:
+                self._roll_old.add(old)
             self._roll_next()
         if not self._serving and all(self._serving_in(slot) for slot in self._slots):
             self._serving = True
@@ -334,6 +342,9 @@ class Supervisor(BaseComponent):
         if self._stopping and not self._procs and self._all_exited is not None:
             self._listeners.close()
             self._all_exited.set_result(None)
+        if worker in self._roll_old:
+            self._roll_old.discard(worker)
+            self._roll_done()
 
     # ---------------------------------------------------------- failures
     def _failed(self, worker: WorkerProcess) -> None:
@@ -380,6 +391,7 @@ class Supervisor(BaseComponent):
             self._roll.clear()
             if self._rolling == slot.index:
                 self._rolling = None
+                self._roll_finishing = False
             return
         self._give_up(
             f"worker {slot.index} failed {slot.failures} times in a row (last: {worker.describe()}"
@@ -401,11 +413,19 @@ class Supervisor(BaseComponent):
             if len(current) != 1 or current[0].replacement is not None:
                 continue  # restarting or being replaced already: its next worker is new
             self._rolling = index
+            self._roll_finishing = False  # a restart asked again: done when this one is
             self._spawn(self._slots[index], replaces=current[0])
             return
         self._rolling = None
-        log.info("rolling restart done")
-        self.fire(restarted(self))
+        self._roll_finishing = True
+        self._roll_done()
+
+    def _roll_done(self) -> None:
+        """``restarted`` once the last slot is replaced and the old workers have exited."""
+        if self._roll_finishing and not self._roll_old and not self._stopping:
+            self._roll_finishing = False
+            log.info("rolling restart done")
+            self.fire(restarted(self))
 
     def __repr__(self) -> str:
         where = self.factory.get("module") or self.factory.get("path")
