@@ -31,7 +31,7 @@ workers (``--servers`` picks from ``netcomp``, ``netcomp-wK``, ``uvicorn``, ``uv
 ``aiohttp``, ``gunicorn-wK``). Nothing is pinned: the servers and wrk (``--wrk-threads``)
 share every core, and the CPU columns say how they shared it (the server's is the sum over
 its processes). Each server gets a 1 s wrk warm-up first (its workers all started). The
-goals printed are issue 12's: netcomp with N workers at least 1.3x netcomp with 1, and
+goals printed are issue 15's: netcomp with N workers at least 1.3x netcomp with 1, and
 ahead of uvicorn with N.
 """
 
@@ -83,7 +83,7 @@ WORKER_SCRIPTS = {
     "uvicorn": "uvicorn_workers_app",
     "gunicorn": "gunicorn_app",
 }
-#: Goals of issue 12 (``--workers N``): netcomp-wN / netcomp-w1 and netcomp-wN / uvicorn-wN.
+#: Goals of issue 15 (``--workers N``): netcomp-wN / netcomp-w1 and netcomp-wN / uvicorn-wN.
 WORKER_GOALS = (1.3, 1.0)
 WARMUP = 1
 
@@ -392,7 +392,9 @@ def goals(best: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def worker_goals(best: dict[str, dict[str, Any]], workers: int) -> list[str]:
-    """Issue 12's goals: netcomp with N workers against 1 worker and uvicorn with N."""
+    """Issue 15's goals: netcomp with N workers against 1 worker and uvicorn with N; then
+    each server's requests per CPU-second it used (the rates depend on the CPU share a
+    server got next to wrk and anything else running; this does not)."""
     lines = []
     many = f"netcomp-w{workers}"
     for other, goal in zip(("netcomp-w1", f"uvicorn-w{workers}"), WORKER_GOALS, strict=True):
@@ -409,6 +411,14 @@ def worker_goals(best: dict[str, dict[str, Any]], workers: int) -> list[str]:
             parts.append(f"{mode} {ratio:.2f}x ({'met' if met else 'NOT MET'})")
         relation = f">= {goal:g}x" if goal > 1.0 else "ahead"
         lines.append(f"- {many}/{other} (goal {relation}): " + ", ".join(parts))
+    lines += ["", "Requests per server CPU-second (req/s divided by the server's CPU column):"]
+    for name, cells in best.items():
+        parts = [
+            f"{mode} {cells[mode]['rps'] / cells[mode]['server_cpu']:,.0f}"
+            for mode in MODES
+            if cells.get(mode) and cells[mode]["server_cpu"] > 0
+        ]
+        lines.append(f"- {name}: " + (", ".join(parts) or "n/a"))
     return lines
 
 
