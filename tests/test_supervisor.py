@@ -82,13 +82,16 @@ def test_kill_9_loses_only_the_requests_in_flight_and_is_replaced_within_a_secon
         finally:
             load.stop()
         (replacement,) = set(load.answers) - originals
-        assert load.first_seen[replacement] - killed < 1.0
         # At most one request per client thread was in flight on the killed worker.
         assert len(load.errors) <= 4, load.errors
         assert "ConnectionRefusedError" not in {kind for _, kind in load.errors}
         # ... and they failed when it died: nothing queued for it failed later.
         assert all(when < load.first_seen[replacement] for when, _ in load.errors), load.errors
-        print(f"answers {dict(load.answers)}, errors {[kind for _, kind in load.errors]}")
+        assert load.first_seen[replacement] - killed < 1.0
+        print(
+            f"answers {dict(load.answers)}, errors {[kind for _, kind in load.errors]}, "
+            f"replacement's first answer {load.first_seen[replacement] - killed:.3f} s after"
+        )
         sup.err(rf"worker \d \(pid {victim}\) ended \(killed by SIGKILL\); starting another now")
         sup.signal(signal.SIGTERM)
         assert sup.wait() == 0
