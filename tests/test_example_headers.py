@@ -204,6 +204,7 @@ def test_every_example_header_is_covered_here() -> None:
         "inspector.py",
         "slow_readers.py",
         "file_to_server.py",
+        "worker_processes.py",
     }
     assert {p.name for p in EXAMPLES.glob("*.py")} == covered
 
@@ -407,3 +408,15 @@ def test_inspector_header(session: Session) -> None:
     assert data["version"] == 1 and data["servers"][0]["bind"].startswith("127.0.0.1:")
     text = session.run(metrics)  # "(the counters, for Prometheus)"
     assert "# TYPE netcomp_events_total counter" in text
+
+
+@needs_curl
+def test_worker_processes_header(session: Session) -> None:
+    server, index, hits = steps("worker_processes.py")  # the kill lines are prose
+    supervisor = session.start_server(server)
+    pids = {int(p) for p in supervisor.expect(r"workers \[(\d+), (\d+)\]").groups()}
+    answered = re.fullmatch(r"worker pid (\d+)\n", session.run(index))
+    assert answered and int(answered.group(1)) in pids  # "(the pid of the worker ...)"
+    count = re.fullmatch(r"worker pid (\d+) has answered (\d+) requests\n", session.run(hits))
+    assert count and int(count.group(1)) in pids and int(count.group(2)) >= 1
+    assert supervisor.interrupt() == 0

@@ -60,6 +60,7 @@ class Listener:
         "bind",
         "family",
         "owner",
+        "owns_path",
         "sock",
     )
 
@@ -69,8 +70,12 @@ class Listener:
         sock: socket.socket,
         loop: Loop,
         accept: Callable[[socket.socket, Any, Listener], None],
+        *,
+        owns_path: bool = True,
     ) -> None:
         sock.setblocking(False)
+        #: Whether closing removes a UNIX socket's path (not a supervisor's socket's).
+        self.owns_path = owns_path
         self.owner = owner
         self.sock = sock
         self.family = sock.family
@@ -128,7 +133,12 @@ class Listener:
             self._timer = None
         self._watch.cancel()
         self.sock.close()
-        if self.family == socket.AF_UNIX and isinstance(self.bind, str) and self.bind:
+        if (
+            self.owns_path
+            and self.family == socket.AF_UNIX
+            and isinstance(self.bind, str)
+            and self.bind
+        ):
             with contextlib.suppress(OSError):
                 os.unlink(self.bind)
 

@@ -18,6 +18,8 @@ Rules:
   congested; if it is still over after ``output_grace`` seconds, congested connections
   are closed, the slowest readers first, until it is back under, and one WARNING on
   ``netcomp.net`` says how many.
+* In a worker process of a Supervisor the listening socket is the supervisor's (see
+  :mod:`._listeners`): the server does not bind it, and leaves its UNIX path alone.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from ._errors import NotConnected
 from ._events import closed, connect, disconnect, drained, error, read, ready
 from ._limits import ConnectionLimits
 from ._listener import Listener
+from ._listeners import supervised_listener
 from ._peers import NetworkSpec, PeerFilter
 from ._poller import SocketComponent
 from ._tls import server_context
@@ -178,6 +181,13 @@ class Server(SocketComponent):
         listeners: list[Listener] = []
         try:
             for item in binds:
+                shared = None
+                if not isinstance(item, socket.socket):
+                    family = self.family_for(item)
+                    shared = supervised_listener(item, family, backlog, options)
+                if shared is not None:  # a worker process: the supervisor's listening socket
+                    listeners.append(Listener(self, shared, self.loop, accept, owns_path=False))
+                    continue
                 listening = self._listen(item, backlog, reuse_port, options)
                 listeners.append(Listener(self, listening, self.loop, accept))
         except BaseException:
