@@ -22,9 +22,10 @@ import socket
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mkdocs.structure.files import File, Files
+if TYPE_CHECKING:
+    from mkdocs.structure.files import Files
 
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
@@ -32,6 +33,8 @@ sys.path.insert(0, str(DOCS))
 import codeblocks  # noqa: E402
 
 PICTURE = re.compile(r"<!--\s*picture:\s*([\w-]+)\s*-->")
+#: The pictures a page may ask for.
+PICTURES = ("tutorial-graph", "tutorial-sequence", "connex-states")
 TIMEOUT = 10.0
 _pictures: dict[str, tuple[str, str]] = {}  # name -> (site path of the SVG, Mermaid text)
 
@@ -114,6 +117,8 @@ def connex_states_mermaid() -> str:
 
 
 def _add(files: Files, config: Any, path: str, content: str) -> None:
+    from mkdocs.structure.files import File  # only the site build needs mkdocs
+
     files.append(File.generated(config, path, content=content))
 
 

@@ -62,6 +62,7 @@ def check_page(folder: Path, page: str) -> int:
     return ran
 
 
+@pytest.mark.timeout(240)  # eleven programs in a row, each bounded by TIMEOUT
 def test_the_tutorial_program_grows_and_runs(tmp_path: Path) -> None:
     ran = sum(check_page(tmp_path, page) for page in codeblocks.TUTORIAL)
     assert ran >= 10  # the tutorial is made of programs, not fragments
