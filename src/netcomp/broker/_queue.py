@@ -20,6 +20,7 @@ Rules:
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any, Protocol
 
@@ -28,7 +29,7 @@ from ._client import RedisClient
 from ._events import WireError, error
 from ._resp import RedisError
 from ._specs import WorkQueue
-from ._wire import EventMessage, read_message
+from ._wire import EventBatch, EventFields, read_message
 
 __all__ = ["Consumer", "Undeliverable"]
 
@@ -55,11 +56,13 @@ class Bridge(Protocol):
 
     def fire(self, event: Event, *channels: Any) -> Value: ...
 
-    def deliver(self, spec: WorkQueue, message: EventMessage) -> Value | None: ...
+    def deliver(self, spec: WorkQueue, origin: str, fields: EventFields) -> Value | None: ...
 
 
 def _payload(fields: Any) -> bytes:
     """The ``d`` field of an entry's field/value list (``b""`` when there is none)."""
+    if len(fields) == 2 and fields[0] == b"d" and type(fields[1]) is bytes:
+        return fields[1]  # what a bridge adds
     for index in range(0, len(fields or ()) - 1, 2):
         if fields[index] == b"d":
             value = fields[index + 1]
@@ -140,34 +143,65 @@ class Consumer:
             else:
                 self.bridge.fire(error(reply))
             return
+        fired: list[tuple[bytes, Value]] = []
+        now = self.bridge.loop.time()
         for _key, entries in reply or ():
             for entry_id, fields in entries:
-                self._entry(entry_id, fields, 1)
+                value = self._entry(entry_id, fields, 1, now)
+                if value is not None:
+                    fired.append((entry_id, value))
+        if fired:
+            self.bridge.loop.call_soon(self._settle, fired, True)
         self.read()
 
-    def _entry(self, entry_id: bytes, fields: list[Any] | None, deliveries: int) -> None:
+    def _entry(
+        self, entry_id: bytes, fields: list[Any] | None, deliveries: int, now: float
+    ) -> Value | None:
+        """Fire the entry's event; its Value, or None (done with, or buried, already)."""
         if entry_id in self.active or self._stopped:
-            return
+            return None
         if not fields:
             self.ack(entry_id)  # deleted from the stream: nothing left to do
-            return
+            return None
         payload = _payload(fields)
         try:
             message = read_message(payload)
-            if not isinstance(message, EventMessage):
+            if type(message) is not EventBatch:
                 raise WireError("a reply sent to a work queue", payload)
+            if len(message.events) != 1:
+                raise WireError("a work-queue entry holds one event", payload)
         except WireError as err:
             self.bridge.fire(error(err))
             self.bury(entry_id, payload, deliveries, err.reason)
-            return
-        value = self.bridge.deliver(self.spec, message)
+            return None
+        fields_ = message.events[0]
+        value = self.bridge.deliver(self.spec, message.origin, fields_)
         if value is None:
-            self.bury(entry_id, payload, deliveries, f"event {message.name!r} cannot be built")
+            self.bury(entry_id, payload, deliveries, f"event {fields_[0]!r} cannot be built")
+            return None
+        self.active[entry_id] = now
+        return value
+
+    def _settle(self, fired: list[tuple[bytes, Value]], early: bool) -> None:
+        # Called once the events fired from one read are dispatched: those whose handlers
+        # are done are acknowledged together; the others (coroutines, futures) when they
+        # are. No callback per entry when handlers finish at once. ``early``: this runs
+        # right after the read, before the events' batch: look again after it.
+        if early and not fired[-1][1].result:
+            self.bridge.loop.call_soon(self._settle, fired, False)
             return
-        self.active[entry_id] = self.bridge.loop.time()
-        value.add_done_callback(lambda v: self._done(entry_id, v))
+        for entry_id, value in fired:
+            if value.result:
+                self._finished(entry_id, value)
+            else:
+                value.add_done_callback(functools.partial(self._done, entry_id))
+        self.read()
 
     def _done(self, entry_id: bytes, value: Value) -> None:
+        self._finished(entry_id, value)
+        self.read()
+
+    def _finished(self, entry_id: bytes, value: Value) -> None:
         self.active.pop(entry_id, None)
         if value.exception is None and value.handled:
             self.ack(entry_id)
@@ -179,7 +213,6 @@ class Consumer:
                 self.key,
                 _text(entry_id),
             )
-        self.read()
 
     # ---------------------------------------------------------------- acks
     def ack(self, entry_id: bytes) -> None:
@@ -264,4 +297,6 @@ class Consumer:
             reason = f"delivered {deliveries - 1} times without success"
             self.bury(entry_id, payload, deliveries - 1, reason)
             return
-        self._entry(entry_id, fields, deliveries)
+        value = self._entry(entry_id, fields, deliveries, self.bridge.loop.time())
+        if value is not None:
+            value.add_done_callback(lambda v: self._done(entry_id, v))
