@@ -44,6 +44,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import mmap
 import os
@@ -368,26 +369,39 @@ def run_circuits(args: argparse.Namespace) -> None:
 
 
 # ------------------------------------------------------------------ orchestration
-def read_line(proc: subprocess.Popen[str], timeout: float) -> str:
-    assert proc.stdout is not None
-    ready, _, _ = select.select([proc.stdout], [], [], timeout)
-    if not ready:
-        raise TimeoutError(f"no output within {timeout} s")
-    line = proc.stdout.readline()
-    if not line:
-        raise RuntimeError(f"{proc.args!r} ended without a result")
-    return line.strip()
+class Lines:
+    """A child's stdout read line by line with a timeout (os.read: no buffered line hides
+    from select)."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdout is not None
+        self.proc = proc
+        self.fd = proc.stdout.fileno()
+        self.buffer = b""
+
+    def next(self, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buffer:
+            ready, _, _ = select.select([self.fd], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                raise TimeoutError(f"no output within {timeout} s from {self.proc.args!r}")
+            data = os.read(self.fd, 65536)
+            if not data:
+                raise RuntimeError(f"{self.proc.args!r} ended without a result")
+            self.buffer += data
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return line.decode().strip()
+
+    def result(self, timeout: float) -> dict[str, Any]:
+        """The next JSON line (other lines are skipped)."""
+        while True:
+            line = self.next(timeout)
+            if line.startswith("{"):
+                result: dict[str, Any] = json.loads(line)
+                return result
 
 
-def read_result(proc: subprocess.Popen[str], timeout: float) -> dict[str, Any]:
-    while True:
-        line = read_line(proc, timeout)
-        if line.startswith("{"):
-            result: dict[str, Any] = json.loads(line)
-            return result
-
-
-def start_redis(folder: str) -> tuple[subprocess.Popen[str], int]:
+def start_redis(folder: str) -> tuple[subprocess.Popen[bytes], int]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -395,10 +409,11 @@ def start_redis(folder: str) -> tuple[subprocess.Popen[str], int]:
     proc = subprocess.Popen(
         [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
          "no", "--dir", folder, "--logfile", ""],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
+    lines = Lines(proc)
     deadline = time.monotonic() + 10
-    while "Ready to accept" not in read_line(proc, deadline - time.monotonic()):
+    while "Ready to accept" not in lines.next(deadline - time.monotonic()):
         pass
     return proc, port
 
@@ -410,12 +425,12 @@ def cpu_of(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def spawn(command: list[str]) -> subprocess.Popen[str]:
+def spawn(command: list[str]) -> subprocess.Popen[bytes]:
     # A session of its own: killing it also ends what it started (circuits' child).
-    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    return subprocess.Popen(command, stdout=subprocess.PIPE, start_new_session=True)
 
 
-def end(proc: subprocess.Popen[str] | None) -> None:
+def end(proc: subprocess.Popen[bytes] | None) -> None:
     if proc is None:
         return
     with contextlib.suppress(ProcessLookupError):
@@ -432,21 +447,25 @@ def one_case(case: str, url: str, redis_pid: int, folder: str, args: argparse.Na
     me = [sys.executable, __file__, "--case", case, "--url", url, "--shm", shm]
     me += ["--n", str(args.n), "--window", str(args.window), "--chunk", str(args.chunk)]
     me += ["--poll", str(args.poll), "--rate", str(args.rate)]
+    if args.gc_freeze:
+        me.append("--gc-freeze")
     receiver = sender = None
     try:
         redis_before = cpu_of(redis_pid)
         if case.startswith("circuits"):
             sender = receiver = spawn([*me, "--role", "circuits"])
-            results = [read_result(sender, args.timeout), read_result(sender, args.timeout)]
+            out = Lines(sender)
+            results = [out.result(args.timeout), out.result(args.timeout)]
             got = {result["role"]: result for result in results}
             received, sent = got["receive"], got["send"]
         else:
             receiver = spawn([*me, "--role", "receive"])
-            assert read_line(receiver, 30) == "ready"
+            received_lines = Lines(receiver)
+            assert received_lines.next(30) == "ready"
             redis_before = cpu_of(redis_pid)
             sender = spawn([*me, "--role", "send"])
-            received = read_result(receiver, args.timeout)
-            sent = read_result(sender, 30)
+            received = received_lines.result(args.timeout)
+            sent = Lines(sender).result(30)
         redis_cpu = cpu_of(redis_pid) - redis_before
         return {**received, "send_cpu": sent["cpu"], "redis_cpu": redis_cpu}
     finally:
@@ -483,6 +502,9 @@ def main() -> int:
     parser.add_argument("--poll", type=float, default=0.001, help="seconds, full window")
     parser.add_argument("--rate", type=float, default=0, help="offered msg/s (0: no limit)")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument(
+        "--gc-freeze", action="store_true", help="gc.freeze() in every process before it runs"
+    )
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--timeout", type=float, default=300)
     parser.add_argument("--role", choices=["send", "receive", "circuits"])
@@ -492,6 +514,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.chunk > args.window:
         parser.error("--chunk must not exceed --window")
+    if args.gc_freeze:
+        gc.freeze()  # what start-up made is never scanned again (every contender alike)
     if args.role == "circuits":
         run_circuits(args)
         return 0
@@ -517,7 +541,7 @@ def main() -> int:
                 f"redis-server {version}, Python {sys.version.split()[0]}, "
                 f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; n={args.n}, "
                 f"window={args.window}, chunk={args.chunk}, rate={args.rate or 'unlimited'}, "
-                f"rounds={args.rounds}"
+                f"rounds={args.rounds}{', gc frozen' if args.gc_freeze else ''}"
             )
             print(HEADER)
             url = f"redis://127.0.0.1:{port}/0"

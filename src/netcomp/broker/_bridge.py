@@ -57,7 +57,9 @@ __all__ = ["RedisBridge"]
 
 log = logging.getLogger("netcomp.broker")
 
-#: The attribute that marks an event that came from another process (its origin).
+#: The attribute that marks an event that came from another process (its origin). Set and
+#: read as an attribute: touching ``event.__dict__`` would make CPython build a dict for
+#: every event (time, and one more object for the garbage collector).
 ORIGIN = "_netcomp_bridge_origin"
 #: Origins whose last sequence number is remembered (for duplicates), most recent kept.
 SEEN_ORIGINS = 10_000
@@ -92,7 +94,7 @@ class _Forward:
         self.calls: list[int] = []  # correlation ids of the calls among the items
 
     def __call__(self, event: Event, *args: Any, **kwargs: Any) -> Future | None:
-        if ORIGIN in event.__dict__:
+        if getattr(event, ORIGIN, None) is not None:
             return None  # received from another process: it is not sent back
         return self.bridge.forward(event, self)
 
@@ -245,7 +247,7 @@ class RedisBridge(BaseComponent):
     # ---------------------------------------------------------- sending
     def forward(self, event: Event, forward: _Forward) -> Future | None:
         """Send ``event`` through ``forward``'s channel (the bridge's handler calls this)."""
-        if forward.spec.channel not in event.channels or ORIGIN in event.__dict__:
+        if forward.spec.channel not in event.channels or getattr(event, ORIGIN, None) is not None:
             return None  # fired on "*" only, or received from another process
         if not self.types.sendable(event):
             raise TypeError(
@@ -365,7 +367,7 @@ class RedisBridge(BaseComponent):
             except Exception as err:
                 fire(error(self.types.refused(kind, err)))
                 continue
-            event.__dict__[ORIGIN] = origin
+            event._netcomp_bridge_origin = origin  # type: ignore[attr-defined]  # ORIGIN
             fire(event, channel)
 
     def _duplicate(self, origin: str, seq: int) -> bool:
@@ -396,12 +398,19 @@ class RedisBridge(BaseComponent):
         """Fire a received event (``[name, args, kwargs, corr]`` from ``origin``) on its
         channel; ``None`` (and an ``error``) if it cannot be built."""
         name, args, kwargs, corr = fields
+        kind = self.types.events.get(name)
         try:
-            event = self.types.build(name, args, kwargs)
+            if kind is None or kind is Event:
+                event = self.types.build(name, args, kwargs)  # or says why not
+            else:
+                event = kind(*args, **kwargs)
         except WireError as err:
             self.fire(error(err))
             return None
-        event.__dict__[ORIGIN] = origin
+        except Exception as err:  # the class refused its arguments
+            self.fire(error(self.types.refused(kind, err)))  # type: ignore[arg-type]
+            return None
+        event._netcomp_bridge_origin = origin  # type: ignore[attr-defined]  # ORIGIN
         value = self.fire(event, spec.channel)
         if corr:
             value.observed = True  # the caller takes the error: it is raised there

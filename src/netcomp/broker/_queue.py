@@ -163,7 +163,7 @@ class Consumer:
         if not fields:
             self.ack(entry_id)  # deleted from the stream: nothing left to do
             return None
-        payload = _payload(fields)
+        payload = fields[1] if len(fields) == 2 and fields[0] == b"d" else _payload(fields)
         try:
             message = read_message(payload)
             if type(message) is not EventBatch:
