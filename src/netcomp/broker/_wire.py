@@ -39,6 +39,7 @@ __all__ = [
 ]
 
 VERSION = 2
+_new_tuple = tuple.__new__
 
 #: One event as read from the wire: ``[name, args, kwargs, corr]`` (args a list).
 EventFields = list[Any]
@@ -237,15 +238,13 @@ def read_message(payload: Any) -> EventBatch | ReplyMessage:
         data = decode(payload)
     except (ValueError, RecursionError) as err:
         raise WireError(f"not a netcomp message: {err}", payload) from None
-    if (
-        type(data) is not list
-        or len(data) < 2
-        or type(data[0]) is not int
-        or data[0] not in (1, 2)
-    ):
+    if type(data) is not list or len(data) < 4:
+        if type(data) is list and len(data) >= 2 and data[0] in (1, 2) and type(data[0]) is int:
+            raise WireError("a netcomp message with fields of the wrong kind", payload)
         raise WireError("not a netcomp message of version 1 or 2", payload)
-    version, kind = data[0], data[1]
-    origin, seq = (data[2], data[3]) if len(data) >= 4 else (None, None)
+    version, kind, origin, seq = data[0], data[1], data[2], data[3]
+    if type(version) is not int or version not in (1, 2):
+        raise WireError("not a netcomp message of version 1 or 2", payload)
     if type(origin) is str and type(seq) is int:
         if kind == "e":
             events = data[4:] if version == 2 else [data[4:]]
@@ -262,8 +261,8 @@ def read_message(payload: Any) -> EventBatch | ReplyMessage:
                 ):
                     break
             else:
-                if events:
-                    return EventBatch(origin, seq, events)
+                if events:  # tuple.__new__: a named tuple's own __new__ is Python code
+                    return _new_tuple(EventBatch, (origin, seq, events))
         elif kind == "r" and len(data) == 7:
             corr, ok, answer = data[4], data[5], data[6]
             error_shaped = (
