@@ -8,6 +8,10 @@ a receiver process and a sender process:
 * ``redis-py-await``: redis-py's asyncio client, ``await r.publish()`` per message, a
   pubsub subscriber (its everyday use);
 * ``redis-py-pipeline``: redis-py's asyncio client, each chunk one pipeline of publishes;
+* ``redis-py-stream``: redis-py's asyncio client doing what the work queue does: each chunk
+  one pipeline of ``XADD``; the receiver in a consumer group, ``XREADGROUP COUNT window
+  BLOCK``, then ``XACK`` + ``XDEL`` of what it read in one pipeline (not awaited before the
+  next read, as netcomp's acks go out on a link of their own);
 * ``circuits-bridge``: circuits' process ``Bridge`` (no Redis): the parent fires
   ``ipc(sample(...), "bench")`` on the Bridge that ``start(process=True, link=parent)``
   made, over circuits' Pipe (a socket pair, pickle), to the child. circuits' ``ipc``
@@ -69,6 +73,7 @@ CASES = [
     "netcomp-workqueue",
     "redis-py-await",
     "redis-py-pipeline",
+    "redis-py-stream",
     "circuits-bridge",
     "circuits-oneway",
 ]
@@ -253,7 +258,9 @@ async def redis_py(role: str, case: str, url: str, args: argparse.Namespace) -> 
 
     shared = Shared(args.shm)
     client = aioredis.from_url(url)
-    if role == "receive":
+    if case == "redis-py-stream":
+        await redis_py_stream(role, client, shared, args)
+    elif role == "receive":
         recorder = Recorder(args.n, shared)
         pubsub = client.pubsub()
         await pubsub.subscribe("bench")
@@ -287,6 +294,60 @@ async def redis_py(role: str, case: str, url: str, args: argparse.Namespace) -> 
         while not pacer.finished():
             await asyncio.sleep(args.poll)
     await client.aclose()
+
+
+async def redis_py_stream(
+    role: str, client: Any, shared: Shared, args: argparse.Namespace
+) -> None:
+    """The work queue's job with redis-py: a stream and a consumer group."""
+    key, group = "bench-stream", "workers"
+    if role == "receive":
+        recorder = Recorder(args.n, shared)
+        await client.delete(key)  # a fresh stream and group in every round
+        await client.xgroup_create(key, group, id="0", mkstream=True)
+        print("ready", flush=True)
+        acks: set[asyncio.Task[Any]] = set()
+
+        async def ack(ids: list[bytes]) -> None:
+            async with client.pipeline(transaction=False) as pipe:
+                pipe.xack(key, group, *ids)
+                pipe.xdel(key, *ids)
+                await pipe.execute()
+
+        done = False
+        while not done:
+            reply = await client.xreadgroup(
+                group, "reader", {key: ">"}, count=args.window, block=5000
+            )
+            ids = []
+            for _stream, entries in reply or ():
+                for entry_id, fields in entries:
+                    ids.append(entry_id)
+                    i, sent = json.loads(fields[b"d"])
+                    if recorder.take(sent):
+                        done = True
+            if ids:
+                task = asyncio.create_task(ack(ids))
+                acks.add(task)
+                task.add_done_callback(acks.discard)
+        await asyncio.gather(*acks)
+    else:
+        pacer = Pacer(args, shared)
+        dumps = json.dumps
+        monotonic = time.monotonic
+        while pacer.next < pacer.n:
+            count, wait = pacer.room()
+            if not count:
+                await asyncio.sleep(wait)
+                continue
+            first = pacer.next
+            async with client.pipeline(transaction=False) as pipe:
+                for i in range(first, first + count):
+                    pipe.xadd(key, {"d": dumps([i, monotonic()])})
+                await pipe.execute()
+            pacer.next += count
+        while not pacer.finished():
+            await asyncio.sleep(args.poll)
 
 
 # ------------------------------------------------------------------ circuits
