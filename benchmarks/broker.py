@@ -274,6 +274,7 @@ async def redis_py(role: str, case: str, url: str, args: argparse.Namespace) -> 
         await pubsub.aclose()
     else:
         pacer = Pacer(args, shared)
+        pipelines = Pipelines(client, pacer, args.pipelines)
         dumps = json.dumps
         monotonic = time.monotonic
         while pacer.next < pacer.n:
@@ -281,19 +282,51 @@ async def redis_py(role: str, case: str, url: str, args: argparse.Namespace) -> 
             if not count:
                 await asyncio.sleep(wait)
                 continue
-            first = pacer.next
             if case == "redis-py-pipeline":
-                async with client.pipeline(transaction=False) as pipe:
-                    for i in range(first, first + count):
-                        pipe.publish("bench", dumps([i, monotonic()]))
-                    await pipe.execute()
-            else:
-                for i in range(first, first + count):
-                    await client.publish("bench", dumps([i, monotonic()]))
+                await pipelines.send(count, lambda pipe, data: pipe.publish("bench", data))
+                continue
+            for i in range(pacer.next, pacer.next + count):
+                await client.publish("bench", dumps([i, monotonic()]))
             pacer.next += count
+        await pipelines.drain()
         while not pacer.finished():
             await asyncio.sleep(args.poll)
     await client.aclose()
+
+
+class Pipelines:
+    """A redis-py sender's chunks: each one pipeline; at most ``--pipelines`` of them in
+    flight (each on a connection of its own from redis-py's pool), the next chunk sent
+    while earlier ones wait for their replies."""
+
+    def __init__(self, client: Any, pacer: Pacer, most: int) -> None:
+        self.client = client
+        self.pacer = pacer
+        self.most = most
+        self.flying: set[asyncio.Task[Any]] = set()
+
+    async def send(self, count: int, add: Any) -> None:
+        """Send the next ``count`` messages as one pipeline (``add(pipe, data)`` each)."""
+        while len(self.flying) >= self.most:
+            await asyncio.wait(self.flying, return_when=asyncio.FIRST_COMPLETED)
+        pacer = self.pacer
+        pipe = self.client.pipeline(transaction=False)
+        dumps = json.dumps
+        monotonic = time.monotonic
+        for i in range(pacer.next, pacer.next + count):
+            add(pipe, dumps([i, monotonic()]))
+        pacer.next += count
+        if self.most == 1:
+            await pipe.execute()
+            return
+        task = asyncio.create_task(pipe.execute())
+        self.flying.add(task)
+        task.add_done_callback(self.flying.discard)
+        await asyncio.sleep(0)  # the task writes its pipeline now
+
+    async def drain(self) -> None:
+        """Wait for every pipeline's replies."""
+        await asyncio.gather(*self.flying)
 
 
 async def redis_py_stream(
@@ -323,7 +356,7 @@ async def redis_py_stream(
             for _stream, entries in reply or ():
                 for entry_id, fields in entries:
                     ids.append(entry_id)
-                    i, sent = json.loads(fields[b"d"])
+                    _i, sent = json.loads(fields[b"d"])
                     if recorder.take(sent):
                         done = True
             if ids:
@@ -333,19 +366,14 @@ async def redis_py_stream(
         await asyncio.gather(*acks)
     else:
         pacer = Pacer(args, shared)
-        dumps = json.dumps
-        monotonic = time.monotonic
+        pipelines = Pipelines(client, pacer, args.pipelines)
         while pacer.next < pacer.n:
             count, wait = pacer.room()
             if not count:
                 await asyncio.sleep(wait)
                 continue
-            first = pacer.next
-            async with client.pipeline(transaction=False) as pipe:
-                for i in range(first, first + count):
-                    pipe.xadd(key, {"d": dumps([i, monotonic()])})
-                await pipe.execute()
-            pacer.next += count
+            await pipelines.send(count, lambda pipe, data: pipe.xadd(key, {"d": data}))
+        await pipelines.drain()
         while not pacer.finished():
             await asyncio.sleep(args.poll)
 
@@ -507,7 +535,7 @@ def one_case(case: str, url: str, redis_pid: int, folder: str, args: argparse.Na
         file.write(bytes(mmap.PAGESIZE))
     me = [sys.executable, __file__, "--case", case, "--url", url, "--shm", shm]
     me += ["--n", str(args.n), "--window", str(args.window), "--chunk", str(args.chunk)]
-    me += ["--poll", str(args.poll), "--rate", str(args.rate)]
+    me += ["--poll", str(args.poll), "--rate", str(args.rate), "--pipelines", str(args.pipelines)]
     if args.gc_freeze:
         me.append("--gc-freeze")
     receiver = sender = None
@@ -562,6 +590,9 @@ def main() -> int:
     parser.add_argument("--chunk", type=int, default=100, help="messages per send turn")
     parser.add_argument("--poll", type=float, default=0.001, help="seconds, full window")
     parser.add_argument("--rate", type=float, default=0, help="offered msg/s (0: no limit)")
+    parser.add_argument(
+        "--pipelines", type=int, default=1, help="redis-py: pipelines in flight at most"
+    )
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument(
         "--gc-freeze", action="store_true", help="gc.freeze() in every process before it runs"
@@ -602,6 +633,7 @@ def main() -> int:
                 f"redis-server {version}, Python {sys.version.split()[0]}, "
                 f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; n={args.n}, "
                 f"window={args.window}, chunk={args.chunk}, rate={args.rate or 'unlimited'}, "
+                f"redis-py pipelines={args.pipelines}, "
                 f"rounds={args.rounds}{', gc frozen' if args.gc_freeze else ''}"
             )
             print(HEADER)
