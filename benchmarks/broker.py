@@ -619,6 +619,7 @@ def main() -> int:
         return 0
     cases = args.cases.split(",")
     best: dict[str, dict[str, Any]] = {}
+    every: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory() as folder:
         proc, port = start_redis(folder)
         try:
@@ -644,6 +645,7 @@ def main() -> int:
                     print(f"{row(case, result, args.n)}   (round {round_ + 1})", flush=True)
                     if case not in best or result["seconds"] < best[case]["seconds"]:
                         best[case] = result
+                    every.setdefault(case, []).append(result)
         finally:
             proc.kill()
             proc.wait(10)
@@ -655,6 +657,17 @@ def main() -> int:
         print(HEADER)
         for case in cases:
             print(row(case, best[case], args.n))
+        print(f"\nmedian of {args.rounds} rounds (each column on its own; at an offered "
+              "--rate, where every round has the same rate, read this one):")  # fmt: skip
+        print(HEADER)
+        for case in cases:
+            rounds = every[case]
+            middle = {
+                key: statistics.median(r[key] for r in rounds)
+                for key, value in rounds[0].items()
+                if isinstance(value, (int, float))
+            }
+            print(row(case, middle, args.n))
     return 0
 
 

@@ -116,6 +116,9 @@ class Plain:
     def decode(self, data: bytes) -> Any:
         return JsonCodec().decode(data)
 
+    def __repr__(self) -> str:  # the test's id: the same in every xdist worker
+        return "Plain()"
+
 
 @pytest.mark.parametrize("codec", [*CODECS, Plain()], ids=repr)
 @pytest.mark.parametrize("count", [1, 15, 16, 17, 70_000])
