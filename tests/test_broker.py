@@ -21,7 +21,7 @@ import pytest
 from _broker_peer import EVENTS, FAST, Unlucky, compute, job, say
 from _net_support import cert_files, client_ssl_context
 from _redis_support import Peer, RedisServer, free_port, need_redis, redis_server
-from netcomp import Component, Event, Manager, handler
+from netcomp import Component, Event, Future, Manager, handler
 from netcomp.broker import (
     JsonCodec,
     MsgpackCodec,
@@ -492,3 +492,67 @@ def test_an_entry_failing_every_delivery_goes_to_the_dead_letter_stream(
         fields = dict(zip(dead[0][1][::2], dead[0][1][1::2], strict=True))
         assert fields[b"deliveries"] == b"2" and fields[b"group"] == b"workers"
         assert redis.call("XPENDING", "dlq:flaky", "workers")[0] == 0  # acknowledged
+
+
+class Holding(Component):
+    """Takes ``job`` events on ``held`` and holds each (its Future) until ``release``."""
+
+    channel = "held"
+
+    def init(self) -> None:
+        self.futures: list[Future] = []
+        self.taken: list[int] = []
+        self.cond = threading.Condition()
+
+    def job(self, n: int) -> Future:
+        future = Future()
+        with self.cond:
+            self.futures.append(future)
+            self.taken.append(n)
+            self.cond.notify_all()
+        return future
+
+    @handler("release", channel="ctl")
+    def _release(self) -> None:
+        with self.cond:
+            futures, self.futures = self.futures, []
+        for future in futures:
+            future.set_result(None)
+
+    @handler(False)
+    def wait_held(self, count: int, timeout: float) -> int:
+        """Wait until ``count`` jobs are held; how many are."""
+        with self.cond:
+            ok = self.cond.wait_for(lambda: len(self.futures) >= count, timeout)
+            assert ok, f"only {len(self.futures)} of {count} held within {timeout} s"
+            return len(self.futures)
+
+
+@pytest.mark.parametrize("prefetch", [1, 3])
+def test_a_worker_holds_at_most_prefetch_entries_with_its_reads_in_flight(
+    redis: RedisServer, prefetch: int
+) -> None:
+    # A worker keeps two reads in flight; together with what it handles they never ask
+    # for more than ``prefetch`` entries: the others stay in the stream for other workers.
+    holding = Holding()
+    queue = WorkQueue("held", consume=True, prefetch=prefetch)
+    manager = bridge_tree(redis.url, [queue], holding, prefix=f"prefetch{prefetch}")
+    key = f"prefetch{prefetch}:held"
+    with running(manager) as recorder:
+        recorder.wait_for("bridged", timeout=10)
+        for n in range(10):
+            manager.fire(job(n), "held")
+        assert holding.wait_held(prefetch, timeout=10) == prefetch
+        # Redis answers a worker's reads in order, the second at once after the first:
+        # what they took is in the group's pending list before this command runs.
+        assert redis.call("XPENDING", key, "workers")[0] == prefetch
+        assert redis.call("XLEN", key) == 10
+        done, releases = 0, 0
+        while done < 10:
+            held = holding.wait_held(min(prefetch, 10 - done), timeout=10)
+            assert held <= prefetch
+            manager.fire(Event.create("release"), "ctl")
+            releases += 1
+            recorder.wait_for("release", count=releases, timeout=10)
+            done += held
+        assert sorted(holding.taken) == list(range(10))  # each once, none held back
