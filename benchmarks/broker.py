@@ -102,6 +102,13 @@ class Shared:
         self.slots[1] = 1
 
 
+def report(result: dict[str, Any]) -> None:
+    """One JSON line on stdout in one write(): circuits' parent and child share the pipe,
+    and a line written in pieces could interleave with the other's."""
+    sys.stdout.flush()
+    os.write(sys.stdout.fileno(), (json.dumps(result) + "\n").encode())
+
+
 class Recorder:
     """The receiver's part: latencies, the shared count, the report at the n-th message."""
 
@@ -140,7 +147,7 @@ class Recorder:
             "p99_ms": latencies[int(count * 0.99) - 1] * 1000,
             "cpu": cpu,
         }
-        print(json.dumps(out), flush=True)
+        report(out)
         return True
 
 
@@ -176,7 +183,7 @@ class Pacer:
         """Whether the receiver has everything; prints the sender's report once it has."""
         if self.shared.received < self.n:
             return False
-        print(json.dumps({"role": "send", "cpu": time.process_time() - self.cpu}), flush=True)
+        report({"role": "send", "cpu": time.process_time() - self.cpu})
         return True
 
 
