@@ -36,10 +36,12 @@ processes); the receiver's handler takes the latency. Reported per case: message
 (first send to last receipt), p50/p99 latency, and the CPU of each process over that time
 (sender, receiver, redis-server, from their own ``process_time`` and redis' /proc stat):
 microseconds per message and share of one core. ``--rounds R`` runs the cases in turn R
-times (alternating) and reports, per case, the round with the highest rate.
+times (alternating) and reports, per case, the round with the highest rate, then the
+median of the rounds (each column on its own): at an offered ``--rate`` every round has
+the same rate, and the median is the one to read.
 
 Run:  python benchmarks/broker.py [--n 50000] [--window 1000] [--chunk 100] [--rate 0]
-      [--rounds 3] [--cases a,b]
+      [--rounds 3] [--gc-freeze] [--pipelines 1] [--cases a,b]
 Needs redis-server, ``pip install -e '.[redis,bench]'`` (redis-py, circuits).
 """
 
