@@ -36,9 +36,9 @@ processes); the receiver's handler takes the latency. Reported per case: message
 (first send to last receipt), p50/p99 latency, and the CPU of each process over that time
 (sender, receiver, redis-server, from their own ``process_time`` and redis' /proc stat):
 microseconds per message and share of one core. ``--rounds R`` runs the cases in turn R
-times (alternating) and reports, per case, the round with the highest rate, then the
-median of the rounds (each column on its own): at an offered ``--rate`` every round has
-the same rate, and the median is the one to read.
+times (alternating, each round starting with the next case) and reports, per case, the
+round with the highest rate, then the median of the rounds (each column on its own): at
+an offered ``--rate`` every round has the same rate, and the median is the one to read.
 
 Run:  python benchmarks/broker.py [--n 50000] [--window 1000] [--chunk 100] [--rate 0]
       [--rounds 3] [--gc-freeze] [--pipelines 1] [--cases a,b]
@@ -649,7 +649,8 @@ def main() -> int:
             print(HEADER)
             url = f"redis://127.0.0.1:{port}/0"
             for round_ in range(args.rounds):
-                for case in cases:
+                turn = round_ % len(cases)  # each round starts with another case
+                for case in cases[turn:] + cases[:turn]:
                     result = one_case(case, url, proc.pid, folder, args)
                     print(f"{row(case, result, args.n)}   (round {round_ + 1})", flush=True)
                     if case not in best or result["seconds"] < best[case]["seconds"]:
