@@ -556,3 +556,29 @@ def test_a_worker_holds_at_most_prefetch_entries_with_its_reads_in_flight(
             recorder.wait_for("release", count=releases, timeout=10)
             done += held
         assert sorted(holding.taken) == list(range(10))  # each once, none held back
+
+
+def test_a_worker_whose_read_redis_refuses_reads_again(redis: RedisServer) -> None:
+    # The stream's key holds a string: Redis refuses the group and every read (WRONGTYPE),
+    # as it refuses them with LOADING while it restarts. Each refusal is an error event;
+    # once the key is a stream with the group, the worker reads again and takes the job.
+    key = "refused:held"
+    redis.call("SET", key, "not a stream")
+    holding = Holding()
+    worker = bridge_tree(redis.url, [WorkQueue("held", consume=True)], holding, prefix="refused")
+    sender = bridge_tree(redis.url, [WorkQueue("held")], prefix="refused")
+    with running(worker, check_errors=False) as heard, running(sender) as sent:
+        heard.wait_for(
+            "error",
+            predicate=lambda e: (
+                isinstance(e.args[0], RedisError) and "WRONGTYPE" in str(e.args[0])
+            ),
+            count=3,  # the group, then reads
+            timeout=10,
+        )
+        redis.call("DEL", key)
+        redis.call("XGROUP", "CREATE", key, "workers", "0", "MKSTREAM")
+        sent.wait_for("bridged", timeout=10)
+        sender.fire(job(5), "held")
+        holding.wait_held(1, timeout=10)
+        assert holding.taken == [5]

@@ -11,6 +11,8 @@ Rules:
 * An entry is acknowledged (``XACK``, then ``XDEL``: the stream keeps only work not yet
   done) when its handlers finished without error and one of them took it by name. Acks of
   one loop turn go out as one command.
+* A read Redis refuses (``LOADING`` while it restarts) is an ``error`` event, and the
+  worker reads again ``READ_AGAIN`` seconds later (a refused read used to stop it).
 * A failed entry stays pending in the group. Every ``claim_interval`` seconds
   ``XAUTOCLAIM`` takes entries idle for ``idle_timeout`` (a dead worker's, a failed one, or
   one whose reply the link lost) and they are handled again, here; ``XPENDING`` gives how
@@ -39,6 +41,8 @@ __all__ = ["Consumer", "Undeliverable"]
 
 #: XREADGROUP commands a worker keeps in flight (see the module's rules).
 READS = 2
+#: Seconds before reading again after Redis refused a read (``LOADING`` after a restart).
+READ_AGAIN = 0.5
 
 log = logging.getLogger("netcomp.broker")
 
@@ -99,6 +103,7 @@ class Consumer:
         self._acks: list[bytes] = []
         self._cursor: bytes | str = "0-0"
         self._timer: TimerHandle | None = None
+        self._again: TimerHandle | None = None  # a read refused: the next one
 
     # ----------------------------------------------------------- the group
     def session(self) -> list[tuple[tuple[Any, ...], Any]]:
@@ -126,6 +131,9 @@ class Consumer:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._again is not None:
+            self._again.cancel()
+            self._again = None
 
     def read(self) -> None:
         """Ask for as many entries as there is room for, in at most ``READS`` reads."""
@@ -143,6 +151,10 @@ class Consumer:
                 callback=functools.partial(self._got, count), retry=False,
             )  # fmt: skip
 
+    def _read_again(self) -> None:
+        self._again = None
+        self.read()
+
     def _got(self, count: int, reply: Any) -> None:
         self._reads -= 1
         self._asked -= count
@@ -153,8 +165,11 @@ class Consumer:
                 for args, callback in self.session():
                     self.client.send(*args, callback=callback, retry=False)
                 self.read()
-            else:
+            else:  # LOADING after a restart, or another refusal: say it, read again soon
                 self.bridge.fire(error(reply))
+                if self._again is None:
+                    delay = min(READ_AGAIN, self.spec.every)
+                    self._again = self.bridge.loop.call_later(delay, self._read_again)
             return
         fired: list[tuple[bytes, Value]] = []
         now = self.bridge.loop.time()
