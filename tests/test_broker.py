@@ -21,7 +21,7 @@ import pytest
 from _broker_peer import EVENTS, FAST, Unlucky, compute, job, say
 from _net_support import cert_files, client_ssl_context
 from _redis_support import Peer, RedisServer, free_port, need_redis, redis_server
-from netcomp import Component, Event, Manager, handler
+from netcomp import Component, Event, Future, Manager, handler
 from netcomp.broker import (
     JsonCodec,
     MsgpackCodec,
@@ -116,6 +116,59 @@ def test_broadcast_reaches_three_processes_and_never_comes_back(
         for peer in peers:
             assert peer.stop() == 0
     assert not recorder.errors
+
+
+class Said(Component):
+    """Collects what ``say`` events carry on ``chat``, in order; fires a burst on ``burst``."""
+
+    channel = "chat"
+
+    def init(self) -> None:
+        self.said: list[Any] = []
+        self.cond = threading.Condition()
+
+    def say(self, text: Any, to: Any = None) -> None:
+        with self.cond:
+            self.said.append(text)
+            self.cond.notify_all()
+
+    @handler("burst", channel="chat")
+    def _burst(self, count: int, bad_at: int) -> None:
+        for i in range(count):
+            self.fire(say(object() if i == bad_at else i), "chat")
+
+    @handler(False)
+    def wait_count(self, count: int, timeout: float) -> list[Any]:
+        with self.cond:
+            ok = self.cond.wait_for(lambda: len(self.said) >= count, timeout)
+            assert ok, f"only {len(self.said)} of {count} within {timeout} s"
+            return list(self.said)
+
+
+def test_a_turn_s_broadcast_events_go_out_together_in_order_one_refused_alone(
+    redis: RedisServer,
+) -> None:
+    # 2,501 events fired in one turn: the one that cannot cross is refused when it is
+    # fired (TypeError on its value); the 2,500 others are published as few messages
+    # (at most 1,000 events each), and arrive in order.
+    hearing, saying = Said(), Said()
+    receiver = bridge_tree(redis.url, ["chat"], hearing, prefix="burst")
+    sender = bridge_tree(redis.url, ["chat"], saying, prefix="burst")
+    with running(receiver) as heard, running(sender, check_errors=False) as sent:
+        heard.wait_for("bridged", timeout=10)
+        sent.wait_for("bridged", timeout=10)
+        redis.call("CONFIG", "RESETSTAT")
+        sender.fire(Event.create("burst", 2501, 1234), "chat")
+        got = hearing.wait_count(2500, timeout=20)
+        assert got == [i for i in range(2501) if i != 1234]
+        refused = sent.wait_for("say", predicate=lambda e: type(e.args[0]) is object)
+        assert refused.value is not None and isinstance(refused.value.exception, TypeError)
+        stats = redis.call("INFO", "commandstats").decode()
+        publishes = int(stats.split("cmdstat_publish:calls=")[1].split(",")[0])
+        assert publishes == 3
+        local = saying.wait_count(2501, timeout=1)  # local handlers ran, for all of them
+        assert local[:1234] + local[1235:] == got and type(local[1234]) is object
+    assert not heard.errors
 
 
 # ------------------------------------------------------------------ work queue
@@ -231,6 +284,9 @@ class Asker(Component):
     async def ask(self, x: int, channel: str, timeout: float | None = None) -> Any:
         return await self.call(compute(x), channel, timeout=timeout)
 
+    async def shout(self, text: str) -> Any:
+        return await self.call(say(text), "chat")
+
 
 def test_calls_across_the_bridge_return_values_raise_errors_and_time_out(
     redis: RedisServer, peers: list[Peer]
@@ -286,7 +342,19 @@ def test_malformed_payloads_and_unknown_classes_are_errors_and_the_loop_goes_on(
         dead = redis.call("XRANGE", "wire:wq:dead", "-", "+")
         fields = dict(zip(dead[0][1][::2], dead[0][1][1::2], strict=True))
         assert fields[b"d"] == b"garbage" and b"not a netcomp message" in fields[b"reason"]
+        # An entry holds one event: a message of two is refused whole, with the reason.
+        two = MsgpackCodec().encode([2, "e", "else", 3, ["say", [1], {}, 0], ["say", [2], {}, 0]])
+        redis.call("XADD", "wire:wq", "*", "d", two)
+        recorder.wait_for(
+            "error", predicate=lambda e: isinstance(e.args[0], Undeliverable), count=2, timeout=10
+        )
+        dead = redis.call("XRANGE", "wire:wq:dead", "-", "+")
+        assert (
+            b"holds one event"
+            in dict(zip(dead[1][1][::2], dead[1][1][1::2], strict=True))[b"reason"]
+        )
         assert redis.call("XLEN", "wire:wq") == 0
+        assert recorder.count("say") == 1  # "still here" only
 
 
 # ------------------------------------------------------------------ AUTH and TLS
@@ -358,6 +426,20 @@ def test_client_queues_while_down_refuses_when_full_and_flushes_in_order(
         assert [r for r in replies if not isinstance(r, QueueFull)] == list(range(1, kept + 1))
 
 
+def test_a_call_whose_broadcast_cannot_be_queued_fails_at_once() -> None:
+    # Redis is not there and the queue is nearly full: the turn's message is refused
+    # whole (error(QueueFull)), and the call in it raises instead of waiting its timeout.
+    need_redis()
+    manager = bridge_tree(f"redis://127.0.0.1:{free_port()}/0", ["chat"], Asker(), queue_limit=300)
+    with running(manager, check_errors=False) as recorder:
+        recorder.wait_for("unreachable", timeout=10)
+        value = manager.fire(Event.create("shout", "x" * 400), "asker")
+        recorder.wait_for("shout", predicate=lambda e: e.value is value, timeout=10)
+        assert isinstance(value.exception, ConnectionError)
+        assert "queue is full" in str(value.exception)
+        assert any(isinstance(e.args[0], QueueFull) for e in recorder.events if e.name == "error")
+
+
 # ------------------------------------------------------------------ the example
 def test_distributed_jobs_example(redis: RedisServer, peers: list[Peer]) -> None:
     """examples/distributed_jobs.py as its header says: two workers, a front, curl."""
@@ -410,3 +492,93 @@ def test_an_entry_failing_every_delivery_goes_to_the_dead_letter_stream(
         fields = dict(zip(dead[0][1][::2], dead[0][1][1::2], strict=True))
         assert fields[b"deliveries"] == b"2" and fields[b"group"] == b"workers"
         assert redis.call("XPENDING", "dlq:flaky", "workers")[0] == 0  # acknowledged
+
+
+class Holding(Component):
+    """Takes ``job`` events on ``held`` and holds each (its Future) until ``release``."""
+
+    channel = "held"
+
+    def init(self) -> None:
+        self.futures: list[Future] = []
+        self.taken: list[int] = []
+        self.cond = threading.Condition()
+
+    def job(self, n: int) -> Future:
+        future = Future()
+        with self.cond:
+            self.futures.append(future)
+            self.taken.append(n)
+            self.cond.notify_all()
+        return future
+
+    @handler("release", channel="ctl")
+    def _release(self) -> None:
+        with self.cond:
+            futures, self.futures = self.futures, []
+        for future in futures:
+            future.set_result(None)
+
+    @handler(False)
+    def wait_held(self, count: int, timeout: float) -> int:
+        """Wait until ``count`` jobs are held; how many are."""
+        with self.cond:
+            ok = self.cond.wait_for(lambda: len(self.futures) >= count, timeout)
+            assert ok, f"only {len(self.futures)} of {count} held within {timeout} s"
+            return len(self.futures)
+
+
+@pytest.mark.parametrize("prefetch", [1, 3])
+def test_a_worker_holds_at_most_prefetch_entries_with_its_reads_in_flight(
+    redis: RedisServer, prefetch: int
+) -> None:
+    # A worker keeps two reads in flight; together with what it handles they never ask
+    # for more than ``prefetch`` entries: the others stay in the stream for other workers.
+    holding = Holding()
+    queue = WorkQueue("held", consume=True, prefetch=prefetch)
+    manager = bridge_tree(redis.url, [queue], holding, prefix=f"prefetch{prefetch}")
+    key = f"prefetch{prefetch}:held"
+    with running(manager) as recorder:
+        recorder.wait_for("bridged", timeout=10)
+        for n in range(10):
+            manager.fire(job(n), "held")
+        assert holding.wait_held(prefetch, timeout=10) == prefetch
+        # Redis answers a worker's reads in order, the second at once after the first:
+        # what they took is in the group's pending list before this command runs.
+        assert redis.call("XPENDING", key, "workers")[0] == prefetch
+        assert redis.call("XLEN", key) == 10
+        done, releases = 0, 0
+        while done < 10:
+            held = holding.wait_held(min(prefetch, 10 - done), timeout=10)
+            assert held <= prefetch
+            manager.fire(Event.create("release"), "ctl")
+            releases += 1
+            recorder.wait_for("release", count=releases, timeout=10)
+            done += held
+        assert sorted(holding.taken) == list(range(10))  # each once, none held back
+
+
+def test_a_worker_whose_read_redis_refuses_reads_again(redis: RedisServer) -> None:
+    # The stream's key holds a string: Redis refuses the group and every read (WRONGTYPE),
+    # as it refuses them with LOADING while it restarts. Each refusal is an error event;
+    # once the key is a stream with the group, the worker reads again and takes the job.
+    key = "refused:held"
+    redis.call("SET", key, "not a stream")
+    holding = Holding()
+    worker = bridge_tree(redis.url, [WorkQueue("held", consume=True)], holding, prefix="refused")
+    sender = bridge_tree(redis.url, [WorkQueue("held")], prefix="refused")
+    with running(worker, check_errors=False) as heard, running(sender) as sent:
+        heard.wait_for(
+            "error",
+            predicate=lambda e: (
+                isinstance(e.args[0], RedisError) and "WRONGTYPE" in str(e.args[0])
+            ),
+            count=3,  # the group, then reads
+            timeout=10,
+        )
+        redis.call("DEL", key)
+        redis.call("XGROUP", "CREATE", key, "workers", "0", "MKSTREAM")
+        sent.wait_for("bridged", timeout=10)
+        sender.fire(job(5), "held")
+        holding.wait_held(1, timeout=10)
+        assert holding.taken == [5]

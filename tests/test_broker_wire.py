@@ -22,7 +22,14 @@ from netcomp.broker import (
     default_codec,
     parse_url,
 )
-from netcomp.broker._wire import EventTypes, event_bytes, read_message, reply_bytes
+from netcomp.broker._wire import (
+    EventBatch,
+    EventTypes,
+    Writer,
+    event_bytes,
+    read_message,
+    reply_bytes,
+)
 
 pytest.importorskip("msgpack", reason="the redis extra brings msgpack")
 
@@ -93,9 +100,54 @@ def test_event_messages_round_trip_through_either_codec() -> None:
     event = ping(1, (2, b"3"), key={"a": None})
     for codec in CODECS:
         message = read_message(event_bytes(codec, "me", 7, event, 3))
-        assert message == ("me", 7, "ping", (1, (2, b"3")), {"key": {"a": None}}, 3)
+        assert message == ("me", 7, [["ping", [1, (2, b"3")], {"key": {"a": None}}, 3]])
         reply = read_message(reply_bytes(codec, "you", 8, 3, False, ["ValueError", "no"]))
         assert reply == ("you", 8, 3, False, ["ValueError", "no"])
+
+
+class Plain:
+    """A codec of someone else's: no ``encode_item``/``join`` (the wire works without)."""
+
+    tag = b"J"
+
+    def encode(self, obj: Any) -> bytes:
+        return JsonCodec().encode(obj)
+
+    def decode(self, data: bytes) -> Any:
+        return JsonCodec().decode(data)
+
+    def __repr__(self) -> str:  # the test's id: the same in every xdist worker
+        return "Plain()"
+
+
+@pytest.mark.parametrize("codec", [*CODECS, Plain()], ids=repr)
+@pytest.mark.parametrize("count", [1, 15, 16, 17, 70_000])
+def test_events_of_one_message_are_joined_in_order(codec: Any, count: int) -> None:
+    writer = Writer(codec, "me")
+    items = [writer.event(ping(i, (i,), k=b"x" * (i % 3)), i % 2) for i in range(count)]
+    message = read_message(writer.events(items))
+    assert isinstance(message, EventBatch) and message[:2] == ("me", 1)
+    assert message.events == [
+        ["ping", [i, (i,)], {"k": b"x" * (i % 3)}, i % 2] for i in range(count)
+    ]
+    assert read_message(writer.events(items[:1])).seq == 2
+
+
+@pytest.mark.parametrize("codec", CODECS, ids=repr)
+def test_version_1_messages_are_still_read(codec: Any) -> None:
+    one = codec.encode([1, "e", "old", 4, "ping", [1, (2,)], {"k": 3}, 0])
+    assert read_message(one) == ("old", 4, [["ping", [1, (2,)], {"k": 3}, 0]])
+    reply = codec.encode([1, "r", "old", 5, 9, True, {"v": 1}])
+    assert read_message(reply) == ("old", 5, 9, True, {"v": 1})
+
+
+@pytest.mark.parametrize("codec", CODECS, ids=repr)
+def test_an_event_that_cannot_cross_is_refused_when_it_is_encoded(codec: Any) -> None:
+    writer = Writer(codec, "me")
+    with pytest.raises(TypeError, match="cannot send"):
+        writer.event(ping(Thing()), 0)
+    ok = writer.event(ping(1), 0)  # nothing of the refused one is left behind
+    assert read_message(writer.events([ok])).events == [["ping", [1], {}, 0]]
 
 
 @pytest.mark.parametrize(
@@ -105,8 +157,13 @@ def test_event_messages_round_trip_through_either_codec() -> None:
         (b"Xabc", "unknown codec tag"),
         (b"J{", "not a netcomp message"),
         (b'J{"$b": "!!"}', "not a netcomp message"),
-        (b'J[2,"e"]', "version 1"),
+        (b'J[3,"e","o",1,["ping",[],{},0]]', "version 1 or 2"),
+        (b'J[2,"e"]', "wrong kind"),
+        (b'J[true,"e","o",1,["ping",[],{},0]]', "version 1 or 2"),
         (b'J[1,"e","o",1,"ping",[],{},"x"]', "wrong kind"),
+        (b'J[2,"e","o",1]', "wrong kind"),
+        (b'J[2,"e","o",1,["ping",[],{},0],["pong",[],{"k":1}]]', "wrong kind"),
+        (b'J[2,"e","o",1,["ping",[],{"$d":[[1,2]]},0]]', "wrong kind"),
         (b'J[1,"r","o",1,2,false,"not a pair"]', "wrong kind"),
         (b'J[1,"q"]', "wrong kind"),
     ],

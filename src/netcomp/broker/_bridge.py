@@ -5,6 +5,10 @@ Rules (docs/broker.md):
   :class:`Broadcast` channel (local handlers run too), XADD for a :class:`WorkQueue`
   channel (the bridge's handler runs first and stops the event: it is handled where the
   queue hands it, by one worker). Events fired on ``"*"`` only are not bridged.
+* The events of one loop turn on one broadcast channel are published together, as one
+  message (at most ``BATCH_EVENTS`` events or about ``BATCH_BYTES``), once the turn's
+  batch is dispatched; each is encoded when its handler runs, so one that cannot cross
+  is refused there (``TypeError`` on its Value).
 * What arrives is fired locally on the same channel, as an instance of the registered
   class built with the sender's arguments, marked so that it is not sent back. A process
   never hears its own broadcasts; a broadcast resent after a broken link is recognised by
@@ -47,16 +51,22 @@ from ._events import WireError, bridged, error
 from ._queue import Consumer
 from ._resp import require_hiredis
 from ._specs import Broadcast, WorkQueue
-from ._wire import EventMessage, EventTypes, ReplyMessage, event_bytes, read_message, reply_bytes
+from ._wire import EventBatch, EventFields, EventTypes, ReplyMessage, Writer, read_message
 
 __all__ = ["RedisBridge"]
 
 log = logging.getLogger("netcomp.broker")
 
-#: The attribute that marks an event that came from another process (its origin).
+#: The attribute that marks an event that came from another process (its origin). Set and
+#: read as an attribute: touching ``event.__dict__`` would make CPython build a dict for
+#: every event (time, and one more object for the garbage collector).
 ORIGIN = "_netcomp_bridge_origin"
 #: Origins whose last sequence number is remembered (for duplicates), most recent kept.
 SEEN_ORIGINS = 10_000
+#: A broadcast message carries at most this many events ...
+BATCH_EVENTS = 1000
+#: ... and is closed once its events take this many bytes.
+BATCH_BYTES = 64 * 1024
 
 
 def _check_options(prefix: Any, call_timeout: Any) -> None:
@@ -69,15 +79,23 @@ def _check_options(prefix: Any, call_timeout: Any) -> None:
 
 
 class _Forward:
-    """The handler that sends one channel's events; takes the Event (first parameter)."""
+    """The handler that sends one channel's events; takes the Event (first parameter).
+
+    Holds the broadcast events of the current turn (encoded) until they are published.
+    """
 
     def __init__(self, bridge: RedisBridge, spec: Broadcast | WorkQueue, key: str) -> None:
         self.bridge = bridge
         self.spec = spec
         self.key = key
         self.queue = isinstance(spec, WorkQueue)
+        self.items: list[bytes] = []
+        self.size = 0
+        self.calls: list[int] = []  # correlation ids of the calls among the items
 
     def __call__(self, event: Event, *args: Any, **kwargs: Any) -> Future | None:
+        if getattr(event, ORIGIN, None) is not None:
+            return None  # received from another process: it is not sent back
         return self.bridge.forward(event, self)
 
 
@@ -123,10 +141,11 @@ class RedisBridge(BaseComponent):
         self.prefix = prefix
         self.call_timeout = float(call_timeout)
         self.types = EventTypes()
+        self.writer = Writer(self.codec, self.origin)
         self.specs: dict[str, Broadcast | WorkQueue] = {}
         self._forwards: list[_Forward] = []
+        self._pending: list[_Forward] = []  # broadcast channels with events to publish
         self._topics: dict[bytes, Broadcast] = {}
-        self._seq = itertools.count(1)
         self._corr = itertools.count(1)
         self._calls: dict[int, Future] = {}
         self._seen: OrderedDict[str, int] = OrderedDict()
@@ -221,14 +240,15 @@ class RedisBridge(BaseComponent):
 
     @handler("stopped", channel="*")
     def _on_stopped(self, manager: Any) -> None:
+        self._publish_pending()  # what the last turn fired goes out with the rest
         for consumer in self.consumers:
             consumer.stop()
 
     # ---------------------------------------------------------- sending
     def forward(self, event: Event, forward: _Forward) -> Future | None:
         """Send ``event`` through ``forward``'s channel (the bridge's handler calls this)."""
-        if forward.spec.channel not in event.channels or ORIGIN in event.__dict__:
-            return None
+        if forward.spec.channel not in event.channels or getattr(event, ORIGIN, None) is not None:
+            return None  # fired on "*" only, or received from another process
         if not self.types.sendable(event):
             raise TypeError(
                 f"{event!r} is a {type(event).__qualname__}, but the bridge registered "
@@ -241,7 +261,10 @@ class RedisBridge(BaseComponent):
             corr = next(self._corr)
             future = self._expect(corr, event)
         try:
-            payload = event_bytes(self.codec, self.origin, next(self._seq), event, corr)
+            if forward.queue:
+                payload = self.writer.one(event, corr)  # an entry holds one event
+            else:
+                item = self.writer.event(event, corr)
         except TypeError:
             if future is not None:
                 self._calls.pop(corr, None)
@@ -249,22 +272,54 @@ class RedisBridge(BaseComponent):
             raise
         if forward.queue:
             event.stop()  # the queue's worker handles it, not this process's handlers
-            sent = self.commands.send("XADD", forward.key, "*", "d", payload)
-        else:
-            sent = self.commands.send("PUBLISH", forward.key, payload)
-        if not sent and future is not None:
-            self._calls.pop(corr, None)
-            future.set_exception(ConnectionError(f"{event!r} was not sent: the queue is full"))
+            if not self.commands.send("XADD", forward.key, "*", "d", payload) and corr:
+                self._not_sent([corr])
+            return future
+        if forward.size + len(item) > BATCH_BYTES and forward.items:
+            self._publish(forward)
+        if not forward.items:
+            if not self._pending:
+                self.loop.call_soon(self._publish_pending)
+            self._pending.append(forward)
+        forward.items.append(item)
+        forward.size += len(item)
+        if corr:
+            forward.calls.append(corr)
+        if len(forward.items) >= BATCH_EVENTS:
+            self._publish(forward)
         return future
+
+    def _publish(self, forward: _Forward) -> None:
+        items, calls = forward.items, forward.calls
+        if not items:
+            return
+        forward.items, forward.calls, forward.size = [], [], 0
+        if not self.commands.send("PUBLISH", forward.key, self.writer.events(items)) and calls:
+            self._not_sent(calls)
+
+    def _publish_pending(self) -> None:
+        """The turn's batch is dispatched: publish what each broadcast channel holds."""
+        pending, self._pending = self._pending, []
+        for forward in pending:
+            self._publish(forward)
+
+    def _not_sent(self, calls: list[int]) -> None:
+        for corr in calls:
+            future = self._calls.pop(corr, None)
+            if future is not None and not future.done():
+                future.set_exception(ConnectionError("the call was not sent: the queue is full"))
 
     def _expect(self, corr: int, event: Event) -> Future:
         future = Future()
         self._calls[corr] = future
         timeout = self.call_timeout
-        message = f"no answer to {event!r} through Redis within {timeout} s"
-        timer: TimerHandle = self.loop.call_later(
-            timeout, lambda: future.set_exception(TimeoutError(message))
-        )
+
+        def expired() -> None:  # the message is made only when it is needed
+            future.set_exception(
+                TimeoutError(f"no answer to {event!r} through Redis within {timeout} s")
+            )
+
+        timer: TimerHandle = self.loop.call_later(timeout, expired)
 
         def forget(_future: Future) -> None:
             timer.cancel()
@@ -282,7 +337,7 @@ class RedisBridge(BaseComponent):
             self.fire(error(err))
             return
         if key == self._reply_key:
-            if isinstance(message, ReplyMessage):
+            if type(message) is ReplyMessage:
                 self._answered(message)
             else:
                 self.fire(error(WireError("an event sent to a reply channel", payload)))
@@ -290,12 +345,30 @@ class RedisBridge(BaseComponent):
         spec = self._topics.get(key)
         if spec is None:
             return
-        if not isinstance(message, EventMessage):
+        if type(message) is not EventBatch:
             self.fire(error(WireError("a reply sent to a broadcast channel", payload)))
             return
-        if message.origin == self.origin or self._duplicate(message.origin, message.seq):
+        origin = message.origin
+        if origin == self.origin or self._duplicate(origin, message.seq):
             return
-        self.deliver(spec, message)
+        # deliver() inlined for the common case (a class of its own, no call): this runs
+        # for every event received.
+        kinds = self.types.events
+        fire = self.fire
+        channel = spec.channel
+        for fields in message.events:
+            name, args, kwargs, corr = fields
+            kind = kinds.get(name)
+            if corr or kind is None or kind is Event:
+                self.deliver(spec, origin, fields)
+                continue
+            try:
+                event = kind(*args, **kwargs)
+            except Exception as err:
+                fire(error(self.types.refused(kind, err)))
+                continue
+            event._netcomp_bridge_origin = origin  # type: ignore[attr-defined]  # ORIGIN
+            fire(event, channel)
 
     def _duplicate(self, origin: str, seq: int) -> bool:
         seen = self._seen
@@ -319,22 +392,33 @@ class RedisBridge(BaseComponent):
             name, text = reply.answer
             future.set_exception(self.types.build_error(name, text, reply.origin))
 
-    def deliver(self, spec: Broadcast | WorkQueue, message: EventMessage) -> Value | None:
-        """Fire a received event on its channel; ``None`` (and an ``error``) if refused."""
+    def deliver(
+        self, spec: Broadcast | WorkQueue, origin: str, fields: EventFields
+    ) -> Value | None:
+        """Fire a received event (``[name, args, kwargs, corr]`` from ``origin``) on its
+        channel; ``None`` (and an ``error``) if it cannot be built."""
+        name, args, kwargs, corr = fields
+        kind = self.types.events.get(name)
         try:
-            event = self.types.build(message.name, message.args, message.kwargs)
+            if kind is None or kind is Event:
+                event = self.types.build(name, args, kwargs)  # or says why not
+            else:
+                event = kind(*args, **kwargs)
         except WireError as err:
             self.fire(error(err))
             return None
-        setattr(event, ORIGIN, message.origin)
+        except Exception as err:  # the class refused its arguments
+            self.fire(error(self.types.refused(kind, err)))  # type: ignore[arg-type]
+            return None
+        event._netcomp_bridge_origin = origin  # type: ignore[attr-defined]  # ORIGIN
         value = self.fire(event, spec.channel)
-        if message.corr:
+        if corr:
             value.observed = True  # the caller takes the error: it is raised there
             queue = isinstance(spec, WorkQueue)
-            value.add_done_callback(lambda v: self._answer(message, v, queue))
+            value.add_done_callback(lambda v: self._answer(origin, name, corr, v, queue))
         return value
 
-    def _answer(self, message: EventMessage, value: Value, queue: bool) -> None:
+    def _answer(self, origin: str, name: str, corr: int, value: Value, queue: bool) -> None:
         error_ = value.exception
         if error_ is not None:
             answer: Any = [self.types.error_name(error_), str(error_)]
@@ -342,17 +426,22 @@ class RedisBridge(BaseComponent):
         elif not value.handled and value.value is None:
             if not queue:
                 return  # another subscriber may take it
-            refusal = NotHandled(f"no worker's handler took {message.name!r}")
+            refusal = NotHandled(f"no worker's handler took {name!r}")
             answer, ok = [self.types.error_name(refusal), str(refusal)], False
         else:
             answer, ok = value.value, True
-        seq = next(self._seq)
         try:
-            data = reply_bytes(self.codec, self.origin, seq, message.corr, ok, answer)
+            data = self.writer.reply(corr, ok, answer)
         except TypeError as err:
             answer = ["TypeError", f"the answer cannot cross: {err}"]
-            data = reply_bytes(self.codec, self.origin, seq, message.corr, False, answer)
-        self.commands.send("PUBLISH", f"{self.prefix}:reply:{message.origin}", data)
+            data = self.writer.reply(corr, False, answer)
+        self.commands.send("PUBLISH", f"{self.prefix}:reply:{origin}", data)
+
+    def loop_ended(self) -> None:
+        """The loop is gone: say what was never published."""
+        left = sum(len(forward.items) for forward in self._forwards)
+        if left:
+            log.warning("%r stopped with %d broadcast event(s) never published", self, left)
 
     def __repr__(self) -> str:
         state = "up" if self.up else "down"

@@ -252,6 +252,7 @@ class RedisClient(BaseComponent):
         reader.feed(data)
         inflight = self._inflight
         push = self._push
+        callback: Callable[[Any], None] | None
         while True:
             try:
                 reply = reader.gets()
@@ -261,24 +262,30 @@ class RedisClient(BaseComponent):
             if reply is NOT_ENOUGH:
                 return
             if push is not None and type(reply) is list and reply and reply[0] in _PUSHES:
-                self._call(push, reply)
-                continue
-            if not inflight:
+                callback = push
+            elif inflight:
+                callback = inflight.popleft().callback
+                if callback is None:
+                    if isinstance(reply, RedisError):
+                        self.fire(error(reply))
+                    continue
+            else:
                 self._broken(f"a reply nobody asked for: {reply!r}")
                 return
-            command = inflight.popleft()
-            callback = command.callback
-            if callback is not None:
-                self._call(callback, reply)
-            elif isinstance(reply, RedisError):
-                self.fire(error(reply))
+            try:
+                callback(reply)
+            except Exception as err:  # a bug in a callback must not stop the replies
+                self._callback_failed(err)
 
     def _call(self, callback: Callable[[Any], None], reply: Any) -> None:
         try:
             callback(reply)
         except Exception as err:  # a bug in a callback must not stop the replies
-            log.exception("a Redis reply callback failed on %r", self)
-            self.fire(error(err))
+            self._callback_failed(err)
+
+    def _callback_failed(self, err: Exception) -> None:
+        log.error("a Redis reply callback failed on %r", self, exc_info=err)
+        self.fire(error(err))
 
     def _broken(self, reason: str) -> None:
         self.fire(error(ProtocolError(f"{self.address}: {reason}")))

@@ -9,6 +9,11 @@ Rules:
   as ``bytes``), a dict keeps keys of any type.
 * Every message starts with one byte naming its codec (``J``: JSON, ``M``: msgpack), so a
   receiver reads both whatever it sends itself.
+* Optional, for speed (the built-in codecs have them; the wire works without): a codec's
+  ``encode_item(obj)`` gives ``obj`` encoded without the tag, and ``array(items)`` the
+  message (with its tag) of the array of those items, so that values encoded one at a
+  time (each checked when it is made, or once for all messages) become one message
+  without being encoded again.
 * JSON carries what it has no type for as one-key objects: ``{"$b": base64}`` (bytes),
   ``{"$t": [...]}`` (tuple), ``{"$d": [[key, value], ...]}`` (a dict whose keys are not all
   strings, or one with a key starting with ``$``). msgpack carries bytes natively and a
@@ -20,6 +25,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import threading
 from typing import Any, Protocol
 
 _msgpack: Any
@@ -90,6 +96,9 @@ def _hashable(key: Any) -> Any:
     return key
 
 
+_JSON = json.JSONEncoder(separators=(",", ":"))  # stateless: shared by every thread
+
+
 class JsonCodec:
     """JSON with tags for bytes, tuples and non-string keys (see the module's rules)."""
 
@@ -97,7 +106,15 @@ class JsonCodec:
 
     def encode(self, obj: Any) -> bytes:
         """``b"J"`` and the JSON of ``obj``."""
-        return b"J" + json.dumps(_to_json(obj), separators=(",", ":")).encode("ascii")
+        return b"J" + self.encode_item(obj)
+
+    def encode_item(self, obj: Any) -> bytes:
+        """The JSON of ``obj`` (no tag): an item for :meth:`join`."""
+        return _JSON.encode(_to_json(obj)).encode("ascii")
+
+    def array(self, items: list[bytes]) -> bytes:
+        """``b"J"`` and the array of ``items`` (JSON texts from :meth:`encode_item`)."""
+        return b"".join((b"J[", b",".join(items), b"]"))
 
     def decode(self, data: bytes) -> Any:
         """The object of ``data`` (without its tag)."""
@@ -123,11 +140,38 @@ def _msgpack_default(obj: Any) -> Any:
 
 
 def _pack_plain(obj: Any) -> bytes:
+    # A packer of its own: this runs inside another packing (a tuple's ``default``).
     assert _msgpack is not None
     packed: bytes = _msgpack.packb(
         obj, use_bin_type=True, strict_types=True, default=_msgpack_default
     )
     return packed
+
+
+_packers = threading.local()
+
+
+def _pack_top(obj: Any) -> bytes:
+    # One reused Packer per thread (making one per call is most of packb's cost); msgpack
+    # empties its buffer when packing fails, so a refused value leaves nothing behind.
+    try:
+        packer = _packers.packer
+    except AttributeError:
+        assert _msgpack is not None
+        packer = _packers.packer = _msgpack.Packer(
+            use_bin_type=True, strict_types=True, default=_msgpack_default
+        )
+    packed: bytes = packer.pack(obj)
+    return packed
+
+
+def _array_header(count: int) -> bytes:
+    """msgpack's header of an array of ``count`` items."""
+    if count < 16:
+        return bytes((0x90 | count,))
+    if count < 0x10000:
+        return b"\xdc" + count.to_bytes(2, "big")
+    return b"\xdd" + count.to_bytes(4, "big")
 
 
 def _msgpack_ext(code: int, data: bytes) -> Any:
@@ -143,6 +187,9 @@ def _unpack_plain(data: bytes) -> Any:
     )
 
 
+_unpack: Any = _msgpack.unpackb if _msgpack is not None else None
+
+
 class MsgpackCodec:
     """msgpack (needs the ``msgpack`` package): bytes native, tuples as an extension type."""
 
@@ -155,16 +202,23 @@ class MsgpackCodec:
 
     def encode(self, obj: Any) -> bytes:
         """``b"M"`` and the msgpack of ``obj``."""
+        return b"M" + self.encode_item(obj)
+
+    def encode_item(self, obj: Any) -> bytes:
+        """The msgpack of ``obj`` (no tag): an item for :meth:`join`."""
         try:
-            return b"M" + _pack_plain(obj)
+            return _pack_top(obj)
         except OverflowError as err:
             raise TypeError(f"cannot send over Redis: {err}") from None
 
+    def array(self, items: list[bytes]) -> bytes:
+        """``b"M"`` and the array of ``items`` (msgpack from :meth:`encode_item`)."""
+        return b"".join((b"M", _array_header(len(items)), *items))
+
     def decode(self, data: bytes) -> Any:
         """The object of ``data`` (without its tag)."""
-        assert _msgpack is not None
         try:
-            return _unpack_plain(data)
+            return _unpack(data, raw=False, strict_map_key=False, ext_hook=_msgpack_ext)
         except Exception as err:  # msgpack raises several kinds for bad input
             raise ValueError(f"bad msgpack payload: {err}") from None
 
@@ -177,16 +231,16 @@ def default_codec() -> Codec:
     return MsgpackCodec() if _msgpack is not None else JsonCodec()
 
 
-_DECODERS: dict[int, Codec] = {ord("J"): JsonCodec()}
+_DECODERS: dict[int, Any] = {ord("J"): JsonCodec().decode}
 if _msgpack is not None:
-    _DECODERS[ord("M")] = MsgpackCodec()
+    _DECODERS[ord("M")] = MsgpackCodec().decode
 
 
 def decode(payload: bytes) -> Any:
     """Decode a message of any known codec by its first byte; ``ValueError`` if unknown."""
     if not payload:
         raise ValueError("empty payload")
-    codec = _DECODERS.get(payload[0])
-    if codec is None:
+    decoder = _DECODERS.get(payload[0])
+    if decoder is None:
         raise ValueError(f"unknown codec tag {payload[:1]!r}")
-    return codec.decode(payload[1:])
+    return decoder(payload[1:])

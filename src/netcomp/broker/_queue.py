@@ -3,10 +3,16 @@ group, hand each entry to the bridge, acknowledge it once handled, claim what ot
 
 Rules:
 * Reads are ``XREADGROUP ... BLOCK`` on a link of their own (a blocked link can do nothing
-  else); at most ``prefetch`` entries are being handled here at any time.
+  else); at most ``prefetch`` entries are being handled or asked for here at any time.
+  Two reads are kept in flight, each for half of that room (one when the room is one):
+  Redis answers a blocked read as soon as the first of a sender's pipelined ``XADD`` runs,
+  with that one entry, and the second read, already waiting behind it on the link, takes
+  the rest at once instead of one more round trip later.
 * An entry is acknowledged (``XACK``, then ``XDEL``: the stream keeps only work not yet
   done) when its handlers finished without error and one of them took it by name. Acks of
   one loop turn go out as one command.
+* A read Redis refuses (``LOADING`` while it restarts) is an ``error`` event, and the
+  worker reads again ``READ_AGAIN`` seconds later (a refused read used to stop it).
 * A failed entry stays pending in the group. Every ``claim_interval`` seconds
   ``XAUTOCLAIM`` takes entries idle for ``idle_timeout`` (a dead worker's, a failed one, or
   one whose reply the link lost) and they are handled again, here; ``XPENDING`` gives how
@@ -20,6 +26,7 @@ Rules:
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any, Protocol
 
@@ -28,9 +35,14 @@ from ._client import RedisClient
 from ._events import WireError, error
 from ._resp import RedisError
 from ._specs import WorkQueue
-from ._wire import EventMessage, read_message
+from ._wire import EventBatch, EventFields, read_message
 
 __all__ = ["Consumer", "Undeliverable"]
+
+#: XREADGROUP commands a worker keeps in flight (see the module's rules).
+READS = 2
+#: Seconds before reading again after Redis refused a read (``LOADING`` after a restart).
+READ_AGAIN = 0.5
 
 log = logging.getLogger("netcomp.broker")
 
@@ -55,11 +67,13 @@ class Bridge(Protocol):
 
     def fire(self, event: Event, *channels: Any) -> Value: ...
 
-    def deliver(self, spec: WorkQueue, message: EventMessage) -> Value | None: ...
+    def deliver(self, spec: WorkQueue, origin: str, fields: EventFields) -> Value | None: ...
 
 
 def _payload(fields: Any) -> bytes:
     """The ``d`` field of an entry's field/value list (``b""`` when there is none)."""
+    if len(fields) == 2 and fields[0] == b"d" and type(fields[1]) is bytes:
+        return fields[1]  # what a bridge adds
     for index in range(0, len(fields or ()) - 1, 2):
         if fields[index] == b"d":
             value = fields[index + 1]
@@ -83,11 +97,13 @@ class Consumer:
         self.name = bridge.origin
         self.block_ms = 5000
         self.active: dict[bytes, float] = {}  # entry id -> loop time it began
-        self._reading = False
+        self._reads = 0  # XREADGROUP commands in flight (at most READS)
+        self._asked = 0  # the entries they asked for
         self._stopped = False
         self._acks: list[bytes] = []
         self._cursor: bytes | str = "0-0"
         self._timer: TimerHandle | None = None
+        self._again: TimerHandle | None = None  # a read refused: the next one
 
     # ----------------------------------------------------------- the group
     def session(self) -> list[tuple[tuple[Any, ...], Any]]:
@@ -115,21 +131,33 @@ class Consumer:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._again is not None:
+            self._again.cancel()
+            self._again = None
 
     def read(self) -> None:
-        """Ask for as many entries as there is room for, unless a read is under way."""
-        room = self.spec.prefetch - len(self.active)
-        if self._reading or self._stopped or room <= 0 or not self.client.ready:
-            return
-        self._reading = True
-        self.client.send(
-            "XREADGROUP", "GROUP", self.spec.group, self.name, "COUNT", room,
-            "BLOCK", self.block_ms, "STREAMS", self.key, ">",
-            callback=self._got, retry=False,
-        )  # fmt: skip
+        """Ask for as many entries as there is room for, in at most ``READS`` reads."""
+        prefetch = self.spec.prefetch
+        while self._reads < READS and not self._stopped and self.client.ready:
+            room = prefetch - len(self.active) - self._asked
+            if room <= 0:
+                return
+            count = min(room, max(1, prefetch // READS))
+            self._reads += 1
+            self._asked += count
+            self.client.send(
+                "XREADGROUP", "GROUP", self.spec.group, self.name, "COUNT", count,
+                "BLOCK", self.block_ms, "STREAMS", self.key, ">",
+                callback=functools.partial(self._got, count), retry=False,
+            )  # fmt: skip
 
-    def _got(self, reply: Any) -> None:
-        self._reading = False
+    def _read_again(self) -> None:
+        self._again = None
+        self.read()
+
+    def _got(self, count: int, reply: Any) -> None:
+        self._reads -= 1
+        self._asked -= count
         if isinstance(reply, ConnectionError):
             return  # read again when the link is back (its lost entries are claimed later)
         if isinstance(reply, RedisError):
@@ -137,37 +165,71 @@ class Consumer:
                 for args, callback in self.session():
                     self.client.send(*args, callback=callback, retry=False)
                 self.read()
-            else:
+            else:  # LOADING after a restart, or another refusal: say it, read again soon
                 self.bridge.fire(error(reply))
+                if self._again is None:
+                    delay = min(READ_AGAIN, self.spec.every)
+                    self._again = self.bridge.loop.call_later(delay, self._read_again)
             return
+        fired: list[tuple[bytes, Value]] = []
+        now = self.bridge.loop.time()
         for _key, entries in reply or ():
             for entry_id, fields in entries:
-                self._entry(entry_id, fields, 1)
+                value = self._entry(entry_id, fields, 1, now)
+                if value is not None:
+                    fired.append((entry_id, value))
+        if fired:
+            self.bridge.loop.call_soon(self._settle, fired, True)
         self.read()
 
-    def _entry(self, entry_id: bytes, fields: list[Any] | None, deliveries: int) -> None:
+    def _entry(
+        self, entry_id: bytes, fields: list[Any] | None, deliveries: int, now: float
+    ) -> Value | None:
+        """Fire the entry's event; its Value, or None (done with, or buried, already)."""
         if entry_id in self.active or self._stopped:
-            return
+            return None
         if not fields:
             self.ack(entry_id)  # deleted from the stream: nothing left to do
-            return
-        payload = _payload(fields)
+            return None
+        payload = fields[1] if len(fields) == 2 and fields[0] == b"d" else _payload(fields)
         try:
             message = read_message(payload)
-            if not isinstance(message, EventMessage):
+            if type(message) is not EventBatch:
                 raise WireError("a reply sent to a work queue", payload)
+            if len(message.events) != 1:
+                raise WireError("a work-queue entry holds one event", payload)
         except WireError as err:
             self.bridge.fire(error(err))
             self.bury(entry_id, payload, deliveries, err.reason)
-            return
-        value = self.bridge.deliver(self.spec, message)
+            return None
+        fields_ = message.events[0]
+        value = self.bridge.deliver(self.spec, message.origin, fields_)
         if value is None:
-            self.bury(entry_id, payload, deliveries, f"event {message.name!r} cannot be built")
+            self.bury(entry_id, payload, deliveries, f"event {fields_[0]!r} cannot be built")
+            return None
+        self.active[entry_id] = now
+        return value
+
+    def _settle(self, fired: list[tuple[bytes, Value]], early: bool) -> None:
+        # Called once the events fired from one read are dispatched: those whose handlers
+        # are done are acknowledged together; the others (coroutines, futures) when they
+        # are. No callback per entry when handlers finish at once. ``early``: this runs
+        # right after the read, before the events' batch: look again after it.
+        if early and not fired[-1][1].result:
+            self.bridge.loop.call_soon(self._settle, fired, False)
             return
-        self.active[entry_id] = self.bridge.loop.time()
-        value.add_done_callback(lambda v: self._done(entry_id, v))
+        for entry_id, value in fired:
+            if value.result:
+                self._finished(entry_id, value)
+            else:
+                value.add_done_callback(functools.partial(self._done, entry_id))
+        self.read()
 
     def _done(self, entry_id: bytes, value: Value) -> None:
+        self._finished(entry_id, value)
+        self.read()
+
+    def _finished(self, entry_id: bytes, value: Value) -> None:
         self.active.pop(entry_id, None)
         if value.exception is None and value.handled:
             self.ack(entry_id)
@@ -179,7 +241,6 @@ class Consumer:
                 self.key,
                 _text(entry_id),
             )
-        self.read()
 
     # ---------------------------------------------------------------- acks
     def ack(self, entry_id: bytes) -> None:
@@ -264,4 +325,6 @@ class Consumer:
             reason = f"delivered {deliveries - 1} times without success"
             self.bury(entry_id, payload, deliveries - 1, reason)
             return
-        self._entry(entry_id, fields, deliveries)
+        value = self._entry(entry_id, fields, deliveries, self.bridge.loop.time())
+        if value is not None:
+            value.add_done_callback(lambda v: self._done(entry_id, v))

@@ -1,12 +1,16 @@
-"""The wire: what a bridged event and a reply look like on Redis, and which classes a
-process agrees to rebuild from it.
+"""The wire: what bridged events and replies look like on Redis, and which classes a
+process agrees to rebuild from them.
 
 Rules:
-* A message is a codec's tag byte and an array (see ``_codec``):
-  event ``[1, "e", origin, seq, name, args, kwargs, corr]``;
-  reply ``[1, "r", origin, seq, corr, ok, answer]`` where ``answer`` is the value, or
-  ``[error type, message]`` when ``ok`` is false. ``corr`` is 0 when nobody waits for an
-  answer. ``seq`` counts the messages of one origin (duplicates are recognised by it).
+* A message is a codec's tag byte and an array (see ``_codec``). Version 2 (written):
+  events ``[2, "e", origin, seq, event, event, ...]``, one or more, each event
+  ``[name, args, kwargs, corr]``; a reply ``[2, "r", origin, seq, corr, ok, answer]``
+  where ``answer`` is the value, or ``[error type, message]`` when ``ok`` is false.
+  ``corr`` is 0 when nobody waits for an answer. ``seq`` counts the messages of one origin
+  (duplicates are recognised by it). Version 1 (still read): one event
+  ``[1, "e", origin, seq, name, args, kwargs, corr]``, replies as in version 2.
+* The events of one loop turn on one broadcast channel travel as one message; a work-queue
+  entry holds exactly one event.
 * Only event classes registered with :meth:`EventTypes.allow` are rebuilt, by calling
   the class with the sender's arguments; anything else is a :class:`WireError` with the
   reason. Error classes too, with their message: builtin exception classes by name,
@@ -16,6 +20,7 @@ Rules:
 from __future__ import annotations
 
 import builtins
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from ..core import Event, NotHandled
@@ -24,26 +29,28 @@ from ._codec import Codec, decode
 from ._events import RemoteError, WireError
 
 __all__ = [
-    "EventMessage",
+    "EventBatch",
     "EventTypes",
     "ReplyMessage",
+    "Writer",
     "event_bytes",
     "read_message",
     "reply_bytes",
 ]
 
-VERSION = 1
+VERSION = 2
+_new_tuple = tuple.__new__
+
+#: One event as read from the wire: ``[name, args, kwargs, corr]`` (args a list).
+EventFields = list[Any]
 
 
-class EventMessage(NamedTuple):
-    """An event as read from the wire."""
+class EventBatch(NamedTuple):
+    """The events of one message, as read from the wire (checked: see :func:`read_message`)."""
 
     origin: str
     seq: int
-    name: str
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
-    corr: int
+    events: list[EventFields]
 
 
 class ReplyMessage(NamedTuple):
@@ -120,7 +127,7 @@ class EventTypes:
         """Whether ``event`` is of the class registered under its name."""
         return self.events.get(event.name) is type(event)
 
-    def build(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Event:
+    def build(self, name: str, args: Sequence[Any], kwargs: dict[str, Any]) -> Event:
         """The event ``name`` rebuilt from its arguments; :class:`WireError` if refused."""
         kind = self.events.get(name)
         if kind is None:
@@ -130,7 +137,12 @@ class EventTypes:
                 return Event.create(name, *args, **kwargs)
             return kind(*args, **kwargs)
         except Exception as err:
-            raise WireError(f"{kind.__qualname__} refused its arguments: {err!r}") from None
+            raise self.refused(kind, err) from None
+
+    @staticmethod
+    def refused(kind: type[Event], err: Exception) -> WireError:
+        """The error of a class that refused the arguments it was sent."""
+        return WireError(f"{kind.__qualname__} refused its arguments: {err!r}")
 
     def error_name(self, error: BaseException) -> str:
         """The name an error travels under: a registered class's name, a builtin's, or
@@ -156,10 +168,59 @@ class EventTypes:
         return RemoteError(name, message, origin)
 
 
+class Writer:
+    """This process's messages, with one codec: events encoded one at a time (so that one
+    that cannot cross is refused when it is sent), then put together into one message."""
+
+    def __init__(self, codec: Codec, origin: str) -> None:
+        self.codec = codec
+        self.origin = origin
+        self.seq = 0
+        item: Callable[[Any], bytes] | None = getattr(codec, "encode_item", None)
+        array: Callable[[list[bytes]], bytes] | None = getattr(codec, "array", None)
+        if item is None or array is None:
+            item = codec.encode  # a codec without them: decode the items, encode once more
+            self._head: list[bytes] = []
+        else:
+            self._head = [item(VERSION), item("e"), item(origin)]  # the same in every message
+        self.item: Callable[[Any], bytes] = item
+        self._array = array
+
+    def event(self, event: Event, corr: int) -> bytes:
+        """One event, encoded for :meth:`events` (``TypeError`` when it cannot cross)."""
+        return self.item([event.name, list(event.args), event.kwargs, corr])
+
+    def one(self, event: Event, corr: int) -> bytes:
+        """The message of one event (``TypeError`` when it cannot cross)."""
+        fields = [event.name, list(event.args), event.kwargs, corr]
+        self.seq += 1
+        try:
+            return self.codec.encode([VERSION, "e", self.origin, self.seq, fields])
+        except TypeError:
+            self.seq -= 1
+            raise
+
+    def events(self, items: list[bytes]) -> bytes:
+        """The message of these encoded events (the next sequence number)."""
+        self.seq += 1
+        if self._head:
+            assert self._array is not None
+            return self._array([*self._head, self.item(self.seq), *items])
+        codec = self.codec
+        decoded = [codec.decode(item[1:]) for item in items]
+        return codec.encode([VERSION, "e", self.origin, self.seq, *decoded])
+
+    def reply(self, corr: int, ok: bool, answer: Any) -> bytes:
+        """The message answering call ``corr`` (``TypeError`` when the answer cannot cross)."""
+        self.seq += 1
+        return self.codec.encode([VERSION, "r", self.origin, self.seq, corr, ok, answer])
+
+
 def event_bytes(codec: Codec, origin: str, seq: int, event: Event, corr: int) -> bytes:
-    """The message of ``event`` (``TypeError`` when an argument cannot cross)."""
-    args = list(event.args)
-    return codec.encode([VERSION, "e", origin, seq, event.name, args, event.kwargs, corr])
+    """The message of one event (``TypeError`` when an argument cannot cross)."""
+    writer = Writer(codec, origin)
+    writer.seq = seq - 1
+    return writer.events([writer.event(event, corr)])
 
 
 def reply_bytes(codec: Codec, origin: str, seq: int, corr: int, ok: bool, answer: Any) -> bytes:
@@ -167,40 +228,46 @@ def reply_bytes(codec: Codec, origin: str, seq: int, corr: int, ok: bool, answer
     return codec.encode([VERSION, "r", origin, seq, corr, ok, answer])
 
 
-def read_message(payload: Any) -> EventMessage | ReplyMessage:
-    """Decode and check one message; :class:`WireError` says what is wrong with it."""
-    if not isinstance(payload, bytes):
+def read_message(payload: Any) -> EventBatch | ReplyMessage:
+    """Decode and check one message (version 1 or 2); :class:`WireError` says what is
+    wrong with it. Every event of an :class:`EventBatch` is ``[name, args, kwargs, corr]``
+    of the right types."""
+    if type(payload) is not bytes:
         raise WireError(f"a message is bytes, got {type(payload).__name__}")
     try:
         data = decode(payload)
     except (ValueError, RecursionError) as err:
         raise WireError(f"not a netcomp message: {err}", payload) from None
-    if not isinstance(data, list) or len(data) < 2 or data[0] != VERSION:
-        raise WireError("not a netcomp message of version 1", payload)
-    kind = data[1]
-    if kind == "e" and len(data) == 8:
-        _, _, origin, seq, name, args, kwargs, corr = data
-        if (
-            isinstance(origin, str)
-            and type(seq) is int
-            and isinstance(name, str)
-            and isinstance(args, list)
-            and isinstance(kwargs, dict)
-            and all(isinstance(k, str) for k in kwargs)
-            and type(corr) is int
-        ):
-            return EventMessage(origin, seq, name, tuple(args), kwargs, corr)
-    elif kind == "r" and len(data) == 7:
-        _, _, origin, seq, corr, ok, answer = data
-        error_shaped = (
-            isinstance(answer, list) and len(answer) == 2 and all(type(a) is str for a in answer)
-        )
-        if (
-            isinstance(origin, str)
-            and type(seq) is int
-            and type(corr) is int
-            and type(ok) is bool
-            and (ok or error_shaped)
-        ):
-            return ReplyMessage(origin, seq, corr, ok, answer)
+    if type(data) is not list or len(data) < 4:
+        if type(data) is list and len(data) >= 2 and data[0] in (1, 2) and type(data[0]) is int:
+            raise WireError("a netcomp message with fields of the wrong kind", payload)
+        raise WireError("not a netcomp message of version 1 or 2", payload)
+    version, kind, origin, seq = data[0], data[1], data[2], data[3]
+    if type(version) is not int or version not in (1, 2):
+        raise WireError("not a netcomp message of version 1 or 2", payload)
+    if type(origin) is str and type(seq) is int:
+        if kind == "e":
+            events = data[4:] if version == 2 else [data[4:]]
+            for fields in events:
+                if type(fields) is not list or len(fields) != 4:
+                    break
+                name, args, kwargs, corr = fields
+                if (
+                    type(name) is not str
+                    or type(args) is not list
+                    or type(kwargs) is not dict
+                    or type(corr) is not int
+                    or (kwargs and not all(type(key) is str for key in kwargs))
+                ):
+                    break
+            else:
+                if events:  # tuple.__new__: a named tuple's own __new__ is Python code
+                    return _new_tuple(EventBatch, (origin, seq, events))
+        elif kind == "r" and len(data) == 7:
+            corr, ok, answer = data[4], data[5], data[6]
+            error_shaped = (
+                type(answer) is list and len(answer) == 2 and all(type(a) is str for a in answer)
+            )
+            if type(corr) is int and type(ok) is bool and (ok or error_shaped):
+                return ReplyMessage(origin, seq, corr, ok, answer)
     raise WireError("a netcomp message with fields of the wrong kind", payload)
