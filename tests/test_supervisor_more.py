@@ -440,3 +440,18 @@ def test_configure_logging_can_name_the_process() -> None:
     finally:
         logger.handlers[:], logger.level, logger.propagate = saved
     assert stream.getvalue().endswith(f" INFO    netcomp.web.access[{os.getpid()}]: a line\n")
+
+
+def test_workers_serve_every_address_of_a_repeated_bind(app_dir: pathlib.Path) -> None:
+    args = ["--bind", "127.0.0.1:0", "--bind", "127.0.0.1:0", "--workers", "2"]
+    sup = serve(app_dir, "wapp:Root", *args)
+    try:
+        first = sup.port()
+        second = int(sup.out(r"^listening on http://127\.0\.0\.1:(\d+)$").group(1))
+        assert second != first
+        for port in (first, second):  # each address is served by the workers
+            assert get(port)[0] == 200
+        sup.signal(signal.SIGTERM)
+        assert sup.wait() == 0
+    finally:
+        sup.close()

@@ -171,13 +171,21 @@ class RequestCounter(BaseComponent):
 
 
 def listening(root: Manager) -> list[str]:
-    """Where the stream servers of ``root``'s tree listen: their URL when they have one
-    (web servers), else ``host:port`` or the UNIX path."""
+    """Where the stream servers of ``root``'s tree listen, every address of each: a web
+    server's URL (``scheme://host:port``), else ``host:port`` or the UNIX path."""
     found = []
     for node in root.walk():
-        if isinstance(node, Server):
-            url = getattr(node, "url", None)
-            found.append(url if isinstance(url, str) else _where(node.bind))
+        if not isinstance(node, Server):
+            continue
+        url = getattr(node, "url", None)
+        if len(node.binds) == 1 and isinstance(url, str):
+            found.append(url)
+            continue
+        scheme = getattr(node, "scheme", None)
+        for bind in node.binds:
+            where = _where(bind)
+            ip = isinstance(host_port(bind), tuple)
+            found.append(f"{scheme}://{where}" if ip and isinstance(scheme, str) else where)
     return found
 
 
