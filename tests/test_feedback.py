@@ -472,3 +472,25 @@ def test_a_switch_reads_as_its_setting_on_the_class_too() -> None:
     # circuits code reads them on classes (``if MyEvent.success:``).
     assert job.success is True and job.complete is True
     assert quiet.success is False and quiet.failure is False and Event.complete is False
+
+
+def test_a_switch_set_on_a_class_after_its_creation_is_honoured(manager: Manager) -> None:
+    # circuits programs (and circuits' own tests) write ``task.complete = True`` at import.
+    class later(Event):
+        pass
+
+    class later_child(later):
+        pass
+
+    manager += responder("later", lambda: "done")
+    manager += responder("later_child", lambda: "done")
+    feedback = Feedback()
+    manager += feedback
+    later.complete = True
+    assert later.complete is True and later_child.complete is True
+    assert later._extras is True and later_child._extras is True
+    fire_and_flush(manager, later())
+    fire_and_flush(manager, later_child())
+    assert [name for name, _ in feedback.got] == ["later_complete", "later_child_complete"]
+    later.complete = False
+    assert later._extras is False and later_child._extras is False

@@ -54,7 +54,32 @@ class _Switch:
             event._extras = True
 
 
-class Event:
+_SWITCHES = ("success", "failure", "complete")
+
+
+class _EventType(type):
+    """Event's metaclass: a feedback switch set on a class after its creation
+    (``task.complete = True``, as circuits programs do) is kept where the switch reads it,
+    and ``_extras`` (the one flag dispatch reads) is recomputed for that class and every
+    subclass of it."""
+
+    def __setattr__(cls, name: str, value: Any) -> None:
+        if name in _SWITCHES and not isinstance(value, _Switch):
+            type.__setattr__(cls, f"_{name}", value)
+            _recompute_extras(cls)
+            return
+        type.__setattr__(cls, name, value)
+
+
+def _recompute_extras(cls: type) -> None:
+    on = cls._success or cls._failure or cls._complete  # type: ignore[attr-defined]
+    type.__setattr__(cls, "_extras", bool(on))
+    subclasses: list[type] = cls.__subclasses__()
+    for sub in subclasses:
+        _recompute_extras(sub)
+
+
+class Event(metaclass=_EventType):
     """A message: ``name``, ``args``, ``kwargs``; fired onto ``channels``; answered by ``value``.
 
     Subclass it to declare an event type (the class name is the event name) or use
@@ -114,12 +139,12 @@ class Event:
         notify = cls.__dict__.get("notify")
         if notify is not None and not isinstance(notify, property):
             _notify_by_default(cls, notify)
-        for switch in ("success", "failure", "complete"):
+        for switch in _SWITCHES:
             setting = cls.__dict__.get(switch)
             if setting is not None and not isinstance(setting, _Switch):
-                delattr(cls, switch)  # Event's switch serves it
-                setattr(cls, f"_{switch}", setting)
-        cls._extras = bool(cls._success or cls._failure or cls._complete)
+                type.__delattr__(cls, switch)  # Event's switch serves it
+                type.__setattr__(cls, f"_{switch}", setting)
+        _recompute_extras(cls)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.args = args
