@@ -103,10 +103,54 @@ class Dispatcher(BaseComponent):
                 controller.why_not(name, args, kwargs),
             )
             raise NotFound()
+        direct = controller._direct.get(name)
+        if direct is not None:
+            loop = self.loop
+            handlers = loop.registry.lookup(name, controller._channels)[0]
+            if (
+                len(handlers) == 1
+                and handlers[0].fn is direct[0]
+                and loop.observer is None
+                and not loop.tracking
+                and name not in loop.waiters
+            ):
+                # Nobody else could see the action's event: run it here, in this
+                # request's dispatch (docs/architecture.md, "Web").
+                try:
+                    return direct[1](request, response, args, kwargs)  # type: ignore[no-any-return]
+                except Exception as error:
+                    action = self._action_event(name, args, kwargs, request, response)
+                    return self._action_failed(action, controller, handlers[0], error)
+        return self.fire(
+            self._action_event(name, args, kwargs, request, response), controller.channel
+        )
+
+    @staticmethod
+    def _action_event(
+        name: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        request: Request,
+        response: Response,
+    ) -> Event:
         action = Event.create(name, *args, **kwargs)
         action.request = request  # type: ignore[attr-defined]
         action.response = response  # type: ignore[attr-defined]
-        return self.fire(action, controller.channel)
+        return action
+
+    def _action_failed(
+        self, action: Event, controller: Controller, entry: Any, error: Exception
+    ) -> Value:
+        """An action run without its event raised: make the event and its Value now and
+        fail them as its dispatch would have (``exception`` names the action's handler and
+        event; the request gets the error through the returned Value)."""
+        action.channels = controller._channels
+        value = action.value = Value(action, self.root)
+        value.observed = True  # the request's handling reports it (a 500, logged once)
+        loop = self.loop
+        loop.handler_error(action, entry, error)
+        loop.finish(action)
+        return value
 
     def _find(self, path: str) -> tuple[list[str], Controller | None]:
         route = self._routes.get(path)
