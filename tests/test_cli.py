@@ -156,3 +156,28 @@ def test_a_bad_bind_says_what_was_expected(bind: str, message: str) -> None:
     assert proc.returncode == 1
     assert message in proc.stderr
     assert "invalid literal" not in proc.stderr
+
+
+def test_serve_repeats_bind_on_one_server(app_dir: pathlib.Path) -> None:
+    from _net_support import ipv6_loopback
+
+    if not ipv6_loopback():
+        pytest.skip("no IPv6 loopback")
+    v6 = re.compile(r"^listening on http://\[::1\]:(\d+)$")
+    process = Process(
+        str(SCRIPT), "serve", "myapp:Root", "--bind", "127.0.0.1:0", "--bind", "[::1]:0",
+        cwd=app_dir,
+    )  # fmt: skip
+    try:
+        process.wait_listening()
+        assert process.get("/")[2] == b"hello from my app"
+        port6 = process.wait_listening(v6)
+        with socket.create_connection(("::1", port6), timeout=10) as conn:
+            conn.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            answer = b""
+            while chunk := conn.recv(4096):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"hello from my app")
+    finally:
+        code, errors = process.stop()
+    assert code == 0, errors

@@ -203,6 +203,8 @@ def test_every_example_header_is_covered_here() -> None:
         "wsgi_app.py",
         "inspector.py",
         "slow_readers.py",
+        "file_to_server.py",
+        "worker_processes.py",
     }
     assert {p.name for p in EXAMPLES.glob("*.py")} == covered
 
@@ -268,6 +270,20 @@ def test_circuits_chat_header(session: Session) -> None:
     ada.expect(r"joined$")
     ada.type("hi bob\n")
     bob.expect(r"> hi bob$")
+
+
+def test_file_to_server_header(session: Session) -> None:
+    sink, send = steps("file_to_server.py")
+    server = session.start_server(sink)
+    out = session.run(send)  # "(about 0.2 s)": README.md at 50 kB/s, paced by the reader
+    size = (ROOT / "README.md").stat().st_size
+    sent = re.search(
+        rf"^sent {size} bytes of README.md sha256=(\w+) \(paused \d+ times\)$", out, re.M
+    )
+    assert sent and re.search(r"^connected to 127\.0\.0\.1:\d+ from 127\.0\.0\.1:\d+$", out, re.M)
+    got = server.expect(r"^received (\d+) bytes from 127\.0\.0\.1:\d+ sha256=(\w+)$")
+    assert got.groups() == (str(size), sent.group(1))  # "the two sha256 lines match"
+    assert server.interrupt() == 0
 
 
 def test_reconnecting_client_header(session: Session) -> None:
@@ -392,3 +408,15 @@ def test_inspector_header(session: Session) -> None:
     assert data["version"] == 1 and data["servers"][0]["bind"].startswith("127.0.0.1:")
     text = session.run(metrics)  # "(the counters, for Prometheus)"
     assert "# TYPE netcomp_events_total counter" in text
+
+
+@needs_curl
+def test_worker_processes_header(session: Session) -> None:
+    server, index, hits = steps("worker_processes.py")  # the kill lines are prose
+    supervisor = session.start_server(server)
+    pids = {int(p) for p in supervisor.expect(r"workers \[(\d+), (\d+)\]").groups()}
+    answered = re.fullmatch(r"worker pid (\d+)\n", session.run(index))
+    assert answered and int(answered.group(1)) in pids  # "(the pid of the worker ...)"
+    count = re.fullmatch(r"worker pid (\d+) has answered (\d+) requests\n", session.run(hits))
+    assert count and int(count.group(1)) in pids and int(count.group(2)) >= 1
+    assert supervisor.interrupt() == 0

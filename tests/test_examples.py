@@ -40,6 +40,8 @@ def test_every_example_has_a_test_and_an_opening_comment() -> None:
         "wsgi_app.py",  # tests/test_web_examples.py
         "inspector.py",  # tests/test_inspector.py (in a browser), test_example_headers.py
         "slow_readers.py",  # tests/test_example_headers.py
+        "file_to_server.py",  # tests/test_examples_net.py, test_example_headers.py
+        "worker_processes.py",
     }
     found = {p.name for p in EXAMPLES.glob("*.py")}
     missing = found - tested

@@ -8,6 +8,8 @@ a signal stops it and it must exit with status 0 after printing `stopped`.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import os
 import pathlib
 import queue
 import re
@@ -16,6 +18,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import IO
 
@@ -230,3 +233,80 @@ def test_reconnecting_client_delivers_what_it_queued_while_the_server_was_down()
             assert "Traceback" not in err, err
         finally:
             ex.kill()
+
+
+def test_file_to_server_sink_listens_on_both_families() -> None:
+    from _net_support import ipv6_loopback
+
+    if not ipv6_loopback():
+        pytest.skip("no IPv6 loopback")
+    ex = Example("file_to_server.py", "sink", "0", "--also", "[::1]:0")
+    try:
+        ex.wait_listening()
+        v6 = re.match(r"^listening on \[::1\]:(\d+)$", ex.next_line())
+        assert v6, "expected the second address's line"
+        data = bytes(range(256)) * 4096
+        with socket.create_connection(("::1", int(v6.group(1))), timeout=TIMEOUT) as up:
+            up.sendall(data)
+            port = up.getsockname()[1]
+        line = ex.next_line()
+        digest = hashlib.sha256(data).hexdigest()
+        assert line == f"received {len(data)} bytes from [::1]:{port} sha256={digest}"
+        code, _rest, err = ex.stop(signal.SIGINT)
+        assert code == 0, err
+    finally:
+        ex.kill()
+
+
+# ------------------------------------------------------------------ worker processes
+
+
+def http_get(port: int, path: str) -> str:
+    """One request on a new connection; the body."""
+    with connect(port) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 "), head
+    return body.decode()
+
+
+def test_worker_processes_serve_with_their_own_state_and_are_supervised() -> None:
+    ex = Example("worker_processes.py", "0", "2")
+    try:
+        port = int(re.fullmatch(r"listening on http://127\.0\.0\.1:(\d+)", ex.next_line())[1])
+        line = re.fullmatch(r"supervisor pid (\d+), workers \[(\d+), (\d+)\]", ex.next_line())
+        assert line and int(line[1]) == ex.proc.pid
+        first = {int(line[2]), int(line[3])}
+        answered: dict[int, int] = {}
+        for _ in range(200):  # the kernel spreads new connections over both workers
+            pid, count = re.fullmatch(
+                r"worker pid (\d+) has answered (\d+) requests\n", http_get(port, "/hits")
+            ).groups()  # type: ignore[union-attr]
+            answered[int(pid)] = answered.get(int(pid), 0) + 1
+            # Each worker counts its own answers only: state in a tree is per worker.
+            assert int(count) == answered[int(pid)], (pid, count, answered)
+            if len(answered) == 2 and min(answered.values()) >= 3:
+                break
+        assert set(answered) == first
+
+        ex.proc.send_signal(signal.SIGHUP)  # a rolling restart: new workers, one at a time
+        line = re.fullmatch(r"rolling restart done: workers \[(\d+), (\d+)\]", ex.next_line())
+        assert line
+        second = {int(line[1]), int(line[2])}
+        assert not second & first
+        assert int(http_get(port, "/").split()[-1]) in second
+
+        victim = min(second)
+        os.kill(victim, signal.SIGKILL)  # replaced at once
+        deadline = time.monotonic() + TIMEOUT
+        seen: set[int] = set()
+        while not seen - second and time.monotonic() < deadline:
+            seen.add(int(http_get(port, "/").split()[-1]))
+        assert seen - second, seen
+        assert victim not in seen
+        assert_clean_stop(ex)
+    finally:
+        ex.kill()

@@ -7,6 +7,7 @@ an event or a condition with a timeout; the I/O thread must be gone after close 
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -221,3 +222,19 @@ def test_close_before_the_loop_starts_never_connects() -> None:
             recorder.wait_for("close", predicate=on(CH))
         assert client._io_thread is None
         assert server.accepted == 0
+
+
+def test_stop_after_close_ends_cleanly(caplog: pytest.LogCaptureFixture) -> None:
+    # A bug: the loop's end nudged the wake-up descriptor the ended thread had closed
+    # (ValueError from eventfd_write(-1)), logged as an error at every such stop.
+    with RestartableServer() as server:
+        client = ThreadedTCPClient(*server.address, channel=CH)
+        with caplog.at_level(logging.ERROR, logger="netcomp"), app(client) as (manager, rec):
+            rec.wait_for("connected", predicate=on(CH))
+            manager.fire(close(), CH)
+            rec.wait_for("disconnected", predicate=on(CH))
+            thread = client._io_thread
+            assert thread is not None
+            thread.join(5)
+            rec.wait_for("close", predicate=on(CH))
+        assert not [r for r in caplog.records if "cleaned up" in r.getMessage()]

@@ -5,6 +5,7 @@ Usage::
     python benchmarks/http/run.py                                # all servers, 50 conns, 5 s
     python benchmarks/http/run.py --servers netcomp,aiohttp --repeat 3 --json /tmp/http.json
     python benchmarks/http/run.py --duration 10 --connections 100
+    python benchmarks/http/run.py --workers 2                    # worker processes, see below
 
 For each server (``servers/<name>_app.py``, a fresh process pinned to CPU 0 with ``taskset``,
 port 0, it prints ``listening PORT``), after one successful request as a readiness check,
@@ -23,6 +24,15 @@ netcomp/aiohttp, and the goals of issue 5 (netcomp >= 5x circuits.web and >= 0.8
 aiohttp). Exit status 0 unless a server or wrk failed (the goals do not affect it).
 Every server is killed on exit, also on Ctrl-C, SIGTERM or an error. Linux only. Never run
 in CI.
+
+``--workers N`` measures servers that use several cores: netcomp with 1 and N worker
+processes (``netcomp.net.Supervisor``), ``uvicorn --workers N`` and gunicorn with N aiohttp
+workers (``--servers`` picks from ``netcomp``, ``netcomp-wK``, ``uvicorn``, ``uvicorn-wK``,
+``aiohttp``, ``gunicorn-wK``). Nothing is pinned: the servers and wrk (``--wrk-threads``)
+share every core, and the CPU columns say how they shared it (the server's is the sum over
+its processes). Each server gets a 1 s wrk warm-up first (its workers all started). The
+goals printed are issue 15's: netcomp with N workers at least 1.3x netcomp with 1, and
+ahead of uvicorn with N.
 """
 
 from __future__ import annotations
@@ -39,6 +49,7 @@ import re
 import resource
 import selectors
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -55,8 +66,26 @@ SERVER_CPU = "0"
 WRK_CPU = "1"
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 5.0
-DISTRIBUTIONS = ("netcomp", "circuits", "aiohttp", "tornado", "uvicorn", "uvloop", "httptools")
+DISTRIBUTIONS = (
+    "netcomp",
+    "circuits",
+    "aiohttp",
+    "tornado",
+    "uvicorn",
+    "uvloop",
+    "httptools",
+    "gunicorn",
+)
 TICKS = os.sysconf("SC_CLK_TCK")
+#: ``--workers``: the multi-process servers (``name-wK``) and the scripts that run them.
+WORKER_SCRIPTS = {
+    "netcomp": "netcomp_app",
+    "uvicorn": "uvicorn_workers_app",
+    "gunicorn": "gunicorn_app",
+}
+#: Goals of issue 15 (``--workers N``): netcomp-wN / netcomp-w1 and netcomp-wN / uvicorn-wN.
+WORKER_GOALS = (1.3, 1.0)
+WARMUP = 1
 
 _children: list[subprocess.Popen[bytes]] = []
 
@@ -78,6 +107,31 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
+def _tree_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process and all its descendants (a supervisor and its workers)."""
+    return sum(_cpu_seconds(p) for p in _tree(pid))
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its live descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, ()))
+    return found
+
+
 def _busy_seconds() -> float:
     """CPU seconds all CPUs spent busy since boot (/proc/stat: all but idle and iowait)."""
     with open("/proc/stat") as f:
@@ -85,23 +139,42 @@ def _busy_seconds() -> float:
     return (sum(values[:8]) - values[3] - values[4]) / TICKS
 
 
+def server_argv(name: str) -> tuple[list[str], int | None]:
+    """The script and arguments of server ``name`` (``netcomp``, ``uvicorn-w2``...), and
+    its worker count (None: one process). A multi-process server gets a real port."""
+    base, _, count = name.partition("-w")
+    if not count:
+        return [str(HERE / "servers" / f"{name}_app.py"), "0"], None
+    script = HERE / "servers" / f"{WORKER_SCRIPTS[base]}.py"
+    return [str(script), str(_free_port()), count], int(count)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def start_server(
-    name: str, log: Path, profile: Path | None = None
+    name: str, log: Path, profile: Path | None = None, pinned: bool = True
 ) -> tuple[subprocess.Popen[bytes], int]:
-    """Start ``servers/<name>_app.py`` pinned to CPU 0; wait for its port and one 200.
+    """Start ``servers/<name>_app.py`` (pinned to CPU 0 unless ``pinned`` is false); wait
+    for its port and one 200 (and, for worker processes, for every worker).
 
     With ``profile``, the server runs under ``cProfile`` writing to that path on exit.
     """
-    script = HERE / "servers" / f"{name}_app.py"
+    argv, workers = server_argv(name)
     python = [sys.executable] + (["-m", "cProfile", "-o", str(profile)] if profile else [])
+    pin = ["taskset", "-c", SERVER_CPU] if pinned else []
     errfile = open(log, "wb")  # noqa: SIM115 - closed below, the child keeps its copy
     try:
         proc = subprocess.Popen(
-            ["taskset", "-c", SERVER_CPU, *python, str(script), "0"],
+            [*pin, *python, *argv],
             stdout=subprocess.PIPE,
             stderr=errfile,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            cwd=HERE / "servers",
         )
     finally:
         errfile.close()
@@ -133,12 +206,26 @@ def start_server(
             finally:
                 conn.close()
             if resp.status == 200 and body == b"Hello, World!":
+                if workers:
+                    _wait_for_workers(name, proc, workers, deadline)
                 return proc, port
             raise BenchError(f"{name}: GET / gave {resp.status} {body[:80]!r}")
         except OSError as err:
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise BenchError(f"{name}: not answering: {err}; see {log}") from err
             time.sleep(0.05)
+
+
+def _wait_for_workers(
+    name: str, proc: subprocess.Popen[bytes], workers: int, deadline: float
+) -> None:
+    """Until the server has ``workers`` processes under it (uvicorn, gunicorn: helpers
+    count too, so also give them a moment to finish importing)."""
+    while len(_tree(proc.pid)) - 1 < workers:
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise BenchError(f"{name}: fewer than {workers} worker processes")
+        time.sleep(0.05)
+    time.sleep(0.5)
 
 
 def stop_server(proc: subprocess.Popen[bytes]) -> None:
@@ -197,16 +284,24 @@ def parse_wrk(text: str) -> dict[str, Any]:
 
 
 def run_wrk(
-    url: str, mode: str, duration: int, connections: int, server_pid: int
+    url: str,
+    mode: str,
+    duration: int,
+    connections: int,
+    server_pid: int,
+    pinned: bool = True,
+    threads: int = 1,
 ) -> dict[str, Any]:
-    """One wrk run pinned to CPU 1; the parsed result plus the CPU both sides used."""
-    cmd = ["taskset", "-c", WRK_CPU, "wrk", "-t1", f"-c{connections}", f"-d{duration}s"]
+    """One wrk run (pinned to CPU 1 unless ``pinned`` is false); the parsed result plus
+    the CPU both sides used (the server's summed over its processes)."""
+    pin = ["taskset", "-c", WRK_CPU] if pinned else []
+    cmd = [*pin, "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s"]
     cmd += ["--latency"]
     if mode == "close":
         cmd += ["-H", "Connection: close"]
     cmd.append(url)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    server_before = _cpu_seconds(server_pid)
+    server_before = _tree_cpu_seconds(server_pid)
     busy_before = _busy_seconds()
     start = time.monotonic()
     try:
@@ -216,7 +311,7 @@ def run_wrk(
     except subprocess.TimeoutExpired as err:
         raise BenchError(f"wrk did not finish within {duration + 30} s") from err
     wall = time.monotonic() - start
-    server_cpu = _cpu_seconds(server_pid) - server_before
+    server_cpu = _tree_cpu_seconds(server_pid) - server_before
     busy = _busy_seconds() - busy_before
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -245,9 +340,14 @@ def _errors(cell: dict[str, Any]) -> str:
 
 def table(best: dict[str, dict[str, Any]], servers: list[str], options: Any) -> str:
     """The markdown table: one row per server, keep-alive and close side by side."""
+    where = (
+        f"nothing pinned: servers and wrk share {os.cpu_count()} CPUs"
+        if options.workers
+        else "server on CPU 0, wrk on CPU 1"
+    )
     lines = [
-        f"Hello world, wrk -t1 -c{options.connections} -d{options.duration}s, "
-        f"best of {options.repeat}; server on CPU 0, wrk on CPU 1",
+        f"Hello world, wrk -t{options.wrk_threads} -c{options.connections} "
+        f"-d{options.duration}s, best of {options.repeat}; {where}",
         "",
         "| server | keep-alive req/s | p99 ms | errors | CPU srv/wrk/rest "
         "| close req/s | p99 ms | errors | CPU srv/wrk/rest |",
@@ -268,6 +368,13 @@ def table(best: dict[str, dict[str, Any]], servers: list[str], options: Any) -> 
             ]
         lines.append("| " + " | ".join(row) + " |")
     lines.append("")
+    lines += worker_goals(best, options.workers) if options.workers else goals(best)
+    return "\n".join(lines)
+
+
+def goals(best: dict[str, dict[str, Any]]) -> list[str]:
+    """Issue 5's goals: netcomp against circuits.web and aiohttp, same run."""
+    lines = []
     for other, goal in GOALS.items():
         if "netcomp" not in best or other not in best:
             continue
@@ -281,7 +388,38 @@ def table(best: dict[str, dict[str, Any]], servers: list[str], options: Any) -> 
             verdict = "met" if ratio >= goal else "NOT MET"
             parts.append(f"{mode} {ratio:.2f}x ({verdict})")
         lines.append(f"- netcomp/{other} (goal >= {goal:g}x): " + ", ".join(parts))
-    return "\n".join(lines)
+    return lines
+
+
+def worker_goals(best: dict[str, dict[str, Any]], workers: int) -> list[str]:
+    """Issue 15's goals: netcomp with N workers against 1 worker and uvicorn with N; then
+    each server's requests per CPU-second it used (the rates depend on the CPU share a
+    server got next to wrk and anything else running; this does not)."""
+    lines = []
+    many = f"netcomp-w{workers}"
+    for other, goal in zip(("netcomp-w1", f"uvicorn-w{workers}"), WORKER_GOALS, strict=True):
+        if many not in best or other not in best:
+            continue
+        parts = []
+        for mode in MODES:
+            mine, theirs = best[many].get(mode), best[other].get(mode)
+            if not (mine and theirs and theirs["rps"]):
+                parts.append(f"{mode}: n/a")
+                continue
+            ratio = mine["rps"] / theirs["rps"]
+            met = ratio >= goal if goal > 1.0 else ratio > goal
+            parts.append(f"{mode} {ratio:.2f}x ({'met' if met else 'NOT MET'})")
+        relation = f">= {goal:g}x" if goal > 1.0 else "ahead"
+        lines.append(f"- {many}/{other} (goal {relation}): " + ", ".join(parts))
+    lines += ["", "Requests per server CPU-second (req/s divided by the server's CPU column):"]
+    for name, cells in best.items():
+        parts = [
+            f"{mode} {cells[mode]['rps'] / cells[mode]['server_cpu']:,.0f}"
+            for mode in MODES
+            if cells.get(mode) and cells[mode]["server_cpu"] > 0
+        ]
+        lines.append(f"- {name}: " + (", ".join(parts) or "n/a"))
+    return lines
 
 
 def _versions() -> dict[str, str]:
@@ -297,6 +435,12 @@ def _versions() -> dict[str, str]:
 
 
 # -- main ------------------------------------------------------------------------------
+
+
+def _worker_server(name: str) -> bool:
+    """Whether ``name`` is a multi-process server: ``netcomp-w2``, ``uvicorn-w4``..."""
+    base, sep, count = name.partition("-w")
+    return bool(sep) and base in WORKER_SCRIPTS and count.isdigit() and int(count) >= 1
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
@@ -325,9 +469,21 @@ def main(argv: list[str] | None = None) -> int:
         help="run the netcomp server under cProfile, write the stats here and print the "
         "top 40 functions by tottime (the numbers are then not comparable)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="measure worker processes: netcomp with 1 and N, uvicorn and gunicorn "
+        "(aiohttp workers) with N; nothing pinned",
+    )
+    parser.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (-t)")
     options = parser.parse_args(argv)
+    if options.workers is not None and options.workers < 1:
+        parser.error("--workers: at least 1")
+    if options.workers and options.servers == ",".join(SERVERS):
+        n = options.workers
+        options.servers = f"netcomp-w1,netcomp-w{n},uvicorn-w{n},gunicorn-w{n}"
     servers = [s.strip() for s in options.servers.split(",") if s.strip()]
-    unknown = set(servers) - set(SERVERS)
+    unknown = {s for s in servers if s not in SERVERS and not _worker_server(s)}
     if unknown:
         parser.error(f"unknown server(s): {', '.join(sorted(unknown))}")
     modes = [m.strip() for m in options.modes.split(",") if m.strip()]
@@ -346,7 +502,11 @@ def main(argv: list[str] | None = None) -> int:
                 log = options.logs / f"http_bench_{name}.log"
                 try:
                     profile = options.profile if name == "netcomp" else None
-                    proc, port = start_server(name, log, profile)
+                    pinned = not options.workers
+                    proc, port = start_server(name, log, profile, pinned)
+                    if not pinned:
+                        url = f"http://127.0.0.1:{port}/"
+                        run_wrk(url, modes[0], WARMUP, options.connections, proc.pid, False)
                 except BenchError as err:
                     print(f"[{round_ + 1}] {name}: FAILED: {err}", flush=True)
                     failures.append(str(err))
@@ -357,7 +517,13 @@ def main(argv: list[str] | None = None) -> int:
                         url = f"http://127.0.0.1:{port}/"
                         try:
                             res = run_wrk(
-                                url, mode, options.duration, options.connections, proc.pid
+                                url,
+                                mode,
+                                options.duration,
+                                options.connections,
+                                proc.pid,
+                                not options.workers,
+                                options.wrk_threads,
                             )
                         except BenchError as err:
                             print(f"[{round_ + 1}] {name} {mode}: FAILED: {err}", flush=True)
@@ -366,7 +532,7 @@ def main(argv: list[str] | None = None) -> int:
                         alive = proc.poll() is None
                         runs.append({"round": round_ + 1, "server": name, "mode": mode, **res})
                         print(
-                            f"[{round_ + 1}] {name:9} {mode:10} {res['rps']:>10,.0f} req/s  "
+                            f"[{round_ + 1}] {name:11} {mode:10} {res['rps']:>10,.0f} req/s  "
                             f"p99 {res['p99_ms']:7.2f} ms  errors {_errors(res)}  "
                             f"cpu srv {res['server_cpu']:.2f} wrk {res['wrk_cpu']:.2f} "
                             f"rest {res['rest_cpu']:.2f}" + ("" if alive else "  SERVER DIED"),
@@ -403,6 +569,8 @@ def main(argv: list[str] | None = None) -> int:
                 "repeat": options.repeat,
                 "servers": servers,
                 "modes": modes,
+                "workers": options.workers,
+                "wrk_threads": options.wrk_threads,
             },
             "best": {
                 name: {

@@ -415,6 +415,7 @@ def running(
     stop_channels: tuple[Hashable, ...] = (),
     clock: Clock | None = None,
     trace: Trace | int | bool | None = None,
+    record: tuple[str, ...] = (),
 ) -> Iterator[Recorder]:
     """Run ``manager``'s loop in a thread for the ``with`` block; yield a :class:`Recorder`.
 
@@ -426,11 +427,13 @@ def running(
     the loop stops (so lingering closes end as they would in real time).
     ``trace``: record a :class:`Trace` (``True``, a capacity, or a Trace) as
     ``recorder.trace``; if the block raises, or handlers raised, it is saved and the
-    failure says where (:func:`save_failure_trace`).
+    failure says where (:func:`save_failure_trace`). ``record``: the recorder keeps only
+    events of these names (and ``started``, ``exception``), so a long transfer's data
+    events are not all held (default: every event).
     """
     if clock is not None:
         manager.loop.clock = clock
-    recorder = Recorder()
+    recorder = Recorder(names=(*record, "started") if record else ())
     recorder.register(manager)
     if trace is not None and trace is not False:
         recorder.trace = _make_trace(trace).attach(manager)

@@ -37,6 +37,7 @@ from ._logs import configure_logging
 from ._loop import Loop, current_loop
 from ._manager import Manager, current_manager
 from ._observe import LoopObserver
+from ._pipeline import FileReader, Pipeline, pipeline
 from ._pollers import Poller, ensure_poller
 from ._remote import BridgeError, RemoteError, ipc
 from ._scheduling import TimerHandle
@@ -56,6 +57,7 @@ __all__ = [
     "Debugger",
     "Event",
     "EventCancelled",
+    "FileReader",
     "Future",
     "HandlerRun",
     "HandlerSignatureError",
@@ -67,6 +69,7 @@ __all__ = [
     "NetcompError",
     "NotHandled",
     "NotSendable",
+    "Pipeline",
     "Poller",
     "RegistrationError",
     "RemoteError",
@@ -87,6 +90,7 @@ __all__ = [
     "exception",
     "handler",
     "ipc",
+    "pipeline",
     "prepare_unregister",
     "registered",
     "signal",

@@ -40,9 +40,12 @@ class Wakeup:
         return self._rfd
 
     def wake(self) -> None:
-        """Make the descriptor readable. Safe from any thread; never blocks."""
+        """Make the descriptor readable. Safe from any thread; never blocks; a no-op
+        once closed."""
         try:
             if self._wsock is None:
+                if self._wfd < 0:
+                    return  # closed
                 os.eventfd_write(self._wfd, 1)
             else:  # pragma: no cover - non-Linux
                 self._wsock.send(b"\0")
@@ -53,6 +56,8 @@ class Wakeup:
         """Consume pending wakes so the descriptor stops being readable."""
         try:
             if self._rsock is None:
+                if self._rfd < 0:
+                    return  # closed
                 os.eventfd_read(self._rfd)
             else:  # pragma: no cover - non-Linux
                 while self._rsock.recv(4096):

@@ -1,6 +1,7 @@
 """netcomp.net: one shared poller servicing TCP and UNIX stream servers and clients,
 plain or TLS, with buffered output and backpressure, UDP sockets, in-process pipes, the
-reconnecting ``Connex`` and the thread-serviced ``ThreadedTCPClient``.
+reconnecting ``Connex``, the thread-serviced ``ThreadedTCPClient``, and the
+``Supervisor`` that runs a tree in worker processes sharing its listeners.
 
 ``netcomp.net.events`` and ``netcomp.net.sockets`` give the same names under circuits'
 module names."""
@@ -29,8 +30,10 @@ from ._events import (
 )
 from ._lifecycle import ConnectionState
 from ._limits import ConnectionLimits
+from ._peers import Networks, PeerFilter
 from ._pipe import Pipe
 from ._server import Server, TCP6Server, TCPServer, UNIXServer
+from ._supervisor import Supervisor, restarted, serving
 from ._threaded import ThreadedTCPClient
 from ._udp import UDP6Client, UDP6Server, UDPClient, UDPServer
 
@@ -43,13 +46,16 @@ __all__ = [
     "ConnectionState",
     "Connex",
     "HandshakeTimeout",
+    "Networks",
     "NotConnected",
     "OutputBudget",
+    "PeerFilter",
     "Pipe",
     "Poller",
     "QueueFull",
     "RetriesExhausted",
     "Server",
+    "Supervisor",
     "TCP6Client",
     "TCP6Server",
     "TCPClient",
@@ -75,6 +81,8 @@ __all__ = [
     "error",
     "read",
     "ready",
+    "restarted",
+    "serving",
     "starttls",
     "unreachable",
     "write",

@@ -19,10 +19,12 @@ from typing import Any
 
 __all__ = [
     "SocketOptions",
+    "address_family",
     "apply_options",
     "bound_socket",
     "host_port",
     "is_ip_literal",
+    "link_names",
     "parse_bind",
     "set_nodelay",
     "set_notsent_lowat",
@@ -67,6 +69,28 @@ def parse_bind(bind: Any, family: socket.AddressFamily) -> Any:
     return sockaddr(host, int(port), family)
 
 
+def address_family(bind: Any, default: socket.AddressFamily) -> socket.AddressFamily:
+    """The family a bind form names: an IPv6 literal (``("::1", 0)``, ``"[::1]:80"``) is
+    IPv6 and an IPv4 literal IPv4, whatever ``default`` (the server class's family) says;
+    a bound socket has its own; anything else (a port, a name, a path) is ``default``."""
+    if isinstance(bind, socket.socket):
+        return bind.family
+    if default not in (socket.AF_INET, socket.AF_INET6):
+        return default
+    if isinstance(bind, tuple) and bind:
+        host = bind[0]
+    elif isinstance(bind, str):
+        text = bind.strip()
+        if text.startswith("["):
+            return socket.AF_INET6
+        host = text.rpartition(":")[0] if text.count(":") == 1 else text
+    else:
+        return default
+    if not isinstance(host, str) or not is_ip_literal(host):
+        return default
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
 def sockaddr(host: Any, port: Any, family: socket.AddressFamily) -> Any:
     """The address tuple ``bind``/``connect`` take for ``(host, port)`` in ``family``.
 
@@ -96,6 +120,20 @@ def host_port(address: Any) -> Any:
             name = str(scope)
         host = f"{host}%{name}"
     return (host, port)
+
+
+def link_names(sock: socket.socket) -> tuple[Any, Any]:
+    """A connected socket's ``(peername, sockname)`` as :func:`host_port` writes them
+    (None for one the kernel no longer knows)."""
+    try:
+        peer = host_port(sock.getpeername())
+    except OSError:
+        peer = None
+    try:
+        local = host_port(sock.getsockname())
+    except OSError:
+        local = None
+    return peer, local
 
 
 def is_ip_literal(host: str) -> bool:

@@ -22,7 +22,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..core import Future, TimerHandle, handler
-from ._address import host_port, is_ip_literal, set_nodelay, sockaddr
+from ._address import host_port, is_ip_literal, link_names, set_nodelay, sockaddr
 from ._checks import host as check_host
 from ._checks import optional_seconds
 from ._checks import port as check_port
@@ -313,9 +313,11 @@ class Client(SocketComponent):
         self._conn: Connection | None = None  # the link, once up
         self._dial: Dial | None = None  # the connect in progress
         self._target: tuple[Any, Any] | None = None
+        self._names: tuple[Any, Any] = (None, None)  # (peername, sockname) while up
         self._up = False
         self._all_closed = AllClosed()
         self._upgrading = False  # up, and redoing a handshake (starttls)
+        self._held = False  # paused by ``pause()``: the link does not read
         self.fire(ready(self))
         if sock is not None:
             self._adopt(sock)
@@ -350,6 +352,35 @@ class Client(SocketComponent):
     def connected(self) -> bool:
         """Whether the link is up (TCP connected and, with TLS, handshake done)."""
         return self._up
+
+    @property
+    def buffered(self) -> int:
+        """Bytes written and not yet taken by the kernel (0 when not connected)."""
+        conn = self._conn
+        return conn.buffered if conn is not None else 0
+
+    @property
+    def congested(self) -> bool:
+        """Whether output is above ``high_water`` (``drained()`` fires when it falls to
+        ``low_water``): a producer, or a :func:`~netcomp.pipeline`, waits for it."""
+        conn = self._conn
+        return conn is not None and conn.congested
+
+    @property
+    def peername(self) -> Any:
+        """The peer's address while connected (``(host, port)``, IPv6 too; a UNIX
+        path), as ``socket.getpeername`` says; else None."""
+        return self._names[0] if self._up else None
+
+    @property
+    def sockname(self) -> Any:
+        """The local address of the link while connected, else None."""
+        return self._names[1] if self._up else None
+
+    @property
+    def destination(self) -> tuple[Any, Any] | None:
+        """The ``(host, port)`` connected to, as it was asked for, while connected."""
+        return self._target if self._up else None
 
     def _rearm(self) -> None:
         if self._conn is not None:
@@ -392,11 +423,14 @@ class Client(SocketComponent):
     def _dial_up(self, dial: Dial, conn: Connection) -> None:
         self._dial = None
         self._conn = conn
+        if self._held:
+            conn.hold(True)
         self.connection_made(conn)
 
     def _dial_failed(self, dial: Dial, reason: BaseException) -> None:
         """``unreachable(host, port, reason)``, then ``error(reason)`` (circuits' pair: a
-        program may take either); logged once if neither is handled."""
+        program may take either; logged once if neither is handled), then
+        ``disconnected()``."""
         self._dial = None
         self._target = None
         failed = unreachable(dial.host, dial.port, reason)
@@ -405,6 +439,7 @@ class Client(SocketComponent):
         report = error(reason)
         report.follows = failed
         self.fire(report)
+        self.fire(disconnected())  # the one final event: this client is done
 
     # ------------------------------------------------------ connection events
     @handler(False)
@@ -412,8 +447,12 @@ class Client(SocketComponent):
         """Hook: the link is up (after its TLS handshake); fires ``connected``."""
         self._up = True
         self._upgrading = False
+        self._names = link_names(conn.sock)
         host, port = conn.peer
-        self.fire(connected(host, port))
+        event = connected(host, port)
+        event.peername, event.sockname = self._names
+        event.destination = (host, port)
+        self.fire(event)
 
     @handler(False)
     def data_received(self, conn: Connection, data: bytes) -> None:
@@ -470,6 +509,20 @@ class Client(SocketComponent):
             return
         if self._conn is not None:
             self._conn.close()
+
+    @handler("pause")
+    def _on_pause(self) -> None:
+        # A pipeline's backpressure (the client is its source): stop reading; TCP flow
+        # control then holds the server. ``resume()`` reads again.
+        self._held = True
+        if self._conn is not None:
+            self._conn.hold(True)
+
+    @handler("resume")
+    def _on_resume(self) -> None:
+        self._held = False
+        if self._conn is not None:
+            self._conn.hold(False)
 
     @handler("starttls")
     def _on_starttls(self) -> None:

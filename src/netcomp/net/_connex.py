@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core import Event, Future, NetcompError, TimerHandle, handler
+from ._address import link_names
 from ._checks import count, optional_seconds
 from ._checks import destinations as check_destinations
 from ._client import Dial
@@ -241,6 +242,7 @@ class Connex(SocketComponent):
         self._outbox_size = 0
         self._refused = False  # a write was refused: say ``drained`` when there is room
         self._conn: Connection | None = None
+        self._names: tuple[Any, Any] = (None, None)  # (peername, sockname) of the link
         self._closing: set[Connection] = set()  # links we closed, still sending
         self._all_closed = AllClosed()
         self._dial: Dial | None = None
@@ -271,6 +273,38 @@ class Connex(SocketComponent):
     def connected(self) -> bool:
         """Whether a link is up."""
         return self._state == CONNECTED
+
+    @property
+    def congested(self) -> bool:
+        """Whether the link's output is above ``high_water`` (``drained()`` follows)."""
+        conn = self._conn
+        return conn is not None and conn.congested
+
+    @property
+    def peername(self) -> Any:
+        """The peer's address while connected (as ``socket.getpeername`` says), else None."""
+        return self._names[0] if self._state == CONNECTED else None
+
+    @property
+    def sockname(self) -> Any:
+        """The local address of the link while connected, else None."""
+        return self._names[1] if self._state == CONNECTED else None
+
+    @property
+    def destination(self) -> tuple[str, int] | None:
+        """The one of ``destinations`` the link is up to, while connected, else None."""
+        conn = self._conn
+        if conn is None or self._state != CONNECTED:
+            return None
+        return conn.peer  # type: ignore[no-any-return]
+
+    @handler(False)
+    def next_destination(self) -> tuple[str, int]:
+        """Move on: the next attempt goes to the destination after the last one tried
+        (in turn, wrapping around); returns it. A failed attempt calls this itself, so
+        calling it while connecting or connected only says where the next attempt goes."""
+        self._cursor = (self._cursor + 1) % len(self.destinations)
+        return self.destinations[self._cursor]
 
     @property
     def queued(self) -> int:
@@ -339,8 +373,12 @@ class Connex(SocketComponent):
         assert conn is not None
         self._failures = self._attempts = 0
         self._last_reason = None
+        self._names = link_names(conn.sock)
         host, port = conn.peer
-        self.fire(connected(host, port))
+        event = connected(host, port)
+        event.peername, event.sockname = self._names
+        event.destination = (host, port)
+        self.fire(event)
         if self._outbox:
             data = b"".join(self._outbox)
             self._outbox.clear()
@@ -404,7 +442,7 @@ class Connex(SocketComponent):
         self._attempts += 1
         self._last_reason = reason
         self.fire(unreachable(dial.host, dial.port, reason, self._attempts))
-        self._cursor = (self._cursor + 1) % len(self.destinations)
+        self.next_destination()
         self._round_left -= 1
         if self._round_left > 0:
             self._feed("failover")

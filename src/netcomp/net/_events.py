@@ -3,7 +3,8 @@
 Client side: ``connect(host, port, secure=False)`` in; ``connected(host, port)``,
 ``disconnected()``, ``read(data)``, ``unreachable(host, port, reason)`` then
 ``error(reason)`` (a failed connect), ``error(err)``, ``drained()``, ``closed()`` out;
-``write(data)``, ``close()`` (or ``disconnect()``), ``starttls()`` in.
+``write(data)``, ``close()`` (or ``disconnect()``), ``starttls()``, ``pause()`` and
+``resume()`` (stop/resume reading: a pipeline's backpressure) in.
 Server side: ``ready(component, bind)`` (``bind``: ``(host, port)``, IPv6 too, or a path),
 ``connect(sock, host, port)``, ``disconnect(sock)``, ``read(sock, data)``,
 ``error(sock, err)``, ``drained(sock)``, ``closed()`` out; ``write(sock, data)``,
@@ -52,9 +53,23 @@ class connect(Event):
 
 
 class connected(Event):
-    """Out (client): ``connected(host, port)``: the connection is up (TLS handshake done)."""
+    """Out (client): ``connected(host, port)``: the connection is up (TLS handshake done).
+
+    ``host``/``port`` are the destination that was asked for (circuits' shape, so
+    ``connected(self, host, port)`` handlers work). The addresses of the link ride on the
+    event as attributes (a handler whose first parameter is ``event`` reads them):
+    ``peername`` and ``sockname`` (``(host, port)``, as the socket's ``getpeername`` /
+    ``getsockname`` say) and ``destination`` (the ``(host, port)`` in use). The client
+    has the same three as read-only properties while connected.
+    """
 
     notification = True
+    #: The peer's address, ``(host, port)`` (IPv6 too), or a UNIX path.
+    peername: Any = None
+    #: The local address of the link.
+    sockname: Any = None
+    #: The destination in use, as it was asked for: ``(host, port)`` (a name stays a name).
+    destination: Any = None
 
 
 class disconnect(Event):
@@ -65,7 +80,9 @@ class disconnect(Event):
 
 
 class disconnected(Event):
-    """Out (client): ``disconnected()``: the connection is gone."""
+    """Out (client): ``disconnected()``: the connection is gone, or was never made: a TCP
+    or threaded client's failed connect (``unreachable``, ``error``) ends with it too, so
+    one handler hears that the client is done, whatever happened."""
 
     notification = True
 

@@ -1,11 +1,13 @@
 """Stream servers: TCP (IPv4, IPv6) and UNIX, plain or TLS, on the tree's one selector.
 
 Rules:
-* Each readiness of the listening socket accepts at most ``max_accepts`` connections, so a
-  flood of connects never starves established ones.
-* Out of descriptors (EMFILE/ENFILE/ENOBUFS/ENOMEM): stop watching the listening socket for
-  ``accept_backoff`` seconds (no spinning on a readiness we cannot serve), report the
-  error once, keep serving open connections, then accept again.
+* A server listens on one or more addresses (``bind`` may be a list): one
+  :class:`~._listener.Listener` each (accepting, with its own backoff: see
+  :mod:`._listener`), one channel, one set of connections, one ``ready(server, bind)``
+  per address.
+* ``allow=``/``deny=`` (networks, :mod:`._peers`): a refused peer is closed at accept,
+  before any byte is read or written, counted in ``refused`` and logged at DEBUG on
+  ``netcomp.net``. Without the lists, accept runs the code it ran before.
 * ``connect(sock, host, port)`` fires once a connection is usable (after the TLS handshake);
   a connection that fails its handshake fires ``error(sock, err)`` only; one that was up
   (a failed STARTTLS included) ends with ``disconnect(sock)``.
@@ -16,14 +18,13 @@ Rules:
   congested; if it is still over after ``output_grace`` seconds, congested connections
   are closed, the slowest readers first, until it is back under, and one WARNING on
   ``netcomp.net`` says how many.
+* In a worker process of a Supervisor the listening socket is the supervisor's (see
+  :mod:`._listeners`): the server does not bind it, and leaves its UNIX path alone.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import logging
-import os
 import socket
 import ssl
 from typing import Any
@@ -31,28 +32,41 @@ from typing import Any
 from ..core import Future, TimerHandle, handler
 from ._address import (
     SocketOptions,
+    address_family,
     apply_options,
     bound_socket,
-    host_port,
     set_nodelay,
     set_notsent_lowat,
 )
 from ._address import socket_options as check_options
 from ._budget import OutputBudget, shed
 from ._checks import count, optional_count, seconds
-from ._connection import READ, Connection
+from ._connection import Connection
 from ._errors import NotConnected
 from ._events import closed, connect, disconnect, drained, error, read, ready
 from ._limits import ConnectionLimits
+from ._listener import Listener
+from ._listeners import supervised_listener
+from ._peers import NetworkSpec, PeerFilter
 from ._poller import SocketComponent
 from ._tls import server_context
 from ._waiters import AllClosed
 
 __all__ = ["Server", "TCP6Server", "TCPServer", "UNIXServer"]
 
-_OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
-
 log = logging.getLogger("netcomp.net")
+
+
+def _bind_list(bind: Any, sock: socket.socket | None) -> list[Any]:
+    """The addresses to listen on: ``sock`` alone when given (``bind`` is then ignored,
+    as it always was), else ``bind``: one form, or a list of forms and bound sockets."""
+    if sock is not None:
+        return [sock]
+    if isinstance(bind, list):
+        if not bind:
+            raise ValueError("bind is an empty list: give at least one address")
+        return list(bind)
+    return [bind]
 
 
 def _tls_options(
@@ -91,25 +105,28 @@ class Server(SocketComponent):
         sock: socket.socket | None = None,
         channel: Any = "server",
         socket_options: SocketOptions = (),
+        allow: NetworkSpec | None = None,
+        deny: NetworkSpec | None = None,
         output_budget: int | None = None,
         output_grace: float = 10.0,
         notsent_lowat: int | None = None,
     ) -> None:
         """Bind (or adopt ``sock``) and listen at once, so errors surface here.
 
-        ``secure``: TLS from the first byte; by default, whenever ``ssl_context`` or
-        ``certfile`` is given. ``secure=False`` with a context serves plaintext and keeps the
-        context for ``starttls(sock)``. ``socket_options``: ``(level, option, value)``
-        triples set on the listening socket before it binds (on ``sock`` when adopted).
-        A socket given as ``bind`` (circuits' form) is adopted as ``sock``.
+        ``bind``: one address, or a list of them (and of bound sockets) to listen on all
+        (an IPv6 literal listens on IPv6 whatever the class). ``secure``: TLS from the first
+        byte; by default, whenever ``ssl_context`` or ``certfile`` is given. ``secure=False``
+        with a context keeps it for ``starttls(sock)``. ``socket_options``: ``(level,
+        option, value)`` triples set on listening sockets before they bind. ``sock``: listen
+        on this bound socket instead (``bind`` is ignored); a socket given as ``bind``
+        (circuits' form) is adopted too. ``allow``/``deny``: networks whose peers are
+        served/refused at accept (deny wins); see :attr:`refused`.
         ``output_budget``: bytes buffered over all connections at most (``None``: each one's
         ``high_water`` only); ``output_grace``: seconds over it before the slowest go.
         ``notsent_lowat``: bytes the kernel may hold unsent per TCP connection (Linux's
         ``TCP_NOTSENT_LOWAT``; ``None``: the system's setting, often unbounded).
         """
         super().__init__(channel=channel)
-        if isinstance(bind, socket.socket) and sock is None:
-            bind, sock = None, bind
         self.secure, self.ssl_context = _tls_options(secure, ssl_context, certfile, keyfile)
         self.nodelay = nodelay
         self.notsent_lowat = optional_count("notsent_lowat", notsent_lowat, 1)
@@ -120,18 +137,29 @@ class Server(SocketComponent):
         self._shed_timer: TimerHandle | None = None
         self.max_accepts = count("max_accepts", max_accepts, 1)
         self.accept_backoff = seconds("accept_backoff", accept_backoff)
+        count("backlog", backlog)
         options = check_options(socket_options)
+        #: The peer filter (``allow``/``deny``), or None: every peer is served.
+        self.peer_filter = PeerFilter.make(allow, deny)
+        #: Connections refused by ``allow``/``deny`` since the server started.
+        self.refused = 0
         self._connections: dict[socket.socket, Connection] = {}
-        self._accept_timer: TimerHandle | None = None
-        self._starved = False  # out of descriptors, error already reported
         self._all_closed = AllClosed()
         self._listening = True
-        self.socket = sock = self._listening_socket(bind, sock, backlog, reuse_port, options)
-        #: The bound address: ``(host, port)`` (IPv6 too), or the UNIX path.
-        self.bind = host_port(sock.getsockname())
-        self._listener = self.loop.watch(sock, 0, self._on_acceptable)
-        self._watch()
-        self.fire(ready(self, self.bind))
+        self._start_listening(_bind_list(bind, sock), backlog, reuse_port, options)
+
+    def _start_listening(
+        self, binds: list[Any], backlog: int, reuse_port: bool, options: SocketOptions
+    ) -> None:
+        """Open a listener per bind form and say ``ready`` for each."""
+        self._listeners = self._open(binds, backlog, reuse_port, options)
+        first = self._listeners[0]
+        self.family = first.family
+        self.socket = first.sock
+        #: The (first) bound address: ``(host, port)`` (IPv6 too), or the UNIX path.
+        self.bind = first.bind
+        for listener in self._listeners:
+            self.fire(ready(self, listener.bind))
 
     def _connection_limits(
         self, high_water: int, low_water: int, handshake_timeout: float, budget: int | None
@@ -141,28 +169,46 @@ class Server(SocketComponent):
             shared = OutputBudget(count("output_budget", budget, 1), self._budget_over)
         return ConnectionLimits(high_water, low_water, handshake_timeout, budget=shared)
 
-    def _listening_socket(
-        self,
-        bind: Any,
-        sock: socket.socket | None,
-        backlog: int,
-        reuse_port: bool,
-        options: SocketOptions,
-    ) -> socket.socket:
-        count("backlog", backlog)
-        if sock is None:
-            sock = self._make_socket(bind, backlog, reuse_port, options)
-        else:
-            self.family = sock.family
-            apply_options(sock, options)
-            sock.listen(backlog)  # a bound socket may not listen yet (again is harmless)
-        sock.setblocking(False)
-        return sock
+    def _open(
+        self, binds: list[Any], backlog: int, reuse_port: bool, options: SocketOptions
+    ) -> list[Listener]:
+        """A listener for each bind form (all or none: a failure closes those made)."""
+        if self.peer_filter is not None and any(
+            self.family_for(item) == socket.AF_UNIX for item in binds
+        ):
+            raise ValueError("allow=/deny= filter IP peers; a UNIX server has none")
+        accept = self._accepted if self.peer_filter is None else self._accepted_filtered
+        listeners: list[Listener] = []
+        try:
+            for item in binds:
+                shared = None
+                if not isinstance(item, socket.socket):
+                    family = self.family_for(item)
+                    shared = supervised_listener(item, family, backlog, options)
+                if shared is not None:  # a worker process: the supervisor's listening socket
+                    listeners.append(Listener(self, shared, self.loop, accept, owns_path=False))
+                    continue
+                listening = self._listen(item, backlog, reuse_port, options)
+                listeners.append(Listener(self, listening, self.loop, accept))
+        except BaseException:
+            for listener in listeners:
+                listener.close()
+            raise
+        return listeners
 
-    def _make_socket(
+    @handler(False)
+    def family_for(self, bind: Any) -> socket.AddressFamily:
+        """The address family of one bind form (a subclass may know more forms)."""
+        return address_family(bind, self.family)
+
+    def _listen(
         self, bind: Any, backlog: int, reuse_port: bool, options: SocketOptions
     ) -> socket.socket:
-        sock = bound_socket(bind, self.family, socket.SOCK_STREAM, reuse_port, options)
+        if isinstance(bind, socket.socket):
+            apply_options(bind, options)
+            bind.listen(backlog)  # a bound socket may not listen yet (again is harmless)
+            return bind
+        sock = bound_socket(bind, self.family_for(bind), socket.SOCK_STREAM, reuse_port, options)
         try:
             sock.listen(backlog)
         except BaseException:
@@ -170,54 +216,34 @@ class Server(SocketComponent):
             raise
         return sock
 
-    # ---------------------------------------------------------- selector
-    def _watch(self) -> None:
-        """Accept while listening, unless paused for want of descriptors."""
-        accepting = self._listening and self._accept_timer is None
-        self._listener.modify(READ if accepting else 0)
+    @property
+    def binds(self) -> list[Any]:
+        """Every bound address, in the order given (``bind`` is the first)."""
+        return [listener.bind for listener in self._listeners]
+
+    @property
+    def sockets(self) -> list[socket.socket]:
+        """Every listening socket, in the order given (``socket`` is the first)."""
+        return [listener.sock for listener in self._listeners]
 
     def _rearm(self) -> None:
-        self._listener.move(self.loop)
+        for listener in self._listeners:
+            listener.move(self.loop)
         for conn in list(self._connections.values()):
             conn.attach(self.loop)
 
     # ------------------------------------------------------------ accept
-    def _on_acceptable(self, mask: int) -> None:
-        listener = self.socket
-        for _ in range(self.max_accepts):
-            try:
-                sock, address = listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as err:
-                if err.errno in _OUT_OF_RESOURCES:
-                    self._pause_accepting(err)
-                    return
-                if err.errno in (errno.ECONNABORTED, errno.EPROTO, errno.EPERM):
-                    continue
-                self.fire(error(None, err))
-                return
-            self._accepted(sock, address)
+    @handler(False)
+    def accept_failed(self, listener: Listener, err: OSError) -> None:
+        """Hook: accepting on ``listener`` failed (out of descriptors: once per shortage)."""
+        self.fire(error(None, err))
 
-    def _pause_accepting(self, err: OSError) -> None:
-        self._listener.modify(0)
-        if not self._starved:  # once per shortage, not once per retry
-            self._starved = True
-            self.fire(error(None, err))
-
-        def resume() -> None:
-            self._accept_timer = None
-            self._watch()
-
-        self._accept_timer = self.loop.call_later(self.accept_backoff, resume)
-
-    def _accepted(self, sock: socket.socket, address: Any) -> None:
-        self._starved = False
+    def _accepted(self, sock: socket.socket, address: Any, listener: Listener) -> None:
         sock.setblocking(False)
         if self.nodelay:
-            set_nodelay(sock, self.family)
+            set_nodelay(sock, listener.family)
         if self.notsent_lowat is not None:
-            set_notsent_lowat(sock, self.family, self.notsent_lowat)
+            set_notsent_lowat(sock, listener.family, self.notsent_lowat)
         conn = Connection(self, sock, address, self.limits)
         self._connections[sock] = conn
         conn.attach(self.loop)
@@ -254,6 +280,15 @@ class Server(SocketComponent):
         )
         if budget.over_since is not None:  # still over (it could not get under): again
             self._shed_timer = self.loop.call_later(self.output_grace, self._shed)
+
+    def _accepted_filtered(self, sock: socket.socket, address: Any, listener: Listener) -> None:
+        assert self.peer_filter is not None
+        if self.peer_filter.permits(address):
+            self._accepted(sock, address, listener)
+            return
+        sock.close()  # before a byte is read or written
+        self.refused += 1
+        log.debug("%r refused a connection from %s (allow/deny)", self, _shown(address))
 
     # ------------------------------------------------------ connection events
     @handler(False)
@@ -349,17 +384,11 @@ class Server(SocketComponent):
         if not self._listening:
             return
         self._listening = False
-        if self._accept_timer is not None:
-            self._accept_timer.cancel()
-            self._accept_timer = None
         if self._shed_timer is not None:
             self._shed_timer.cancel()
             self._shed_timer = None
-        self._listener.cancel()
-        self.socket.close()
-        if self.family == socket.AF_UNIX and isinstance(self.bind, str) and self.bind:
-            with contextlib.suppress(OSError):
-                os.unlink(self.bind)
+        for listener in self._listeners:
+            listener.close()
         for conn in list(self._connections.values()):
             self.shutdown_connection(conn)
         self.fire(closed())
@@ -411,8 +440,16 @@ class Server(SocketComponent):
         )
 
 
+def _shown(address: Any) -> str:
+    if isinstance(address, tuple) and len(address) >= 2:
+        host = f"[{address[0]}]" if ":" in str(address[0]) else address[0]
+        return f"{host}:{address[1]}"
+    return repr(address)
+
+
 class TCPServer(Server):
-    """A TCP server on IPv4. ``bind``: a port (127.0.0.1), ``(host, port)``, ``"host:port"``."""
+    """A TCP server on IPv4. ``bind``: a port (127.0.0.1), ``(host, port)``, ``"host:port"``,
+    or a list of those (an IPv6 literal among them listens on IPv6)."""
 
     family = socket.AF_INET
 

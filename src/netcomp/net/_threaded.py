@@ -12,6 +12,11 @@ Rules:
 * At most ``max_pending_reads`` ``read`` events are in flight: beyond that the thread stops
   reading until the loop has handled them, so a fast peer cannot grow memory without bound
   (TCP flow control pushes back on the peer).
+* Output is counted (``buffered``: written and not yet taken by the kernel). Above
+  ``high_water`` it is ``congested``; when it falls to ``low_water`` again ``drained()``
+  fires, so a producer can pace itself (a :func:`~netcomp.pipeline` does).
+* Whatever happens (refused, reset, closed, even closed before it connected), the
+  thread's end fires one final ``disconnected()``, after ``unreachable`` or ``error``.
 * Everything given to it is sent: ``initial_send`` first, then every ``write`` in order,
   including writes fired before the connection was up. ``close()`` sends what is left,
   then closes; a write after the end is refused with ``error(NotConnected)``.
@@ -31,11 +36,12 @@ from collections import deque
 from typing import Any
 
 from ..core import BaseComponent, Event, Future, TimeoutError, Wakeup, handler
-from ._address import set_nodelay
+from ._address import link_names, set_nodelay
 from ._checks import count, optional_seconds, seconds
 from ._checks import port as check_port
 from ._errors import ConnectTimeout, NotConnected
-from ._events import connected, disconnected, error, read, unreachable
+from ._events import connected, disconnected, drained, error, read, unreachable
+from ._limits import ConnectionLimits
 from ._replies import write_back
 from ._waiters import AllClosed
 
@@ -49,9 +55,12 @@ class ThreadedTCPClient(BaseComponent):
     """A TCP client whose socket lives on its own thread (Kamaelia's ThreadedTCPClient).
 
     It connects when the loop starts (or when it joins a running tree). Events in:
-    ``write(data)``, ``close()``. Out: ``connected(host, port)``, ``read(data)`` (a
-    handler's bytes result is sent back), ``disconnected()``, ``unreachable(host, port,
-    reason)`` if the connect fails, ``error(err)``. One connection per instance.
+    ``write(data)``, ``close()``, ``pause()``/``resume()`` (stop/resume reading: a
+    pipeline's backpressure). Out: ``connected(host, port)`` (with ``peername``,
+    ``sockname``, ``destination`` attributes), ``read(data)`` (a handler's bytes result is
+    sent back), ``drained()`` (output fell to ``low_water`` after passing ``high_water``),
+    ``unreachable(host, port, reason)`` if the connect fails, ``error(err)``, and always
+    a final ``disconnected()``. One connection per instance.
     """
 
     channel = "threadedclient"
@@ -66,9 +75,13 @@ class ThreadedTCPClient(BaseComponent):
         close_timeout: float = 5.0,
         join_timeout: float = 5.0,
         max_pending_reads: int = 64,
+        high_water: int = 1024 * 1024,
+        low_water: int = 256 * 1024,
     ) -> None:
         """``close_timeout``: seconds a close may spend sending what is left and waiting
-        for the peer's EOF. ``join_timeout``: seconds to wait for the thread to end."""
+        for the peer's EOF. ``join_timeout``: seconds to wait for the thread to end.
+        ``high_water``/``low_water``: output bytes above which it is ``congested`` and at
+        which ``drained()`` fires again."""
         super().__init__(channel=channel)
         self.host = host
         self.initial_send = bytes(initial_send) if initial_send else b""
@@ -77,6 +90,12 @@ class ThreadedTCPClient(BaseComponent):
         self.close_timeout = seconds("close_timeout", close_timeout)
         self.join_timeout = seconds("join_timeout", join_timeout)
         self.max_pending_reads = count("max_pending_reads", max_pending_reads, 1)
+        self.limits = ConnectionLimits(high_water, low_water, None, pause_reading=False)
+        self._buffered = len(self.initial_send)  # written, not yet sent (under _out_lock)
+        self._congested = False
+        self._out_lock = threading.Lock()
+        self._names: tuple[Any, Any] = (None, None)
+        self._held = False  # paused by ``pause()``: the thread does not read
         self._inbox: deque[bytes] = deque()  # writes, loop thread -> I/O thread
         self._wakeup: Wakeup | None = None  # made with the thread
         self._io_thread: threading.Thread | None = None
@@ -92,6 +111,31 @@ class ThreadedTCPClient(BaseComponent):
     def connected(self) -> bool:
         """Whether the connection is up."""
         return self._up
+
+    @property
+    def peername(self) -> Any:
+        """The peer's address while connected (as ``socket.getpeername`` says), else None."""
+        return self._names[0] if self._up else None
+
+    @property
+    def sockname(self) -> Any:
+        """The local address of the link while connected, else None."""
+        return self._names[1] if self._up else None
+
+    @property
+    def destination(self) -> tuple[str, int] | None:
+        """``(host, port)`` as given, while connected, else None."""
+        return (self.host, self.port) if self._up else None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes written and not yet taken by the kernel."""
+        return self._buffered
+
+    @property
+    def congested(self) -> bool:
+        """Whether output passed ``high_water`` and has not fallen to ``low_water`` yet."""
+        return self._congested
 
     @property
     def alive(self) -> bool:
@@ -127,8 +171,22 @@ class ThreadedTCPClient(BaseComponent):
             self.fire(error(NotConnected(f"{self!r}: write after close() or the end")))
             return
         if data:
+            with self._out_lock:
+                self._buffered += len(data)
+                if self._buffered > self.limits.high_water:
+                    self._congested = True
             self._inbox.append(bytes(data))
             self._nudge()
+
+    @handler("pause")
+    def _on_pause(self) -> None:
+        # A pipeline's backpressure (the client is its source): stop reading.
+        self._held = True
+
+    @handler("resume")
+    def _on_resume(self) -> None:
+        self._held = False
+        self._nudge()
 
     @handler("close")
     def _on_close(self) -> None:
@@ -178,6 +236,9 @@ class ThreadedTCPClient(BaseComponent):
         self._close_wakeup()
         unsent = sum(len(chunk) for chunk in self._inbox)
         self._inbox.clear()
+        with self._out_lock:
+            self._buffered = 0
+            self._congested = False
         if unsent:
             self.fire(error(NotConnected(f"{self!r}: {unsent} bytes written too late to send")))
         self._ended_waiters.done()
@@ -216,17 +277,21 @@ class ThreadedTCPClient(BaseComponent):
                 return
             if sock is None:  # closed while connecting
                 return
+            self._names = link_names(sock)
             self._up = True
-            self._emit(connected(self.host, self.port))
+            event = connected(self.host, self.port)
+            event.peername, event.sockname = self._names
+            event.destination = (self.host, self.port)
+            self._emit(event)
             try:
                 self._serve(sock)
             except OSError as err:
                 self._emit(error(err))
             self._up = False
-            self._emit(disconnected())
         finally:
             if sock is not None:
                 sock.close()
+            self._emit(disconnected())  # the one final event, whatever happened
             self.loop.call_soon_threadsafe(self._thread_ended)
 
     def _connect(self) -> socket.socket | None:
@@ -292,7 +357,7 @@ class ThreadedTCPClient(BaseComponent):
                 if shut and peer_done:
                     return
                 with self._reads_lock:
-                    room = self._reads_in_flight < self.max_pending_reads
+                    room = self._reads_in_flight < self.max_pending_reads and not self._held
                 mask = 0
                 if not peer_done and (room or shut):
                     mask |= selectors.EVENT_READ
@@ -323,8 +388,19 @@ class ThreadedTCPClient(BaseComponent):
                         except (BlockingIOError, InterruptedError):
                             sent = 0
                         del out[:sent]
+                        self._sent(sent)
                 if not mask:
                     selector.register(sock, selectors.EVENT_READ)
+
+    def _sent(self, size: int) -> None:
+        """I/O thread: ``size`` bytes went out; say ``drained`` on falling to low water."""
+        with self._out_lock:
+            self._buffered -= size
+            drained_now = self._congested and self._buffered <= self.limits.low_water
+            if drained_now:
+                self._congested = False
+        if drained_now:
+            self._emit(drained())
 
     def _deliver(self, data: bytes) -> None:
         with self._reads_lock:

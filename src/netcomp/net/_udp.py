@@ -10,6 +10,9 @@ Rules:
   (ENOBUFS), never silently and never by growing without bound.
 * Every failure to send one datagram (too large, no route, a name that does not resolve)
   is an ``error(address, err)`` event; the loop goes on. A datagram is never split.
+* ``allow``/``deny`` (:mod:`._peers`): a datagram from a refused sender is dropped unread
+  by handlers, counted in ``refused`` and logged at DEBUG; without the lists nothing is
+  checked.
 * Destination names are resolved on a helper thread (never on the loop), in order per
   destination; numeric addresses are sent at once.
 * ``close()`` sends what is queued, then closes and fires ``disconnect(sock)`` (circuits'
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import logging
 import selectors
 import socket
 from collections import deque
@@ -32,10 +36,13 @@ from ._address import socket_options as check_options
 from ._client import _resolve_pool
 from ._errors import NotConnected
 from ._events import closed, disconnect, error, read, ready
+from ._peers import NetworkSpec, PeerFilter
 from ._poller import SocketComponent
 from ._replies import write_back
 
 __all__ = ["UDP6Client", "UDP6Server", "UDPClient", "UDPServer"]
+
+log = logging.getLogger("netcomp.net")
 
 READ = selectors.EVENT_READ
 WRITE = selectors.EVENT_WRITE
@@ -64,6 +71,8 @@ class UDPServer(SocketComponent):
         max_reads: int = 64,
         sock: socket.socket | None = None,
         socket_options: SocketOptions = (),
+        allow: NetworkSpec | None = None,
+        deny: NetworkSpec | None = None,
     ) -> None:
         """Bind (or adopt the bound datagram socket ``sock``) at once, so errors surface here.
 
@@ -71,7 +80,8 @@ class UDPServer(SocketComponent):
         like the stream servers' high water mark). ``max_reads``: datagrams received per
         readiness before other sockets get their turn. ``socket_options``: ``(level,
         option, value)`` triples set before the socket binds (on ``sock`` when adopted).
-        A socket given as ``bind`` (circuits' form) is adopted as ``sock``.
+        A socket given as ``bind`` (circuits' form) is adopted as ``sock``. ``allow`` /
+        ``deny``: networks whose datagrams are read / dropped (counted in :attr:`refused`).
         """
         super().__init__(channel=channel)
         if isinstance(bind, socket.socket) and sock is None:
@@ -80,6 +90,12 @@ class UDPServer(SocketComponent):
             raise ValueError("need max_queued_bytes >= 0 and max_reads >= 1")
         self.max_queued_bytes = max_queued_bytes
         self.max_reads = max_reads
+        #: The peer filter (``allow``/``deny``), or None: every datagram is read.
+        self.peer_filter = PeerFilter.make(allow, deny)
+        #: Datagrams dropped by ``allow``/``deny``.
+        self.refused = 0
+        if self.peer_filter is not None:  # chosen once: no check per datagram without it
+            self._receive = self._receive_filtered  # type: ignore[method-assign]
         options = check_options(socket_options)
         if sock is None:
             sock = bound_socket(bind, self.family, socket.SOCK_DGRAM, reuse_port, options)
@@ -138,6 +154,28 @@ class UDPServer(SocketComponent):
             except OSError as err:  # e.g. an ICMP error queued on the socket
                 self.fire(error(None, err))
                 return
+            value = self.fire(read(address, bytes(view[:size])))
+            value.add_done_callback(functools.partial(self._reply, address))
+
+    def _receive_filtered(self) -> None:
+        """``_receive`` with the ``allow``/``deny`` check (dropped datagrams are counted)."""
+        sock = self.socket
+        view = self._view
+        permits = self.peer_filter.permits  # type: ignore[union-attr]
+        for _ in range(self.max_reads):
+            if self._closed or self._closing:
+                return
+            try:
+                size, address = sock.recvfrom_into(self._buffer)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as err:
+                self.fire(error(None, err))
+                return
+            if not permits(address):
+                self.refused += 1
+                log.debug("%r dropped a datagram from %r (allow/deny)", self, address)
+                continue
             value = self.fire(read(address, bytes(view[:size])))
             value.add_done_callback(functools.partial(self._reply, address))
 
@@ -344,6 +382,8 @@ class UDPClient(UDPServer):
         max_reads: int = 64,
         sock: socket.socket | None = None,
         socket_options: SocketOptions = (),
+        allow: NetworkSpec | None = None,
+        deny: NetworkSpec | None = None,
     ) -> None:
         """``bind`` defaults to any free port on loopback; the options are UDPServer's."""
         super().__init__(

@@ -45,6 +45,8 @@ def log_access(peer: Any, request: Request | None, status: int, size: int) -> No
                 logging.getLogger("netcomp.web").exception("access hook %r raised", hook)
     if not access_log.isEnabledFor(logging.INFO):
         return
+    if request is not None:
+        peer = request.remote  # the client a trusted proxy named, else the socket's peer
     host = peer[0] if isinstance(peer, tuple) else "-"
     if request is None:
         line, referer, agent = "-", "-", "-"

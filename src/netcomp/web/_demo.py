@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import argparse
 import html
+import os
+import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ..core import Component, Manager, configure_logging, handler
+from ..net import Supervisor
 from ._controllers import Controller
 from ._server import BaseServer, Server
 from ._static import Static
@@ -27,6 +30,10 @@ __all__ = [
     "main",
     "parser",
     "run_tree",
+    "supervise",
+    "without_workers",
+    "worker_count",
+    "worker_tree",
 ]
 
 STATIC = Path(__file__).with_name("demo_static")
@@ -87,14 +94,23 @@ class Demo(Controller):
 
 class Announce(Component):
     """Prints where each server listens (``listening on URL``) and ``stopped`` on the way
-    out: what the command line shows, and what tests wait for."""
+    out: what the command line shows, and what tests wait for. Under a Supervisor: where
+    the workers listen, once they all serve."""
 
     @handler("ready", channel="*")
     def _on_ready(self, component: Any, bind: Any = None) -> None:
         if isinstance(component, BaseServer):
-            print(f"listening on {component.url}", flush=True)
+            if component.family == socket.AF_UNIX or bind is None:
+                print(f"listening on {component.url}", flush=True)
+            else:  # one line per address of a server that listens on several
+                print(f"listening on {component.scheme}://{_address(bind)}", flush=True)
         elif bind is not None:
             print(f"listening on {_address(bind)}", flush=True)
+
+    @handler("serving", channel="*")
+    def _on_serving(self, supervisor: Supervisor) -> None:
+        for where in supervisor.listening:
+            print(f"listening on {where}", flush=True)
 
     def stopped(self, manager: Manager) -> None:
         """Say goodbye."""
@@ -108,12 +124,21 @@ def _address(bind: Any) -> str:
     return str(bind)
 
 
-def build(bind: Any = "127.0.0.1:8000", static: Path = STATIC) -> Server:
+def build(bind: Any = "127.0.0.1:8000", static: Path | str = STATIC) -> Server:
     """The demo tree: a Server with the demo controller and static files under /static/."""
     server = Server(bind)
-    Demo(static).register(server)
+    Demo(Path(static)).register(server)
     Static(str(static), prefix="/static").register(server)
     return server
+
+
+def worker_tree(bind: str, static: str, prog: str) -> Server:
+    """The demo tree in a worker process of ``--workers`` (a bind that fails says so
+    and exits, as the single process does)."""
+    try:
+        return build(bind, static)
+    except (OSError, ValueError, TypeError) as err:
+        raise SystemExit(f"{prog}: cannot listen on {bind}: {err}") from None
 
 
 def run_tree(root: Manager, prog: str) -> int:
@@ -140,14 +165,98 @@ def parser(prog: str = "python -m netcomp.web") -> argparse.ArgumentParser:
 
 
 def add_server_options(args: argparse.ArgumentParser) -> None:
-    """``--bind``, ``--static``, ``--log-level``: what both commands take."""
+    """``--bind``, ``--static``, ``--log-level`` and the worker options: what both
+    commands take."""
     args.add_argument(
         "--bind",
+        action="append",
         default=None,
-        help="HOST:PORT, [V6]:PORT, PORT or a UNIX path (default 127.0.0.1:8000)",
+        help="HOST:PORT, [V6]:PORT, PORT or a UNIX path (default 127.0.0.1:8000); "
+        "repeat it to listen on several addresses",
     )
     args.add_argument("--static", type=Path, default=None, help="directory for /static/")
     args.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    workers = args.add_argument_group("worker processes (each runs its own tree)")
+    workers.add_argument(
+        "--workers",
+        type=worker_count,
+        default=None,
+        metavar="N",
+        help="serve from N supervised processes sharing the listeners ('auto': one per "
+        "CPU); default: this process alone, unsupervised",
+    )
+    workers.add_argument(
+        "--max-requests",
+        type=int,
+        default=0,
+        metavar="N",
+        help="replace a worker after N requests (0: never)",
+    )
+    workers.add_argument(
+        "--max-requests-jitter",
+        type=int,
+        default=0,
+        metavar="N",
+        help="add up to N (random, per worker) to --max-requests",
+    )
+    workers.add_argument(
+        "--worker-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="kill and replace a worker silent that long (a blocked loop); default 30",
+    )
+
+
+def worker_count(text: str) -> int:
+    """``--workers``: a whole number >= 1, or ``auto`` (the CPUs this process may use)."""
+    if text == "auto":
+        try:
+            return len(os.sched_getaffinity(0))
+        except AttributeError:  # pragma: no cover - no sched_getaffinity (macOS)
+            return os.cpu_count() or 1
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1 worker, got {number}")
+    return number
+
+
+def without_workers(options: argparse.Namespace) -> str | None:
+    """What is wrong with worker options given without ``--workers`` (None: nothing)."""
+    given = [
+        flag
+        for flag, value, default in (
+            ("--max-requests", options.max_requests, 0),
+            ("--max-requests-jitter", options.max_requests_jitter, 0),
+            ("--worker-timeout", options.worker_timeout, 30.0),
+        )
+        if value != default
+    ]
+    if options.workers is None and given:
+        return f"{', '.join(given)}: worker options, given without --workers"
+    return None
+
+
+def supervise(options: argparse.Namespace, prog: str, factory: str, kwargs: dict[str, Any]) -> int:
+    """Run ``factory`` (``module:attr``, called with ``kwargs``) in ``options.workers``
+    supervised processes until SIGINT/SIGTERM; the exit status (see :func:`run_tree`)."""
+    try:
+        supervisor = Supervisor(
+            factory,
+            options.workers,
+            kwargs=kwargs,
+            log_level=options.log_level,
+            timeout=options.worker_timeout,
+            max_requests=options.max_requests,
+            max_requests_jitter=options.max_requests_jitter,
+        )
+    except (ValueError, TypeError) as err:
+        print(f"{prog}: {err}", file=sys.stderr)
+        return 2
+    return run_tree(supervisor, prog)
 
 
 def check_static(prog: str, static: Path | None) -> Path | None:
@@ -162,14 +271,21 @@ def check_static(prog: str, static: Path | None) -> Path | None:
 def main(argv: list[str] | None = None, prog: str = "python -m netcomp.web") -> int:
     """Run the demo server until SIGINT/SIGTERM; returns the exit code."""
     options = parser(prog).parse_args(argv)
-    configure_logging(options.log_level)
+    wrong = without_workers(options)
+    if wrong:
+        print(f"{prog}: {wrong}", file=sys.stderr)
+        return 2
+    configure_logging(options.log_level, pid=options.workers is not None)
     static = check_static(prog, options.static)
     if static is None:
         return 2
-    bind = options.bind or "127.0.0.1:8000"
+    bind = options.bind or ["127.0.0.1:8000"]
+    if options.workers is not None:
+        kwargs = {"bind": bind, "static": str(static), "prog": prog}
+        return supervise(options, prog, "netcomp.web._demo:worker_tree", kwargs)
     try:
         server = build(bind, static)
     except (OSError, ValueError, TypeError) as err:
-        print(f"{prog}: cannot listen on {bind}: {err}", file=sys.stderr)
+        print(f"{prog}: cannot listen on {', '.join(bind)}: {err}", file=sys.stderr)
         return 1
     return run_tree(server, prog)

@@ -39,6 +39,7 @@ from ._events import request
 from ._exchange import Exchange, Handling
 from ._filters import ResponseFilter, filter_response
 from ._limits import HTTPLimits
+from ._proxy import ProxyHeaders
 from ._response import Response
 
 __all__ = ["Host", "call_handlers", "drop", "handlers_done", "release", "report", "time_out"]
@@ -61,6 +62,8 @@ class Host(Protocol):
     def channel(self) -> Any: ...  # where ``request`` is fired
     @property
     def scheme(self) -> str: ...
+    @property
+    def proxy_headers(self) -> ProxyHeaders | None: ...
     @property
     def expose_tracebacks(self) -> bool: ...
     @property

@@ -12,6 +12,11 @@ Rules:
   :mod:`._progress`), response (503), keep-alive idle (close). Time the link holds the
   input because its handler has not taken a streamed body does not count against the
   body.
+* A graceful stop closes an idle keep-alive connection at once (its client retries on a
+  new one, as HTTP clients do), but one that has not brought its first request yet, or
+  whose request is arriving, gets it answered (``Connection: close``) if it comes within
+  ``FIRST_REQUEST_GRACE`` seconds: it was accepted a moment ago, its client is sending
+  the request, and closing it would fail a request nobody can retry safely.
 * A request asking to switch protocols pauses parsing (and reading) until its response is
   out: a 101 with a takeover hands the connection over (the bytes after the request go
   to the takeover, and the server routes the connection's input to it from then on); any
@@ -36,9 +41,12 @@ from ._protocol import ServerProtocol
 from ._request import BodyStream, Request
 from ._response import FINISHED, GONE
 
-__all__ = ["Link"]
+__all__ = ["FIRST_REQUEST_GRACE", "Link"]
 
 log = logging.getLogger("netcomp.web")
+
+#: Seconds a connection accepted just before a graceful stop has to send its request.
+FIRST_REQUEST_GRACE = 1.0
 
 
 class Link:
@@ -50,6 +58,7 @@ class Link:
         "body_size",
         "conn",
         "exchanges",
+        "fresh",
         "head_progress",
         "idle_deadline",
         "input_over",
@@ -74,6 +83,7 @@ class Link:
         self.head_progress: Progress | None = None  # a head is arriving (with bounds on)
         self.body_progress: Progress | None = None  # the body of ``receiving`` is arriving
         self.idle_deadline = 0.0
+        self.fresh = True  # no request yet
         self.idle()
 
     # ------------------------------------------------------------- input
@@ -165,6 +175,7 @@ class Link:
     def head(self, head: RequestHead) -> None:
         """A request head: dispatch it now, or once its body is read (or streaming)."""
         self.head_progress = None
+        self.fresh = False
         server = self.server
         conn = self.conn
         req = Request(
@@ -175,6 +186,8 @@ class Link:
             conn.peer,
             server.scheme,
         )
+        if server.proxy_headers is not None:  # trusted Forwarded / X-Forwarded-*
+            server.proxy_headers.apply(req)
         exchange = Exchange(self, req, head.version, head.keep_alive)
         if head.upgrade is not None and head.keep_alive:
             exchange.might_switch = True  # the parser pauses after this request
@@ -382,8 +395,15 @@ class Link:
         self.conn.abort()
 
     def shutdown(self) -> None:
-        """The server stops: close now if idle, else after answering what is in progress."""
+        """The server stops: close now if idle, else after answering what is in progress
+        (a request on its way to a new connection included, for a moment)."""
         if not self.exchanges:
+            if self.fresh or self.proto.receiving_head:
+                grace = self.server.loop.time() + FIRST_REQUEST_GRACE
+                if not self.idle_deadline or grace < self.idle_deadline:
+                    self.idle_deadline = grace
+                    self.arm(grace)
+                return
             self.conn.close()
             return
         self.input_over = True
@@ -458,7 +478,7 @@ class Link:
                 elif not next_at or exchange.deadline < next_at:
                     next_at = exchange.deadline
         if not self.exchanges and not self.proto.receiving_head and self.idle_deadline:
-            if self.server.http_limits.keepalive_timeout is not None and now >= self.idle_deadline:
+            if now >= self.idle_deadline:
                 self.input_over = True
                 self.conn.close()
                 return

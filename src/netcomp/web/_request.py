@@ -219,6 +219,11 @@ class Request:
     script_name: str = ""
     #: The user name an authentication tool accepted (``check_auth``), else None.
     login: str | None = None
+    #: The proxy's address when ``remote``, ``scheme`` or ``host`` come from its trusted
+    #: proxy headers (the server's ``proxy_headers=True``), else None.
+    forwarded_by: Any = None
+    #: The host a trusted proxy reported (``X-Forwarded-Host``, ``Forwarded: host=``).
+    forwarded_host: str | None = None
     #: Called as ``hook(peer, request, status, size)`` once this request's response is out
     #: (a :class:`~netcomp.web.Logger` adds itself); None: nobody asked.
     done_hooks: list[Any] | None = None
@@ -273,8 +278,9 @@ class Request:
 
     @property
     def host(self) -> str:
-        """The Host field (empty for an HTTP/1.0 request without one)."""
-        return self.headers.get("host", "")
+        """The Host field (empty for an HTTP/1.0 request without one), or the host a
+        trusted proxy reported (``forwarded_host``)."""
+        return self.forwarded_host or self.headers.get("host", "")
 
     @property
     def query(self) -> dict[str, Any]:

@@ -24,10 +24,11 @@ import logging
 import re
 import socket
 import ssl
+from collections.abc import Iterable
 from typing import Any
 
 from ..core import handler
-from ..net import Connection
+from ..net import Connection, Networks
 from ..net import Server as _StreamServer
 from ._accesslog import log_access
 from ._dispatcher import Dispatcher
@@ -36,6 +37,7 @@ from ._filters import ResponseEvent, ResponseFilter
 from ._headers import check_field
 from ._limits import HTTPLimits
 from ._link import Link
+from ._proxy import ProxyHeaders
 
 __all__ = ["BaseServer", "Server", "ServerHTTP"]
 
@@ -113,32 +115,30 @@ class BaseServer(_StreamServer):
         accept_backoff: float = 0.1,
         sock: socket.socket | None = None,
         channel: Any = "web",
+        allow: Iterable[Any] | str | None = None,
+        deny: Iterable[Any] | str | None = None,
+        url_scheme: str | None = None,
+        proxy_headers: bool = False,
+        forwarded_allow: Iterable[Any] | str = ("127.0.0.0/8", "::1"),
     ) -> None:
-        """Bind and listen at once (errors surface here). The stream options (``backlog``
-        to ``sock``) are :class:`netcomp.net.Server`'s."""
-        self.family = sock.family if sock is not None else _family(bind)
+        """Bind and listen at once. Stream options (``backlog`` to ``sock``, ``allow``,
+        ``deny``; ``bind`` may be a list) are :class:`netcomp.net.Server`'s.
+
+        ``url_scheme``: the scheme requests report (``"https"`` behind a proxy that ends
+        TLS); by default the socket's. ``proxy_headers``: believe ``Forwarded`` and
+        ``X-Forwarded-For``/``-Proto``/``-Host`` from connections whose peer is in
+        ``forwarded_allow`` (loopback by default): requests then report the client's
+        address, scheme and host (docs/web.md, *Behind a proxy*).
+        """
+        self._proxy_options(url_scheme, proxy_headers, forwarded_allow)
         self._http_state(limits, expose_tracebacks, server_name)
         super().__init__(
-            bind,
-            secure,
-            ssl_context,
-            certfile,
-            keyfile,
-            backlog=backlog,
-            reuse_port=reuse_port,
-            nodelay=nodelay,
-            high_water=high_water,
-            low_water=low_water,
-            handshake_timeout=handshake_timeout,
-            max_accepts=max_accepts,
-            accept_backoff=accept_backoff,
-            sock=sock,
-            channel=channel,
-            output_budget=self.http_limits.output_budget,
-            output_grace=self.http_limits.output_grace,
-            notsent_lowat=notsent_lowat,
-        )
-        self.scheme = "https" if self.secure else "http"
+            bind, secure, ssl_context, certfile, keyfile, backlog, reuse_port, nodelay,
+            high_water, low_water, handshake_timeout, max_accepts, accept_backoff, sock,
+            channel, allow=allow, deny=deny, output_budget=self.http_limits.output_budget,
+            output_grace=self.http_limits.output_grace, notsent_lowat=notsent_lowat,
+        )  # fmt: skip
+        self.scheme = self.url_scheme or ("https" if self.secure else "http")
         if self.dispatcher_class is not None:
             self.dispatcher = self.dispatcher_class(channel=self.channel).register(self)
 
@@ -161,6 +161,22 @@ class BaseServer(_StreamServer):
         #: filters*). Empty: nothing is done per request.
         self.response_filters: list[ResponseFilter] = []
         self._response_event = ResponseEvent(lambda event: self.fire(event, self.channel))
+
+    def _proxy_options(
+        self, url_scheme: str | None, proxy_headers: bool, forwarded_allow: Any
+    ) -> None:
+        if url_scheme is not None and url_scheme not in ("http", "https"):
+            raise ValueError(f"url_scheme must be 'http' or 'https', got {url_scheme!r}")
+        #: The scheme requests report when given (else the socket's: http or https).
+        self.url_scheme = url_scheme
+        #: Reads trusted proxy headers (``proxy_headers=True``), else None.
+        self.proxy_headers = ProxyHeaders(Networks(forwarded_allow)) if proxy_headers else None
+
+    def family_for(self, bind: Any) -> socket.AddressFamily:
+        """One server class for every family: a path is UNIX, an IPv6 form IPv6."""
+        if isinstance(bind, socket.socket):
+            return bind.family
+        return _family(bind)
 
     @property
     def http(self) -> ServerHTTP:
