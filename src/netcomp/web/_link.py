@@ -329,7 +329,9 @@ class Link:
             return
         else:
             self.idle()
-        if not self.input_over:
+        # Reading stopped (the pipeline was full), or bytes wait: take what is parsed.
+        # Otherwise the last process() ran dry (NEED_DATA) and nothing came since.
+        if not self.input_over and (self.conn.held or self.proto.buffered):
             self.process()
 
     def settle_switch(self, exchange: Exchange) -> bool:
