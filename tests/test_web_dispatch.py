@@ -612,3 +612,23 @@ def test_a_plain_action_that_raises_is_reported_as_its_event_would_be(
     assert fevent.name == "boom" and fevent.request.path == "/boom"
     logged = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(logged) == 1 and "500" in logged[0].getMessage()  # once, by the server
+
+
+def test_a_path_set_by_an_earlier_handler_routes_even_after_its_raw_path_did() -> None:
+    class Rewrite(Component):
+        channel = "web"
+
+        @handler("request", priority=1)
+        def _rewrite(self, request: Any, response: Any) -> None:
+            if request.headers.get("x-rewrite"):
+                request.path = request.headers["x-rewrite"]
+
+    with (
+        serve(Root(), Rewrite(), dispatcher=True, catch_all=False) as site,
+        site.client() as client,
+    ):
+        assert client.request(target="/hello/%C3%A9").text == "hello \u00e9"
+        assert client.request(target="/x").status == 404  # routed (and cached) raw
+        rewritten = client.request(target="/x", headers=[("X-Rewrite", "/hello/ann")])
+        assert rewritten.text == "hello ann"
+        assert client.request(target="/x").status == 404

@@ -42,6 +42,7 @@ class Dispatcher(BaseComponent):
         self.controllers: dict[str, Controller] = {}
         # path -> (remaining segments, controller): most sites have few distinct paths.
         self._routes: dict[str, tuple[list[str], Controller | None]] = {}
+        self._raw_routes: dict[str, tuple[list[str], Controller | None]] = {}  # by raw path
 
     @handler("registered", channel="*")
     def _on_registered(self, component: Any, manager: Any) -> None:
@@ -56,6 +57,7 @@ class Dispatcher(BaseComponent):
             if controller.root is not self.root:
                 del self.controllers[prefix]
         self._routes.clear()
+        self._raw_routes.clear()
 
     def _scan(self, top: Any) -> None:
         stack = [top]
@@ -65,6 +67,7 @@ class Dispatcher(BaseComponent):
                 self.controllers[node.channel.rstrip("/") or "/"] = node
             stack.extend(node.components)
         self._routes.clear()
+        self._raw_routes.clear()
 
     @handler("request", priority=-1)
     def _on_request(self, event: Event, request: Request, response: Response) -> Value | None:
@@ -72,7 +75,7 @@ class Dispatcher(BaseComponent):
             return None  # answered already, or an async handler is answering
         if "/." in request.raw_path:
             _dot_segments(request)
-        segments, controller = self._find(request.path)
+        segments, controller = self._route_request(request)
         if controller is None:
             raise NotFound()
         args: tuple[Any, ...] = tuple(segments) if segments else ()
@@ -152,14 +155,33 @@ class Dispatcher(BaseComponent):
         loop.finish(action)
         return value
 
+    def _route_request(self, request: Request) -> tuple[list[str], Controller | None]:
+        # Routes by the raw path too (no decoding per request), while nobody has read or
+        # set the decoded one (then it is the raw one decoded).
+        undecoded = request._path is None
+        route = self._raw_routes.get(request.raw_path) if undecoded else None
+        if route is None:
+            route = self._find(request.path)
+            if undecoded:
+                self._cache(self._raw_routes, request.raw_path, route)
+        return route
+
     def _find(self, path: str) -> tuple[list[str], Controller | None]:
         route = self._routes.get(path)
         if route is None:
             route = self._route(path)
-            if len(self._routes) >= _ROUTE_CACHE:
-                self._routes.clear()
-            self._routes[path] = route
+            self._cache(self._routes, path, route)
         return route
+
+    @staticmethod
+    def _cache(
+        routes: dict[str, tuple[list[str], Controller | None]],
+        path: str,
+        route: tuple[list[str], Controller | None],
+    ) -> None:
+        if len(routes) >= _ROUTE_CACHE:
+            routes.clear()
+        routes[path] = route
 
     def _route(self, path: str) -> tuple[list[str], Controller | None]:
         controllers = self.controllers

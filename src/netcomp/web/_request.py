@@ -210,8 +210,7 @@ class Request:
         self._query: dict[str, Any] | None = None
         self._form: dict[str, Any] | None = None
         self._cookies: dict[str, str] | None = None
-        #: Free for handlers to share per-request data.
-        self.state: dict[str, Any] = {}
+        self._state: dict[str, Any] | None = None
 
     #: The session of this request, set by a :class:`~netcomp.web.Sessions` component.
     session: Any = None
@@ -227,6 +226,17 @@ class Request:
     #: Called as ``hook(peer, request, status, size)`` once this request's response is out
     #: (a :class:`~netcomp.web.Logger` adds itself); None: nobody asked.
     done_hooks: list[Any] | None = None
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """Free for handlers to share per-request data (a dict, made on first use)."""
+        if self._state is None:
+            self._state = {}
+        return self._state
+
+    @state.setter
+    def state(self, state: dict[str, Any]) -> None:
+        self._state = state
 
     @property
     def body(self) -> bytes:

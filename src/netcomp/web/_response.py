@@ -18,6 +18,8 @@ from ._headers import Headers
 
 __all__ = ["FINISHED", "GONE", "Output", "Response"]
 
+_new_headers = object.__new__
+
 
 class Output(Protocol):
     """What a :class:`Response` needs of the exchange that sends it."""
@@ -77,7 +79,12 @@ class Response:
     ) -> None:
         self.status = status
         self._reason: str | None = None
-        self.headers = Headers(headers) if headers else Headers._checked_empty()
+        if headers:
+            self.headers = Headers(headers)
+        else:  # Headers._checked_empty(), without the call
+            self.headers = empty = _new_headers(Headers)
+            empty.checked = True
+            empty._items = []
         if content_type is not None:
             self.headers["Content-Type"] = content_type
         self._cookies: SimpleCookie | None = None
