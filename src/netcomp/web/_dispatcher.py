@@ -96,16 +96,13 @@ class Dispatcher(BaseComponent):
         kwargs = dict(request.query) if request.query_string else {}
         if request._body and request.content_type in _FORMS:
             kwargs.update(request.form)
-        if not controller.accepts(name, args, kwargs):
-            # A URL that names an action with the wrong arguments is a wrong URL: 404, and
-            # a line that says why, for whoever wonders where their request went.
-            log.debug(
-                "%s %s: 404, %s",
-                request.method,
-                request.target,
-                controller.why_not(name, args, kwargs),
-            )
-            raise NotFound()
+        signature = controller._signatures.get(name)
+        if signature is None or not (
+            signature.min_args <= len(args) <= signature.max_args
+            if not kwargs
+            else signature.accepts(args, kwargs)
+        ):
+            raise _wrong_url(request, controller, name, args, kwargs)
         direct = controller._direct.get(name)
         if direct is not None:
             loop = self.loop
@@ -197,6 +194,20 @@ class Dispatcher(BaseComponent):
 _ROUTE_CACHE = 1024
 _HEAD = frozenset(("HEAD",))
 _FORMS = frozenset(("application/x-www-form-urlencoded", "multipart/form-data"))
+
+
+def _wrong_url(
+    request: Request,
+    controller: Controller,
+    name: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> NotFound:
+    """A URL that names an action with the wrong arguments is a wrong URL: 404, and a
+    line that says why, for whoever wonders where their request went."""
+    why = controller.why_not(name, args, kwargs)
+    log.debug("%s %s: 404, %s", request.method, request.target, why)
+    return NotFound()
 
 
 def _dot_segments(request: Request) -> None:

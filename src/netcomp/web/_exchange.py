@@ -27,7 +27,15 @@ from typing import Any, Protocol
 
 from ..core import Future
 from ..net import Connection
-from ._bodies import FileChunks, FileSlice, SendFile, close_source, plain_body, sendfile_plan
+from ._bodies import (
+    _HTML,
+    FileChunks,
+    FileSlice,
+    SendFile,
+    close_source,
+    plain_body,
+    sendfile_plan,
+)
 from ._errors import HTTPError, reason_phrase
 from ._headers import check_field, date_field
 from ._messages import LAST_CHUNK, encode_chunk
@@ -264,7 +272,13 @@ class Exchange:
 
     def _send_body(self, body: Any) -> None:
         response = self.response
-        body = plain_body(body, response.headers)
+        if body.__class__ is str:  # plain_body's common case, inline
+            body = body.encode("utf-8")
+            headers = response.headers
+            if not headers._items or "content-type" not in headers:
+                headers._items.append(_HTML)
+        else:
+            body = plain_body(body, response.headers)
         if body.__class__ is bytes or isinstance(body, bytes):
             status = response.status
             no_body = status < 200 or status == 204 or status == 304

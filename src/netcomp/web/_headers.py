@@ -133,7 +133,12 @@ class Headers:
     def __setitem__(self, name: str, value: str) -> None:
         if self._items:
             self.remove(name)
-        self.add(name, value)
+        if value.__class__ is not str:
+            value = str(value)
+        if self.checked and (name, value) not in _CHECKED:
+            self.add(name, value)  # checks it (and remembers it)
+        else:
+            self._items.append((name, value))
 
     def __delitem__(self, name: str) -> None:
         if not self.remove(name):
