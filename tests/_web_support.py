@@ -27,7 +27,7 @@ from typing import Any
 
 import h11
 
-from netcomp import Component, Future, Manager, handler
+from netcomp import Component, Event, Future, Manager, handler
 from netcomp.testing import Recorder, VirtualTime, running
 from netcomp.web import BaseServer, HTTPLimits, Server
 
@@ -106,6 +106,7 @@ def serve(
     dispatcher: bool = False,
     check_errors: bool = True,
     virtual: bool = False,
+    catch_all: bool = True,
     **options: Any,
 ) -> Iterator[Site]:
     """Run a server (with a Dispatcher if ``dispatcher``) with ``components`` under it.
@@ -113,6 +114,7 @@ def serve(
     A plain function in ``components`` becomes an :class:`OnRequest`. ``check_errors``:
     fail on an ``exception`` event (see :func:`netcomp.testing.running`). ``virtual``: on
     virtual time that only ``site.vt`` moves (timeouts never pass by themselves).
+    ``catch_all=False``: record with a :class:`NamedRecorder` (no catch-all handler).
     """
     manager = Manager()
     virtual_time = VirtualTime(manager.loop) if virtual else None
@@ -123,8 +125,29 @@ def serve(
         if not isinstance(component, Component) and callable(component):
             component = OnRequest(component)
         component.register(server)
+    named = NamedRecorder().register(manager) if not catch_all else None
     with running(manager, check_errors=check_errors) as recorder:
+        if named is not None:
+            recorder.unregister()  # no catch-all handler left: see NamedRecorder
+            named.wait_for("unregistered", predicate=lambda e: e.args[0] is recorder)
+            recorder = named
         yield Site(server, manager, recorder, virtual_time)
+    if named is not None and check_errors:
+        assert named.errors == [], f"handlers raised: {named.errors!r}"
+
+
+class NamedRecorder(Recorder):
+    """A :class:`Recorder` that hears only the events it names (``exception``,
+    ``registered``, ``unregistered``, ``request``), not every event: with no catch-all
+    handler in the tree, a plain controller action runs without an event of its own
+    (the Dispatcher's fast path), which a catch-all would see missing."""
+
+    def __init__(self) -> None:
+        super().__init__(channel="*", names=("exception", "registered", "unregistered", "request"))
+
+    @handler("exception", "registered", "unregistered", "request", priority=1000)
+    def _record(self, event: Event, *args: Any, **kwargs: Any) -> None:
+        super()._record(event, *args, **kwargs)
 
 
 # ------------------------------------------------------------------ responses

@@ -4,6 +4,8 @@ helpers, JSON controllers, async and generator actions, late registration."""
 from __future__ import annotations
 
 import json
+import logging
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -133,11 +135,20 @@ class Rest(Controller):
         return "count action"
 
 
-@pytest.fixture(scope="module")
-def site() -> Iterator[Site]:
-    """The controllers above on virtual time (``site.vt``): nothing times out by itself."""
+@pytest.fixture(scope="module", params=["events", "direct"])
+def site(request: pytest.FixtureRequest) -> Iterator[Site]:
+    """The controllers above on virtual time (``site.vt``): nothing times out by itself.
+    ``events``: with a catch-all Recorder, every action is an event of its own; ``direct``:
+    without one, plain actions run in their request's dispatch (the fast path)."""
     with serve(
-        Root(), Api(), Deep(), Shallow(), Rest(), dispatcher=True, virtual=True
+        Root(),
+        Api(),
+        Deep(),
+        Shallow(),
+        Rest(),
+        dispatcher=True,
+        virtual=True,
+        catch_all=request.param == "events",
     ) as running_site:
         yield running_site
 
@@ -523,3 +534,101 @@ def test_generator_action_ends_quietly_when_the_client_leaves() -> None:
         ended.wait(lambda g: g.total == 1)
         site.recorder.wait_for("request")
         assert site.recorder.errors == []
+
+
+# ------------------------------------------- plain actions without an event
+class Where(Controller):
+    """Says which event is being dispatched while its action runs."""
+
+    channel = "/"
+
+    def index(self) -> str:
+        current = self.loop.current
+        return current.name if current is not None else "-"
+
+    def boom(self) -> str:
+        raise ZeroDivisionError("boom")
+
+
+@pytest.mark.parametrize(("catch_all", "running"), [(False, "request"), (True, "index")])
+def test_plain_action_runs_in_its_request_unless_someone_could_see_its_event(
+    catch_all: bool, running: str
+) -> None:
+    # A catch-all handler (the Recorder) sees every event: the action gets its own then.
+    with serve(Where(), dispatcher=True, catch_all=catch_all) as site:
+        assert fetch(site, "/").text == running
+
+
+def test_another_handler_of_the_action_keeps_its_event() -> None:
+    seen: list[str] = []
+
+    class Also(Component):
+        channel = "/"
+
+        @handler("index")
+        def _also(self, event: Event) -> None:
+            seen.append(event.request.path)  # type: ignore[attr-defined]
+
+    with serve(Where(), Also(), dispatcher=True, catch_all=False) as site:
+        assert fetch(site, "/").text == "index"
+    assert seen == ["/"]
+
+
+def test_a_waiter_for_the_action_keeps_its_event() -> None:
+    class Waits(Component):
+        def init(self) -> None:
+            self.waiting = threading.Event()
+            self.woken = threading.Event()
+            self.got: list[str] = []
+
+        def started(self, manager: Any) -> None:
+            self.fire(Event.create("watch"))
+
+        async def watch(self) -> None:
+            self.waiting.set()  # the waiter is in place before the loop serves anyone
+            event = await self.wait("index", "/")
+            self.got.append(event.request.path)  # type: ignore[attr-defined]
+            self.woken.set()
+
+    waits = Waits()
+    with serve(Where(), waits, dispatcher=True, catch_all=False) as site:
+        assert waits.waiting.wait(5)
+        assert fetch(site, "/").text == "index"
+        assert waits.woken.wait(5)
+    assert waits.got == ["/"]
+
+
+def test_a_plain_action_that_raises_is_reported_as_its_event_would_be(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with serve(Where(), dispatcher=True, catch_all=False, check_errors=False) as site:
+        reply = fetch(site, "/boom")
+        error = site.recorder.wait_for("exception")
+        assert fetch(site, "/").text == "request"  # the loop goes on, on the fast path
+    assert reply.status == 500 and b"boom" not in reply.body
+    assert error.args[0] is ZeroDivisionError
+    assert error.kwargs["handler"].__qualname__ == "Where.boom"
+    fevent = error.kwargs["fevent"]
+    assert fevent.name == "boom" and fevent.request.path == "/boom"
+    logged = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(logged) == 1 and "500" in logged[0].getMessage()  # once, by the server
+
+
+def test_a_path_set_by_an_earlier_handler_routes_even_after_its_raw_path_did() -> None:
+    class Rewrite(Component):
+        channel = "web"
+
+        @handler("request", priority=1)
+        def _rewrite(self, request: Any, response: Any) -> None:
+            if request.headers.get("x-rewrite"):
+                request.path = request.headers["x-rewrite"]
+
+    with (
+        serve(Root(), Rewrite(), dispatcher=True, catch_all=False) as site,
+        site.client() as client,
+    ):
+        assert client.request(target="/hello/%C3%A9").text == "hello \u00e9"
+        assert client.request(target="/x").status == 404  # routed (and cached) raw
+        rewritten = client.request(target="/x", headers=[("X-Rewrite", "/hello/ann")])
+        assert rewritten.text == "hello ann"
+        assert client.request(target="/x").status == 404

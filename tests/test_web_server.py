@@ -1148,3 +1148,26 @@ def test_absolute_form_target() -> None:
         client.send(b"GET http://example.test/p/q?x=1 HTTP/1.1\r\nHost: example.test\r\n\r\n")
         data = json.loads(client.reply().body)
     assert data == {"path": "/p/q", "query": {"x": "1"}}
+
+
+def test_date_field_is_the_current_imf_fixdate_line() -> None:
+    from netcomp.web._headers import date_field, http_date
+
+    before = time.time()
+    line = date_field()
+    after = time.time()
+    assert line == f"Date: {http_date()}\r\n" or int(after) != int(before)
+    assert line.startswith("Date: ") and line.endswith(" GMT\r\n")
+    when = parsedate_to_datetime(line[6:-2]).timestamp()
+    assert int(before) <= when <= after
+
+
+def test_a_checked_field_value_is_remembered_only_when_valid() -> None:
+    first, second = Response(), Response()
+    first.headers["X-Same"] = "fine"
+    second.headers["X-Same"] = "fine"  # (from the cache of checked fields)
+    with pytest.raises(ValueError, match="CR, LF or NUL"):
+        second.headers["X-Same"] = "fine\r\nInjected: yes"
+    with pytest.raises(ValueError, match="CR, LF or NUL"):
+        Response().headers.add("X-Same", "fine\r\nInjected: yes")
+    assert second.headers.get_all("x-same") == []  # replaced: removed, then refused

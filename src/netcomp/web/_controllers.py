@@ -155,12 +155,22 @@ class Controller(BaseComponent):
         if not (isinstance(self.channel, str) and self.channel.startswith("/")):
             raise ValueError(f"a Controller's channel is a path prefix, got {self.channel!r}")
         self._signatures: dict[str, _Signature] = {}
+        #: name -> (the action's handler, its runner) for plain (not ``async def``, not
+        #: generator) methods: what the Dispatcher may call without an event of its own.
+        self._direct: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {}
+        self._channels = (self.channel,)  # what the Dispatcher fires actions on
         for name, attr in self._actions.items():
             method = getattr(self, attr)
             self._signatures[name] = _Signature(method)
-            self.add_handler(self._action(method), name, channel=self.channel)
+            run = self._runner(method)
+            action = self._action(run, method)
+            self.add_handler(action, name, channel=self.channel)
+            if not (inspect.iscoroutinefunction(method) or inspect.isgeneratorfunction(method)):
+                self._direct[name] = (action, run)
 
-    def _action(self, method: Callable[..., Any]) -> Callable[..., Any]:
+    def _runner(self, method: Callable[..., Any]) -> Callable[..., Any]:
+        """``run(request, response, args, kwargs)``: call ``method`` as the action for
+        this request (what its handler does, without the event)."""
         wrap = self._wrap_result
         # A generator function is a circuits-style generator handler whose str/bytes
         # yields are streamed (see _stream_yields); a generator *returned* by a plain
@@ -168,9 +178,11 @@ class Controller(BaseComponent):
         # would otherwise take it for a generator handler.
         yields = inspect.isgeneratorfunction(method)
 
-        def action(event: Event, *args: Any, **kwargs: Any) -> Any:
-            self.request = event.request  # type: ignore[attr-defined]
-            response = self.response = event.response  # type: ignore[attr-defined]
+        def run(
+            request: Request, response: Response, args: tuple[Any, ...], kwargs: dict[str, Any]
+        ) -> Any:
+            self.request = request
+            self.response = response
             result = method(*args, **kwargs)
             if yields:
                 return _stream_yields(result, response)
@@ -178,6 +190,12 @@ class Controller(BaseComponent):
                 response.body = result
                 return response
             return wrap(result)
+
+        return run
+
+    def _action(self, run: Callable[..., Any], method: Callable[..., Any]) -> Callable[..., Any]:
+        def action(event: Event, *args: Any, **kwargs: Any) -> Any:
+            return run(event.request, event.response, args, kwargs)  # type: ignore[attr-defined]
 
         action.__qualname__ = getattr(method, "__qualname__", "action")
         return action

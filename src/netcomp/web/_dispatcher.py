@@ -42,6 +42,7 @@ class Dispatcher(BaseComponent):
         self.controllers: dict[str, Controller] = {}
         # path -> (remaining segments, controller): most sites have few distinct paths.
         self._routes: dict[str, tuple[list[str], Controller | None]] = {}
+        self._raw_routes: dict[str, tuple[list[str], Controller | None]] = {}  # by raw path
 
     @handler("registered", channel="*")
     def _on_registered(self, component: Any, manager: Any) -> None:
@@ -56,6 +57,7 @@ class Dispatcher(BaseComponent):
             if controller.root is not self.root:
                 del self.controllers[prefix]
         self._routes.clear()
+        self._raw_routes.clear()
 
     def _scan(self, top: Any) -> None:
         stack = [top]
@@ -65,6 +67,7 @@ class Dispatcher(BaseComponent):
                 self.controllers[node.channel.rstrip("/") or "/"] = node
             stack.extend(node.components)
         self._routes.clear()
+        self._raw_routes.clear()
 
     @handler("request", priority=-1)
     def _on_request(self, event: Event, request: Request, response: Response) -> Value | None:
@@ -72,7 +75,7 @@ class Dispatcher(BaseComponent):
             return None  # answered already, or an async handler is answering
         if "/." in request.raw_path:
             _dot_segments(request)
-        segments, controller = self._find(request.path)
+        segments, controller = self._route_request(request)
         if controller is None:
             raise NotFound()
         args: tuple[Any, ...] = tuple(segments) if segments else ()
@@ -93,29 +96,89 @@ class Dispatcher(BaseComponent):
         kwargs = dict(request.query) if request.query_string else {}
         if request._body and request.content_type in _FORMS:
             kwargs.update(request.form)
-        if not controller.accepts(name, args, kwargs):
-            # A URL that names an action with the wrong arguments is a wrong URL: 404, and
-            # a line that says why, for whoever wonders where their request went.
-            log.debug(
-                "%s %s: 404, %s",
-                request.method,
-                request.target,
-                controller.why_not(name, args, kwargs),
-            )
-            raise NotFound()
+        signature = controller._signatures.get(name)
+        if signature is None or not (
+            signature.min_args <= len(args) <= signature.max_args
+            if not kwargs
+            else signature.accepts(args, kwargs)
+        ):
+            raise _wrong_url(request, controller, name, args, kwargs)
+        direct = controller._direct.get(name)
+        if direct is not None:
+            loop = self.loop
+            handlers = loop.registry.lookup(name, controller._channels)[0]
+            if (
+                len(handlers) == 1
+                and handlers[0].fn is direct[0]
+                and loop.observer is None
+                and not loop.tracking
+                and name not in loop.waiters
+            ):
+                # Nobody else could see the action's event: run it here, in this
+                # request's dispatch (docs/architecture.md, "Web").
+                try:
+                    return direct[1](request, response, args, kwargs)  # type: ignore[no-any-return]
+                except Exception as error:
+                    action = self._action_event(name, args, kwargs, request, response)
+                    return self._action_failed(action, controller, handlers[0], error)
+        return self.fire(
+            self._action_event(name, args, kwargs, request, response), controller.channel
+        )
+
+    @staticmethod
+    def _action_event(
+        name: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        request: Request,
+        response: Response,
+    ) -> Event:
         action = Event.create(name, *args, **kwargs)
         action.request = request  # type: ignore[attr-defined]
         action.response = response  # type: ignore[attr-defined]
-        return self.fire(action, controller.channel)
+        return action
+
+    def _action_failed(
+        self, action: Event, controller: Controller, entry: Any, error: Exception
+    ) -> Value:
+        """An action run without its event raised: make the event and its Value now and
+        fail them as its dispatch would have (``exception`` names the action's handler and
+        event; the request gets the error through the returned Value)."""
+        action.channels = controller._channels
+        value = action.value = Value(action, self.root)
+        value.observed = True  # the request's handling reports it (a 500, logged once)
+        loop = self.loop
+        loop.handler_error(action, entry, error)
+        loop.finish(action)
+        return value
+
+    def _route_request(self, request: Request) -> tuple[list[str], Controller | None]:
+        # Routes by the raw path too (no decoding per request), while nobody has read or
+        # set the decoded one (then it is the raw one decoded).
+        undecoded = request._path is None
+        route = self._raw_routes.get(request.raw_path) if undecoded else None
+        if route is None:
+            route = self._find(request.path)
+            if undecoded:
+                self._cache(self._raw_routes, request.raw_path, route)
+        return route
 
     def _find(self, path: str) -> tuple[list[str], Controller | None]:
         route = self._routes.get(path)
         if route is None:
             route = self._route(path)
-            if len(self._routes) >= _ROUTE_CACHE:
-                self._routes.clear()
-            self._routes[path] = route
+            self._cache(self._routes, path, route)
         return route
+
+    @staticmethod
+    def _cache(
+        routes: dict[str, tuple[list[str], Controller | None]],
+        path: str,
+        route: tuple[list[str], Controller | None],
+    ) -> None:
+        if len(routes) >= _ROUTE_CACHE:
+            routes.clear()
+        routes[path] = route
 
     def _route(self, path: str) -> tuple[list[str], Controller | None]:
         controllers = self.controllers
@@ -131,6 +194,20 @@ class Dispatcher(BaseComponent):
 _ROUTE_CACHE = 1024
 _HEAD = frozenset(("HEAD",))
 _FORMS = frozenset(("application/x-www-form-urlencoded", "multipart/form-data"))
+
+
+def _wrong_url(
+    request: Request,
+    controller: Controller,
+    name: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> NotFound:
+    """A URL that names an action with the wrong arguments is a wrong URL: 404, and a
+    line that says why, for whoever wonders where their request went."""
+    why = controller.why_not(name, args, kwargs)
+    log.debug("%s %s: 404, %s", request.method, request.target, why)
+    return NotFound()
 
 
 def _dot_segments(request: Request) -> None:

@@ -27,9 +27,17 @@ from typing import Any, Protocol
 
 from ..core import Future
 from ..net import Connection
-from ._bodies import FileChunks, FileSlice, SendFile, close_source, plain_body, sendfile_plan
+from ._bodies import (
+    _HTML,
+    FileChunks,
+    FileSlice,
+    SendFile,
+    close_source,
+    plain_body,
+    sendfile_plan,
+)
 from ._errors import HTTPError, reason_phrase
-from ._headers import check_field, http_date
+from ._headers import check_field, date_field
 from ._messages import LAST_CHUNK, encode_chunk
 from ._request import BodyStream, Request
 from ._response import Response
@@ -82,6 +90,13 @@ class Takeover(Protocol):
 
     def start(self, conn: Connection) -> Handling: ...  # the connection is yours now
     def abandon(self) -> None: ...  # no switch after all (refused, timed out, gone)
+
+
+def _cookie_lines(lines: list[str], cookies: Any) -> None:
+    for morsel in cookies.values():
+        text = morsel.OutputString()
+        check_field("Set-Cookie", text)
+        lines.append(f"Set-Cookie: {text}\r\n")
 
 
 def _no_body_status(status: int) -> bool:
@@ -147,7 +162,8 @@ class Exchange:
     def _send(self, data: bytes) -> None:
         if not data:
             return
-        if self.out is None and self.in_front:
+        exchanges = self.link.exchanges
+        if self.out is None and exchanges and exchanges[0] is self:  # in front
             self.link.conn.write(data)
         elif self.out is None:
             self.out = [data]
@@ -174,12 +190,17 @@ class Exchange:
         response = self.response
         status = response.status
         server = self.link.server
-        no_body = _no_body_status(status)
+        no_body = status < 200 or status == 204 or status == 304
         stream = self.body_stream
         if response.close or server.stopping or (stream is not None and not stream.complete):
             # An unread rest of the body is never read: the connection ends with this.
             self.keep_alive = False
-        lines = [f"HTTP/1.1 {status} {response.reason}\r\n"]
+        reason = response._reason
+        line = _STATUS_LINES.get(status) if reason is None else None
+        if line is None:
+            phrase = reason_phrase(status) if reason is None else reason
+            line = f"HTTP/1.1 {status} {phrase}\r\n"
+        lines = [line]
         has_date = has_server = has_length = False
         for name, value in response.headers._items:
             key = name.lower()
@@ -200,14 +221,11 @@ class Exchange:
                     has_length = True
             lines.append(f"{name}: {value}\r\n")
         if not has_date:
-            lines.append(f"Date: {http_date()}\r\n")
+            lines.append(date_field())
         if not has_server and server._server_field:
             lines.append(server._server_field)
         if response._cookies is not None:
-            for morsel in response._cookies.values():
-                text = morsel.OutputString()
-                check_field("Set-Cookie", text)
-                lines.append(f"Set-Cookie: {text}\r\n")
+            _cookie_lines(lines, response._cookies)
         if no_body or has_length:
             pass
         elif length is not None:
@@ -219,12 +237,13 @@ class Exchange:
         else:
             self.keep_alive = False  # an HTTP/1.0 body of unknown length ends with the close
         if status == 101:
-            lines.append("Connection: Upgrade\r\n")
+            lines.append("Connection: Upgrade\r\n\r\n")
         elif not self.keep_alive:
-            lines.append("Connection: close\r\n")
+            lines.append("Connection: close\r\n\r\n")
         elif self.version == "1.0":
-            lines.append("Connection: keep-alive\r\n")
-        lines.append("\r\n")
+            lines.append("Connection: keep-alive\r\n\r\n")
+        else:
+            lines.append("\r\n")
         self.head_sent = True
         return "".join(lines).encode("latin-1")
 
@@ -240,7 +259,8 @@ class Exchange:
         elif result is not None and not isinstance(result, Response):
             if self.head_sent:
                 raise RuntimeError("a streamed response cannot also return a body")
-            response.body = result
+            response._body = result  # (what the body setter does before the head is sent)
+            response.touched = True
         if self.head_sent:
             if not response.streaming:
                 self.finish()
@@ -252,9 +272,16 @@ class Exchange:
 
     def _send_body(self, body: Any) -> None:
         response = self.response
-        body = plain_body(body, response.headers)
-        if isinstance(body, bytes):
-            no_body = _no_body_status(response.status)
+        if body.__class__ is str:  # plain_body's common case, inline
+            body = body.encode("utf-8")
+            headers = response.headers
+            if not headers._items or "content-type" not in headers:
+                headers._items.append(_HTML)
+        else:
+            body = plain_body(body, response.headers)
+        if body.__class__ is bytes or isinstance(body, bytes):
+            status = response.status
+            no_body = status < 200 or status == 204 or status == 304
             head = self._head(None if no_body else len(body))
             self._send(head if self.head_only or no_body else head + body)
             self.sent = 0 if self.head_only or no_body else len(body)
@@ -395,9 +422,12 @@ class Exchange:
     def _finished(self) -> None:
         self.finished = True
         self.answered = True
-        self.wake_room()
-        if self.out is None and self.in_front:
-            self.link.exchange_done(self)
+        if self.waiting_room is not None:
+            self.wake_room()
+        if self.out is None:
+            exchanges = self.link.exchanges
+            if exchanges and exchanges[0] is self:  # in front
+                self.link.exchange_done(self)
 
     def fail(self, error: BaseException, expose: bool = False) -> None:
         """Answer with an error status (500 for anything but an :class:`HTTPError`)."""
@@ -446,3 +476,7 @@ class Exchange:
 
 
 _SPECIAL = frozenset(("date", "server", "connection", "transfer-encoding", "content-length"))
+#: The status lines with the standard reason phrases, made once.
+_STATUS_LINES = {
+    status: f"HTTP/1.1 {status} {reason_phrase(status)}\r\n" for status in range(100, 600)
+}

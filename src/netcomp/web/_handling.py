@@ -98,7 +98,9 @@ def call_handlers(server: Host, exchange: Exchange) -> None:
 
 def handlers_done(server: Host, exchange: Exchange, value: Value) -> None:
     """The handlers of ``exchange`` are done: their result becomes the response."""
-    release(server, exchange)  # even when answered already (finish() before returning)
+    if exchange.holds_slot:  # release(), inline: even when answered already
+        exchange.holds_slot = False
+        server.in_progress -= 1
     if exchange.answered:
         # Finished by the handler, timed out (503 sent), or the connection is gone: what
         # the handlers returned is dropped, and a stream in it (a file) closed now.

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from email.utils import formatdate
 from typing import overload
 
-__all__ = ["Headers", "check_field", "http_date"]
+__all__ = ["Headers", "check_field", "date_field", "http_date"]
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 _BAD_VALUE = re.compile(r"[\x00\r\n]")
@@ -26,18 +26,31 @@ def check_field(name: str, value: str) -> None:
         raise ValueError(f"header field {name!r} has CR, LF or NUL in its value: {value!r}")
 
 
+#: Fields that passed check_field (most responses set the same few): a bounded cache.
+_CHECKED: set[tuple[str, str]] = set()
+_CHECKED_MAX = 1024
+
 _date_second = 0
 _date_text = ""
+_date_field = ""
 
 
 def http_date() -> str:
     """The current time as an IMF-fixdate, for the ``Date`` field (cached for the second)."""
-    global _date_second, _date_text
+    global _date_second, _date_text, _date_field
     now = int(time.time())
     if now != _date_second:
         _date_second = now
         _date_text = formatdate(now, usegmt=True)
+        _date_field = f"Date: {_date_text}\r\n"
     return _date_text
+
+
+def date_field() -> str:
+    """The whole ``Date: ...\\r\\n`` line of a response head (cached for the second)."""
+    if int(time.time()) != _date_second:
+        http_date()
+    return _date_field
 
 
 class Headers:
@@ -78,9 +91,12 @@ class Headers:
 
     def add(self, name: str, value: str) -> None:
         """Append a field (``value`` converted with ``str``)."""
-        value = str(value)
-        if self.checked:
+        if value.__class__ is not str:
+            value = str(value)
+        if self.checked and (name, value) not in _CHECKED:
             check_field(name, value)
+            if len(_CHECKED) < _CHECKED_MAX and len(value) <= 256:
+                _CHECKED.add((name, value))
         self._items.append((name, value))
 
     def get_all(self, name: str) -> list[str]:
@@ -115,8 +131,14 @@ class Headers:
         return value
 
     def __setitem__(self, name: str, value: str) -> None:
-        self.remove(name)
-        self.add(name, value)
+        if self._items:
+            self.remove(name)
+        if value.__class__ is not str:
+            value = str(value)
+        if self.checked and (name, value) not in _CHECKED:
+            self.add(name, value)  # checks it (and remembers it)
+        else:
+            self._items.append((name, value))
 
     def __delitem__(self, name: str) -> None:
         if not self.remove(name):
@@ -133,7 +155,10 @@ class Headers:
         if not isinstance(name, str):
             return False
         key = name.lower()
-        return any(n.lower() == key for n, _ in self._items)
+        for n, _ in self._items:  # noqa: SIM110 (a loop: any() costs a generator frame)
+            if n.lower() == key:
+                return True
+        return False
 
     def __iter__(self) -> Iterator[str]:
         return iter([n for n, _ in self._items])

@@ -327,9 +327,15 @@ class Link:
         elif self.input_over:
             self.conn.close()
             return
-        else:
-            self.idle()
-        if not self.input_over:
+        else:  # idle(), inline: the timer is re-armed only if it would fire too late
+            timeout = self.server.http_limits.keepalive_timeout
+            if timeout is not None:
+                self.idle_deadline = deadline = self.server.loop.time() + timeout
+                if self.timer is None or self.timer_at > deadline:
+                    self.arm(deadline)
+        # Reading stopped (the pipeline was full), or bytes wait: take what is parsed.
+        # Otherwise the last process() ran dry (NEED_DATA) and nothing came since.
+        if not self.input_over and (self.conn.held or self.proto.buffered):
             self.process()
 
     def settle_switch(self, exchange: Exchange) -> bool:

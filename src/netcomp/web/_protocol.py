@@ -219,16 +219,21 @@ class ServerProtocol:
         else:
             piece, self._pending = data[:take], data[take:]
         if piece:
-            self._parse(piece)
+            try:  # (the common case inline; _parse says what the errors become)
+                self._parser.feed_data(piece)
+            except (httptools.HttpParserError, httptools.HttpParserUpgrade):
+                self._parse_failed()
         if error is not None and self._error is None:
             self._fail(*error)
         if self._ended:
             self._pending = b""
         return True
 
-    def _parse(self, piece: bytes) -> None:
+    def _parse_failed(self) -> None:
+        """What llhttp raised (in an ``except`` clause): a pending switch, a rule of ours
+        broken (``_Reject``), or malformed input."""
         try:
-            self._parser.feed_data(piece)
+            raise
         except httptools.HttpParserUpgrade:
             self._upgraded()
         except httptools.HttpParserCallbackError as err:

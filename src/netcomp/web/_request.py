@@ -195,7 +195,6 @@ class Request:
         self.remote = remote
         self.scheme = scheme
         self._body = body
-        self.stream: BodyStream | None = None
         path, _, query = target.partition("?")
         if path[:1] != "/" and "://" in path:
             # absolute-form (RFC 9112 section 3.2.2, what proxies are sent): the authority
@@ -205,13 +204,16 @@ class Request:
             path = path[slash:] if slash >= 0 else "/"
         self.raw_path = path
         self.query_string = query
-        self._path: str | None = None
-        self._headers: Headers | None = None
-        self._query: dict[str, Any] | None = None
-        self._form: dict[str, Any] | None = None
-        self._cookies: dict[str, str] | None = None
-        #: Free for handlers to share per-request data.
-        self.state: dict[str, Any] = {}
+
+    # Parsed on first use (class-level defaults: a new request stores none of them).
+    _path: str | None = None
+    _headers: Headers | None = None
+    _query: dict[str, Any] | None = None
+    _form: dict[str, Any] | None = None
+    _cookies: dict[str, str] | None = None
+    _state: dict[str, Any] | None = None
+    #: A body too large to buffer, read as it arrives (else None).
+    stream: BodyStream | None = None
 
     #: The session of this request, set by a :class:`~netcomp.web.Sessions` component.
     session: Any = None
@@ -227,6 +229,17 @@ class Request:
     #: Called as ``hook(peer, request, status, size)`` once this request's response is out
     #: (a :class:`~netcomp.web.Logger` adds itself); None: nobody asked.
     done_hooks: list[Any] | None = None
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """Free for handlers to share per-request data (a dict, made on first use)."""
+        if self._state is None:
+            self._state = {}
+        return self._state
+
+    @state.setter
+    def state(self, state: dict[str, Any]) -> None:
+        self._state = state
 
     @property
     def body(self) -> bytes:

@@ -18,6 +18,8 @@ from ._headers import Headers
 
 __all__ = ["FINISHED", "GONE", "Output", "Response"]
 
+_new_headers = object.__new__
+
 
 class Output(Protocol):
     """What a :class:`Response` needs of the exchange that sends it."""
@@ -76,17 +78,25 @@ class Response:
         content_type: str | None = None,
     ) -> None:
         self.status = status
-        self._reason: str | None = None
-        self.headers = Headers(headers) if headers else Headers._checked_empty()
+        if headers:
+            self.headers = Headers(headers)
+        else:  # Headers._checked_empty(), without the call
+            self.headers = empty = _new_headers(Headers)
+            empty.checked = True
+            empty._items = []
         if content_type is not None:
             self.headers["Content-Type"] = content_type
-        self._cookies: SimpleCookie | None = None
         self._body: Any = body
         self.touched = body is not None
-        #: Keep the response open after the handler returns (see the class docs).
-        self.streaming = False
-        self._exchange: Output | None = None  # what sends it, once it is attached
-        self.close = False  # close the connection after this response
+
+    # Class-level defaults: a new response stores none of them.
+    _reason: str | None = None
+    _cookies: SimpleCookie | None = None
+    #: Keep the response open after the handler returns (see the class docs).
+    streaming = False
+    _exchange: Output | None = None  # what sends it, once it is attached
+    #: Close the connection after this response.
+    close = False
 
     @property
     def reason(self) -> str:
