@@ -106,7 +106,11 @@ class Dispatcher(BaseComponent):
         direct = controller._direct.get(name)
         if direct is not None:
             loop = self.loop
-            handlers = loop.registry.lookup(name, controller._channels)[0]
+            registry = loop.registry
+            try:  # (lookup()'s own cache, read inline: no call on the common path)
+                handlers = registry.cache[name][controller._channels][0]
+            except KeyError:
+                handlers = registry.lookup(name, controller._channels)[0]
             if (
                 len(handlers) == 1
                 and handlers[0].fn is direct[0]
