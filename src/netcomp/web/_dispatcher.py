@@ -75,7 +75,9 @@ class Dispatcher(BaseComponent):
             return None  # answered already, or an async handler is answering
         if "/." in request.raw_path:
             _dot_segments(request)
-        segments, controller = self._route_request(request)
+        # _route_request's common case (a cached raw path), inline.
+        route = self._raw_routes.get(request.raw_path) if request._path is None else None
+        segments, controller = route if route is not None else self._route_request(request)
         if controller is None:
             raise NotFound()
         args: tuple[Any, ...] = tuple(segments) if segments else ()
