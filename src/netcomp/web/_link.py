@@ -192,7 +192,7 @@ class Link:
         if head.upgrade is not None and head.keep_alive:
             exchange.might_switch = True  # the parser pauses after this request
         self.exchanges.append(exchange)
-        if not head.has_body:
+        if not (head.chunked or head.content_length):  # head.has_body, inline
             self.dispatch(exchange)
             return
         self.receiving = exchange
