@@ -143,7 +143,8 @@ class Link:
             elif kind is Body:
                 self.body(event.data)  # type: ignore[union-attr]
             elif kind is EndOfMessage:
-                self.end()
+                if self.receiving is not None or self.body_progress is not None:
+                    self.end()  # (else a bodiless request's end: nothing to do)
             elif kind is ProtocolError:
                 self.protocol_error(event)  # type: ignore[arg-type]
             elif event is PAUSED:  # a switch of protocols is pending: see exchange_done
