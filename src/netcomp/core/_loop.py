@@ -210,7 +210,8 @@ class Loop(Dispatch, Scheduling, IO):
                 self._select(0)
         else:
             self._sleep(timeout)
-        if self._timers:
+        timers = self._timers
+        if timers and timers[0][0] <= self.time():  # (_run_due only when one is due)
             self._run_due()
         if ready:
             for _ in range(len(ready)):
