@@ -299,8 +299,10 @@ class Link:
     def dispatch(self, exchange: Exchange) -> None:
         """Hand ``exchange`` to the handlers; its response deadline runs once in front."""
         call_handlers(self.server, exchange)
-        if exchange.deadline and exchange.in_front:
-            self.arm(exchange.deadline)
+        if exchange.deadline:
+            exchanges = self.exchanges  # (exchange.in_front, inline)
+            if exchanges and exchanges[0] is exchange:
+                self.arm(exchange.deadline)
 
     # ------------------------------------------------------------ output
     def exchange_done(self, exchange: Exchange) -> None:
