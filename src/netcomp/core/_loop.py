@@ -22,6 +22,7 @@ Rules (docs/architecture.md, "The loop"):
 from __future__ import annotations
 
 import contextlib
+import heapq
 import logging
 import os
 import signal as _signal
@@ -209,7 +210,8 @@ class Loop(Dispatch, Scheduling, IO):
                 self._select(0)
         else:
             self._sleep(timeout)
-        if self._timers:
+        timers = self._timers
+        if timers and timers[0][0] <= self.time():  # (_run_due only when one is due)
             self._run_due()
         if ready:
             for _ in range(len(ready)):
@@ -223,7 +225,10 @@ class Loop(Dispatch, Scheduling, IO):
     def _sleep(self, timeout: float | None) -> None:
         """Nothing queued: wait for I/O, a wake-up or the next deadline (or ``timeout``)."""
         self._sleeping = True
-        deadline = self._next_deadline()
+        timers = self._timers  # _next_deadline(), inline: once per pass
+        while timers and timers[0][2].cancelled:
+            heapq.heappop(timers)  # a cancelled head must not wake the loop
+        deadline = timers[0][0] if timers else None
         if self.queue or self._ready:
             timeout, deadline = 0, None
         elif deadline is not None:

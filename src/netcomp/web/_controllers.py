@@ -171,7 +171,8 @@ class Controller(BaseComponent):
     def _runner(self, method: Callable[..., Any]) -> Callable[..., Any]:
         """``run(request, response, args, kwargs)``: call ``method`` as the action for
         this request (what its handler does, without the event)."""
-        wrap = self._wrap_result
+        # The base class's _wrap_result returns its argument: then it is not called.
+        wrap = None if type(self)._wrap_result is Controller._wrap_result else self._wrap_result
         # A generator function is a circuits-style generator handler whose str/bytes
         # yields are streamed (see _stream_yields); a generator *returned* by a plain
         # method is a body to stream, so it travels inside the response, where the core
@@ -189,7 +190,7 @@ class Controller(BaseComponent):
             if result.__class__ is GeneratorType:
                 response.body = result
                 return response
-            return wrap(result)
+            return result if wrap is None else wrap(result)
 
         return run
 

@@ -75,7 +75,9 @@ class Dispatcher(BaseComponent):
             return None  # answered already, or an async handler is answering
         if "/." in request.raw_path:
             _dot_segments(request)
-        segments, controller = self._route_request(request)
+        # _route_request's common case (a cached raw path), inline.
+        route = self._raw_routes.get(request.raw_path) if request._path is None else None
+        segments, controller = route if route is not None else self._route_request(request)
         if controller is None:
             raise NotFound()
         args: tuple[Any, ...] = tuple(segments) if segments else ()
@@ -106,7 +108,11 @@ class Dispatcher(BaseComponent):
         direct = controller._direct.get(name)
         if direct is not None:
             loop = self.loop
-            handlers = loop.registry.lookup(name, controller._channels)[0]
+            registry = loop.registry
+            try:  # (lookup()'s own cache, read inline: no call on the common path)
+                handlers = registry.cache[name][controller._channels][0]
+            except KeyError:
+                handlers = registry.lookup(name, controller._channels)[0]
             if (
                 len(handlers) == 1
                 and handlers[0].fn is direct[0]

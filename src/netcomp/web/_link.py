@@ -143,7 +143,8 @@ class Link:
             elif kind is Body:
                 self.body(event.data)  # type: ignore[union-attr]
             elif kind is EndOfMessage:
-                self.end()
+                if self.receiving is not None or self.body_progress is not None:
+                    self.end()  # (else a bodiless request's end: nothing to do)
             elif kind is ProtocolError:
                 self.protocol_error(event)  # type: ignore[arg-type]
             elif event is PAUSED:  # a switch of protocols is pending: see exchange_done
@@ -192,7 +193,7 @@ class Link:
         if head.upgrade is not None and head.keep_alive:
             exchange.might_switch = True  # the parser pauses after this request
         self.exchanges.append(exchange)
-        if not head.has_body:
+        if not (head.chunked or head.content_length):  # head.has_body, inline
             self.dispatch(exchange)
             return
         self.receiving = exchange
@@ -298,8 +299,10 @@ class Link:
     def dispatch(self, exchange: Exchange) -> None:
         """Hand ``exchange`` to the handlers; its response deadline runs once in front."""
         call_handlers(self.server, exchange)
-        if exchange.deadline and exchange.in_front:
-            self.arm(exchange.deadline)
+        if exchange.deadline:
+            exchanges = self.exchanges  # (exchange.in_front, inline)
+            if exchanges and exchanges[0] is exchange:
+                self.arm(exchange.deadline)
 
     # ------------------------------------------------------------ output
     def exchange_done(self, exchange: Exchange) -> None:

@@ -200,7 +200,18 @@ class ServerProtocol:
         """Parse the next part of the input; False if it needs more bytes to progress."""
         phase = self._phase
         if phase == _HEAD:
-            take, error = self._scan_head()
+            take = 0
+            error: tuple[int, str] | None = None
+            if not self._head_seen:  # _scan_head's common case, inline: a whole head
+                data = self._pending
+                end = data.find(b"\r\n\r\n", 0, PIECE)
+                if end > 0:
+                    eol = data.find(b"\r\n")
+                    limits = self.limits
+                    if 0 < eol <= limits.max_request_line and end + 4 <= limits.max_head_size:
+                        take = end + 4
+            if not take:
+                take, error = self._scan_head()
         elif phase == _LENGTH:
             take, error = min(self._left, len(self._pending), PIECE), None
             self._left -= take
