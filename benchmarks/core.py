@@ -61,8 +61,9 @@ Bench = Callable[[int], "tuple[int, float]"]
 
 
 # --------------------------------------------------------------------------- netcomp
-def netcomp_pingpong(n: int) -> tuple[int, float]:
-    """``n`` events handled in total, alternating ``ping`` and ``pong``."""
+def netcomp_pingpong_tree(n: int) -> tuple[Any, Any]:
+    """The ping-pong tree (a Manager with a Pinger and a Ponger that stop after ``n``
+    events) and its first event, not yet fired (``benchmarks/tracing.py`` uses it too)."""
     from netcomp import Component, Event, Manager
 
     class ping(Event):
@@ -88,7 +89,13 @@ def netcomp_pingpong(n: int) -> tuple[int, float]:
     manager = Manager()
     manager += Pinger()
     manager += Ponger()
-    manager.fire(ping(1))
+    return manager, ping(1)
+
+
+def netcomp_pingpong(n: int) -> tuple[int, float]:
+    """``n`` events handled in total, alternating ``ping`` and ``pong``."""
+    manager, first = netcomp_pingpong_tree(n)
+    manager.fire(first)
     start = time.perf_counter()
     manager.run()
     return n, time.perf_counter() - start

@@ -28,37 +28,17 @@ MODES = ("off", "trace", "counters")
 
 def pingpong(n: int, mode: str) -> float:
     """Events per second for ``n`` ping-pong events with ``mode`` attached."""
-    from netcomp import Component, Event, Manager, Trace
+    from core import netcomp_pingpong_tree  # benchmarks/core.py, beside this file
+
+    from netcomp import Trace
     from netcomp.tools import EventCounters
 
-    class ping(Event):
-        pass
-
-    class pong(Event):
-        pass
-
-    class Pinger(Component):
-        def ping(self, i: int) -> None:
-            if i >= n:
-                self.stop()
-            else:
-                self.fire(pong(i + 1))
-
-    class Ponger(Component):
-        def pong(self, i: int) -> None:
-            if i >= n:
-                self.stop()
-            else:
-                self.fire(ping(i + 1))
-
-    manager = Manager()
-    manager += Pinger()
-    manager += Ponger()
+    manager, first = netcomp_pingpong_tree(n)
     if mode == "trace":
         Trace().attach(manager)
     elif mode == "counters":
         manager.loop.observe(EventCounters())
-    manager.fire(ping(1))
+    manager.fire(first)
     start = time.perf_counter()
     manager.run()
     return n / (time.perf_counter() - start)
