@@ -394,17 +394,37 @@ def drive(
     cpu1 = os.times()
     srv1 = cpu_seconds(server_pid) if server_pid else 0.0
     sys1 = busy_cores_ticks()
-    lat.sort()
+    return generator_result(
+        lat, len(socks), count, errors, elapsed, (cpu0, cpu1), (srv0, srv1), (sys0, sys1)
+    )
+
+
+def generator_result(
+    latencies: list[float],
+    conns: int,
+    count: int,
+    errors: int,
+    elapsed: float,
+    gen_times: tuple[Any, Any],
+    server_seconds: tuple[float, float],
+    machine_ticks: tuple[Any, Any],
+) -> dict[str, Any]:
+    """One run's row, the same for both generators: rate, latency percentiles, and the CPU
+    of the generator (``os.times()`` before/after), the server (its CPU seconds
+    before/after; 0 when unknown) and the rest of the machine (busy/all ticks)."""
+    samples = sorted(latencies)
+    cpu0, cpu1 = gen_times
     gen_cpu = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / elapsed
-    server_cpu = (srv1 - srv0) / elapsed if server_pid else 0.0
+    server_cpu = (server_seconds[1] - server_seconds[0]) / elapsed
+    sys0, sys1 = machine_ticks
     all_ticks = sys1[1] - sys0[1]
     busy = (sys1[0] - sys0[0]) / all_ticks * (os.cpu_count() or 1) if all_ticks else 0.0
 
     def pct(p: float) -> float | None:
-        return lat[min(len(lat) - 1, int(p * len(lat)))] * 1e3 if lat else None
+        return samples[min(len(samples) - 1, int(p * len(samples)))] * 1e3 if samples else None
 
     return {
-        "conns": len(socks),
+        "conns": conns,
         "round_trips": count,
         "seconds": elapsed,
         "rate": count / elapsed if elapsed > 0 else 0.0,
@@ -487,31 +507,14 @@ def drive_fast(
         cpu1 = os.times()
         srv1 = cpu_seconds(server_pid) if server_pid else 0.0
         sys1 = busy_cores_ticks()
-        samples = sorted(lat)
         elapsed = end - start
         for c in clients:
             c.connection_lost = lambda exc: None  # type: ignore[method-assign]
             c.transport.abort()
-        gen_cpu = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / elapsed
-        server_cpu = (srv1 - srv0) / elapsed if server_pid else 0.0
-        all_ticks = sys1[1] - sys0[1]
-        busy = (sys1[0] - sys0[0]) / all_ticks * (os.cpu_count() or 1) if all_ticks else 0.0
-
-        def pct(p: float) -> float | None:
-            return samples[min(len(samples) - 1, int(p * len(samples)))] * 1e3 if samples else None
-
-        return {
-            "conns": len(socks),
-            "round_trips": count,
-            "seconds": elapsed,
-            "rate": count / elapsed if elapsed > 0 else 0.0,
-            "p50_ms": pct(0.50),
-            "p99_ms": pct(0.99),
-            "errors": state["errors"],
-            "gen_cpu": gen_cpu,
-            "server_cpu": server_cpu,
-            "others_cpu": max(0.0, busy - gen_cpu - server_cpu),
-        }
+        return generator_result(
+            lat, len(socks), count, state["errors"], elapsed,
+            (cpu0, cpu1), (srv0, srv1), (sys0, sys1),
+        )  # fmt: skip
 
     try:
         return loop.run_until_complete(run())
