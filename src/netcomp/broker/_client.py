@@ -39,6 +39,9 @@ from ._url import RedisAddress, parse_url
 
 __all__ = ["Callback", "RedisClient", "SessionCommand"]
 
+#: Seconds between readiness probes while Redis answers ``-LOADING``.
+_LOADING_RETRY = 0.1
+
 log = logging.getLogger("netcomp.broker")
 
 #: Called with the reply: a value, a :class:`RedisError` or a ``ConnectionError``.
@@ -190,7 +193,7 @@ class RedisClient(BaseComponent):
         if self.name:
             steps.append((("CLIENT", "SETNAME", self.name), False))
         if not steps:
-            self._logged_in()
+            self._probe()
             return
         last = len(steps) - 1
         for index, (args, fatal) in enumerate(steps):
@@ -209,9 +212,27 @@ class RedisClient(BaseComponent):
                     return
                 log.info("%s on %s: %s (ignored)", what, self.address, value)
             if last:
-                self._logged_in()
+                self._probe()
 
         return reply
+
+    def _probe(self) -> None:
+        """Ask Redis a question it refuses while it loads its dataset (after a restart from
+        its AOF or RDB it answers ``-LOADING`` to most commands for a while): the link is
+        ready, and the queued commands go out, only once it answers."""
+        if self._reader is None or self._ready:
+            return  # the link broke meanwhile (the next one probes again), or is ready
+        self._inflight.append(_Command(pack(("DBSIZE",)), self._probed, False))
+        self._write(self._inflight[-1].data)
+
+    def _probed(self, reply: Any) -> None:
+        if isinstance(reply, ConnectionError) or self._ready:
+            return  # the link broke (the next one probes again), or a later probe won
+        if isinstance(reply, RedisError) and reply.code == "LOADING":
+            log.debug("%s is loading its dataset: asking again soon", self.address)
+            self.loop.call_later(_LOADING_RETRY, self._probe)
+            return
+        self._logged_in()
 
     def _logged_in(self) -> None:
         self._ready = True
