@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import gc
 import socket
+import sys
 import weakref
 from collections.abc import Iterator
 
 import pytest
 
 from netcomp import Component, Event, Manager
+from netcomp.core import _dispatch
 from netcomp.testing import running
 from netcomp.web import Controller, Server
 from netcomp.web._link import Link
@@ -51,6 +53,7 @@ def test_a_done_event_and_its_value_free_each_other(no_gc: None) -> None:
     assert gone() is None and value.event is None  # no cycle kept it
     held = manager.fire(ping())
     manager.flush()
+    assert held.value == "pong" and held.event is None  # nobody else held the event
     dropped = weakref.ref(held)
     del held
     assert dropped() is None
@@ -101,3 +104,13 @@ def test_closed_connections_are_freed_without_the_gc(no_gc: None) -> None:
         recorder.wait_for("disconnect", count=20)  # every link is down
         left = [obj for obj in gc.get_objects() if type(obj) is Link and id(obj) not in earlier]
         assert left == []
+
+
+@pytest.mark.skipif(
+    sys.implementation.name != "cpython" or sys.version_info >= (3, 14),
+    reason="the reference count shortcut is only taken on CPython before 3.14",
+)
+def test_dispatch_knows_a_lone_events_reference_count() -> None:
+    # Dispatch lets go of an event only its Value holds without making a weak reference
+    # (one per event); it needs the count such an event has, measured at import.
+    assert _dispatch._LONE_EVENT_REFS == 3

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
+import sys
 from collections import deque
 from collections.abc import Callable, Iterator
 from types import CoroutineType, GeneratorType
@@ -34,6 +35,33 @@ __all__ = ["Dispatch", "Tree", "reset_event"]
 log = logging.getLogger("netcomp")
 
 _ASYNC_RESULT = (CoroutineType, GeneratorType, Value, Future)
+
+
+def _lone_event_refs() -> int:
+    """What ``sys.getrefcount(event)`` says, inside a function, of an event that only a
+    local variable and its own Value hold; 0 (never equal) where the count cannot be
+    trusted to tell that apart: other interpreters, free-threaded builds, and CPython
+    3.14+, whose borrowed loads may leave a local's reference uncounted."""
+    if (
+        sys.implementation.name != "cpython"
+        or sys.version_info >= (3, 14)
+        or not getattr(sys, "_is_gil_enabled", lambda: True)()
+    ):
+        return 0
+    event = Event()
+    event.value = Value(event)
+    lone = _refcount(event)
+    held = [event]
+    if _refcount(event) != lone + 1 or lone != 3:  # local, value, argument
+        return 0
+    del held
+    return lone
+
+
+_refcount = sys.getrefcount
+#: See :func:`_lone_event_refs` (dispatch's finish lets go of a lone event without a
+#: weak reference).
+_LONE_EVENT_REFS = _lone_event_refs()
 
 
 def _entry_of(handlers: tuple[HandlerEntry, ...], fn: Any) -> HandlerEntry:
@@ -281,9 +309,17 @@ class Dispatch:
                 # read again), at most the callbacks (a connection's, for a ``read``).
                 if not waiters and not event._extras:
                     value.result = True
-                    value._event = _weak(event)  # no cycle: see Value.event
                     callbacks = value._callbacks
-                    if callbacks is not None:
+                    if callbacks is None:
+                        # No cycle (see Value.event): when only this frame and the value
+                        # hold the event, the weak reference would be dead before anyone
+                        # could read it, so the value simply lets go (no weakref per event).
+                        if _refcount(event) == _LONE_EVENT_REFS:
+                            value._event = None
+                        else:
+                            value._event = _weak(event)
+                    else:
+                        value._event = _weak(event)
                         value._callbacks = None
                         if callbacks.__class__ is list:
                             for callback in callbacks:

@@ -79,11 +79,12 @@ class IO:
     """The I/O half of a :class:`Loop`: its selector, wake-up descriptor and watches."""
 
     _sleeping: bool
+    #: Set on the instance by :meth:`use_selector` only (see ``Loop``'s class defaults).
+    _selector_class: type[selectors.BaseSelector] = selectors.DefaultSelector
 
     def __init__(self) -> None:
         self._wakeup: Wakeup | None = None
         self._selector: selectors.BaseSelector | None = None
-        self._selector_class: type[selectors.BaseSelector] = selectors.DefaultSelector
         self._watches: set[Watch] = set()
         self._io_count = 0  # watches with an interest: the selector has work
 

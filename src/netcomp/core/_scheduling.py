@@ -52,6 +52,9 @@ class Scheduling:
 
     _running: bool
     _sleeping: bool
+    #: Heap size from which cancelled timers are swept (set on the instance once the heap
+    #: grows past it: see ``Loop``'s class defaults).
+    _timers_compact_at: int = _TIMERS_COMPACT
 
     # The other halves of the Loop provide these.
     _wake: Callable[[], None]
@@ -61,7 +64,6 @@ class Scheduling:
         self._ready: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
         self._timers: list[tuple[float, int, TimerHandle]] = []
         self._timer_seq = itertools.count()
-        self._timers_compact_at = _TIMERS_COMPACT
         self._clock: Clock = clock if clock is not None else MonotonicClock()
         #: The current time on the loop's clock (seconds; a plain function, for speed).
         self.time: Callable[[], float] = self._clock.time
