@@ -357,6 +357,90 @@ def test_flush_limit_bounds_an_endless_ping_pong() -> None:
     assert before < pingpong.count <= before + 5
 
 
+RALLY_END = 300_000
+
+
+class Rally(Component):
+    """An endless ping-pong under ``run()`` (dispatch goes from batch to batch without
+    returning to the loop while nothing else needs it); ``log`` records each event, and
+    what the test adds records itself there too."""
+
+    def init(self) -> None:
+        self.log: list[str] = []
+        self.hooks: dict[int, Any] = {}
+
+    def ping(self, i: int) -> None:
+        self.log.append(f"ping {i}")
+        hook = self.hooks.pop(i, None)
+        if hook is not None:
+            hook()
+        if i < RALLY_END:  # a bound: the tests stop it long before
+            self.fire(Event.create("pong", i + 1))
+
+    def pong(self, i: int) -> None:
+        self.log.append(f"pong {i}")
+        if i < RALLY_END:
+            self.fire(Event.create("ping", i + 1))
+
+
+def test_a_handlers_call_soon_runs_between_its_batch_and_the_next_under_run() -> None:
+    manager = Manager()
+    rally = Rally()
+    manager += rally
+
+    def callback() -> None:
+        rally.log.append("callback")
+        manager.stop()
+
+    rally.hooks[5] = lambda: manager.loop.call_soon(callback)
+    manager.fire(Event.create("ping", 1))
+    assert manager.run() == 0
+    at = rally.log.index("ping 5")
+    assert rally.log[at : at + 3] == ["ping 5", "callback", "pong 6"]
+
+
+def test_a_handlers_due_timer_runs_between_batches_under_run() -> None:
+    manager = Manager()
+    rally = Rally()
+    manager += rally
+
+    def timer() -> None:
+        rally.log.append("timer")
+        manager.stop()
+
+    rally.hooks[7] = lambda: manager.loop.call_later(0, timer)
+    manager.fire(Event.create("ping", 1))
+    assert manager.run() == 0
+    at = rally.log.index("ping 7")
+    assert rally.log[at : at + 3] == ["ping 7", "timer", "pong 8"]
+
+
+def test_a_callback_from_another_thread_is_not_starved_by_endless_batches() -> None:
+    manager = Manager()
+    rally = Rally()
+    manager += rally
+    rallying = threading.Event()
+    rally.hooks[3] = rallying.set
+    manager.fire(Event.create("ping", 1))
+    manager.start()
+    try:
+        assert rallying.wait(10)
+        ran = threading.Event()
+
+        def callback() -> None:
+            rally.log.append("callback")
+            ran.set()
+            manager.stop()
+
+        manager.loop.call_soon_threadsafe(callback)
+        assert ran.wait(10), "the callback never ran while the events went on"
+    finally:
+        manager.stop()
+        assert manager.join(10) == 0
+    assert "callback" in rally.log
+    assert f"pong {RALLY_END}" not in rally.log  # it ran (and stopped) before the end
+
+
 def test_tick_from_another_thread_while_running_raises() -> None:
     manager = Manager()
     with running(manager), pytest.raises(RuntimeError, match="thread"):

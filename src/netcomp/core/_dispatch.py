@@ -140,6 +140,7 @@ class Dispatch:
     _io_count: int
     _running: bool
     _sleeping: bool
+    _chain: bool
     _reorder_pending: bool = False
     time: Callable[[], float]
 
@@ -328,9 +329,12 @@ class Dispatch:
                             callbacks(value)  # type: ignore[operator]
                 else:
                     self.finish(event)
+            if not queue:
+                return
+            if self._chain:
+                continue  # nothing else needs the loop (see Loop._run_once)
             if (
-                not queue
-                or self._ready
+                self._ready
                 or self._io_count
                 or not self._running
                 or (self._timers and self._timers[0][0] <= self.time())

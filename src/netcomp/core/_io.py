@@ -79,6 +79,7 @@ class IO:
     """The I/O half of a :class:`Loop`: its selector, wake-up descriptor and watches."""
 
     _sleeping: bool
+    _chain: bool
     #: Set on the instance by :meth:`use_selector` only (see ``Loop``'s class defaults).
     _selector_class: type[selectors.BaseSelector] = selectors.DefaultSelector
 
@@ -119,6 +120,7 @@ class IO:
         self._watches.add(watch)
         if watch.events:
             self._io_count += 1
+            self._chain = False  # the selector has work: dispatch stops after its batch
             if self._selector is not None:
                 self._selector.register(watch.fileobj, watch.events, watch.callback)
 
@@ -130,6 +132,7 @@ class IO:
                 selector.modify(watch.fileobj, events, watch.callback)
         elif events:
             self._io_count += 1
+            self._chain = False
             if selector is not None:
                 selector.register(watch.fileobj, events, watch.callback)
         else:

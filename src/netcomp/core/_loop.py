@@ -90,6 +90,9 @@ class Loop(Dispatch, Scheduling, IO):
         self.tracking = False
         self.in_dispatch: Event | None = None
         self._running = False
+        #: Whether dispatch may go on with the next batch without asking (see
+        #: ``_run_once``): set only there, cleared by whatever gives the loop other work.
+        self._chain = False
         self._stopping = False
         self._sleeping = False
         self._signalled = False  # a signal event is queued and not yet handled
@@ -225,6 +228,13 @@ class Loop(Dispatch, Scheduling, IO):
         if queue:
             if self._reorder_pending:  # a callback fired an event with a priority
                 self._reorder()
+            # Dispatch goes from batch to batch while nothing else needs the loop; one
+            # flag says so, instead of four checks per batch. True first, then checked:
+            # another thread that queues a callback meanwhile clears it after its append,
+            # so no callback waits behind an endless chain of batches.
+            self._chain = True
+            if ready or self._io_count or timers or not self._running:
+                self._chain = False
             self.dispatch_batch()
 
     def _sleep(self, timeout: float | None) -> None:
@@ -388,6 +398,7 @@ class Loop(Dispatch, Scheduling, IO):
 
     def _end_loop(self) -> None:
         self._running = False
+        self._chain = False
         self._wake()
 
     # ------------------------------------------------------------- start, join

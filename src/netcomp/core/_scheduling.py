@@ -52,6 +52,7 @@ class Scheduling:
 
     _running: bool
     _sleeping: bool
+    _chain: bool
     #: Heap size from which cancelled timers are swept (set on the instance once the heap
     #: grows past it: see ``Loop``'s class defaults).
     _timers_compact_at: int = _TIMERS_COMPACT
@@ -94,10 +95,12 @@ class Scheduling:
     def call_soon(self, callback: Callable[..., Any], *args: Any) -> None:
         """Run ``callback(*args)`` on the loop thread after the current batch."""
         self._ready.append((callback, args))
+        self._chain = False
 
     def call_soon_threadsafe(self, callback: Callable[..., Any], *args: Any) -> None:
         """Like :meth:`call_soon`, from any thread; wakes the loop."""
         self._ready.append((callback, args))
+        self._chain = False  # after the append (see Loop._run_once)
         if self._sleeping:
             self._wake()
 
@@ -116,6 +119,7 @@ class Scheduling:
             heapq.heapify(timers)
             self._timers_compact_at = max(_TIMERS_COMPACT, 2 * len(timers))
         heapq.heappush(timers, (when, next(self._timer_seq), handle))
+        self._chain = False
         if self._sleeping and timers[0][2] is handle:
             self._wake()
         return handle
@@ -144,6 +148,7 @@ class Scheduling:
         """Move ``other``'s callbacks and live timers here (keeping their delays)."""
         self._ready.extend(other._ready)
         other._ready.clear()
+        self._chain = False
         offset = self.time() - other.time()
         for when, _seq, handle in other._timers:
             if not handle.cancelled:
