@@ -261,6 +261,10 @@ class Dispatch:
                                     else:
                                         value.add(result)
                         else:
+                            # ``stopped`` is read after each handler: an instance
+                            # attribute reads much faster than the class default, so it
+                            # is made one here, not by every Event's __init__.
+                            event.stopped = event.stopped
                             for fn in fns:
                                 try:
                                     result = fn(*args)
@@ -282,6 +286,7 @@ class Dispatch:
                                 if event.stopped:
                                     break
                     else:
+                        event.stopped = event.stopped  # (as above)
                         for entry in handlers:
                             try:
                                 if entry.pass_event:

@@ -149,7 +149,6 @@ class Event(metaclass=_EventType):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.args = args
         self.kwargs = kwargs
-        self.stopped = False  # read after every handler: an instance attribute is faster
 
     @classmethod
     def create(cls, _name: str, *args: Any, **kwargs: Any) -> Event:
