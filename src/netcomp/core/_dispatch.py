@@ -233,7 +233,7 @@ class Dispatch:
                 if not named:
                     self._not_taken(event, value)
                 if handlers:
-                    self.current = self.in_dispatch = event
+                    self.current = event  # (``in_dispatch``: set by _handle_async)
                     if extras:
                         self.tracking = event._tracked
                     went_async = False
@@ -306,10 +306,12 @@ class Dispatch:
                                         value.add(result)
                             if event.stopped:
                                 break
-                    self.current = self.in_dispatch = None
+                    self.current = None
                     self.tracking = False
-                    if went_async and event._pending:
-                        continue
+                    if went_async:
+                        self.in_dispatch = None
+                        if event._pending:
+                            continue
                 # finish() and Value._complete(), inlined for the common case: no waiters,
                 # feedback or tracking (a handler may have asked for feedback: ``_extras`` is
                 # read again), at most the callbacks (a connection's, for a ``read``).
@@ -362,6 +364,10 @@ class Dispatch:
 
     # ---------------------------------------------------------- async results
     def _handle_async(self, event: Event, entry: HandlerEntry, result: Any) -> None:
+        # Until its handlers have all run, ``event`` is not finished by the end of what
+        # it waits for (``_one_pending_done``); dispatch clears this after them. Only
+        # events that go async pay for it.
+        self.in_dispatch = event
         if isinstance(result, (CoroutineType, GeneratorType)):
             event._pending += 1
             Task(self, event, result, entry, isinstance(result, GeneratorType)).step()
