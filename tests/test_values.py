@@ -110,6 +110,7 @@ def test_fire_returns_the_events_own_value(manager: Manager) -> None:
     value = manager.fire(event)
     assert event.value is value
     assert value.event is event
+    assert isinstance(value, Value) and not value.result and value.manager is manager
 
 
 # ------------------------------------------------------------------- errors

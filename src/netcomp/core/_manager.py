@@ -24,7 +24,15 @@ from typing import Any
 from ._awaitables import Call, Wait
 from ._dispatch import reset_event
 from ._errors import RegistrationError
-from ._events import Event, Value, _EventType, prepare_unregister, registered, unregistered
+from ._events import (
+    Event,
+    Value,
+    _EventType,
+    _FiredValue,
+    prepare_unregister,
+    registered,
+    unregistered,
+)
 from ._handlers import HandlerSpec, takes_event
 from ._loop import Loop, current_loop
 from ._observe import fire_hook
@@ -33,7 +41,6 @@ from ._registry import HandlerEntry
 __all__ = ["TIMEOUT", "Manager", "current_manager"]
 
 _MISSING: Any = object()
-_new_value = object.__new__
 #: ``(channel,)`` tuples for string channels, made once: no tuple per fire(), and the
 #: registry's plan cache finds the same tuple by identity. Bounded: names only, 4096 at most.
 _one_channel: dict[Any, tuple[Any]] = {}
@@ -368,9 +375,9 @@ class Manager:
         if event.value is not None:
             value = event.value = reset_event(event, loop.root)
         else:
-            # Value(event, loop.root) without the class call and its __init__ frame: the
-            # same two stores, a third cheaper (every event pays this).
-            value = _new_value(Value)
+            # Value(event, loop.root) without its __init__ frame (see _FiredValue): the
+            # same stores, cheaper (every event pays this).
+            value = _FiredValue()
             value._event = event
             value.manager = loop.root
             value._callbacks = None  # read once per event: an instance attribute reads faster
