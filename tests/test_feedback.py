@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from netcomp import BaseComponent, Event, Manager, handler
 from netcomp.testing import fire_and_flush
 
@@ -494,3 +496,28 @@ def test_a_switch_set_on_a_class_after_its_creation_is_honoured(manager: Manager
     assert [name for name, _ in feedback.got] == ["later_complete", "later_child_complete"]
     later.complete = False
     assert later._extras is False and later_child._extras is False
+
+
+@pytest.mark.parametrize("observed", [False, True], ids=["plain", "observed"])
+def test_a_complete_event_cancelled_before_its_dispatch_still_completes(
+    manager: Manager, observed: bool
+) -> None:
+    # Tracking for ``complete`` starts when dispatch takes the event (fire() leaves it);
+    # a cancelled event is finished there too, and completes without success/failure.
+    from netcomp.core import Trace
+
+    ran: list[str] = []
+    manager += responder("job", lambda: ran.append("job"))
+    feedback = Feedback()
+    manager += feedback
+    manager.flush()
+    event = job()
+    value = manager.fire(event)
+    event.cancel()
+    if observed:
+        with Trace().attach(manager):
+            manager.flush()
+    else:
+        manager.flush()
+    assert ran == [] and value.errors
+    assert [name for name, _ in feedback.got] == ["job_complete"]

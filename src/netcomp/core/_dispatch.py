@@ -222,9 +222,16 @@ class Dispatch:
                 event = popleft()
                 # ``_extras`` (one read) stands for cancelled, tracked, feedback and hooks.
                 extras = event._extras
-                if extras and event.cancelled:
-                    self._cancelled(event)
-                    continue
+                if extras:
+                    if not event._tracked and (event.complete or event._on_complete is not None):
+                        # A ``complete`` event fired outside any tracked event (fire()
+                        # leaves this to here): tracked from now, before its handlers
+                        # fire anything (and before a cancel finishes it).
+                        event._tracked = True
+                        event._effects = 1
+                    if event.cancelled:
+                        self._cancelled(event)
+                        continue
                 try:
                     handlers, fns, named = cache[event.name][event.channels]
                 except KeyError:

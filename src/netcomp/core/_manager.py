@@ -389,9 +389,8 @@ class Manager:
             current._effects += 1
             event._tracked = event._extras = True
             event._effects = 1
-        elif event._extras and (event.complete or event._on_complete is not None):
-            event._tracked = True
-            event._effects = 1
+        # Else a ``complete`` event (or one with completion hooks) starts being tracked
+        # when its dispatch begins: reading its switches here would cost every event.
         loop.queue.append(event)
         if loop._sleeping:
             loop._wake()

@@ -175,6 +175,9 @@ def observed_batch(self: Any) -> None:
     while True:
         for _ in range(len(queue)):
             event = queue.popleft()
+            if not event._tracked and (event.complete or event._on_complete is not None):
+                event._tracked = True  # as the plain dispatch does (fire() leaves it)
+                event._effects = 1
             if event.cancelled:
                 self._cancelled(event)
                 continue
