@@ -127,6 +127,27 @@ class Loop(Dispatch, Scheduling, IO):
             "passes": self._passes,
         }
 
+    # ---------------------------------------------------------------- audience
+    def heard(self, kind: type[Event], channels: tuple[Any, ...]) -> bool:
+        """Whether an event of class ``kind`` fired now on ``channels`` would reach
+        anyone: a handler of its name or a catch-all one on those channels, a waiter for
+        its name, an observer, or a feedback switch (``success``, ``failure``,
+        ``complete``) turned on for the class.
+
+        For a component that announces what happens and ignores the answer (net's
+        ``connect`` and ``disconnect``): it skips making an event nobody hears (events
+        that report a failure are always fired: nobody taking one is logged). Answers
+        from the registry's cache: a dict lookup when nothing changed.
+        """
+        if kind._extras or self.observer is not None:
+            return True
+        name = kind.name
+        try:
+            handlers = self.registry.cache[name][channels][0]
+        except KeyError:
+            handlers = self.registry.lookup(name, channels)[0]
+        return bool(handlers) or name in self.waiters
+
     # -------------------------------------------------------------- observers
     @property
     def observers(self) -> tuple[LoopObserver, ...]:
