@@ -59,8 +59,13 @@ def measure(tree: Path, requests: int, depth: int) -> float:
             control[1] = "-d"
             subprocess.run(control, check=True, capture_output=True, timeout=120)
     finally:
+        # Under valgrind the server sometimes ignores SIGTERM; the dump is written by then.
         server.terminate()
-        server.wait(timeout=120)
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=30)
     dump = Path(out) / f"cg.{server.pid}.1"
     for line in dump.read_text().splitlines():
         if line.startswith(("summary:", "totals:")):
