@@ -13,6 +13,8 @@ Rules:
 * A path with ``.`` or ``..`` segments is redirected (301) to its normal form (RFC 3986
   section 5.2.4: ``..`` never climbs above ``/``), the query kept; the new location is
   always a path on this site (one leading ``/``).
+* When this Dispatcher is the only one who could see a ``request`` event (see
+  :mod:`._handling`), the server calls :meth:`Dispatcher.answer` without the event.
 """
 
 from __future__ import annotations
@@ -27,6 +29,12 @@ from ._request import Request
 from ._response import Response
 
 __all__ = ["Dispatcher"]
+
+
+class _answer_later(Event):
+    """``_answer_later(result)``: what an action answered later (see ``answer_later``),
+    fired on its Dispatcher alone."""
+
 
 log = logging.getLogger("netcomp.web")
 
@@ -70,9 +78,14 @@ class Dispatcher(BaseComponent):
         self._raw_routes.clear()
 
     @handler("request", priority=-1)
-    def _on_request(self, event: Event, request: Request, response: Response) -> Value | None:
+    def _on_request(self, event: Event, request: Request, response: Response) -> Any:
         if event.answered:
             return None  # answered already, or an async handler is answering
+        return self.answer(request, response)
+
+    def answer(self, request: Request, response: Response) -> Any:
+        """The ``request`` handler's work: route, then run the action (or fire it, giving
+        its :class:`Value`, if others could see its event); a missing one raises 404/405."""
         if "/." in request.raw_path:
             _dot_segments(request)
         # _route_request's common case (a cached raw path), inline.
@@ -123,13 +136,23 @@ class Dispatcher(BaseComponent):
                 # Nobody else could see the action's event: run it here, in this
                 # request's dispatch (docs/architecture.md, "Web").
                 try:
-                    return direct[1](request, response, args, kwargs)  # type: ignore[no-any-return]
+                    return direct[1](request, response, args, kwargs)
                 except Exception as error:
                     action = self._action_event(name, args, kwargs, request, response)
                     return self._action_failed(action, controller, handlers[0], error)
         return self.fire(
             self._action_event(name, args, kwargs, request, response), controller.channel
         )
+
+    def answer_later(self, result: Any) -> Value:
+        """The :class:`Value` of ``result`` (a coroutine, generator or :class:`Future` an
+        action returned) once the loop has run it, as it runs a handler's: for a request
+        answered without its event (see :mod:`._handling`)."""
+        return self.fire(_answer_later(result), self)
+
+    @handler("_answer_later")
+    def _on_answer_later(self, result: Any) -> Any:
+        return result  # the core runs (or awaits) it, as a handler's result
 
     @staticmethod
     def _action_event(

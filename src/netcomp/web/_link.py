@@ -62,6 +62,7 @@ class Link:
         "head_progress",
         "idle_deadline",
         "input_over",
+        "processing",
         "proto",
         "receiving",
         "server",
@@ -84,6 +85,7 @@ class Link:
         self.body_progress: Progress | None = None  # the body of ``receiving`` is arriving
         self.idle_deadline = 0.0
         self.fresh = True  # no request yet
+        self.processing = False  # in process(): a nested call leaves it to that loop
         self.idle()
 
     # ------------------------------------------------------------- input
@@ -117,7 +119,18 @@ class Link:
         self.process()
 
     def process(self) -> None:
-        """Take parsed events while the pipeline has room."""
+        """Take parsed events while the pipeline has room. A call made from inside it (a
+        response finished at once, while its request was being taken) returns at once:
+        the running loop goes on with what is parsed (no recursion per request)."""
+        if self.processing:
+            return
+        self.processing = True
+        try:
+            self._process()
+        finally:
+            self.processing = False
+
+    def _process(self) -> None:
         limits = self.server.http_limits
         limit = limits.max_pipelined
         next_event = self.proto.next_event
