@@ -21,9 +21,12 @@ Rules:
   quietly, closing a file or generator it returned.
 * The server's ``response_filters`` (none by default) see each response before its head
   is made (:mod:`._filters`): they are copied onto the response here and run there.
+* The requests a loop pass reads are handed to the handlers together, once its reads are
+  done (a ``call_soon``): their responses leave in one burst, not one per read between
+  the next reads (which costs the peer a wake-up per response).
 * No event nobody could see: when the server's :class:`Dispatcher` is the only handler a
   ``request`` fired on the server's channel would meet, and no observer, waiter or
-  completion tracking could see it, ``Dispatcher.answer`` is called at once, without the
+  completion tracking could see it, ``Dispatcher.answer`` is called then, without the
   event and its Value (docs/architecture.md, "Web"). The outcome is the same: its result
   (or the Value of an action fired as an event) becomes the response; an error it raises
   gets the event and its Value made then and failed as its dispatch would have (an
@@ -56,6 +59,7 @@ from ._response import Response
 
 __all__ = [
     "Host",
+    "answer_dispatched",
     "call_handlers",
     "drop",
     "handlers_done",
@@ -72,6 +76,7 @@ class Host(Protocol):
     """What handling requests (and a ``Link``) needs of the server (a ``BaseServer``)."""
 
     in_progress: int  # requests holding a max_requests slot, server-wide
+    answering: list[Exchange]  # dispatched this pass, to answer after the reads
 
     @property
     def http_limits(self) -> HTTPLimits: ...
@@ -112,26 +117,38 @@ def call_handlers(server: Host, exchange: Exchange) -> None:
         exchange.deadline = server.loop.time() + limits.response_timeout
     if server.response_filters:  # an extension point: costs nothing unless used
         exchange.response.filters = list(server.response_filters)
+    # Answered once the reads of this loop pass are done, all together: the responses
+    # leave in one burst, as the events' dispatch would send them (see the rules).
+    answering = server.answering
+    answering.append(exchange)
+    if len(answering) == 1:
+        server.loop.call_soon(answer_dispatched, server)
+
+
+def answer_dispatched(server: Host) -> None:
+    """Hand the requests dispatched since the last call to the handlers: by a ``request``
+    event each, or, when nobody but the Dispatcher could see it, without (see the rules)."""
+    exchanges, server.answering = server.answering, []
     loop = server.loop
     channels = (server.channel,)
-    try:  # (lookup()'s own cache, read inline: no call on the common path)
-        handlers = loop.registry.cache["request"][channels][0]
-    except KeyError:
-        handlers = loop.registry.lookup("request", channels)[0]
-    if (
-        len(handlers) == 1
-        and getattr(handlers[0].fn, "__func__", None) is _ON_REQUEST
-        and loop.observer is None
-        and not loop.tracking
-        and "request" not in loop.waiters
-    ):
-        # Nobody but the Dispatcher could see the event: no event (see the rules).
-        _answer(server, exchange, handlers[0])
-        return
-    value = server.fire(request(exchange.request, exchange.response), server.channel)
-    value.observed = True  # a handler's error becomes this request's 500, logged here
-    # (a partial, not a lambda: its call makes no Python frame of its own)
-    value.add_done_callback(partial(handlers_done, server, exchange))
+    for exchange in exchanges:
+        try:  # (lookup()'s own cache, read inline: no call on the common path)
+            handlers = loop.registry.cache["request"][channels][0]
+        except KeyError:
+            handlers = loop.registry.lookup("request", channels)[0]
+        if (
+            len(handlers) == 1
+            and getattr(handlers[0].fn, "__func__", None) is _ON_REQUEST
+            and loop.observer is None
+            and not loop.tracking
+            and "request" not in loop.waiters
+        ):
+            _answer(server, exchange, handlers[0])  # nobody else could see the event
+            continue
+        value = server.fire(request(exchange.request, exchange.response), server.channel)
+        value.observed = True  # a handler's error becomes this request's 500, logged here
+        # (a partial, not a lambda: its call makes no Python frame of its own)
+        value.add_done_callback(partial(handlers_done, server, exchange))
 
 
 _ON_REQUEST = Dispatcher._on_request
