@@ -772,6 +772,9 @@ def test_a_plain_action_may_return_a_coroutine_or_a_future_without_the_event(
         assert fetch(site, "/future").text == "from a future"
         assert fetch(site, "/failing").status == 500
         error = site.recorder.wait_for("exception")
-    assert error.args[0] is KeyError
+    assert error.args[0] is KeyError  # reported as with the event: its handler, its event
+    assert error.kwargs["handler"].__qualname__ == "Dispatcher._on_request"
+    assert error.kwargs["fevent"].name == "request"
+    assert error.kwargs["fevent"].args[0].path == "/failing"
     logged = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(logged) == 1 and "500" in logged[0].getMessage()

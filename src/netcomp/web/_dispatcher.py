@@ -25,15 +25,20 @@ from typing import Any
 from ..core import BaseComponent, Event, Value, handler
 from ._controllers import Controller
 from ._errors import MethodNotAllowed, NotFound, Redirect
+from ._events import request
 from ._request import Request
 from ._response import Response
 
 __all__ = ["Dispatcher"]
 
 
-class _answer_later(Event):
-    """``_answer_later(result)``: what an action answered later (see ``answer_later``),
-    fired on its Dispatcher alone."""
+class _later(request):
+    """A ``request`` already answered by ``result`` (a coroutine, generator or Future an
+    action returned; see ``Dispatcher.answer_later``), fired on its Dispatcher alone:
+    its handler gives the result to the loop, which runs it as any handler's."""
+
+    name = "request"
+    result: Any = None
 
 
 log = logging.getLogger("netcomp.web")
@@ -79,6 +84,8 @@ class Dispatcher(BaseComponent):
 
     @handler("request", priority=-1)
     def _on_request(self, event: Event, request: Request, response: Response) -> Any:
+        if event.__class__ is _later:
+            return event.result
         if event.answered:
             return None  # answered already, or an async handler is answering
         return self.answer(request, response)
@@ -144,15 +151,13 @@ class Dispatcher(BaseComponent):
             self._action_event(name, args, kwargs, request, response), controller.channel
         )
 
-    def answer_later(self, result: Any) -> Value:
+    def answer_later(self, result: Any, request: Request, response: Response) -> Value:
         """The :class:`Value` of ``result`` (a coroutine, generator or :class:`Future` an
-        action returned) once the loop has run it, as it runs a handler's: for a request
-        answered without its event (see :mod:`._handling`)."""
-        return self.fire(_answer_later(result), self)
-
-    @handler("_answer_later")
-    def _on_answer_later(self, result: Any) -> Any:
-        return result  # the core runs (or awaits) it, as a handler's result
+        action returned for ``request``) once the loop has run it, as it runs a request
+        handler's: for a request answered without its event (see :mod:`._handling`)."""
+        event = _later(request, response)
+        event.result = result
+        return self.fire(event, self)  # (this component as the channel: it alone hears it)
 
     @staticmethod
     def _action_event(

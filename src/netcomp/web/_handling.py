@@ -173,7 +173,7 @@ def _answer(server: Host, exchange: Exchange, entry: Any) -> None:
         handlers_done(server, exchange, value)
         return
     if isinstance(result, _LATER):
-        result = dispatcher.answer_later(result)
+        result = dispatcher.answer_later(result, req, resp)  # type: ignore[arg-type]
     elif not isinstance(result, Value):
         settle(server, exchange, result)
         return
