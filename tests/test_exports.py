@@ -49,6 +49,7 @@ CORE_DIR = PACKAGE_DIR / "core"
 INTERNAL = {
     "netcomp.core._clock": {"VirtualClock"},  # exported by netcomp.testing
     "netcomp.core._dispatch": {"Dispatch", "Tree", "reset_event"},
+    "netcomp.core._gcfreeze": {"freeze_startup", "thaw_startup"},  # run(gc_freeze=) uses them
     "netcomp.core._future": {"Op"},
     "netcomp.core._observe": {"Fanout", "fire_hook", "observed_batch"},
     "netcomp.core._io": {"IO"},

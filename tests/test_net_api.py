@@ -360,6 +360,32 @@ def test_accepted_tcp_sockets_get_nodelay_unless_asked_not_to(nodelay: bool) -> 
         assert bool(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)) is nodelay
 
 
+@pytest.mark.parametrize("kind", ["tcp", "tcp6", "unix"])
+def test_accepted_sockets_are_the_listeners_kind_non_blocking_and_close_on_exec(
+    kind: str,
+) -> None:
+    if kind == "tcp6" and not ipv6_loopback():
+        pytest.skip("no IPv6 loopback (::1)")
+    manager = Manager()
+    with short_dir() as folder:
+        if kind == "unix":
+            server: Server = UNIXServer(str(folder / "s"), channel="srv")
+            family = socket.AF_UNIX
+        elif kind == "tcp6":
+            server, family = TCP6Server(("::1", 0), channel="srv"), socket.AF_INET6
+        else:
+            server, family = TCPServer(("127.0.0.1", 0), channel="srv"), socket.AF_INET
+        server.register(manager)
+        with running(manager) as recorder, std_connect(family, server.bind):
+            sock = recorder.wait_for("connect", predicate=on("srv")).args[0]
+            assert isinstance(sock, socket.socket)
+            assert sock.family == family and isinstance(sock.family, socket.AddressFamily)
+            assert sock.type == socket.SOCK_STREAM and isinstance(sock.type, socket.SocketKind)
+            assert sock.getblocking() is False
+            assert sock.get_inheritable() is False
+            assert sock.getsockname() == server.connections[0].getsockname()
+
+
 def test_set_nodelay_leaves_unix_sockets_alone() -> None:
     from netcomp.net._address import set_nodelay
 

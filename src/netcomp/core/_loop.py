@@ -37,6 +37,7 @@ from typing import Any
 from ._clock import Clock
 from ._dispatch import Dispatch, Tree
 from ._events import Event, signal, started, stopped
+from ._gcfreeze import freeze_startup, thaw_startup
 from ._io import IO
 from ._observe import Fanout, LoopObserver, fire_hook, observed_batch
 from ._registry import Registry
@@ -125,6 +126,27 @@ class Loop(Dispatch, Scheduling, IO):
             "watched": self._io_count,
             "passes": self._passes,
         }
+
+    # ---------------------------------------------------------------- audience
+    def heard(self, kind: type[Event], channels: tuple[Any, ...]) -> bool:
+        """Whether an event of class ``kind`` fired now on ``channels`` would reach
+        anyone: a handler of its name or a catch-all one on those channels, a waiter for
+        its name, an observer, or a feedback switch (``success``, ``failure``,
+        ``complete``) turned on for the class.
+
+        For a component that announces what happens and ignores the answer (net's
+        ``connect`` and ``disconnect``): it skips making an event nobody hears (events
+        that report a failure are always fired: nobody taking one is logged). Answers
+        from the registry's cache: a dict lookup when nothing changed.
+        """
+        if kind._extras or self.observer is not None:
+            return True
+        name = kind.name
+        try:
+            handlers = self.registry.cache[name][channels][0]
+        except KeyError:
+            handlers = self.registry.lookup(name, channels)[0]
+        return bool(handlers) or name in self.waiters
 
     # -------------------------------------------------------------- observers
     @property
@@ -277,9 +299,14 @@ class Loop(Dispatch, Scheduling, IO):
                 return
             self.tick(0)
 
-    def run(self) -> Any:
+    def run(self, *, gc_freeze: bool = True) -> Any:
         """Run until :meth:`stop`; returns the code given to it, 0 when none was given
-        (see ``Manager.run``). After :meth:`exit` it raises ``SystemExit(code)`` instead."""
+        (see ``Manager.run``). After :meth:`exit` it raises ``SystemExit(code)`` instead.
+
+        ``gc_freeze``: on the main thread, once ``started`` is handled, move the objects
+        alive then out of the garbage collector's way until ``run()`` returns (see
+        ``Manager.run``).
+        """
         if self._running and self._thread_id is not None:
             raise RuntimeError(f"{self.root!r} is already running")
         self._running = True
@@ -291,8 +318,13 @@ class Loop(Dispatch, Scheduling, IO):
         self._ensure_selector()
         previous = _set_current_loop(self)
         saved = self._install_signals()
+        freeze = gc_freeze and threading.current_thread() is threading.main_thread()
         try:
-            self.enqueue(started(self.root), ("*",))
+            event = started(self.root)
+            if freeze:
+                event._when_complete(lambda: freeze_startup(self))
+            self.enqueue(event, ("*",))
+            del event
             run_once = self._run_once
             while self._running:
                 run_once(None)
@@ -302,6 +334,8 @@ class Loop(Dispatch, Scheduling, IO):
                     member.loop_ended()
                 except Exception:  # one component's cleanup never blocks the others'
                     log.exception("error while %r cleaned up after its loop", member)
+            if freeze:
+                thaw_startup(self)
             self._restore_signals(saved)
             _set_current_loop(previous)
             self._running = False

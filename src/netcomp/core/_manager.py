@@ -417,7 +417,7 @@ class Manager:
         """
         self.loop.flush(limit)
 
-    def run(self) -> Any:
+    def run(self, *, gc_freeze: bool = True) -> Any:
         """Run the loop in this thread until ``stop()``; returns the code given to
         ``stop(code)``, 0 when it was given none.
 
@@ -425,10 +425,17 @@ class Manager:
         ``signal`` and stop the manager gracefully unless a handler stops that event; a
         second signal while it stops (or while a handler blocks the loop) raises
         ``KeyboardInterrupt`` out of ``run()``: a forced exit.
+
+        ``gc_freeze`` (main thread only): once ``started`` is handled, the loop collects
+        garbage once and moves every object alive then (modules, classes, the tree) into
+        the collector's permanent generation, and gives them back when ``run()`` returns;
+        full collections while serving then walk only what was made since, instead of
+        pausing every connection for milliseconds. ``gc_freeze=False`` leaves the
+        collector alone, as does a program that froze objects itself.
         """
         if self.parent is not None:
             raise RuntimeError(f"run() the root of the tree ({self.root!r}), not {self!r}")
-        return self.loop.run()
+        return self.loop.run(gc_freeze=gc_freeze)
 
     def stop(self, code: Any = None) -> None:
         """Stop the loop gracefully: ``stopped`` is fired and handled, then ``run()`` returns.

@@ -225,8 +225,10 @@ def set_nodelay(sock: socket.socket, family: int) -> None:
     next I/O to report. (The caller passes the family it knows: ``sock.family`` is a
     Python-level property, a cost on every accept.)"""
     if family == socket.AF_INET or family == socket.AF_INET6:
-        with contextlib.suppress(OSError):
+        try:  # noqa: SIM105 - per accept: suppress() would add an object and two calls
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
 
 
 #: Linux's TCP_NOTSENT_LOWAT (named by the socket module where the build knows it).
@@ -243,8 +245,10 @@ def set_notsent_lowat(sock: socket.socket, family: int, size: int) -> None:
     kernel take megabytes (its send buffer autotunes up to ``tcp_wmem``'s maximum) that
     no limit of ours sees. No-op for UNIX sockets and where the option is unknown."""
     if _NOTSENT_LOWAT is not None and (family == socket.AF_INET or family == socket.AF_INET6):
-        with contextlib.suppress(OSError):
+        try:  # noqa: SIM105 - per connection (hot path)
             sock.setsockopt(socket.IPPROTO_TCP, _NOTSENT_LOWAT, size)
+        except OSError:
+            pass
 
 
 def _remove_stale_unix_socket(path: Any) -> None:

@@ -800,8 +800,10 @@ class Connection:
         if self._watch is not None:
             self._watch.cancel()
         self._read_done_cb = None
-        with contextlib.suppress(OSError):
+        try:  # noqa: SIM105 - per connection (hot path)
             self.sock.close()
+        except OSError:
+            pass
         self._drop_output()
         self._early = None
         file, self._file = self._file, None

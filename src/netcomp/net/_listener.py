@@ -35,6 +35,24 @@ _OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 _SKIP = {errno.ECONNABORTED, errno.EPROTO, errno.EPERM}
 
 
+def _acceptor(listener: socket.socket) -> Callable[[], tuple[socket.socket, Any]]:
+    """``listener.accept()`` without its per-call cost: ``socket.accept`` reads the
+    listener's ``family`` and ``type`` properties (each an enum conversion in Python) for
+    every connection; here they are read once. Where the socket type has no ``_accept``
+    (not CPython's socket module), the plain ``accept``."""
+    raw_accept = getattr(listener, "_accept", None)
+    if raw_accept is None:  # pragma: no cover - CPython and PyPy both have it
+        return listener.accept
+    family, kind, proto = int(listener.family), int(listener.type), listener.proto
+    make = socket.socket
+
+    def accept() -> tuple[socket.socket, Any]:
+        fd, address = raw_accept()
+        return make(family, kind, proto, fd), address
+
+    return accept
+
+
 class ListenerOwner(Protocol):
     """What a :class:`Listener` needs of its server."""
 
@@ -52,6 +70,7 @@ class Listener:
     """
 
     __slots__ = (
+        "_accept",
         "_listening",
         "_starved",
         "_timer",
@@ -82,6 +101,7 @@ class Listener:
         #: The bound address: ``(host, port)`` (IPv6 too), or the UNIX path.
         self.bind: Any = host_port(sock.getsockname())
         self.accept = accept
+        self._accept = _acceptor(sock)
         self._timer: TimerHandle | None = None
         self._starved = False  # out of descriptors, error already reported
         self._listening = True
@@ -92,11 +112,11 @@ class Listener:
         self._watch.move(loop)
 
     def _on_acceptable(self, mask: int) -> None:
-        listener = self.sock
+        accept_one = self._accept
         accept = self.accept
         for _ in range(self.owner.max_accepts):
             try:
-                sock, address = listener.accept()
+                sock, address = accept_one()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as err:

@@ -291,9 +291,17 @@ class Server(SocketComponent):
         log.debug("%r refused a connection from %s (allow/deny)", self, _shown(address))
 
     # ------------------------------------------------------ connection events
+    @property
+    def _announce_on(self) -> tuple[Any, ...]:
+        """Where ``connect``/``disconnect`` go: ``fire()``'s default, this channel."""
+        return (self.channel,)
+
     @handler(False)
     def connection_made(self, conn: Connection) -> None:
-        """Hook: ``conn`` is up (after its TLS handshake); fires ``connect``."""
+        """Hook: ``conn`` is up (after its TLS handshake); fires ``connect`` (when anyone
+        hears it: ``Loop.heard``)."""
+        if not self.loop.heard(connect, self._announce_on):
+            return
         peer = conn.peer
         if isinstance(peer, tuple):
             host, port = peer[0], peer[1]
@@ -336,7 +344,7 @@ class Server(SocketComponent):
             report = error(conn.sock, err)
             report.peer = conn.peer  # the socket is closed now: keep who it was
             self.fire(report)
-        if was_up:
+        if was_up and self.loop.heard(disconnect, self._announce_on):
             self.fire(disconnect(conn.sock))
         if not self._connections:
             self._all_closed.done()
