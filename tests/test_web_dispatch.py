@@ -15,6 +15,7 @@ import pytest
 from _web_support import Client, Gauge, Reply, Site, raw_request, serve, small_buffer_listener
 from netcomp import Component, Event, Future, handler, sleep
 from netcomp.web import Controller, Dispatcher, JSONController, NotFound, Response, expose
+from netcomp.web.events import request as request_event
 
 
 class Root(Controller):
@@ -687,6 +688,32 @@ def test_a_waiter_for_request_keeps_the_event() -> None:
         assert fetch(site, "/").text == "request"
         assert waits.woken.wait(5)
     assert waits.got == ["/"]
+
+
+def test_a_feedback_switch_on_the_request_class_keeps_the_event() -> None:
+    done: list[str] = []
+    heard = threading.Event()
+
+    class Hears(Component):
+        channel = "web"
+
+        @handler("request_complete")
+        def _complete(self, done_event: Event, value: Any) -> None:
+            done.append(done_event.args[0].path)
+            heard.set()
+
+    request_event.complete = True  # as circuits programs do
+    try:
+        with serve(
+            Where(), Hears(), dispatcher=True, catch_all=False, record_requests=False
+        ) as site:
+            # In the request's dispatch (tracked for its feedback: the action is an
+            # event of its own then), not without it ("-").
+            assert fetch(site, "/").text == "index"
+            assert heard.wait(5)
+        assert done == ["/"]
+    finally:
+        request_event.complete = False
 
 
 def test_thousands_of_pipelined_requests_answered_at_once_keep_their_order() -> None:

@@ -25,14 +25,15 @@ Rules:
   done (a ``call_soon``): their responses leave in one burst, not one per read between
   the next reads (which costs the peer a wake-up per response).
 * No event nobody could see: when the server's :class:`Dispatcher` is the only handler a
-  ``request`` fired on the server's channel would meet, and no observer, waiter or
-  completion tracking could see it, ``Dispatcher.answer`` is called then, without the
-  event and its Value (docs/architecture.md, "Web"). The outcome is the same: its result
-  (or the Value of an action fired as an event) becomes the response; an error it raises
-  gets the event and its Value made then and failed as its dispatch would have (an
-  :class:`HTTPError` quietly; anything else reported by ``exception`` naming the
-  Dispatcher's handler and the ``request``, a 500 logged once); an action's coroutine or
-  Future is run by the loop (``Dispatcher.answer_later``).
+  ``request`` fired on the server's channel would meet, and no observer, waiter,
+  completion tracking or feedback switch of the ``request`` class could see it,
+  ``Dispatcher.answer`` is called then, without the event and its Value
+  (docs/architecture.md, "Web"). The outcome is the same: its result (or the Value of an
+  action fired as an event) becomes the response; an error it raises gets the event and
+  its Value made then and failed as its dispatch would have (an :class:`HTTPError`
+  quietly; anything else reported by ``exception`` naming the Dispatcher's handler and
+  the ``request``, a 500 logged once); an action's coroutine or Future is run by the
+  loop (``Dispatcher.answer_later``).
 
 What is needed of the server is a :class:`Host`.
 """
@@ -131,6 +132,8 @@ def answer_dispatched(server: Host) -> None:
     exchanges, server.answering = server.answering, []
     loop = server.loop
     channels = (server.channel,)
+    # A feedback switch on the class (request_success, ...): someone awaits the events.
+    feedback = request.success or request.failure or request.complete
     for exchange in exchanges:
         try:  # (lookup()'s own cache, read inline: no call on the common path)
             handlers = loop.registry.cache["request"][channels][0]
@@ -138,6 +141,7 @@ def answer_dispatched(server: Host) -> None:
             handlers = loop.registry.lookup("request", channels)[0]
         if (
             len(handlers) == 1
+            and not feedback
             and getattr(handlers[0].fn, "__func__", None) is _ON_REQUEST
             and loop.observer is None
             and not loop.tracking
