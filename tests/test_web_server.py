@@ -1216,3 +1216,36 @@ def test_a_remembered_head_says_what_its_fields_say_every_time() -> None:
             if data.count(b"Connection: keep-alive") < 2:
                 data += client.read_raw(b"Connection: keep-alive\r\n\r\nok")
         assert data.count(b"Content-Length: 2\r\nConnection: keep-alive\r\n\r\nok") == 2
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_pipelined_requests_past_max_pipelined_are_all_answered(
+    tls: bool, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # The link stops reading while max_pipelined requests wait, and reads on once they
+    # are answered: over TLS, resuming hands over decrypted bytes read ahead at once.
+    options: dict[str, Any] = {}
+    if tls:
+        cert, key = cert_files(tmp_path_factory)
+        options = {"certfile": cert, "keyfile": key}
+    count = 200
+    with serve(
+        lambda request, response: f"n{request.path[1:]}.",
+        limits=HTTPLimits(max_pipelined=1),
+        **options,
+    ) as site:
+        sock = socket.create_connection(("127.0.0.1", site.port), timeout=10)
+        if tls:
+            sock = client_ssl_context(cert).wrap_socket(sock, server_hostname="127.0.0.1")
+        with sock:
+            sock.sendall(
+                b"".join(b"GET /%d HTTP/1.1\r\nHost: t\r\n\r\n" % i for i in range(count))
+            )
+            data = b""
+            deadline = time.monotonic() + 10
+            while b"n%d." % (count - 1) not in data and time.monotonic() < deadline:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    assert [int(n) for n in re.findall(rb"\bn(\d+)\.", data)] == list(range(count))

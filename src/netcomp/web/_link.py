@@ -126,49 +126,46 @@ class Link:
             return
         self.processing = True
         try:
-            self._process()
+            limits = self.server.http_limits
+            limit = limits.max_pipelined
+            next_event = self.proto.next_event
+            exchanges = self.exchanges
+            while not self.input_over:
+                receiving = self.receiving
+                if receiving is None:
+                    if len(exchanges) >= limit:
+                        break
+                elif (
+                    receiving.body_stream is not None
+                    and receiving.body_stream.buffered > limits.max_buffered_body
+                ):
+                    break  # the handler has not taken what it has: wait for it
+                event = next_event()
+                if event is NEED_DATA:
+                    if self.conn.held:
+                        self.hold(False)  # (TLS read ahead comes by call_soon, not now)
+                    return
+                kind = type(event)
+                if kind is RequestHead:
+                    self.head(event)  # type: ignore[arg-type]
+                elif kind is Body:
+                    self.body(event.data)  # type: ignore[union-attr]
+                elif kind is EndOfMessage:
+                    if self.receiving is not None or self.body_progress is not None:
+                        self.end()  # (else a bodiless request's end: nothing to do)
+                elif kind is ProtocolError:
+                    self.protocol_error(event)  # type: ignore[arg-type]
+                elif event is PAUSED:  # a switch of protocols is pending: see exchange_done
+                    self.hold(True)
+                    return
+                else:  # CLOSED: no more requests
+                    self.input_over = True
+                    if not self.exchanges:
+                        self.conn.close()
+                    return
+            self.hold(True)
         finally:
             self.processing = False
-
-    def _process(self) -> None:
-        limits = self.server.http_limits
-        limit = limits.max_pipelined
-        next_event = self.proto.next_event
-        exchanges = self.exchanges
-        while not self.input_over:
-            receiving = self.receiving
-            if receiving is None:
-                if len(exchanges) >= limit:
-                    break
-            elif (
-                receiving.body_stream is not None
-                and receiving.body_stream.buffered > limits.max_buffered_body
-            ):
-                break  # the handler has not taken what it has: wait for it
-            event = next_event()
-            if event is NEED_DATA:
-                if self.conn.held:
-                    self.hold(False)
-                return
-            kind = type(event)
-            if kind is RequestHead:
-                self.head(event)  # type: ignore[arg-type]
-            elif kind is Body:
-                self.body(event.data)  # type: ignore[union-attr]
-            elif kind is EndOfMessage:
-                if self.receiving is not None or self.body_progress is not None:
-                    self.end()  # (else a bodiless request's end: nothing to do)
-            elif kind is ProtocolError:
-                self.protocol_error(event)  # type: ignore[arg-type]
-            elif event is PAUSED:  # a switch of protocols is pending: see exchange_done
-                self.hold(True)
-                return
-            else:  # CLOSED: no more requests
-                self.input_over = True
-                if not self.exchanges:
-                    self.conn.close()
-                return
-        self.hold(True)
 
     def hold(self, held: bool) -> None:
         """Stop (or resume) reading for the link's own reasons: the time it holds the
