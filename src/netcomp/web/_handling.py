@@ -147,7 +147,15 @@ def answer_dispatched(server: Host) -> None:
             and not loop.tracking
             and "request" not in loop.waiters
         ):
-            _answer(server, exchange, handlers[0])  # nobody else could see the event
+            try:
+                _answer(server, exchange, handlers[0])  # nobody else could see the event
+            except Exception as error:  # (a bug of ours: it never strands the others)
+                release(server, exchange)
+                if exchange.answered:
+                    log.error("answering %r failed", exchange.request, exc_info=error)
+                else:
+                    exchange.answered = True
+                    _cannot_send(server, exchange, error)
             continue
         value = server.fire(request(exchange.request, exchange.response), server.channel)
         value.observed = True  # a handler's error becomes this request's 500, logged here
