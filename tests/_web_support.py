@@ -107,6 +107,7 @@ def serve(
     check_errors: bool = True,
     virtual: bool = False,
     catch_all: bool = True,
+    record_requests: bool = True,
     **options: Any,
 ) -> Iterator[Site]:
     """Run a server (with a Dispatcher if ``dispatcher``) with ``components`` under it.
@@ -114,7 +115,9 @@ def serve(
     A plain function in ``components`` becomes an :class:`OnRequest`. ``check_errors``:
     fail on an ``exception`` event (see :func:`netcomp.testing.running`). ``virtual``: on
     virtual time that only ``site.vt`` moves (timeouts never pass by themselves).
-    ``catch_all=False``: record with a :class:`NamedRecorder` (no catch-all handler).
+    ``catch_all=False``: record with a :class:`NamedRecorder` (no catch-all handler);
+    with ``record_requests=False`` too, it does not hear ``request`` either (then a
+    Dispatcher alone answers without the event: the server's fast path).
     """
     manager = Manager()
     virtual_time = VirtualTime(manager.loop) if virtual else None
@@ -125,7 +128,9 @@ def serve(
         if not isinstance(component, Component) and callable(component):
             component = OnRequest(component)
         component.register(server)
-    named = NamedRecorder().register(manager) if not catch_all else None
+    named = None
+    if not catch_all:
+        named = (NamedRecorder() if record_requests else BareRecorder()).register(manager)
     with running(manager, check_errors=check_errors) as recorder:
         if named is not None:
             recorder.unregister()  # no catch-all handler left: see NamedRecorder
@@ -146,6 +151,18 @@ class NamedRecorder(Recorder):
         super().__init__(channel="*", names=("exception", "registered", "unregistered", "request"))
 
     @handler("exception", "registered", "unregistered", "request", priority=1000)
+    def _record(self, event: Event, *args: Any, **kwargs: Any) -> None:
+        super()._record(event, *args, **kwargs)
+
+
+class BareRecorder(Recorder):
+    """A :class:`NamedRecorder` that does not hear ``request`` either: a Dispatcher alone
+    then answers requests without the event (the server's fast path)."""
+
+    def __init__(self) -> None:
+        super().__init__(channel="*", names=("exception", "registered", "unregistered"))
+
+    @handler("exception", "registered", "unregistered", priority=1000)
     def _record(self, event: Event, *args: Any, **kwargs: Any) -> None:
         super()._record(event, *args, **kwargs)
 

@@ -44,6 +44,11 @@ class Connects(Component):
     def init(self) -> None:
         self.seen: list[str] = []
         self.both = threading.Semaphore(0)
+        self.in_tree = threading.Event()
+
+    def registered(self, component: Any, manager: Any) -> None:
+        if component is self:
+            self.in_tree.set()
 
     def connect(self, sock: socket.socket, host: str, port: int) -> None:
         self.seen.append("connect")
@@ -139,7 +144,8 @@ def test_a_server_nobody_listens_to_fires_no_event_per_connection() -> None:
         assert [n for n in server.names() if n != "read"] == before  # no (dis)connect
 
         listener = Connects(channel=server.channel)
-        listener.register(manager)  # registered from this thread: before the next accept
+        listener.register(manager)  # from another thread: done on the loop thread
+        assert listener.in_tree.wait(TIMEOUT)
         one_connection(server)
         assert listener.both.acquire(timeout=TIMEOUT)
         assert listener.seen == ["connect", "disconnect"]

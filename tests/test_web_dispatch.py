@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -12,8 +13,9 @@ from typing import Any
 import pytest
 
 from _web_support import Client, Gauge, Reply, Site, raw_request, serve, small_buffer_listener
-from netcomp import Component, Event, handler, sleep
-from netcomp.web import Controller, JSONController, NotFound, Response, expose
+from netcomp import Component, Event, Future, handler, sleep
+from netcomp.web import Controller, Dispatcher, JSONController, NotFound, Response, expose
+from netcomp.web.events import request as request_event
 
 
 class Root(Controller):
@@ -135,11 +137,12 @@ class Rest(Controller):
         return "count action"
 
 
-@pytest.fixture(scope="module", params=["events", "direct"])
+@pytest.fixture(scope="module", params=["events", "direct", "bare"])
 def site(request: pytest.FixtureRequest) -> Iterator[Site]:
     """The controllers above on virtual time (``site.vt``): nothing times out by itself.
     ``events``: with a catch-all Recorder, every action is an event of its own; ``direct``:
-    without one, plain actions run in their request's dispatch (the fast path)."""
+    without one, plain actions run in their request's dispatch (the fast path); ``bare``:
+    nobody but the Dispatcher hears ``request`` either, so it answers without the event."""
     with serve(
         Root(),
         Api(),
@@ -149,6 +152,7 @@ def site(request: pytest.FixtureRequest) -> Iterator[Site]:
         dispatcher=True,
         virtual=True,
         catch_all=request.param == "events",
+        record_requests=request.param != "bare",
     ) as running_site:
         yield running_site
 
@@ -632,3 +636,172 @@ def test_a_path_set_by_an_earlier_handler_routes_even_after_its_raw_path_did() -
         rewritten = client.request(target="/x", headers=[("X-Rewrite", "/hello/ann")])
         assert rewritten.text == "hello ann"
         assert client.request(target="/x").status == 404
+
+
+# ------------------------------------- requests without an event (the Dispatcher alone)
+@pytest.mark.parametrize(("record_requests", "running"), [(True, "request"), (False, "-")])
+def test_a_request_nobody_else_could_see_is_answered_without_its_event(
+    record_requests: bool, running: str
+) -> None:
+    # Where.index names the event being dispatched while it runs: none at all when the
+    # Dispatcher answers without the request's event.
+    with serve(Where(), dispatcher=True, catch_all=False, record_requests=record_requests) as site:
+        assert fetch(site, "/").text == running
+        assert fetch(site, "/nowhere/at/all").status == 404
+        assert site.recorder.errors == []
+
+
+def test_another_request_handler_keeps_the_event() -> None:
+    seen: list[str] = []
+
+    class Peek(Component):
+        channel = "web"
+
+        @handler("request", priority=1)
+        def _peek(self, request: Any, response: Any) -> None:
+            seen.append(request.path)
+
+    with serve(Where(), Peek(), dispatcher=True, catch_all=False, record_requests=False) as site:
+        assert fetch(site, "/").text == "request"
+    assert seen == ["/"]
+
+
+def test_a_waiter_for_request_keeps_the_event() -> None:
+    class Waits(Component):
+        def init(self) -> None:
+            self.waiting = threading.Event()
+            self.woken = threading.Event()
+            self.got: list[str] = []
+
+        def started(self, manager: Any) -> None:
+            self.fire(Event.create("watch"))
+
+        async def watch(self) -> None:
+            self.waiting.set()
+            event = await self.wait("request", "web")
+            self.got.append(event.args[0].path)
+            self.woken.set()
+
+    waits = Waits()
+    with serve(Where(), waits, dispatcher=True, catch_all=False, record_requests=False) as site:
+        assert waits.waiting.wait(5)
+        assert fetch(site, "/").text == "request"
+        assert waits.woken.wait(5)
+    assert waits.got == ["/"]
+
+
+def test_a_feedback_switch_on_the_request_class_keeps_the_event() -> None:
+    done: list[str] = []
+    heard = threading.Event()
+
+    class Hears(Component):
+        channel = "web"
+
+        @handler("request_complete")
+        def _complete(self, done_event: Event, value: Any) -> None:
+            done.append(done_event.args[0].path)
+            heard.set()
+
+    request_event.complete = True  # as circuits programs do
+    try:
+        with serve(
+            Where(), Hears(), dispatcher=True, catch_all=False, record_requests=False
+        ) as site:
+            # In the request's dispatch (tracked for its feedback: the action is an
+            # event of its own then), not without it ("-").
+            assert fetch(site, "/").text == "index"
+            assert heard.wait(5)
+        assert done == ["/"]
+    finally:
+        request_event.complete = False
+
+
+def test_thousands_of_pipelined_requests_answered_at_once_keep_their_order() -> None:
+    # Each is answered while the link is still taking requests from the same read: the
+    # link goes on in its own loop (no recursion per request, no RecursionError).
+    count = 3000
+    with (
+        serve(Root(), dispatcher=True, catch_all=False, record_requests=False) as site,
+        site.client() as client,
+    ):
+        client.send(
+            b"".join(b"GET /hello/n%d HTTP/1.1\r\nHost: t\r\n\r\n" % i for i in range(count))
+        )
+        data = client.read_raw(b"hello n%d" % (count - 1))
+        assert site.recorder.errors == []
+    bodies = [int(n) for n in re.findall(rb"hello n(\d+)", data)]
+    assert bodies == list(range(count))
+
+
+class Faulty(Dispatcher):
+    """A Dispatcher whose routing has a bug."""
+
+    def answer(self, request: Any, response: Any) -> Any:
+        if request.path == "/bug":
+            raise ZeroDivisionError("routing bug")
+        return super().answer(request, response)
+
+
+def test_an_error_of_the_dispatcher_without_the_event_is_reported_as_with_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with serve(
+        Faulty(), Where(), catch_all=False, record_requests=False, check_errors=False
+    ) as site:
+        reply = fetch(site, "/bug")
+        error = site.recorder.wait_for("exception")
+        assert fetch(site, "/").text == "-"  # the loop goes on, without events
+    assert reply.status == 500 and b"routing bug" not in reply.body
+    assert error.args[0] is ZeroDivisionError
+    assert error.kwargs["handler"].__qualname__ == "Dispatcher._on_request"
+    fevent = error.kwargs["fevent"]
+    assert fevent.name == "request" and fevent.args[0].path == "/bug"
+    logged = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(logged) == 1 and "500" in logged[0].getMessage()  # once, by the server
+
+
+class Later(Controller):
+    """Plain actions that return what the loop must run or wait for."""
+
+    channel = "/"
+
+    def coro(self) -> Any:
+        async def later() -> str:
+            await sleep(0)
+            return "from a coroutine"
+
+        return later()
+
+    def future(self) -> Any:
+        future: Future = Future()
+        self.loop.call_soon(future.set_result, "from a future")
+        return future
+
+    def failing(self) -> Any:
+        async def later() -> str:
+            raise KeyError("later")
+
+        return later()
+
+
+@pytest.mark.parametrize("record_requests", [True, False])
+def test_a_plain_action_may_return_a_coroutine_or_a_future_without_the_event(
+    record_requests: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    with serve(
+        Later(),
+        dispatcher=True,
+        catch_all=False,
+        record_requests=record_requests,
+        check_errors=False,
+    ) as site:
+        assert fetch(site, "/coro").text == "from a coroutine"
+        assert fetch(site, "/future").text == "from a future"
+        assert fetch(site, "/failing").status == 500
+        error = site.recorder.wait_for("exception")
+    assert error.args[0] is KeyError  # reported as with the event: its handler, its event
+    assert error.kwargs["handler"].__qualname__ == "Dispatcher._on_request"
+    assert error.kwargs["fevent"].name == "request"
+    assert error.kwargs["fevent"].args[0].path == "/failing"
+    logged = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(logged) == 1 and "500" in logged[0].getMessage()

@@ -1171,3 +1171,81 @@ def test_a_checked_field_value_is_remembered_only_when_valid() -> None:
     with pytest.raises(ValueError, match="CR, LF or NUL"):
         Response().headers.add("X-Same", "fine\r\nInjected: yes")
     assert second.headers.get_all("x-same") == []  # replaced: removed, then refused
+
+
+# ------------------------------------------- heads remembered by their fields
+def test_a_remembered_head_says_what_its_fields_say_every_time() -> None:
+    # Heads with a known length are put together from parts made once per combination of
+    # status, fields and framing: each answer must still be what its fields say.
+    def answer(request: Any, response: Any) -> str:
+        response.headers["X-Kind"] = "same"
+        if request.path == "/close":
+            response.headers["Connection"] = "close"
+        if request.path == "/dated":
+            response.headers["Date"] = "Sat, 01 Jan 2000 00:00:00 GMT"
+        return "ok" if request.path != "/longer" else "a longer body"
+
+    with serve(answer) as site:
+        for _ in range(3):  # the first makes the parts, the others use them
+            with site.client() as client:
+                client.send(b"GET /close HTTP/1.1\r\nHost: t\r\n\r\n")
+                data = client.read_all()  # and the connection closes every time
+            head, _, body = data.partition(b"\r\n\r\n")
+            assert body == b"ok"
+            lines = head.split(b"\r\n")
+            assert lines[:3] == [
+                b"HTTP/1.1 200 OK",
+                b"X-Kind: same",
+                b"Content-Type: text/html; charset=utf-8",
+            ]  # (the Connection field is the server's to write: once, below)
+            assert re.fullmatch(rb"Date: \w{3}, \d\d \w{3} \d{4} [\d:]{8} GMT", lines[3])
+            assert lines[4:] == [b"Server: netcomp", b"Content-Length: 2", b"Connection: close"]
+        with site.client() as client:
+            replies = [client.request(target=t) for t in ("/", "/", "/longer", "/", "/dated")]
+        for reply in replies:
+            assert reply.status == 200 and reply.header("x-kind") == "same"
+            assert reply.header("content-length") == str(len(reply.body))
+            assert reply.header("server") == "netcomp"
+            assert reply.header("connection") is None
+        assert [r.text for r in replies] == ["ok", "ok", "a longer body", "ok", "ok"]
+        assert replies[-1].header("date") == "Sat, 01 Jan 2000 00:00:00 GMT"
+        assert all(parsedate_to_datetime(r.header("date")) for r in replies[:-1])
+        with site.client() as client:  # HTTP/1.0 keep-alive: parts of its own
+            client.send(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n" * 2)
+            data = client.read_raw(b"Connection: keep-alive\r\n\r\nok")
+            if data.count(b"Connection: keep-alive") < 2:
+                data += client.read_raw(b"Connection: keep-alive\r\n\r\nok")
+        assert data.count(b"Content-Length: 2\r\nConnection: keep-alive\r\n\r\nok") == 2
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_pipelined_requests_past_max_pipelined_are_all_answered(
+    tls: bool, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # The link stops reading while max_pipelined requests wait, and reads on once they
+    # are answered: over TLS, resuming hands over decrypted bytes read ahead at once.
+    options: dict[str, Any] = {}
+    if tls:
+        cert, key = cert_files(tmp_path_factory)
+        options = {"certfile": cert, "keyfile": key}
+    count = 200
+    with serve(
+        lambda request, response: f"n{request.path[1:]}.",
+        limits=HTTPLimits(max_pipelined=1),
+        **options,
+    ) as site:
+        sock = socket.create_connection(("127.0.0.1", site.port), timeout=10)
+        if tls:
+            sock = client_ssl_context(cert).wrap_socket(sock, server_hostname="127.0.0.1")
+        with sock:
+            sock.sendall(
+                b"".join(b"GET /%d HTTP/1.1\r\nHost: t\r\n\r\n" % i for i in range(count))
+            )
+            data = b""
+            deadline = time.monotonic() + 10
+            while b"n%d." % (count - 1) not in data and time.monotonic() < deadline:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    assert [int(n) for n in re.findall(rb"\bn(\d+)\.", data)] == list(range(count))

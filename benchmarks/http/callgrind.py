@@ -76,8 +76,7 @@ def measure(tree: Path, requests: int, depth: int, close: bool = False) -> float
             control[1] = "-d"
             subprocess.run(control, check=True, capture_output=True, timeout=120)
     finally:
-        server.terminate()
-        server.wait(timeout=120)
+        _stop(server)
     return _total(out, server.pid) / (rounds * depth)
 
 
@@ -92,9 +91,19 @@ def _closing(server: subprocess.Popen[str], port: int, requests: int, out: str) 
         control[1] = "-d"
         subprocess.run(control, check=True, capture_output=True, timeout=120)
     finally:
-        server.terminate()
-        server.wait(timeout=120)
+        _stop(server)
     return _total(out, server.pid) / requests
+
+
+def _stop(server: subprocess.Popen[str]) -> None:
+    """End the server. Under valgrind it sometimes ignores SIGTERM: killed after 10 s
+    (the dump is written by then)."""
+    server.terminate()
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(timeout=30)
 
 
 def _total(out: str, pid: int) -> int:

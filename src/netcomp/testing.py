@@ -204,27 +204,31 @@ class LoopWaits:
     def _wrap(self, selector: Any) -> None:
         """Watch the kernel wait itself: ``blocked`` only while the loop thread is in it."""
         self._selector = selector
-        kernel = selector.select
-        wakeup = self.loop._wakeup.fileno() if self.loop._wakeup is not None else -1
+        loop = self.loop
+        kernel = loop._poll  # the selector's select, or a native epoll's poll
+        assert kernel is not None
+        wakeup = loop._wakeup.fileno() if loop._wakeup is not None else -1
         cond = self._cond
 
-        def wait(timeout: float | None = None) -> list[Any]:
-            ready: list[Any] = kernel(0)  # what is ready already does not count as blocking
+        def wait(timeout: float | None = None, *more: Any) -> list[Any]:
+            # what is ready already does not count as blocking
+            ready: list[Any] = kernel(0, *more)
             if not ready and timeout != 0:
                 with cond:
                     self.blocked = True
                     self._blocked_in = self._in_sleep
                     cond.notify_all()
-                ready = kernel(timeout)
+                ready = kernel(timeout, *more)
             with cond:
                 self.blocked = False
-                if any(key.fd != wakeup for key, _mask in ready):
+                # (epoll gives (fd, flags) pairs; a selector (key, mask) pairs)
+                if any((k if k.__class__ is int else k.fd) != wakeup for k, _m in ready):
                     self._reads += 1
                     self._read_in = self._in_sleep or self._sleeps
                 cond.notify_all()
             return ready
 
-        selector.select = wait
+        loop._poll = wait
 
     def count(self) -> int:
         """How many waits so far."""

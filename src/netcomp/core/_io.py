@@ -5,13 +5,22 @@ events wanted (``selectors.EVENT_READ | EVENT_WRITE``; 0 pauses it) and the call
 runs, on the loop thread, when it is ready. Watches exist before the selector does: the
 selector (and the wake-up descriptor other threads write to) is made when the loop first
 runs, and registers every watch then. Registering, changing and cancelling are O(1). One
-callback's error never stops the loop.
+callback's error never stops the loop; a watch cancelled by an earlier callback of the
+same pass is not called.
+
+Where the selector class chosen is the stdlib ``EpollSelector`` (Linux's default), the loop
+waits in a ``select.epoll`` object directly, keeping its own map from descriptor to watch:
+the same kernel wait without the ``selectors`` layer's per-ready-descriptor Python work
+(a key lookup and a tuple). The selector's rules are kept: a descriptor is registered
+once (KeyError), ready events are masked by what its watch wants. Any other selector
+class is used as it is.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import select
 import selectors
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +31,29 @@ __all__ = ["IO", "Watch"]
 
 log = logging.getLogger("netcomp")
 
+_READ = selectors.EVENT_READ
+_WRITE = selectors.EVENT_WRITE
+_EPOLL = getattr(select, "epoll", None)
+_EPOLLIN = getattr(select, "EPOLLIN", 0)
+_EPOLLOUT = getattr(select, "EPOLLOUT", 0)
+_NOT_IN = ~_EPOLLIN  # any of these bits: the descriptor is writable (or failed)
+_NOT_OUT = ~_EPOLLOUT  # any of these bits: the descriptor is readable (or failed)
+
+
+def _fd_of(fileobj: Any) -> int:
+    """The descriptor of ``fileobj`` (an int, or an object with ``fileno()``), as the
+    ``selectors`` module finds it: ValueError when it has none."""
+    if isinstance(fileobj, int):
+        fd = fileobj
+    else:
+        try:
+            fd = int(fileobj.fileno())
+        except (AttributeError, TypeError, ValueError):
+            raise ValueError(f"Invalid file object: {fileobj!r}") from None
+    if fd < 0:
+        raise ValueError(f"Invalid file descriptor: {fd}")
+    return fd
+
 
 class Watch:
     """Interest in one descriptor's readiness, made by ``Loop.watch``.
@@ -31,9 +63,10 @@ class Watch:
     ``modify(events)`` changes the interest, ``cancel()`` ends it (and lets go of the
     callback), ``move(loop)`` carries it to another loop. All O(1), loop thread only.
     A watch follows its component's tree by itself when that tree joins another.
+    ``fd`` is its descriptor while it is registered in a native epoll (else -1).
     """
 
-    __slots__ = ("callback", "events", "fileobj", "loop")
+    __slots__ = ("callback", "events", "fd", "fileobj", "loop")
 
     def __init__(
         self, loop: IO, fileobj: Any, events: int, callback: Callable[[int], Any]
@@ -42,6 +75,7 @@ class Watch:
         self.fileobj = fileobj
         self.events = events
         self.callback: Callable[[int], Any] | None = callback
+        self.fd = -1  # its descriptor while registered in a native epoll (else -1)
 
     @property
     def active(self) -> bool:
@@ -85,9 +119,16 @@ class IO:
 
     def __init__(self) -> None:
         self._wakeup: Wakeup | None = None
-        self._selector: selectors.BaseSelector | None = None
+        self._selector: Any = None  # a selectors.BaseSelector, or a select.epoll
         self._watches: set[Watch] = set()
         self._io_count = 0  # watches with an interest: the selector has work
+        # With a native epoll (see the module rules): it, its registered watches by
+        # descriptor, and the wake-up descriptor. ``_poll`` is the kernel wait itself
+        # (``epoll.poll`` or the selector's ``select``).
+        self._epoll: Any = None
+        self._fd_watches: dict[int, Watch] = {}
+        self._wakeup_fd = -1
+        self._poll: Callable[..., list[Any]] | None = None
 
     def watch(self, fileobj: Any, events: int, callback: Callable[[int], Any]) -> Watch:
         """Call ``callback(mask)`` on the loop thread whenever ``fileobj`` is ready for
@@ -116,28 +157,60 @@ class IO:
             self._close_selector()
             self._ensure_selector()
 
+    # The native epoll's register/modify/unregister, with the selectors module's errors.
+    def _epoll_register(self, watch: Watch, events: int) -> None:
+        fd = _fd_of(watch.fileobj)
+        fds = self._fd_watches
+        if fd in fds or fd == self._wakeup_fd:
+            raise KeyError(f"{watch.fileobj!r} (FD {fd}) is already registered")
+        self._epoll.register(
+            fd, (_EPOLLIN if events & _READ else 0) | (_EPOLLOUT if events & _WRITE else 0)
+        )
+        watch.fd = fd
+        fds[fd] = watch
+
+    def _epoll_unregister(self, watch: Watch) -> None:
+        fd, watch.fd = watch.fd, -1
+        if self._fd_watches.get(fd) is watch:
+            del self._fd_watches[fd]
+            with contextlib.suppress(OSError):  # closed already: the kernel dropped it
+                self._epoll.unregister(fd)
+
     def _watch_add(self, watch: Watch) -> None:
         self._watches.add(watch)
         if watch.events:
             self._io_count += 1
             self._chain = False  # the selector has work: dispatch stops after its batch
-            if self._selector is not None:
-                self._selector.register(watch.fileobj, watch.events, watch.callback)
+            if self._epoll is not None:
+                self._epoll_register(watch, watch.events)
+            elif self._selector is not None:
+                self._selector.register(watch.fileobj, watch.events, watch)
 
     def _watch_modify(self, watch: Watch, events: int) -> None:
         old, watch.events = watch.events, events
         selector = self._selector
         if old and events:
-            if selector is not None:
-                selector.modify(watch.fileobj, events, watch.callback)
+            if self._epoll is not None:
+                if watch.fd < 0:
+                    raise KeyError(f"{watch.fileobj!r} is not registered")
+                self._epoll.modify(
+                    watch.fd,
+                    (_EPOLLIN if events & _READ else 0) | (_EPOLLOUT if events & _WRITE else 0),
+                )
+            elif selector is not None:
+                selector.modify(watch.fileobj, events, watch)
         elif events:
             self._io_count += 1
             self._chain = False
-            if selector is not None:
-                selector.register(watch.fileobj, events, watch.callback)
+            if self._epoll is not None:
+                self._epoll_register(watch, events)
+            elif selector is not None:
+                selector.register(watch.fileobj, events, watch)
         else:
             self._io_count -= 1
-            if selector is not None:
+            if self._epoll is not None:
+                self._epoll_unregister(watch)
+            elif selector is not None:
                 with contextlib.suppress(KeyError, ValueError):
                     selector.unregister(watch.fileobj)
 
@@ -145,7 +218,9 @@ class IO:
         self._watches.discard(watch)
         if watch.events:
             self._io_count -= 1
-            if self._selector is not None:
+            if self._epoll is not None:
+                self._epoll_unregister(watch)
+            elif self._selector is not None:
                 with contextlib.suppress(KeyError, ValueError):
                     self._selector.unregister(watch.fileobj)
 
@@ -158,14 +233,30 @@ class IO:
         if self._selector is not None:
             return
         self._wakeup = Wakeup()
+        if self._selector_class is selectors.EpollSelector and _EPOLL is not None:
+            # Linux's default: the kernel object itself (see the module rules).
+            self._selector = self._epoll = epoll = _EPOLL()
+            self._poll = epoll.poll
+            self._wakeup_fd = fd = self._wakeup.fileno()
+            epoll.register(fd, _EPOLLIN)
+            for watch in self._watches:
+                if watch.events:
+                    self._epoll_register(watch, watch.events)
+            return
         selector = self._selector = self._selector_class()
+        self._poll = selector.select
         selector.register(self._wakeup.fileno(), selectors.EVENT_READ, None)
         for watch in self._watches:
             if watch.events:
-                selector.register(watch.fileobj, watch.events, watch.callback)
+                selector.register(watch.fileobj, watch.events, watch)
 
     def _close_selector(self) -> None:
         selector, self._selector = self._selector, None
+        self._epoll = self._poll = None
+        for watch in self._fd_watches.values():
+            watch.fd = -1
+        self._fd_watches = {}
+        self._wakeup_fd = -1
         if selector is not None:
             selector.close()
         wakeup, self._wakeup = self._wakeup, None
@@ -179,16 +270,50 @@ class IO:
 
     def _select(self, timeout: float | None) -> bool:
         """Wait in the selector and run the ready descriptors' callbacks; True if any."""
-        assert self._selector is not None
-        ready = self._selector.select(timeout)
+        assert self._poll is not None
+        if self._epoll is not None:
+            return self._select_epoll(timeout)
+        ready = self._poll(timeout)
         # Awake from here on: what I/O callbacks fire needs no wake-up write.
         self._sleeping = False
         for key, mask in ready:
-            callback = key.data
-            if callback is None:
+            watch = key.data
+            if watch is None:
                 assert self._wakeup is not None
                 self._wakeup.drain()
                 continue
+            callback = watch.callback
+            if callback is None:
+                continue  # cancelled by an earlier callback of this pass
+            try:
+                callback(mask)
+            except Exception:  # one descriptor's bug never kills the loop
+                log.exception("error in I/O callback %r", callback)
+        return bool(ready)
+
+    def _select_epoll(self, timeout: float | None) -> bool:
+        """``_select`` on the native epoll: the ready watches are found by descriptor when
+        their turn comes (a watch cancelled meanwhile is skipped)."""
+        fds = self._fd_watches
+        if timeout is not None and timeout < 0:
+            timeout = 0  # (epoll takes a negative timeout as "forever")
+        assert self._poll is not None
+        ready = self._poll(timeout, len(fds) + 1)
+        # Awake from here on: what I/O callbacks fire needs no wake-up write.
+        self._sleeping = False
+        for fd, flags in ready:
+            watch = fds.get(fd)
+            if watch is None:
+                if fd == self._wakeup_fd:
+                    assert self._wakeup is not None
+                    self._wakeup.drain()
+                continue
+            callback = watch.callback
+            if callback is None:
+                continue
+            mask = watch.events & (
+                (_WRITE if flags & _NOT_IN else 0) | (_READ if flags & _NOT_OUT else 0)
+            )
             try:
                 callback(mask)
             except Exception:  # one descriptor's bug never kills the loop

@@ -74,6 +74,10 @@ class Loop(Dispatch, Scheduling, IO):
     # most 29 names, and reads them markedly faster then; every hot read of the loop
     # (``fire()``, each dispatched event) counts.
     _thread: threading.Thread | None = None
+    #: A signal event is queued and not yet handled (set only by a signal).
+    _signalled = False
+    #: A handler raised SystemExit: run() raises it again (set only by ``exit()``).
+    _exit_raises = False
     _process: Any = None
     _observers: tuple[LoopObserver, ...] = ()
     #: What the observed dispatch reports to (``None`` while nothing observes).
@@ -96,10 +100,8 @@ class Loop(Dispatch, Scheduling, IO):
         self._chain = False
         self._stopping = False
         self._sleeping = False
-        self._signalled = False  # a signal event is queued and not yet handled
         self._thread_id: int | None = None
         self._exit_code: Any = None
-        self._exit_raises = False  # a handler raised SystemExit: run() raises it again
         self._passes = 0
         IO.__init__(self)
         Scheduling.__init__(self, clock)
@@ -326,9 +328,10 @@ class Loop(Dispatch, Scheduling, IO):
             raise RuntimeError(f"{self.root!r} is already running")
         self._running = True
         self._stopping = False
-        self._signalled = False
+        # Rarely set: instance attributes only once set (CPython's shared-keys budget).
+        self.__dict__.pop("_signalled", None)
+        self.__dict__.pop("_exit_raises", None)
         self._exit_code = None
-        self._exit_raises = False
         self._thread_id = threading.get_ident()
         self._ensure_selector()
         previous = _set_current_loop(self)

@@ -13,6 +13,8 @@ Rules:
 * A path with ``.`` or ``..`` segments is redirected (301) to its normal form (RFC 3986
   section 5.2.4: ``..`` never climbs above ``/``), the query kept; the new location is
   always a path on this site (one leading ``/``).
+* When this Dispatcher is the only one who could see a ``request`` event (see
+  :mod:`._handling`), the server calls :meth:`Dispatcher.answer` without the event.
 """
 
 from __future__ import annotations
@@ -23,10 +25,21 @@ from typing import Any
 from ..core import BaseComponent, Event, Value, handler
 from ._controllers import Controller
 from ._errors import MethodNotAllowed, NotFound, Redirect
+from ._events import request
 from ._request import Request
 from ._response import Response
 
 __all__ = ["Dispatcher"]
+
+
+class _later(request):
+    """A ``request`` already answered by ``result`` (a coroutine, generator or Future an
+    action returned; see ``Dispatcher.answer_later``), fired on its Dispatcher alone:
+    its handler gives the result to the loop, which runs it as any handler's."""
+
+    name = "request"
+    result: Any = None
+
 
 log = logging.getLogger("netcomp.web")
 
@@ -70,9 +83,16 @@ class Dispatcher(BaseComponent):
         self._raw_routes.clear()
 
     @handler("request", priority=-1)
-    def _on_request(self, event: Event, request: Request, response: Response) -> Value | None:
+    def _on_request(self, event: Event, request: Request, response: Response) -> Any:
+        if event.__class__ is _later:
+            return event.result
         if event.answered:
             return None  # answered already, or an async handler is answering
+        return self.answer(request, response)
+
+    def answer(self, request: Request, response: Response) -> Any:
+        """The ``request`` handler's work: route, then run the action (or fire it, giving
+        its :class:`Value`, if others could see its event); a missing one raises 404/405."""
         if "/." in request.raw_path:
             _dot_segments(request)
         # _route_request's common case (a cached raw path), inline.
@@ -123,13 +143,21 @@ class Dispatcher(BaseComponent):
                 # Nobody else could see the action's event: run it here, in this
                 # request's dispatch (docs/architecture.md, "Web").
                 try:
-                    return direct[1](request, response, args, kwargs)  # type: ignore[no-any-return]
+                    return direct[1](request, response, args, kwargs)
                 except Exception as error:
                     action = self._action_event(name, args, kwargs, request, response)
                     return self._action_failed(action, controller, handlers[0], error)
         return self.fire(
             self._action_event(name, args, kwargs, request, response), controller.channel
         )
+
+    def answer_later(self, result: Any, request: Request, response: Response) -> Value:
+        """The :class:`Value` of ``result`` (a coroutine, generator or :class:`Future` an
+        action returned for ``request``) once the loop has run it, as it runs a request
+        handler's: for a request answered without its event (see :mod:`._handling`)."""
+        event = _later(request, response)
+        event.result = result
+        return self.fire(event, self)  # (this component as the channel: it alone hears it)
 
     @staticmethod
     def _action_event(

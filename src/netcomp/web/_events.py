@@ -9,7 +9,9 @@ __all__ = ["request", "response"]
 
 class request(Event):
     """``request(request, response)``: an HTTP request to answer (fired on the server's
-    channel). The handlers' result becomes the response."""
+    channel). The handlers' result becomes the response. While the server's Dispatcher is
+    the only one who could see it (no other handler, catch-all, waiter, observer), the
+    server asks the Dispatcher directly and fires none."""
 
 
 class response(Event):

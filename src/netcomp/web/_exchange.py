@@ -99,6 +99,33 @@ def _cookie_lines(lines: list[str], cookies: Any) -> None:
         lines.append(f"Set-Cookie: {text}\r\n")
 
 
+def _field_lines(
+    lines: list[str], items: list[tuple[str, str]], no_body: bool
+) -> tuple[bool, bool, bool, bool]:
+    """Append the lines of a response's fields but those netcomp writes itself; whether
+    it has a Date, a Server, a Content-Length, a Connection field saying close."""
+    has_date = has_server = has_length = closes = False
+    for name, value in items:
+        key = name.lower()
+        if key in _SPECIAL:
+            if key == "date":
+                has_date = True
+            elif key == "server":
+                has_server = True
+            elif key == "connection":
+                if "close" in value.lower():
+                    closes = True
+                continue  # netcomp writes Connection itself
+            elif key == "transfer-encoding":
+                continue  # netcomp chooses the framing
+            elif no_body:
+                continue  # Content-Length: no body framing on 1xx, 204, 304
+            else:
+                has_length = True
+        lines.append(f"{name}: {value}\r\n")
+    return has_date, has_server, has_length, closes
+
+
 def _no_body_status(status: int) -> bool:
     return status < 200 or status == 204 or status == 304
 
@@ -190,36 +217,57 @@ class Exchange:
         response = self.response
         status = response.status
         server = self.link.server
-        no_body = status < 200 or status == 204 or status == 304
         stream = self.body_stream
         if response.close or server.stopping or (stream is not None and not stream.complete):
             # An unread rest of the body is never read: the connection ends with this.
             self.keep_alive = False
+        if length is None or response._reason is not None or response._cookies is not None:
+            return self._make_head(length)
+        # A head with a known length: all but its Date and Content-Length lines depend on
+        # the fields and the framing alone, made once for each such combination.
+        key = (
+            status,
+            tuple(response.headers._items),
+            self.keep_alive,
+            self.version,
+            server._server_field,
+        )
+        parts = _HEADS.get(key)
+        if parts is None:
+            return self._make_head(length, key)
+        before, middle, after, closes = parts
+        if closes:
+            self.keep_alive = False  # (a Connection: close field)
+        date = date_field()
+        if date is not _DATE[0]:
+            _DATE[:] = [date, date.encode("latin-1")]
+        size = _LENGTHS.get(length)
+        if size is None:
+            size = b"Content-Length: %d\r\n" % length
+            if len(_LENGTHS) < 4096:
+                _LENGTHS[length] = size
+        self.head_sent = True
+        return b"".join((before, _DATE[1], middle, size, after))
+
+    def _make_head(self, length: int | None, key: tuple[Any, ...] | None = None) -> bytes:
+        """The head, field by field; with ``key``, also remembered as its parts in
+        ``_HEADS`` when it has the parts ``_head`` puts together."""
+        response = self.response
+        status = response.status
+        server = self.link.server
+        no_body = status < 200 or status == 204 or status == 304
         reason = response._reason
         line = _STATUS_LINES.get(status) if reason is None else None
         if line is None:
             phrase = reason_phrase(status) if reason is None else reason
             line = f"HTTP/1.1 {status} {phrase}\r\n"
         lines = [line]
-        has_date = has_server = has_length = False
-        for name, value in response.headers._items:
-            key = name.lower()
-            if key in _SPECIAL:
-                if key == "date":
-                    has_date = True
-                elif key == "server":
-                    has_server = True
-                elif key == "connection":
-                    if "close" in value.lower():
-                        self.keep_alive = False
-                    continue  # netcomp writes Connection itself
-                elif key == "transfer-encoding":
-                    continue  # netcomp chooses the framing
-                elif no_body:
-                    continue  # Content-Length: no body framing on 1xx, 204, 304
-                else:
-                    has_length = True
-            lines.append(f"{name}: {value}\r\n")
+        has_date, has_server, has_length, closes = _field_lines(
+            lines, response.headers._items, no_body
+        )
+        if closes:
+            self.keep_alive = False  # (a Connection field saying close)
+        fields = sized = len(lines)
         if not has_date:
             lines.append(date_field())
         if not has_server and server._server_field:
@@ -229,6 +277,7 @@ class Exchange:
         if no_body or has_length:
             pass
         elif length is not None:
+            sized = len(lines)
             lines.append(f"Content-Length: {length}\r\n")
         elif self.version == "1.1":
             if not self.head_only:
@@ -245,6 +294,20 @@ class Exchange:
         else:
             lines.append("\r\n")
         self.head_sent = True
+        if (
+            key is not None
+            and not (has_date or has_length or no_body)
+            and len(_HEADS) < _HEADS_MAX
+            and sum(map(len, lines)) <= 2048
+        ):
+            # [fields] [Date] [Server?] [Content-Length] [Connection]: the parts around
+            # the two lines that change.
+            _HEADS[key] = (
+                "".join(lines[:fields]).encode("latin-1"),
+                "".join(lines[fields + 1 : sized]).encode("latin-1"),
+                "".join(lines[sized + 1 :]).encode("latin-1"),
+                closes,
+            )
         return "".join(lines).encode("latin-1")
 
     # ------------------------------------------------------------ answers
@@ -476,6 +539,13 @@ class Exchange:
 
 
 _SPECIAL = frozenset(("date", "server", "connection", "transfer-encoding", "content-length"))
+#: Heads with a known length, as (before Date, between Date and Content-Length, after
+#: Content-Length, a "Connection: close" field) by (status, fields, keep-alive, version,
+#: Server line): see ``Exchange._head``.
+_HEADS: dict[tuple[Any, ...], tuple[bytes, bytes, bytes, bool]] = {}
+_HEADS_MAX = 512
+_DATE: list[Any] = ["", b""]  # the Date line last used, and its bytes
+_LENGTHS: dict[int, bytes] = {}  # Content-Length lines by length (at most 4,096)
 #: The status lines with the standard reason phrases, made once.
 _STATUS_LINES = {
     status: f"HTTP/1.1 {status} {reason_phrase(status)}\r\n" for status in range(100, 600)

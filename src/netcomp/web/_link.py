@@ -62,6 +62,7 @@ class Link:
         "head_progress",
         "idle_deadline",
         "input_over",
+        "processing",
         "proto",
         "receiving",
         "server",
@@ -84,6 +85,7 @@ class Link:
         self.body_progress: Progress | None = None  # the body of ``receiving`` is arriving
         self.idle_deadline = 0.0
         self.fresh = True  # no request yet
+        self.processing = False  # in process(): a nested call leaves it to that loop
         self.idle()
 
     # ------------------------------------------------------------- input
@@ -117,45 +119,53 @@ class Link:
         self.process()
 
     def process(self) -> None:
-        """Take parsed events while the pipeline has room."""
-        limits = self.server.http_limits
-        limit = limits.max_pipelined
-        next_event = self.proto.next_event
-        exchanges = self.exchanges
-        while not self.input_over:
-            receiving = self.receiving
-            if receiving is None:
-                if len(exchanges) >= limit:
-                    break
-            elif (
-                receiving.body_stream is not None
-                and receiving.body_stream.buffered > limits.max_buffered_body
-            ):
-                break  # the handler has not taken what it has: wait for it
-            event = next_event()
-            if event is NEED_DATA:
-                if self.conn.held:
-                    self.hold(False)
-                return
-            kind = type(event)
-            if kind is RequestHead:
-                self.head(event)  # type: ignore[arg-type]
-            elif kind is Body:
-                self.body(event.data)  # type: ignore[union-attr]
-            elif kind is EndOfMessage:
-                if self.receiving is not None or self.body_progress is not None:
-                    self.end()  # (else a bodiless request's end: nothing to do)
-            elif kind is ProtocolError:
-                self.protocol_error(event)  # type: ignore[arg-type]
-            elif event is PAUSED:  # a switch of protocols is pending: see exchange_done
-                self.hold(True)
-                return
-            else:  # CLOSED: no more requests
-                self.input_over = True
-                if not self.exchanges:
-                    self.conn.close()
-                return
-        self.hold(True)
+        """Take parsed events while the pipeline has room. A call made from inside it (a
+        response finished at once, while its request was being taken) returns at once:
+        the running loop goes on with what is parsed (no recursion per request)."""
+        if self.processing:
+            return
+        self.processing = True
+        try:
+            limits = self.server.http_limits
+            limit = limits.max_pipelined
+            next_event = self.proto.next_event
+            exchanges = self.exchanges
+            while not self.input_over:
+                receiving = self.receiving
+                if receiving is None:
+                    if len(exchanges) >= limit:
+                        break
+                elif (
+                    receiving.body_stream is not None
+                    and receiving.body_stream.buffered > limits.max_buffered_body
+                ):
+                    break  # the handler has not taken what it has: wait for it
+                event = next_event()
+                if event is NEED_DATA:
+                    if self.conn.held:
+                        self.hold(False)  # (TLS read ahead comes by call_soon, not now)
+                    return
+                kind = type(event)
+                if kind is RequestHead:
+                    self.head(event)  # type: ignore[arg-type]
+                elif kind is Body:
+                    self.body(event.data)  # type: ignore[union-attr]
+                elif kind is EndOfMessage:
+                    if self.receiving is not None or self.body_progress is not None:
+                        self.end()  # (else a bodiless request's end: nothing to do)
+                elif kind is ProtocolError:
+                    self.protocol_error(event)  # type: ignore[arg-type]
+                elif event is PAUSED:  # a switch of protocols is pending: see exchange_done
+                    self.hold(True)
+                    return
+                else:  # CLOSED: no more requests
+                    self.input_over = True
+                    if not self.exchanges:
+                        self.conn.close()
+                    return
+            self.hold(True)
+        finally:
+            self.processing = False
 
     def hold(self, held: bool) -> None:
         """Stop (or resume) reading for the link's own reasons: the time it holds the

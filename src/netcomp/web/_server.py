@@ -155,6 +155,7 @@ class BaseServer(_StreamServer):
         if server_name:
             check_field("Server", server_name)
         self.in_progress = 0
+        self.answering: list[Any] = []  # requests to answer once this pass's reads are done
         self.stopping = False
         self._links: dict[Connection, Handling] = {}
         #: Called on each response before its head is made (docs/web.md, *Response
