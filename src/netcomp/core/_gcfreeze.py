@@ -6,7 +6,7 @@ Rules (docs/architecture.md, "The loop and the garbage collector"):
   classes, functions, the tree. Those were made at start-up and live until the end; walking
   them is the whole cost of a full collection (about 5 ms for a small web app here), paid in
   the middle of requests.
-* So once the tree has started (``started`` handled: listeners bound, caches built), the
+* So once the tree has started (``started`` dispatched: its handlers ran, listeners bound), the
   loop collects once and moves everything alive into the collector's permanent generation
   (``gc.freeze()``); when ``run()`` returns it gives them back (``gc.unfreeze()``), so a
   start-up object that became garbage during the run is collected then, not leaked.

@@ -320,7 +320,7 @@ class Loop(Dispatch, Scheduling, IO):
         """Run until :meth:`stop`; returns the code given to it, 0 when none was given
         (see ``Manager.run``). After :meth:`exit` it raises ``SystemExit(code)`` instead.
 
-        ``gc_freeze``: on the main thread, once ``started`` is handled, move the objects
+        ``gc_freeze``: on the main thread, once ``started`` is dispatched, move the objects
         alive then out of the garbage collector's way until ``run()`` returns (see
         ``Manager.run``).
         """
@@ -328,9 +328,12 @@ class Loop(Dispatch, Scheduling, IO):
             raise RuntimeError(f"{self.root!r} is already running")
         self._running = True
         self._stopping = False
-        # Rarely set: instance attributes only once set (CPython's shared-keys budget).
-        self.__dict__.pop("_signalled", None)
-        self.__dict__.pop("_exit_raises", None)
+        # Rarely set: instance attributes only once set (CPython's shared-keys budget;
+        # reading ``__dict__`` would cost more: it moves the attributes into a dict).
+        if self._signalled:
+            self._signalled = False
+        if self._exit_raises:
+            self._exit_raises = False
         self._exit_code = None
         self._thread_id = threading.get_ident()
         self._ensure_selector()
@@ -338,11 +341,13 @@ class Loop(Dispatch, Scheduling, IO):
         saved = self._install_signals()
         freeze = gc_freeze and threading.current_thread() is threading.main_thread()
         try:
-            event = started(self.root)
             if freeze:
-                event._when_complete(lambda: freeze_startup(self))
-            self.enqueue(event, ("*",))
-            del event
+                # The first pass's callbacks run before its batch (``started``'s
+                # handlers); this one queues the freeze for the second pass, after them.
+                # (Not on ``started``'s completion: that would track every event its
+                # handlers fire, and wait for all of them.)
+                self.call_soon(self.call_soon, freeze_startup, self)
+            self.enqueue(started(self.root), ("*",))
             run_once = self._run_once
             while self._running:
                 run_once(None)

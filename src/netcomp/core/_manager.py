@@ -435,7 +435,7 @@ class Manager:
         second signal while it stops (or while a handler blocks the loop) raises
         ``KeyboardInterrupt`` out of ``run()``: a forced exit.
 
-        ``gc_freeze`` (main thread only): once ``started`` is handled, the loop collects
+        ``gc_freeze`` (main thread only): once ``started`` is dispatched, the loop collects
         garbage once and moves every object alive then (modules, classes, the tree) into
         the collector's permanent generation, and gives them back when ``run()`` returns;
         full collections while serving then walk only what was made since, instead of
