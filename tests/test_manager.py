@@ -383,36 +383,30 @@ class Rally(Component):
             self.fire(Event.create("ping", i + 1))
 
 
-def test_a_handlers_call_soon_runs_between_its_batch_and_the_next_under_run() -> None:
+@pytest.mark.parametrize(
+    ("kind", "at"),
+    [("callback", 5), ("timer", 7)],
+    ids=["call_soon", "due timer"],
+)
+def test_a_handlers_callback_or_due_timer_runs_between_its_batch_and_the_next_under_run(
+    kind: str, at: int
+) -> None:
     manager = Manager()
     rally = Rally()
     manager += rally
 
-    def callback() -> None:
-        rally.log.append("callback")
+    def scheduled() -> None:
+        rally.log.append(kind)
         manager.stop()
 
-    rally.hooks[5] = lambda: manager.loop.call_soon(callback)
+    if kind == "callback":
+        rally.hooks[at] = lambda: manager.loop.call_soon(scheduled)
+    else:
+        rally.hooks[at] = lambda: manager.loop.call_later(0, scheduled)
     manager.fire(Event.create("ping", 1))
     assert manager.run() == 0
-    at = rally.log.index("ping 5")
-    assert rally.log[at : at + 3] == ["ping 5", "callback", "pong 6"]
-
-
-def test_a_handlers_due_timer_runs_between_batches_under_run() -> None:
-    manager = Manager()
-    rally = Rally()
-    manager += rally
-
-    def timer() -> None:
-        rally.log.append("timer")
-        manager.stop()
-
-    rally.hooks[7] = lambda: manager.loop.call_later(0, timer)
-    manager.fire(Event.create("ping", 1))
-    assert manager.run() == 0
-    at = rally.log.index("ping 7")
-    assert rally.log[at : at + 3] == ["ping 7", "timer", "pong 8"]
+    where = rally.log.index(f"ping {at}")
+    assert rally.log[where : where + 3] == [f"ping {at}", kind, f"pong {at + 1}"]
 
 
 def test_a_callback_from_another_thread_is_not_starved_by_endless_batches() -> None:

@@ -578,28 +578,40 @@ def test_another_handler_of_the_action_keeps_its_event() -> None:
     assert seen == ["/"]
 
 
-def test_a_waiter_for_the_action_keeps_its_event() -> None:
-    class Waits(Component):
-        def init(self) -> None:
-            self.waiting = threading.Event()
-            self.woken = threading.Event()
-            self.got: list[str] = []
+class WaitsFor(Component):
+    """From ``started``, awaits the next event ``name`` on ``channel``; notes its path."""
 
-        def started(self, manager: Any) -> None:
-            self.fire(Event.create("watch"))
+    def init(self, name: str, channel: str) -> None:
+        self.name = name
+        self.on = channel
+        self.waiting = threading.Event()
+        self.woken = threading.Event()
+        self.got: list[str] = []
 
-        async def watch(self) -> None:
-            self.waiting.set()  # the waiter is in place before the loop serves anyone
-            event = await self.wait("index", "/")
-            self.got.append(event.request.path)  # type: ignore[attr-defined]
-            self.woken.set()
+    def started(self, manager: Any) -> None:
+        self.fire(Event.create("watch"))
 
-    waits = Waits()
-    with serve(Where(), waits, dispatcher=True, catch_all=False) as site:
+    async def watch(self) -> None:
+        self.waiting.set()  # the waiter is in place before the loop serves anyone
+        event = await self.wait(self.name, self.on)
+        # A request event carries the Request; an action's event has it as an attribute.
+        request = event.args[0] if self.name == "request" else event.request  # type: ignore[attr-defined]
+        self.got.append(request.path)
+        self.woken.set()
+
+
+def check_waiter(name: str, channel: str, answer: str, **options: Any) -> None:
+    """A waiter alone keeps the event: it wakes with the request, which is answered."""
+    waits = WaitsFor(name, channel)
+    with serve(Where(), waits, dispatcher=True, catch_all=False, **options) as site:
         assert waits.waiting.wait(5)
-        assert fetch(site, "/").text == "index"
+        assert fetch(site, "/").text == answer
         assert waits.woken.wait(5)
     assert waits.got == ["/"]
+
+
+def test_a_waiter_for_the_action_keeps_its_event() -> None:
+    check_waiter("index", "/", "index")
 
 
 def test_a_plain_action_that_raises_is_reported_as_its_event_would_be(
@@ -667,27 +679,7 @@ def test_another_request_handler_keeps_the_event() -> None:
 
 
 def test_a_waiter_for_request_keeps_the_event() -> None:
-    class Waits(Component):
-        def init(self) -> None:
-            self.waiting = threading.Event()
-            self.woken = threading.Event()
-            self.got: list[str] = []
-
-        def started(self, manager: Any) -> None:
-            self.fire(Event.create("watch"))
-
-        async def watch(self) -> None:
-            self.waiting.set()
-            event = await self.wait("request", "web")
-            self.got.append(event.args[0].path)
-            self.woken.set()
-
-    waits = Waits()
-    with serve(Where(), waits, dispatcher=True, catch_all=False, record_requests=False) as site:
-        assert waits.waiting.wait(5)
-        assert fetch(site, "/").text == "request"
-        assert waits.woken.wait(5)
-    assert waits.got == ["/"]
+    check_waiter("request", "web", "request", record_requests=False)
 
 
 def test_a_feedback_switch_on_the_request_class_keeps_the_event() -> None:

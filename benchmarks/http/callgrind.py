@@ -23,6 +23,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -53,46 +54,41 @@ def measure(tree: Path, requests: int, depth: int, close: bool = False) -> float
         assert server.stdout is not None
         port = int(server.stdout.readline().split()[1])
         if close:
-            return _closing(server, port, requests, out)
-        with socket.create_connection(("127.0.0.1", port), timeout=120) as sock:
+            count = requests
+            _count(
+                server.pid,
+                lambda: [one_connection(port) for _ in range(64)],
+                lambda: [one_connection(port) for _ in range(count)],
+            )
+        else:
+            count = requests // depth * depth
+            with socket.create_connection(("127.0.0.1", port), timeout=120) as sock:
 
-            def batch(count: int) -> None:
-                sock.sendall(REQUEST * count)
-                seen, buffer = 0, b""
-                while seen < count:
-                    data = sock.recv(65536)
-                    if not data:
-                        raise ConnectionError("the server closed the connection")
-                    buffer += data
-                    seen = buffer.count(b"Hello, World!")
+                def batches(rounds: int) -> None:
+                    for _ in range(rounds):
+                        sock.sendall(REQUEST * depth)
+                        seen, buffer = 0, b""
+                        while seen < depth:
+                            data = sock.recv(65536)
+                            if not data:
+                                raise ConnectionError("the server closed the connection")
+                            buffer += data
+                            seen = buffer.count(b"Hello, World!")
 
-            for _ in range(512 // depth):
-                batch(depth)
-            control = ["callgrind_control", "-z", str(server.pid)]
-            subprocess.run(control, check=True, capture_output=True, timeout=120)
-            rounds = requests // depth
-            for _ in range(rounds):
-                batch(depth)
-            control[1] = "-d"
-            subprocess.run(control, check=True, capture_output=True, timeout=120)
+                _count(server.pid, lambda: batches(512 // depth), lambda: batches(count // depth))
     finally:
         _stop(server)
-    return _total(out, server.pid) / (rounds * depth)
+    return _total(out, server.pid) / count
 
 
-def _closing(server: subprocess.Popen[str], port: int, requests: int, out: str) -> float:
-    try:
-        for _ in range(64):
-            one_connection(port)
-        control = ["callgrind_control", "-z", str(server.pid)]
-        subprocess.run(control, check=True, capture_output=True, timeout=120)
-        for _ in range(requests):
-            one_connection(port)
-        control[1] = "-d"
-        subprocess.run(control, check=True, capture_output=True, timeout=120)
-    finally:
-        _stop(server)
-    return _total(out, server.pid) / requests
+def _count(pid: int, warm: Callable[[], object], work: Callable[[], object]) -> None:
+    """Warm up, zero the counters, do the work, dump the counters."""
+    warm()
+    control = ["callgrind_control", "-z", str(pid)]
+    subprocess.run(control, check=True, capture_output=True, timeout=120)
+    work()
+    control[1] = "-d"
+    subprocess.run(control, check=True, capture_output=True, timeout=120)
 
 
 def _stop(server: subprocess.Popen[str]) -> None:

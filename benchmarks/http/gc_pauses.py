@@ -23,8 +23,6 @@ import contextlib
 import gc
 import json
 import os
-import re
-import selectors
 import signal
 import subprocess
 import sys
@@ -36,7 +34,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from run import parse_wrk  # noqa: E402  (benchmarks/http/run.py)
+from run import listening_port, parse_wrk  # noqa: E402  (benchmarks/http/run.py)
 
 START_TIMEOUT = 20.0
 
@@ -81,7 +79,7 @@ def measure(freeze: bool, mode: str, duration: int, connections: int) -> dict[st
             [*argv, stats], stdout=subprocess.PIPE, start_new_session=True, cwd=HERE
         )
         try:
-            port = _listening_port(proc)
+            port = listening_port(proc, "netcomp")
             cmd = ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{duration}s"]
             cmd += ["--latency"] + (["-H", "Connection: close"] if mode == "close" else [])
             done = subprocess.run(
@@ -111,26 +109,6 @@ def measure(freeze: bool, mode: str, duration: int, connections: int) -> dict[st
             "ms_per_10k_requests": round(sum(times) * 1000 * per, 1),
         }
     return result
-
-
-def _listening_port(proc: subprocess.Popen[bytes]) -> int:
-    assert proc.stdout is not None
-    line = b""
-    deadline = time.monotonic() + START_TIMEOUT
-    with selectors.DefaultSelector() as sel:
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        while not line.endswith(b"\n"):
-            left = deadline - time.monotonic()
-            if left <= 0 or not sel.select(left):
-                raise SystemExit(f"no 'listening' line within {START_TIMEOUT} s")
-            chunk = os.read(proc.stdout.fileno(), 256)
-            if not chunk:
-                raise SystemExit(f"the server exited ({proc.wait()}) before listening")
-            line += chunk
-    match = re.match(rb"listening (\d+)", line)
-    if not match:
-        raise SystemExit(f"unexpected first line {line!r}")
-    return int(match.group(1))
 
 
 def main() -> int:

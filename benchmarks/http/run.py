@@ -179,23 +179,8 @@ def start_server(
     finally:
         errfile.close()
     _children.append(proc)
-    assert proc.stdout is not None
     deadline = time.monotonic() + START_TIMEOUT
-    line = b""
-    with selectors.DefaultSelector() as sel:
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        while not line.endswith(b"\n"):
-            left = deadline - time.monotonic()
-            if left <= 0 or not sel.select(left):
-                raise BenchError(f"{name}: no 'listening' line within {START_TIMEOUT} s")
-            chunk = os.read(proc.stdout.fileno(), 256)
-            if not chunk:
-                raise BenchError(f"{name}: exited ({proc.wait()}) before listening; see {log}")
-            line += chunk
-    match = re.match(rb"listening (\d+)", line)
-    if not match:
-        raise BenchError(f"{name}: unexpected first line {line!r}")
-    port = int(match.group(1))
+    port = listening_port(proc, name, f"see {log}")
     while True:  # readiness: one successful request, bounded by the deadline
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
@@ -214,6 +199,28 @@ def start_server(
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise BenchError(f"{name}: not answering: {err}; see {log}") from err
             time.sleep(0.05)
+
+
+def listening_port(proc: subprocess.Popen[bytes], name: str, hint: str = "") -> int:
+    """The port of a server whose first line says ``listening PORT`` (within
+    ``START_TIMEOUT`` s); ``BenchError`` naming ``name`` (and ``hint``) otherwise."""
+    assert proc.stdout is not None
+    deadline = time.monotonic() + START_TIMEOUT
+    line = b""
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        while not line.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or not sel.select(left):
+                raise BenchError(f"{name}: no 'listening' line within {START_TIMEOUT} s")
+            chunk = os.read(proc.stdout.fileno(), 256)
+            if not chunk:
+                raise BenchError(f"{name}: exited ({proc.wait()}) before listening; {hint}")
+            line += chunk
+    match = re.match(rb"listening (\d+)", line)
+    if not match:
+        raise BenchError(f"{name}: unexpected first line {line!r}")
+    return int(match.group(1))
 
 
 def _wait_for_workers(
