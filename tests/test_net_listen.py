@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -191,3 +192,30 @@ def test_networks_and_peer_filter() -> None:
     assert PeerFilter(deny=["0.0.0.0/0"]).permits("::2")
     assert not PeerFilter(allow=["0.0.0.0/0"]).permits("/tmp/socket")
     assert PeerFilter.make(None, None) is None
+
+
+class Noting(TCPServer):
+    """A TCPServer that notes the thread each connection is shut down on."""
+
+    def init(self, *args: Any, **kwargs: Any) -> None:
+        self.threads: list[threading.Thread] = []
+
+    @handler(False)
+    def shutdown_connection(self, conn: Any) -> None:
+        self.threads.append(threading.current_thread())
+        super().shutdown_connection(conn)
+
+
+def test_shutdown_from_another_thread_closes_the_connections_on_the_loop_thread() -> None:
+    # The connections are the loop's: closing one from the caller's thread raced the loop
+    # closing it too ("no transition from CLOSED to LINGERING", seen in CI).
+    server = Noting(("127.0.0.1", 0), channel=CH)
+    with serving(server) as recorder, peer(socket.AF_INET) as sock:
+        recorder.wait_for("ready", predicate=on(CH))
+        sock.connect(server.bind)
+        recorder.wait_for("connect", predicate=on(CH))
+        server.shutdown()  # from the test thread
+        recorder.wait_for("closed", predicate=on(CH))
+        assert sock.recv(16) == b""  # the server closed it (after draining nothing)
+    assert len(server.threads) == 1
+    assert server.threads[0] is server.loop.thread

@@ -388,7 +388,16 @@ class Server(SocketComponent):
 
     @handler(False)
     def shutdown(self) -> None:
-        """Stop listening, close every connection (after its output drains), fire ``closed``."""
+        """Stop listening, close every connection (after its output drains), fire ``closed``.
+
+        Safe from any thread: from another one while the loop runs, it is done on the loop
+        thread (the connections are the loop's: closing one from elsewhere raced the loop
+        closing it too).
+        """
+        loop = self.loop
+        if loop.running and not loop.on_loop_thread():
+            loop.call_soon_threadsafe(self.shutdown)
+            return
         if not self._listening:
             return
         self._listening = False
