@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import queue
 import signal
 import subprocess
@@ -688,6 +689,51 @@ def test_signal_stops_the_manager_gracefully(signo: int) -> None:
         _kill(proc)
 
 
+SIGNAL_ON_ANOTHER_THREAD = """
+    import os, signal, sys, threading, time
+    from netcomp import Component, Manager
+
+    def signal_while_the_loop_waits(main_tid):
+        # Python's C-level handler runs on the thread a signal is sent to; the main
+        # thread, asleep in epoll_wait, is not interrupted. Send it once the loop waits.
+        deadline = time.monotonic() + 10
+        with open(f"/proc/self/task/{main_tid}/wchan") as wchan:
+            while "epoll" not in wchan.read() and time.monotonic() < deadline:
+                wchan.seek(0)
+                time.sleep(0.001)
+        signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+        print("SENT", flush=True)
+
+    class App(Component):
+        def started(self, manager):
+            main_tid = threading.main_thread().native_id
+            threading.Thread(target=signal_while_the_loop_waits, args=(main_tid,)).start()
+
+        def stopped(self, manager):
+            print("STOPPED", flush=True)
+
+    manager = Manager()
+    manager += App()
+    sys.exit(manager.run() or 0)
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="reads /proc (Linux)")
+def test_a_signal_taken_by_another_thread_wakes_the_waiting_loop() -> None:
+    """The loop waits on ``signal.set_wakeup_fd``'s pipe: a signal whose C-level handler
+    runs elsewhere than in the loop's wait (another thread, or the main thread just before
+    it enters epoll_wait) still ends the wait. It did not: the daemon test hung in CI."""
+    proc = _spawn(SIGNAL_ON_ANOTHER_THREAD)
+    try:
+        assert proc.stdout is not None
+        lines = _Lines(proc.stdout)
+        lines.expect("SENT")
+        lines.expect("STOPPED", timeout=5)
+        assert proc.wait(10) == 0
+    finally:
+        _kill(proc)
+
+
 KEEP_ON_FIRST_SIGNAL = """
     import sys
     import threading
@@ -817,3 +863,34 @@ def test_registered_and_unregistered_name_the_component_channel_too() -> None:
     child.unregister()
     root.flush()
     assert seen == [("registered", ("*", "named")), ("unregistered", ("*", "named"))]
+
+
+def test_run_on_the_main_thread_lends_and_gives_back_the_signal_wakeup_fd() -> None:
+    """``run()`` points ``signal.set_wakeup_fd`` at its own pipe while it runs and
+    restores the program's own wake-up descriptor (and its pipe is closed) after."""
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signals are the main thread's")
+    own_read, own_write = os.pipe()
+    os.set_blocking(own_write, False)
+    seen: list[int] = []
+
+    class Peek(Component):
+        def started(self, manager: Any) -> None:
+            loops = signal.set_wakeup_fd(-1)
+            signal.set_wakeup_fd(loops)
+            seen.append(loops)
+            self.stop()
+
+    previous = signal.set_wakeup_fd(own_write)
+    try:
+        manager = Manager()
+        manager += Peek()
+        assert manager.run() == 0
+        assert signal.set_wakeup_fd(own_write) == own_write  # given back
+        assert seen and seen[0] not in (-1, own_write)
+        with pytest.raises(OSError):
+            os.fstat(seen[0])  # the loop's pipe is closed
+    finally:
+        signal.set_wakeup_fd(previous)
+        os.close(own_read)
+        os.close(own_write)

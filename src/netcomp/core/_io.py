@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import select
 import selectors
 from collections.abc import Callable
@@ -116,6 +117,10 @@ class IO:
     _chain: bool
     #: Set on the instance by :meth:`use_selector` only (see ``Loop``'s class defaults).
     _selector_class: type[selectors.BaseSelector] = selectors.DefaultSelector
+    #: The pipe Python's C-level signal handler writes to (``signal.set_wakeup_fd``) while
+    #: the loop runs on the main thread: its ends, else -1 (class defaults: rarely set).
+    _signal_fd = -1
+    _signal_wfd = -1
 
     def __init__(self) -> None:
         self._wakeup: Wakeup | None = None
@@ -161,7 +166,7 @@ class IO:
     def _epoll_register(self, watch: Watch, events: int) -> None:
         fd = _fd_of(watch.fileobj)
         fds = self._fd_watches
-        if fd in fds or fd == self._wakeup_fd:
+        if fd in fds or fd == self._wakeup_fd or fd == self._signal_fd:
             raise KeyError(f"{watch.fileobj!r} (FD {fd}) is already registered")
         self._epoll.register(
             fd, (_EPOLLIN if events & _READ else 0) | (_EPOLLOUT if events & _WRITE else 0)
@@ -239,6 +244,8 @@ class IO:
             self._poll = epoll.poll
             self._wakeup_fd = fd = self._wakeup.fileno()
             epoll.register(fd, _EPOLLIN)
+            if self._signal_fd >= 0:
+                epoll.register(self._signal_fd, _EPOLLIN)
             for watch in self._watches:
                 if watch.events:
                     self._epoll_register(watch, watch.events)
@@ -246,6 +253,8 @@ class IO:
         selector = self._selector = self._selector_class()
         self._poll = selector.select
         selector.register(self._wakeup.fileno(), selectors.EVENT_READ, None)
+        if self._signal_fd >= 0:
+            selector.register(self._signal_fd, selectors.EVENT_READ, None)
         for watch in self._watches:
             if watch.events:
                 selector.register(watch.fileobj, watch.events, watch)
@@ -263,6 +272,40 @@ class IO:
         if wakeup is not None:
             wakeup.close()
 
+    # ----------------------------------------------------------------- signals
+    def _open_signal_fd(self) -> int:
+        """A non-blocking pipe for ``signal.set_wakeup_fd``: its read end is waited on
+        beside the wake-up descriptor (made readable by Python's C-level handler, which
+        may run just before the loop enters its wait, or on another thread: either way
+        the wait ends and the Python-level handler runs). Returns the write end."""
+        read_fd, write_fd = os.pipe()
+        for fd in (read_fd, write_fd):
+            os.set_blocking(fd, False)
+        self._signal_fd = read_fd
+        if self._epoll is not None:
+            self._epoll.register(read_fd, _EPOLLIN)
+        elif self._selector is not None:
+            self._selector.register(read_fd, selectors.EVENT_READ, None)
+        self._signal_wfd = write_fd
+        return write_fd
+
+    def _close_signal_fd(self) -> None:
+        """Stop waiting on the signal pipe and close it."""
+        read_fd, self._signal_fd = self._signal_fd, -1
+        if read_fd < 0:
+            return
+        if self._selector is not None:
+            with contextlib.suppress(KeyError, OSError, ValueError):
+                self._selector.unregister(read_fd)
+        os.close(read_fd)
+        os.close(self._signal_wfd)
+        self._signal_wfd = -1
+
+    def _drain_signal_fd(self) -> None:
+        with contextlib.suppress(OSError):
+            while os.read(self._signal_fd, 512):
+                pass
+
     def _wake(self) -> None:
         wakeup = self._wakeup
         if wakeup is not None:
@@ -279,8 +322,11 @@ class IO:
         for key, mask in ready:
             watch = key.data
             if watch is None:
-                assert self._wakeup is not None
-                self._wakeup.drain()
+                if key.fd == self._signal_fd:
+                    self._drain_signal_fd()
+                else:
+                    assert self._wakeup is not None
+                    self._wakeup.drain()
                 continue
             callback = watch.callback
             if callback is None:
@@ -307,6 +353,8 @@ class IO:
                 if fd == self._wakeup_fd:
                     assert self._wakeup is not None
                     self._wakeup.drain()
+                elif fd == self._signal_fd:
+                    self._drain_signal_fd()
                 continue
             callback = watch.callback
             if callback is None:

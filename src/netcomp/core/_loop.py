@@ -369,18 +369,35 @@ class Loop(Dispatch, Scheduling, IO):
 
     # ----------------------------------------------------------------- signals
     def _install_signals(self) -> dict[int, Any]:
+        """On the main thread: handle SIGINT and SIGTERM, and have Python's C-level
+        handler write to a pipe the loop waits on (``signal.set_wakeup_fd``). Without
+        it a signal that lands just before the loop enters its wait, or on another
+        thread, would wait for the next wake-up to be handled. Returns what to restore
+        (signal number to previous handler; key 0: the previous wake-up descriptor)."""
         saved: dict[int, Any] = {}
         if threading.current_thread() is not threading.main_thread():
             return saved
         for signo in (_signal.SIGINT, _signal.SIGTERM):
             with contextlib.suppress(ValueError, OSError):  # embedded interpreters
                 saved[signo] = _signal.signal(signo, self._on_signal)
+        if saved:
+            write_fd = self._open_signal_fd()
+            try:
+                saved[0] = _signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+            except (ValueError, OSError):
+                self._close_signal_fd()
         return saved
 
     def _restore_signals(self, saved: dict[int, Any]) -> None:
         for signo, previous in saved.items():
             with contextlib.suppress(ValueError, OSError):
-                _signal.signal(signo, previous)
+                if signo:
+                    _signal.signal(signo, previous)
+                else:
+                    try:
+                        _signal.set_wakeup_fd(previous)
+                    finally:
+                        self._close_signal_fd()
 
     def _on_signal(self, signo: int, frame: Any) -> None:
         if self._stopping or self._signalled:
