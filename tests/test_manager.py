@@ -701,8 +701,8 @@ SIGNAL_ON_ANOTHER_THREAD = """
             while "epoll" not in wchan.read() and time.monotonic() < deadline:
                 wchan.seek(0)
                 time.sleep(0.001)
+        print("SENT", flush=True)  # (before: after it, the loop may print at once)
         signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
-        print("SENT", flush=True)
 
     class App(Component):
         def started(self, manager):
