@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from netcomp import BaseComponent, Event, EventCancelled, Manager, handler
+from netcomp import BaseComponent, Component, Event, EventCancelled, Manager, handler
+from netcomp.testing import Trace
 
 
 class ping(Event):
@@ -462,3 +463,67 @@ def test_prepare_unregister_knows_the_leaving_subtree() -> None:
     event = prepare_unregister(a)
     assert event.in_subtree(a) and event.in_subtree(b)
     assert not event.in_subtree(root) and not event.in_subtree(other)
+
+
+@pytest.mark.parametrize("fails", [False, True], ids=["results", "errors"])
+def test_an_event_fired_again_while_queued_answers_each_firing_in_its_own_value(
+    fails: bool,
+) -> None:
+    """Two fire()s, two dispatches, two Values each done with one dispatch's results
+    (it was: the first Value never completed, the second got both dispatches)."""
+
+    class Fallible(Component):
+        def ping(self, n: int) -> str:
+            if fails:
+                raise ValueError(n)
+            return f"pong {n}"
+
+    m = Manager()
+    c = Fallible()
+    m += c
+    m.flush()
+    event = ping(5)
+    first = m.fire(event)
+    second = m.fire(event)  # the first firing is still queued
+    assert event.value is second
+    m.flush()  # (an error nobody handles is logged)
+    for value in (first, second):
+        assert value.result
+        if fails:
+            assert isinstance(value.exception, ValueError)
+        else:
+            assert value.value == "pong 5" and not value.errors
+
+
+@pytest.mark.parametrize("observed", [False, True], ids=["plain", "observed"])
+def test_firing_a_look_alike_of_an_event_is_refused_at_dispatch(
+    observed: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An object with the two attributes fire() reads (``channels`` and ``value``) gets
+    past it (fire() checks no type: see its comments); dispatch refuses it with the
+    same TypeError, on its Value and in the log, and goes on with the next event."""
+
+    class LookAlike:
+        name = "ping"
+        channels = ()
+        value = None
+
+    m = Manager()
+    c = Calls()
+    m += c
+    m.flush()
+    if observed:  # an observer makes the loop dispatch through its observed path
+        m.loop.observe(Trace())
+    refused = m.fire(LookAlike())  # type: ignore[arg-type]
+    after = m.fire(ping(1))
+    m.flush()
+    assert refused.result and isinstance(refused.exception, TypeError)
+    assert "fire() takes an Event, not LookAlike" in str(refused.exception)
+    assert "fire() takes an Event, not LookAlike" in caplog.text
+    assert after.result and after.value == ["first", "second", "third"]
+
+
+def test_setting_a_value_on_an_event_class_is_refused() -> None:
+    with pytest.raises(TypeError, match=r"not the class ping .*fire an instance, ping\(\.\.\.\)"):
+        ping.value = 1  # type: ignore[assignment,misc]
+    assert ping.value is None

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from weakref import ref as _weak
 
 from ._errors import EventCancelled, HandlerSignatureError
-from ._events import Event, Value, exception
+from ._events import Event, Value, _not_an_event, exception
 from ._future import Future
 from ._registry import HandlerEntry, Registry
 from ._tasks import Task
@@ -89,8 +89,8 @@ def reset_event(event: Event, root: Any) -> Value:
     return value
 
 
-def _priority_of(event: Event) -> float:
-    return event._priority
+def _priority_of(value: Value) -> float:
+    return value._event._priority  # type: ignore[union-attr]  # (queued: the event itself)
 
 
 def _feedback(name: str, *args: Any) -> Event:
@@ -130,7 +130,7 @@ class Dispatch:
 
     root: Tree
     registry: Registry
-    queue: deque[Event]
+    queue: deque[Value]
     waiters: dict[str, list[Any]]
     current: Event | None
     tracking: bool
@@ -162,7 +162,8 @@ class Dispatch:
         if event._extras and (event.complete or event._on_complete is not None):
             event._tracked = True
             event._effects = 1
-        self.queue.append(event)
+        value._channels = channels
+        self.queue.append(value)
         if self._sleeping:
             self._wake()
         return value
@@ -189,9 +190,9 @@ class Dispatch:
             return
         self._reorder_pending = False
         queue = self.queue
-        events = [queue.popleft() for _ in range(len(queue))]
-        events.sort(key=_priority_of)
-        queue.extendleft(reversed(events))
+        values = [queue.popleft() for _ in range(len(queue))]
+        values.sort(key=_priority_of)
+        queue.extendleft(reversed(values))
 
     # ------------------------------------------------------------- dispatch
     def dispatch_batch(self) -> None:
@@ -218,9 +219,14 @@ class Dispatch:
             left = len(queue)  # this batch (a counter: no range object per batch)
             while left:
                 left -= 1
-                event = queue.popleft()  # (a method call CPython specializes)
+                value: Value = queue.popleft()  # (a method call CPython specializes)
+                event: Event = value._event  # type: ignore[assignment]
                 # ``_extras`` (one read) stands for cancelled, tracked, feedback and hooks.
-                extras = event._extras
+                try:
+                    extras = event._extras
+                except AttributeError:  # fire() was given a look-alike (see its comments)
+                    self._refuse(event, value)
+                    continue
                 if extras:
                     if not event._tracked and (event.complete or event._on_complete is not None):
                         # A ``complete`` event fired outside any tracked event (fire()
@@ -229,13 +235,12 @@ class Dispatch:
                         event._tracked = True
                         event._effects = 1
                     if event.cancelled:
-                        self._cancelled(event)
+                        self._cancelled(event, value)
                         continue
                 try:
-                    handlers, fns, named = cache[event.name][event.channels]
+                    handlers, fns, named, single = cache[event.name][value._channels]
                 except KeyError:
-                    handlers, fns, named = registry.lookup(event.name, event.channels)
-                value: Value = event.value  # type: ignore[assignment]  # set by fire()
+                    handlers, fns, named, single = registry.lookup(event.name, value._channels)
                 if not named:
                     self._not_taken(event, value)
                 if handlers:
@@ -245,52 +250,51 @@ class Dispatch:
                     went_async = False
                     args = event.args
                     kwargs = event.kwargs
-                    if fns is not None and not kwargs:
-                        # Fast loop: plain handlers, positional arguments only.
-                        if len(fns) == 1:
-                            # One handler (the usual case): no loop, nothing left to stop.
-                            fn = fns[0]
+                    if single is not None and not kwargs:
+                        # One plain handler, positional arguments (the usual case): no
+                        # loop, nothing left to stop.
+                        try:
+                            result = single(*args)
+                        except Exception as error:
+                            self.handler_error(event, handlers[0], error, value)
+                        except SystemExit as exit_:
+                            self.exit(exit_.code)
+                        else:
+                            if result is not None:
+                                if isinstance(result, _ASYNC_RESULT):
+                                    went_async = True
+                                    self._handle_async(event, handlers[0], result)
+                                elif value._count == 0 and not value.notify:
+                                    value._value = result
+                                    value._count = 1
+                                else:
+                                    value.add(result)
+                    elif fns is not None and not kwargs:
+                        # Plain handlers, positional arguments only.
+                        # ``stopped`` is read after each handler: an instance
+                        # attribute reads much faster than the class default, so it
+                        # is made one here, not by every Event's __init__.
+                        event.stopped = event.stopped
+                        for fn in fns:
                             try:
                                 result = fn(*args)
                             except Exception as error:
-                                self.handler_error(event, handlers[0], error)
+                                self.handler_error(event, _entry_of(handlers, fn), error, value)
                             except SystemExit as exit_:
                                 self.exit(exit_.code)
                             else:
                                 if result is not None:
                                     if isinstance(result, _ASYNC_RESULT):
                                         went_async = True
-                                        self._handle_async(event, handlers[0], result)
+                                        entry = _entry_of(handlers, fn)
+                                        self._handle_async(event, entry, result)
                                     elif value._count == 0 and not value.notify:
                                         value._value = result
                                         value._count = 1
                                     else:
                                         value.add(result)
-                        else:
-                            # ``stopped`` is read after each handler: an instance
-                            # attribute reads much faster than the class default, so it
-                            # is made one here, not by every Event's __init__.
-                            event.stopped = event.stopped
-                            for fn in fns:
-                                try:
-                                    result = fn(*args)
-                                except Exception as error:
-                                    self.handler_error(event, _entry_of(handlers, fn), error)
-                                except SystemExit as exit_:
-                                    self.exit(exit_.code)
-                                else:
-                                    if result is not None:
-                                        if isinstance(result, _ASYNC_RESULT):
-                                            went_async = True
-                                            entry = _entry_of(handlers, fn)
-                                            self._handle_async(event, entry, result)
-                                        elif value._count == 0 and not value.notify:
-                                            value._value = result
-                                            value._count = 1
-                                        else:
-                                            value.add(result)
-                                if event.stopped:
-                                    break
+                            if event.stopped:
+                                break
                     else:
                         event.stopped = event.stopped  # (as above)
                         for entry in handlers:
@@ -300,7 +304,7 @@ class Dispatch:
                                 else:
                                     result = entry.fn(*args, **kwargs)
                             except Exception as error:
-                                self.handler_error(event, entry, error)
+                                self.handler_error(event, entry, error, value)
                             except SystemExit as exit_:
                                 self.exit(exit_.code)
                             else:
@@ -313,7 +317,8 @@ class Dispatch:
                             if event.stopped:
                                 break
                     self.current = None
-                    self.tracking = False
+                    if extras:
+                        self.tracking = False
                     if went_async:
                         self.in_dispatch = None
                         if event._pending:
@@ -341,7 +346,7 @@ class Dispatch:
                         else:
                             callbacks(value)  # type: ignore[operator]
                 else:
-                    self.finish(event)
+                    self.finish(event, value=value)
             if not queue:
                 return
             if self._chain:
@@ -354,6 +359,16 @@ class Dispatch:
             ):
                 return
 
+    def _refuse(self, thing: Any, value: Value) -> None:
+        """``fire()`` was given ``thing``, not an Event, with the attributes it reads: its
+        Value is done with the TypeError fire() raises for anything else, and it is
+        logged (it happened in a handler or another thread, past its caller)."""
+        error = TypeError(_not_an_event(thing))
+        value.set_error(error)
+        value._event = None
+        value._complete()
+        log.error("%s", error)
+
     def _not_taken(self, event: Event, value: Value) -> None:
         """No handler takes ``event`` by name: say so on its Value, and log a failure
         event (net's ``error``, ``unreachable``, ...) that nobody takes: nothing fails
@@ -363,10 +378,9 @@ class Dispatch:
         if logger is not None:
             logging.getLogger(logger).log(event.unhandled_level, "%s", event.describe())
 
-    def _cancelled(self, event: Event) -> None:
-        assert event.value is not None
-        event.value.set_error(EventCancelled(f"{event!r} was cancelled"))
-        self.finish(event, feedback=False)
+    def _cancelled(self, event: Event, value: Value) -> None:
+        value.set_error(EventCancelled(f"{event!r} was cancelled"))
+        self.finish(event, feedback=False, value=value)
 
     # ---------------------------------------------------------- async results
     def _handle_async(self, event: Event, entry: HandlerEntry, result: Any) -> None:
@@ -447,8 +461,14 @@ class Dispatch:
             self.finish(event)
 
     # ----------------------------------------------------------------- errors
-    def handler_error(self, event: Event, entry: Any, error: BaseException) -> None:
-        """Record a handler's error on the event's Value and report it."""
+    def handler_error(
+        self, event: Event, entry: Any, error: BaseException, value: Value | None = None
+    ) -> None:
+        """Record a handler's error on the event's Value (``value``: the one dispatched,
+        when the event was fired again meanwhile) and report it."""
+        if value is None:
+            value = event.value
+        assert value is not None
         fn = getattr(entry, "fn", entry)
         if (
             isinstance(error, TypeError)
@@ -461,15 +481,14 @@ class Dispatch:
             wrapped.__cause__ = error
             wrapped.__traceback__ = error.__traceback__
             error = wrapped
-        assert event.value is not None
-        event.value.set_error(error)
+        value.set_error(error)
         if getattr(error, "report", True) is False:
             return  # an error class that is an answer (web's HTTPError): recorded only
         if event.name == "exception":
             log.error("an exception handler %r raised", fn, exc_info=error)
             return
         report = exception(type(error), error, error.__traceback__, handler=fn, fevent=event)
-        if not self.registry.has("exception") and not event.value.observed:
+        if not self.registry.has("exception") and not value.observed:
             # Nobody handles errors by name (catch-all handlers such as a Recorder do not
             # count), and no caller awaits this value to take the error itself: log it, so
             # no error passes silently, and only once.
@@ -486,9 +505,11 @@ class Dispatch:
         )
 
     # ----------------------------------------------------------------- finish
-    def finish(self, event: Event, feedback: bool = True) -> None:
-        """The event's handlers are all done: complete its Value, wake, give feedback."""
-        value = event.value
+    def finish(self, event: Event, feedback: bool = True, value: Value | None = None) -> None:
+        """The event's handlers are all done: complete its Value (``value``: the one
+        dispatched, when the event was fired again meanwhile), wake, give feedback."""
+        if value is None:
+            value = event.value
         assert value is not None
         value._complete()
         if self.waiters:

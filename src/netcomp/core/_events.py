@@ -57,13 +57,29 @@ class _Switch:
 _SWITCHES = ("success", "failure", "complete")
 
 
+def _not_an_event(thing: Any) -> str:
+    """The message of the TypeError ``fire()`` raises for ``thing``, not an Event."""
+    if isinstance(thing, _EventType):
+        return (
+            f"fire() takes an Event, not the class {thing.__name__} (an _EventType): "
+            f"fire an instance, {thing.__name__}(...)"
+        )
+    return (
+        f"fire() takes an Event, not {type(thing).__name__} {thing!r}; "
+        "use Event.create(name, ...) to fire by name"
+    )
+
+
 class _EventType(type):
     """Event's metaclass: a feedback switch set on a class after its creation
     (``task.complete = True``, as circuits programs do) is kept where the switch reads it,
     and ``_extras`` (the one flag dispatch reads) is recomputed for that class and every
-    subclass of it."""
+    subclass of it. A class has no ``value``: setting one is how ``fire()`` finds out it
+    was given a class instead of an event (it checks no type itself, see its comments)."""
 
     def __setattr__(cls, name: str, value: Any) -> None:
+        if name == "value":
+            raise TypeError(_not_an_event(cls))
         if name in _SWITCHES and not isinstance(value, _Switch):
             type.__setattr__(cls, f"_{name}", value)
             _recompute_extras(cls)
@@ -375,6 +391,8 @@ class Value:
     #: ``None``, one callback (the usual case: a connection waiting for its ``read``; no
     #: list per event), or a list of them.
     _callbacks: Callable[[Value], Any] | list[Callable[[Value], Any]] | None = None
+    #: Where the event was fired (set with it: dispatch reads it here, not on the event).
+    _channels: tuple[Any, ...] = ()
 
     def __init__(self, event: Event | None = None, manager: Any = None) -> None:
         self._event: Event | ref[Event] | None = event

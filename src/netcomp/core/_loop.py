@@ -36,7 +36,7 @@ from typing import Any
 
 from ._clock import Clock
 from ._dispatch import Dispatch, Tree
-from ._events import Event, signal, started, stopped
+from ._events import Event, Value, signal, started, stopped
 from ._gcfreeze import freeze_startup, thaw_startup
 from ._io import IO
 from ._observe import Fanout, LoopObserver, fire_hook, observed_batch
@@ -87,7 +87,7 @@ class Loop(Dispatch, Scheduling, IO):
         #: The tree's root manager (set by the Manager that makes the loop).
         self.root: Tree = None  # type: ignore[assignment]
         self.registry = Registry()
-        self.queue: deque[Event] = deque()
+        self.queue: deque[Value] = deque()  # what fire() returned; its ``_event`` is queued
         self.waiters: dict[str, list[Any]] = {}
         self.current: Event | None = None
         #: Whether ``current`` is tracked for completion (what it fires is then tracked

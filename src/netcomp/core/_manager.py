@@ -27,8 +27,8 @@ from ._errors import RegistrationError
 from ._events import (
     Event,
     Value,
-    _EventType,
     _FiredValue,
+    _not_an_event,
     prepare_unregister,
     registered,
     unregistered,
@@ -354,34 +354,33 @@ class Manager:
         without one count as 0). Note that this is the reverse of handler priorities,
         where the highest runs first.
         """
-        # isinstance() alone costs about as much as the rest of this check: Event's
-        # metaclass makes CPython look up and call ``__instancecheck__``. Every Event
-        # class is made by that metaclass, so its check comes first.
-        if type(type(event)) is not _EventType and not isinstance(event, Event):
-            raise TypeError(
-                f"fire() takes an Event, not {type(event).__name__} {event!r}; "
-                "use Event.create(name, ...) to fire by name"
-            )
-        if not channels:
-            channels = event.channels
-            if not channels:
-                channel = self.channel
-                try:
-                    channels = _one_channel[channel]
-                except (KeyError, TypeError):
-                    channels = _channels_of(channel)
+        # No type check up front (two type() calls were 2 % of a ping-pong event): what is
+        # not an event fails the reads below (AttributeError), an Event class fails the
+        # store of ``value`` (its metaclass refuses it) before anything else is stored,
+        # and a look-alike with both attributes is refused by dispatch. A TypeError each.
         loop = self.loop
-        event.channels = channels
-        if event.value is not None:
-            value = event.value = reset_event(event, loop.root)
-        else:
-            # Value(event, loop.root) without its __init__ frame (see _FiredValue): the
-            # same stores, cheaper (every event pays this).
-            value = _FiredValue()
-            value._event = event
-            value.manager = loop.root
-            value._callbacks = None  # read once per event: an instance attribute reads faster
-            event.value = value
+        try:
+            if not channels:
+                channels = event.channels
+                if not channels:
+                    channel = self.channel
+                    try:
+                        channels = _one_channel[channel]
+                    except (KeyError, TypeError):
+                        channels = _channels_of(channel)
+            if event.value is not None:
+                value = event.value = reset_event(event, loop.root)
+            else:
+                # Value(event, loop.root) without its __init__ frame (see _FiredValue):
+                # the same stores, cheaper (every event pays this).
+                value = _FiredValue()
+                value._event = event
+                value.manager = loop.root
+                value._callbacks = None  # read once per event: an instance attribute reads faster
+                event.value = value
+        except AttributeError:
+            raise TypeError(_not_an_event(event)) from None
+        value._channels = event.channels = channels
         if loop.tracking and threading.get_ident() == loop._thread_id:
             current = loop.current
             assert current is not None
@@ -391,7 +390,7 @@ class Manager:
             event._effects = 1
         # Else a ``complete`` event (or one with completion hooks) starts being tracked
         # when its dispatch begins: reading its switches here would cost every event.
-        loop.queue.append(event)
+        loop.queue.append(value)
         if loop._sleeping:
             loop._wake()
         if priority is not None:

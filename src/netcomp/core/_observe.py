@@ -152,7 +152,7 @@ def _call(
             result = entry.fn(*event.args, **event.kwargs)
     except Exception as raised:
         error = raised
-        dispatch.handler_error(event, entry, raised)
+        dispatch.handler_error(event, entry, raised, value)
     except SystemExit as exit_:
         error = exit_
         dispatch.exit(exit_.code)
@@ -174,15 +174,18 @@ def observed_batch(self: Any) -> None:
     observer: LoopObserver = self.observer
     while True:
         for _ in range(len(queue)):
-            event = queue.popleft()
+            value: Value = queue.popleft()
+            event: Event = value._event  # type: ignore[assignment]  # (queued: the event)
+            if not isinstance(event, Event):
+                self._refuse(event, value)
+                continue
             if not event._tracked and (event.complete or event._on_complete is not None):
                 event._tracked = True  # as the plain dispatch does (fire() leaves it)
                 event._effects = 1
             if event.cancelled:
-                self._cancelled(event)
+                self._cancelled(event, value)
                 continue
-            handlers, _fns, named = registry.lookup(event.name, event.channels)
-            value: Value = event.value
+            handlers, _fns, named, _single = registry.lookup(event.name, event.channels)
             observer.dispatching(event, handlers)
             if not named:
                 self._not_taken(event, value)
@@ -206,7 +209,7 @@ def observed_batch(self: Any) -> None:
                     value.result = True
                     value._event = _weak(event)
                 else:
-                    self.finish(event)
+                    self.finish(event, value=value)
             observer.dispatched(event)
         if (
             not queue

@@ -59,9 +59,15 @@ class HandlerEntry:
         return f"<handler {qualname} names={self.names} channel={self.effective_channel()!r}>"
 
 
-Plan = tuple[tuple[HandlerEntry, ...], "tuple[Callable[..., Any], ...] | None", bool]
-"""What an event meets: its handler entries, their callables when all are plain, and
-whether one of them takes the event by name (catch-all ``"*"`` handlers do not)."""
+Plan = tuple[
+    tuple[HandlerEntry, ...],
+    "tuple[Callable[..., Any], ...] | None",
+    bool,
+    "Callable[..., Any] | None",
+]
+"""What an event meets: its handler entries, their callables when all are plain, whether
+one of them takes the event by name (catch-all ``"*"`` handlers do not), and the callable
+when it is the only one and plain (dispatch's shortest path)."""
 
 
 class Registry:
@@ -150,7 +156,8 @@ class Registry:
         handlers = tuple(matched)
         fns = None if any(e.pass_event for e in handlers) else tuple(e.fn for e in handlers)
         named = any(name in e.names for e in handlers)
-        plan = (handlers, fns, named)
+        single = fns[0] if fns is not None and len(fns) == 1 else None
+        plan = (handlers, fns, named, single)
         with self._lock:
             if generation == self._generation:  # else a change raced this lookup
                 self.cache.setdefault(name, {})[channels] = plan

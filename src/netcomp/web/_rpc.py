@@ -119,7 +119,7 @@ class RPCDispatcher(BaseComponent):
             return False
         if self.methods is not None and name not in self.methods:
             return False
-        _handlers, _fns, named = self.loop.registry.lookup(name, (self.rpc_channel,))
+        named = self.loop.registry.lookup(name, (self.rpc_channel,))[2]
         return bool(named)
 
     async def invoke(self, name: Any, params: Any) -> Any:

@@ -262,7 +262,7 @@ class BaseServer(_StreamServer):
     @handler("registered", "unregistered", channel="*")
     def _web_tree_changed(self, component: Any, manager: Any) -> None:
         """Fire circuits' ``response`` event only while a handler takes it by name here."""
-        _handlers, _fns, named = self.loop.registry.lookup("response", (self.channel,))
+        named = self.loop.registry.lookup("response", (self.channel,))[2]
         filters = self.response_filters
         present = self._response_event in filters
         if named and not present:
