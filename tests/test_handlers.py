@@ -860,3 +860,35 @@ def test_handler_signature_error_while_running(manager: Manager) -> None:
         assert manager.running
     assert s.ran == ["one_arg"]
     assert len(recorder.errors) == 1
+
+
+@pytest.mark.parametrize("args", [(), (1,), (1, 2)], ids=["none", "one", "two"])
+def test_many_plain_handlers_get_the_arguments_as_fired(args: tuple[int, ...]) -> None:
+    """Several plain handlers (the dispatch loop that passes one argument as one): each
+    gets the event's positional arguments, in priority order; one that raises does not
+    keep the next from running."""
+    from netcomp import Component, Event, Manager, handler
+
+    class many(Event):
+        pass
+
+    seen: list[tuple[str, tuple[int, ...]]] = []
+
+    class Takers(Component):
+        @handler("many", priority=2)
+        def first(self, *got: int) -> str:
+            seen.append(("first", got))
+            raise ValueError("first fails")
+
+        @handler("many", priority=1)
+        def second(self, *got: int) -> str:
+            seen.append(("second", got))
+            return "second"
+
+    manager = Manager()
+    manager += Takers()
+    manager.flush()
+    value = manager.fire(many(*args))
+    manager.flush()
+    assert seen == [("first", args), ("second", args)]
+    assert value.value == "second" and isinstance(value.exception, ValueError)

@@ -275,9 +275,14 @@ class Dispatch:
                         # attribute reads much faster than the class default, so it
                         # is made one here, not by every Event's __init__.
                         event.stopped = event.stopped
+                        # One argument (the usual case) is passed as one: ``fn(arg)`` is a
+                        # call CPython specializes, ``fn(*args)`` is not (fan-out: see
+                        # benchmarks/README.md).
+                        one = len(args) == 1
+                        arg = args[0] if one else None
                         for fn in fns:
                             try:
-                                result = fn(*args)
+                                result = fn(arg) if one else fn(*args)
                             except Exception as error:
                                 self.handler_error(event, _entry_of(handlers, fn), error, value)
                             except SystemExit as exit_:
